@@ -1,0 +1,99 @@
+//! Reaching the server: connect to its socket, starting it in the background if needed.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::net::UnixStream;
+
+use super::output::{CliError, CliResult};
+use crate::config::paths::{ensure_private_dir, Paths};
+use crate::protocol::{read_frame, write_frame, ClientMsg, Command, Hello, Reply, ServerMsg, PROTOCOL_VERSION};
+
+pub async fn connect(socket: &Path) -> std::io::Result<UnixStream> {
+    let mut stream = UnixStream::connect(socket).await?;
+    write_frame(&mut stream, &Hello { version: PROTOCOL_VERSION }).await?;
+    Ok(stream)
+}
+
+fn no_server(socket: &Path) -> CliError {
+    CliError::new(
+        format!("no sbx server is running (socket {})", socket.display()),
+        "start one with `sbx` (attach) or `sbx new -d` (in the background)",
+    )
+}
+
+/// Connect to a running server; a missing server is an error with the next step.
+pub async fn connect_existing(paths: &Paths) -> CliResult<UnixStream> {
+    let socket = paths.socket();
+    connect(&socket).await.map_err(|_| no_server(&socket))
+}
+
+/// Connect, starting a detached server first when none answers.
+pub async fn connect_or_start(paths: &Paths) -> CliResult<UnixStream> {
+    let socket = paths.socket();
+    if let Ok(stream) = connect(&socket).await {
+        return Ok(stream);
+    }
+    start_server(paths)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(stream) = connect(&socket).await {
+            return Ok(stream);
+        }
+        if Instant::now() > deadline {
+            return Err(CliError::new(
+                "the sbx server did not start",
+                format!("see {} for why", paths.runtime.join("server.log").display()),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn start_server(paths: &Paths) -> CliResult {
+    ensure_private_dir(&paths.runtime)?;
+    let log_path = paths.runtime.join("server.log");
+    let log =
+        std::fs::OpenOptions::new().create(true).append(true).mode_0600().open(&log_path).map_err(|e| {
+            CliError::new(format!("cannot open {}: {e}", log_path.display()), "check the runtime folder")
+        })?;
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("server").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log));
+    // The server leads its own session: a closing terminal or a killed client never reaches it.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| CliError::new(format!("cannot start the server: {e}"), "check that the sbx binary is intact"))?;
+    Ok(())
+}
+
+trait Mode0600 {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl Mode0600 for std::fs::OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(0o600)
+    }
+}
+
+/// Send one command and wait for its reply.
+pub async fn request(mut stream: UnixStream, cmd: Command) -> CliResult<Reply> {
+    write_frame(&mut stream, &ClientMsg::Command(cmd)).await?;
+    match read_frame::<_, ServerMsg>(&mut stream).await? {
+        Some(ServerMsg::Reply(reply)) => Ok(reply),
+        Some(ServerMsg::Error(e)) => Err(e.into()),
+        Some(_) | None => Err(CliError::new(
+            "the server closed the connection without answering",
+            "run `sbx ls`; if it fails, `sbx kill-server` and start again",
+        )),
+    }
+}

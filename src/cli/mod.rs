@@ -1,0 +1,352 @@
+//! The command line: parse, dispatch, print. One file per concern below.
+
+mod connect;
+pub mod output;
+mod show;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::paths::Paths;
+use crate::protocol::{AttachRequest, Command, NewSpec, PaneSpec, Reply, SplitDirection};
+use output::{report, CliError, CliResult};
+
+#[derive(Parser)]
+#[command(name = "sbx", version, about = "A terminal multiplexer for coding agents", disable_help_subcommand = true)]
+struct Cli {
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start a new session (and attach to it unless -d).
+    New(NewArgs),
+    /// Attach to a session (the most recent one by default).
+    Attach {
+        #[arg(short = 't', long)]
+        target: Option<String>,
+    },
+    /// Detach every client of a session (this pane's session, or the most recent one).
+    Detach {
+        #[arg(short = 't', long)]
+        target: Option<String>,
+    },
+    /// List sessions, tabs and panes.
+    Ls,
+    /// Split a pane and print the new pane's id.
+    Split(SplitArgs),
+    /// Type text (and named keys) into a pane.
+    SendKeys {
+        #[arg(short = 't', long)]
+        target: String,
+        /// Press Enter after the text.
+        #[arg(long)]
+        enter: bool,
+        /// A named key to press after the text: Enter, Esc, C-c, Up, F5… (repeatable).
+        #[arg(long = "key")]
+        keys: Vec<String>,
+        text: Vec<String>,
+    },
+    /// Print a pane's text as a user sees it.
+    Capture {
+        #[arg(short = 't', long)]
+        target: String,
+        /// Include up to N lines of history above the screen.
+        #[arg(long, default_value_t = 0)]
+        scrollback: usize,
+    },
+    /// Close a pane, a tab (SESSION:TAB) or a whole session.
+    Kill {
+        #[arg(short = 't', long)]
+        target: String,
+    },
+    /// Stop the server and every pane in it.
+    KillServer,
+    /// Give a pane a unique label, usable as a target.
+    Label {
+        #[arg(short = 't', long)]
+        target: String,
+        label: String,
+    },
+    /// Check the user's config, keymap and theme files.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCmd,
+    },
+    /// Run the server in the foreground (sbx starts it on its own when needed).
+    #[command(hide = true)]
+    Server,
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Report what in the user's files would be ignored, and why.
+    Check,
+}
+
+#[derive(Args)]
+struct NewArgs {
+    #[arg(short = 's', long = "session")]
+    name: Option<String>,
+    /// Do not attach.
+    #[arg(short = 'd', long)]
+    detached: bool,
+    #[arg(short = 'c', long)]
+    cwd: Option<PathBuf>,
+    /// Label for the first pane.
+    #[arg(long)]
+    label: Option<String>,
+    /// Size of a detached session (default 80x24 or this terminal's).
+    #[arg(long, value_parser = parse_size)]
+    size: Option<(u16, u16)>,
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+#[derive(Args)]
+struct SplitArgs {
+    #[arg(short = 't', long)]
+    target: Option<String>,
+    #[arg(long, conflicts_with = "down")]
+    right: bool,
+    #[arg(long)]
+    down: bool,
+    #[arg(short = 'c', long)]
+    cwd: Option<PathBuf>,
+    #[arg(long)]
+    label: Option<String>,
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s.split_once('x').ok_or("size is COLSxROWS, e.g. 200x50")?;
+    let w: u16 = w.parse().map_err(|_| "size is COLSxROWS, e.g. 200x50")?;
+    let h: u16 = h.parse().map_err(|_| "size is COLSxROWS, e.g. 200x50")?;
+    if !(10..=1000).contains(&w) || !(5..=1000).contains(&h) {
+        return Err("size must be between 10x5 and 1000x1000".into());
+    }
+    Ok((w, h))
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let json = cli.json;
+    let paths = match Paths::resolve() {
+        Ok(p) => p,
+        Err(e) => {
+            report(&CliError::from(e), json);
+            return 1;
+        }
+    };
+    if let Some(Cmd::Server) = cli.command {
+        return match crate::server::run(paths) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("sbx server: {e:#}");
+                1
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            report(&CliError::from(e), json);
+            return 1;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, json, &paths)) {
+        Ok(()) => 0,
+        Err(e) => {
+            report(&e, json);
+            e.code as i32
+        }
+    }
+}
+
+fn absolute(dir: Option<PathBuf>) -> CliResult<Option<PathBuf>> {
+    match dir {
+        None => Ok(std::env::current_dir().ok()),
+        Some(d) => {
+            let abs = std::path::absolute(&d)?;
+            if !abs.is_dir() {
+                return Err(CliError::new(
+                    format!("{} is not a directory", d.display()),
+                    "pass an existing directory with -c DIR",
+                ));
+            }
+            Ok(Some(abs))
+        }
+    }
+}
+
+async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult {
+    let cmd = match command {
+        None => {
+            // Plain `sbx`: attach to the most recent session, creating one if there is none.
+            let stream = connect::connect_or_start(paths).await?;
+            let create =
+                NewSpec { pane: PaneSpec { cwd: absolute(None)?, ..Default::default() }, ..Default::default() };
+            return attach(stream, AttachRequest { target: None, create: Some(create), cols: 0, rows: 0 }).await;
+        }
+        Some(cmd) => cmd,
+    };
+    match cmd {
+        Cmd::New(args) => {
+            let (cols, rows) = args.size.or_else(|| crossterm::terminal::size().ok()).unwrap_or((80, 24));
+            let spec = NewSpec {
+                name: args.name,
+                pane: PaneSpec { cwd: absolute(args.cwd)?, command: args.command, env: Vec::new(), label: args.label },
+                cols,
+                rows,
+            };
+            let stream = connect::connect_or_start(paths).await?;
+            let reply = connect::request(stream, Command::New(spec)).await?;
+            let Reply::Created { session, pane } = reply else { return unexpected() };
+            if args.detached {
+                if json {
+                    output::print_json(&serde_json::json!({ "session": session, "pane": pane }));
+                } else {
+                    println!("{pane}");
+                }
+                return Ok(());
+            }
+            let stream = connect::connect_existing(paths).await?;
+            attach(stream, AttachRequest { target: Some(session), create: None, cols: 0, rows: 0 }).await
+        }
+        Cmd::Attach { target } => {
+            let stream = connect::connect_existing(paths).await?;
+            attach(stream, AttachRequest { target, create: None, cols: 0, rows: 0 }).await
+        }
+        Cmd::Detach { target } => {
+            let target = target.or_else(|| std::env::var("SBX_PANE_ID").ok());
+            let reply = simple(paths, Command::Detach { target }).await?;
+            if let Reply::Detached(n) = reply {
+                if json {
+                    output::print_json(&serde_json::json!({ "detached": n }));
+                } else {
+                    println!("detached {n} client{}", if n == 1 { "" } else { "s" });
+                }
+            }
+            Ok(())
+        }
+        Cmd::Ls => {
+            let Reply::List(sessions) = simple(paths, Command::List).await? else { return unexpected() };
+            if json {
+                output::print_json(&sessions);
+            } else {
+                show::print_tree(&sessions);
+            }
+            Ok(())
+        }
+        Cmd::Split(args) => {
+            let direction = if args.down { SplitDirection::Down } else { SplitDirection::Right };
+            let target = args.target.or_else(|| std::env::var("SBX_PANE_ID").ok());
+            let pane = PaneSpec {
+                cwd: match args.cwd {
+                    Some(_) => absolute(args.cwd)?,
+                    None => None,
+                },
+                command: args.command,
+                env: Vec::new(),
+                label: args.label,
+            };
+            let Reply::Pane(info) = simple(paths, Command::Split { target, direction, pane }).await? else {
+                return unexpected();
+            };
+            if json {
+                output::print_json(&info);
+            } else {
+                println!("{}", info.id);
+            }
+            Ok(())
+        }
+        Cmd::SendKeys { target, enter, keys, text } => {
+            simple(paths, Command::SendKeys { target, text: text.join(" "), keys, enter }).await?;
+            if json {
+                output::print_json(&serde_json::json!({ "ok": true }));
+            }
+            Ok(())
+        }
+        Cmd::Capture { target, scrollback } => {
+            let Reply::Capture(mut lines) = simple(paths, Command::Capture { target, scrollback }).await? else {
+                return unexpected();
+            };
+            if json {
+                output::print_json(&serde_json::json!({ "lines": lines }));
+            } else {
+                while lines.last().is_some_and(|l| l.is_empty()) {
+                    lines.pop();
+                }
+                for line in lines {
+                    println!("{line}");
+                }
+            }
+            Ok(())
+        }
+        Cmd::Kill { target } => ok(simple(paths, Command::Kill { target }).await, json),
+        Cmd::KillServer => ok(simple(paths, Command::KillServer).await, json),
+        Cmd::Label { target, label } => ok(simple(paths, Command::Label { target, label }).await, json),
+        Cmd::Config { action: ConfigCmd::Check } => {
+            let config = crate::config::Config::load(&paths.config);
+            if json {
+                output::print_json(&serde_json::json!({
+                    "config_dir": paths.config, "data_dir": paths.data, "keymap": config.keymap.name, "theme": config.theme.name,
+                    "problems": config.warnings,
+                }));
+            }
+            if config.warnings.is_empty() {
+                if !json {
+                    println!(
+                        "config ok: keymap {}, theme {} ({})",
+                        config.keymap.name,
+                        config.theme.name,
+                        paths.config.display()
+                    );
+                }
+                Ok(())
+            } else {
+                Err(CliError::new(
+                    config.warnings.join("\n  "),
+                    format!("fix the files in {} (sbx uses the presets until then)", paths.config.display()),
+                ))
+            }
+        }
+        Cmd::Server => unreachable!("handled before the runtime starts"),
+    }
+}
+
+async fn simple(paths: &Paths, cmd: Command) -> CliResult<Reply> {
+    let stream = connect::connect_existing(paths).await?;
+    connect::request(stream, cmd).await
+}
+
+fn ok(result: CliResult<Reply>, json: bool) -> CliResult {
+    result?;
+    if json {
+        output::print_json(&serde_json::json!({ "ok": true }));
+    }
+    Ok(())
+}
+
+fn unexpected() -> CliResult {
+    Err(CliError::new("the server sent an unexpected reply", "restart it: sbx kill-server"))
+}
+
+async fn attach(stream: tokio::net::UnixStream, request: AttachRequest) -> CliResult {
+    let message = crate::client::attach(stream, request).await?;
+    println!("{message}");
+    Ok(())
+}

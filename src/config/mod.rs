@@ -1,0 +1,149 @@
+//! User configuration: config.toml settings plus keymap and theme overrides.
+//!
+//! A broken user file never stops sbx: it falls back to the presets and reports
+//! what it ignored (`warnings`). `sbx config check` turns the same findings into an error.
+
+pub mod paths;
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::keymap::Keymap;
+use crate::ui::theme::Theme;
+
+pub const DEFAULT_SCROLLBACK: usize = 10_000;
+/// Scrollback above this many lines is refused: memory per pane grows with it.
+pub const MAX_SCROLLBACK: usize = 1_000_000;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub keymap: String,
+    pub theme: String,
+    pub scrollback: usize,
+    pub sidebar: bool,
+    pub sidebar_width: u16,
+    /// Shell for new panes; empty means $SHELL, then /bin/sh.
+    pub shell: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            keymap: "default".into(),
+            theme: "dark".into(),
+            scrollback: DEFAULT_SCROLLBACK,
+            sidebar: false,
+            sidebar_width: 28,
+            shell: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    /// What was ignored and why, for the status line and `sbx config check`.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    pub fn load(config_dir: &Path) -> Config {
+        let mut warnings = Vec::new();
+        let settings = match read_optional(&config_dir.join("config.toml")) {
+            Ok(Some(text)) => match toml::from_str::<Settings>(&text) {
+                Ok(s) if s.scrollback > MAX_SCROLLBACK => {
+                    warnings.push(format!(
+                        "config.toml: scrollback {} is over {MAX_SCROLLBACK}; using {DEFAULT_SCROLLBACK}",
+                        s.scrollback
+                    ));
+                    Settings { scrollback: DEFAULT_SCROLLBACK, ..s }
+                }
+                Ok(s) => s,
+                Err(e) => {
+                    warnings.push(format!("config.toml ignored: {}", one_line(&e.to_string())));
+                    Settings::default()
+                }
+            },
+            Ok(None) => Settings::default(),
+            Err(e) => {
+                warnings.push(e);
+                Settings::default()
+            }
+        };
+
+        let mut keymap = Keymap::preset(&settings.keymap).unwrap_or_else(|e| {
+            warnings.push(format!("config.toml: {e}; using the default keymap"));
+            Keymap::preset("default").expect("the default keymap preset is valid")
+        });
+        match read_optional(&config_dir.join("keymap.toml")) {
+            Ok(Some(text)) => {
+                if let Err(e) = keymap.overlay(&text, "keymap.toml") {
+                    warnings.push(format!("{} (ignored the whole file)", one_line(&e)));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => warnings.push(e),
+        }
+
+        let mut theme = Theme::preset(&settings.theme).unwrap_or_else(|e| {
+            warnings.push(format!("config.toml: {e}; using the dark theme"));
+            Theme::preset("dark").expect("the dark theme preset is valid")
+        });
+        match read_optional(&config_dir.join("theme.toml")) {
+            Ok(Some(text)) => {
+                if let Err(e) = theme.overlay(&text, "theme.toml") {
+                    warnings.push(format!("{} (ignored the whole file)", one_line(&e)));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => warnings.push(e),
+        }
+        Config { settings, keymap, theme, warnings }
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{} ignored: {e}", path.display())),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broken_files_fall_back_and_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), "scrollback = \"lots\"\n").unwrap();
+        std::fs::write(dir.path().join("keymap.toml"), "[prefix_keys]\n\"d\" = \"fly\"\n").unwrap();
+        std::fs::write(dir.path().join("theme.toml"), "[colors]\nborder = 12345\n").unwrap();
+        let config = Config::load(dir.path());
+        assert_eq!(config.settings.scrollback, DEFAULT_SCROLLBACK);
+        assert_eq!(config.keymap.name, "default");
+        assert_eq!(config.warnings.len(), 3, "{:?}", config.warnings);
+        assert!(config.warnings[1].contains("fly"));
+    }
+
+    #[test]
+    fn good_files_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), "keymap = \"alt\"\ntheme = \"light\"\nscrollback = 500\n")
+            .unwrap();
+        let config = Config::load(dir.path());
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        assert_eq!(config.keymap.name, "alt");
+        assert_eq!(config.theme.name, "light");
+        assert_eq!(config.settings.scrollback, 500);
+    }
+}

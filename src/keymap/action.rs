@@ -1,0 +1,138 @@
+//! What a chord does. One enum shared by the keymap files, the help popup and the server.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Detach,
+    SplitRight,
+    SplitDown,
+    NewTab,
+    NextTab,
+    PrevTab,
+    SelectTab(u8),
+    Focus(Direction),
+    FocusNext,
+    Resize(Direction),
+    Zoom,
+    ClosePane,
+    CloseTab,
+    ToggleSidebar,
+    CopyMode,
+    ScrollPageUp,
+    Help,
+    SendPrefix,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Left,
+    Right,
+    Up,
+    Down,
+}
+
+impl Direction {
+    fn name(self) -> &'static str {
+        match self {
+            Direction::Left => "left",
+            Direction::Right => "right",
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    }
+}
+
+impl Action {
+    pub fn describe(self) -> String {
+        match self {
+            Action::Detach => "detach this client".into(),
+            Action::SplitRight => "split the pane, new pane on the right".into(),
+            Action::SplitDown => "split the pane, new pane below".into(),
+            Action::NewTab => "open a new tab".into(),
+            Action::NextTab => "next tab".into(),
+            Action::PrevTab => "previous tab".into(),
+            Action::SelectTab(n) => format!("go to tab {n}"),
+            Action::Focus(d) => format!("focus the pane {}", d.name()),
+            Action::FocusNext => "focus the next pane".into(),
+            Action::Resize(d) => format!("move the border {}", d.name()),
+            Action::Zoom => "zoom or unzoom the pane".into(),
+            Action::ClosePane => "close the pane".into(),
+            Action::CloseTab => "close the tab".into(),
+            Action::ToggleSidebar => "show or hide the sidebar".into(),
+            Action::CopyMode => "copy mode (scroll, search, select)".into(),
+            Action::ScrollPageUp => "copy mode, one page up".into(),
+            Action::Help => "show the key bindings".into(),
+            Action::SendPrefix => "send the prefix key to the pane".into(),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Detach => f.write_str("detach"),
+            Action::SplitRight => f.write_str("split-right"),
+            Action::SplitDown => f.write_str("split-down"),
+            Action::NewTab => f.write_str("new-tab"),
+            Action::NextTab => f.write_str("next-tab"),
+            Action::PrevTab => f.write_str("prev-tab"),
+            Action::SelectTab(n) => write!(f, "select-tab-{n}"),
+            Action::Focus(d) => write!(f, "focus-{}", d.name()),
+            Action::FocusNext => f.write_str("focus-next"),
+            Action::Resize(d) => write!(f, "resize-{}", d.name()),
+            Action::Zoom => f.write_str("zoom"),
+            Action::ClosePane => f.write_str("close-pane"),
+            Action::CloseTab => f.write_str("close-tab"),
+            Action::ToggleSidebar => f.write_str("toggle-sidebar"),
+            Action::CopyMode => f.write_str("copy-mode"),
+            Action::ScrollPageUp => f.write_str("scroll-page-up"),
+            Action::Help => f.write_str("help"),
+            Action::SendPrefix => f.write_str("send-prefix"),
+        }
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Action, String> {
+        let dir = |d: &str| match d {
+            "left" => Some(Direction::Left),
+            "right" => Some(Direction::Right),
+            "up" => Some(Direction::Up),
+            "down" => Some(Direction::Down),
+            _ => None,
+        };
+        let action = match s {
+            "detach" => Action::Detach,
+            "split-right" => Action::SplitRight,
+            "split-down" => Action::SplitDown,
+            "new-tab" => Action::NewTab,
+            "next-tab" => Action::NextTab,
+            "prev-tab" => Action::PrevTab,
+            "focus-next" => Action::FocusNext,
+            "zoom" => Action::Zoom,
+            "close-pane" => Action::ClosePane,
+            "close-tab" => Action::CloseTab,
+            "toggle-sidebar" => Action::ToggleSidebar,
+            "copy-mode" => Action::CopyMode,
+            "scroll-page-up" => Action::ScrollPageUp,
+            "help" => Action::Help,
+            "send-prefix" => Action::SendPrefix,
+            other => {
+                if let Some(n) = other.strip_prefix("select-tab-").and_then(|n| n.parse::<u8>().ok()) {
+                    Action::SelectTab(n)
+                } else if let Some(d) = other.strip_prefix("focus-").and_then(dir) {
+                    Action::Focus(d)
+                } else if let Some(d) = other.strip_prefix("resize-").and_then(dir) {
+                    Action::Resize(d)
+                } else {
+                    return Err(format!("unknown action {other:?} (see docs/keys.md for the list)"));
+                }
+            }
+        };
+        Ok(action)
+    }
+}

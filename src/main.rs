@@ -1,0 +1,14 @@
+//! sbx: a tmux-like terminal multiplexer for coding agents.
+
+mod cli;
+mod client;
+mod config;
+mod keymap;
+mod pane;
+mod protocol;
+mod server;
+mod ui;
+
+fn main() {
+    std::process::exit(cli::main());
+}

@@ -1,0 +1,238 @@
+//! A pane: a child process on a PTY, the terminal engine that reads its output, and the
+//! threads that move bytes. The reader thread parses output into the engine itself (so a
+//! flood is parsed on its own core) and tells the server only that something changed.
+//! Writes go through a writer thread, so a child that stops reading never blocks the server.
+
+pub mod engine;
+pub mod input;
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
+use tokio::sync::mpsc::UnboundedSender;
+
+use engine::{lock, Engine, Signals, Size};
+
+pub type PaneId = u32;
+
+pub fn pane_name(id: PaneId) -> String {
+    format!("%{id}")
+}
+
+/// What a pane's threads tell the server.
+#[derive(Debug)]
+pub enum PaneNotice {
+    /// New output was parsed; the screen may have changed.
+    Output(PaneId),
+    /// The child is gone and the PTY is closed.
+    Exited(PaneId),
+}
+
+pub struct SpawnSpec {
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub shell: Option<String>,
+    pub size: Size,
+    pub scrollback: usize,
+}
+
+pub struct Pane {
+    pub id: PaneId,
+    pub engine: Arc<Mutex<Engine>>,
+    pub signals: Arc<Mutex<Signals>>,
+    pub command: Vec<String>,
+    pub initial_cwd: PathBuf,
+    pub label: Option<String>,
+    pub pid: Option<u32>,
+    pub alive: Arc<AtomicBool>,
+    /// Set by the reader when it has told the server about new output and the server has
+    /// not looked yet: one notice per burst, not one per read.
+    notified: Arc<AtomicBool>,
+    writer: Sender<Vec<u8>>,
+    master: Box<dyn MasterPty + Send>,
+    killer: Box<dyn portable_pty::ChildKiller + Send + Sync>,
+}
+
+impl Pane {
+    pub fn spawn(id: PaneId, spec: SpawnSpec, notices: UnboundedSender<PaneNotice>) -> Result<Pane> {
+        let size = Size::clamped(spec.size.cols, spec.size.rows);
+        let pair = native_pty_system()
+            .openpty(PtySize { rows: size.rows, cols: size.cols, pixel_width: 0, pixel_height: 0 })
+            .context("cannot open a pseudo-terminal")?;
+        let mut cmd = match spec.command.split_first() {
+            Some((program, args)) => {
+                let mut cmd = CommandBuilder::new(program);
+                cmd.args(args);
+                cmd
+            }
+            None => match &spec.shell {
+                Some(shell) => CommandBuilder::new(shell),
+                None => CommandBuilder::new_default_prog(),
+            },
+        };
+        cmd.cwd(&spec.cwd);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("COLORTERM", "truecolor");
+        cmd.env("SBX_PANE_ID", pane_name(id));
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
+        }
+        let child = pair.slave.spawn_command(cmd).with_context(|| match spec.command.first() {
+            Some(program) => format!("cannot start {program:?} (is it installed and on PATH?)"),
+            None => "cannot start the shell".to_string(),
+        })?;
+        drop(pair.slave);
+        let pid = child.process_id();
+        let killer = child.clone_killer();
+        let reader = pair.master.try_clone_reader().context("cannot read the pseudo-terminal")?;
+        let pty_writer = pair.master.take_writer().context("cannot write the pseudo-terminal")?;
+
+        let (writer, writer_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let signals = Arc::new(Mutex::new(Signals::default()));
+        let engine = Arc::new(Mutex::new(Engine::new(size, spec.scrollback, writer.clone(), signals.clone())));
+        let alive = Arc::new(AtomicBool::new(true));
+        let notified = Arc::new(AtomicBool::new(false));
+
+        std::thread::Builder::new().name(format!("pane{id}-write")).spawn(move || write_loop(pty_writer, writer_rx))?;
+        let reader_ctx =
+            ReaderCtx { id, engine: engine.clone(), notified: notified.clone(), notices, alive: alive.clone() };
+        std::thread::Builder::new()
+            .name(format!("pane{id}-read"))
+            .spawn(move || read_loop(reader, child, reader_ctx))?;
+
+        Ok(Pane {
+            id,
+            engine,
+            signals,
+            command: spec.command,
+            initial_cwd: spec.cwd,
+            label: None,
+            pid,
+            alive,
+            notified,
+            writer,
+            master: pair.master,
+            killer,
+        })
+    }
+
+    pub fn name(&self) -> String {
+        pane_name(self.id)
+    }
+
+    /// Queue bytes for the child. Never blocks.
+    pub fn write(&self, bytes: Vec<u8>) {
+        if !bytes.is_empty() {
+            let _ = self.writer.send(bytes);
+        }
+    }
+
+    /// The server has seen the latest output notice; the next output sends a new one.
+    pub fn acknowledge_output(&self) {
+        self.notified.store(false, Ordering::Release);
+    }
+
+    pub fn size(&self) -> Size {
+        lock(&self.engine).size()
+    }
+
+    /// Resize the engine and the PTY, only when the size really changes
+    /// (agent TUIs redraw everything on SIGWINCH).
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let changed = lock(&self.engine).resize(cols, rows);
+        if changed {
+            let size = Size::clamped(cols, rows);
+            let _ = self.master.resize(PtySize { rows: size.rows, cols: size.cols, pixel_width: 0, pixel_height: 0 });
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// The child's current directory (it may have `cd`-ed since it started).
+    pub fn cwd(&self) -> PathBuf {
+        self.pid
+            .and_then(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).ok())
+            .unwrap_or_else(|| self.initial_cwd.clone())
+    }
+
+    /// Hang up the child's whole process group, as a closing terminal would.
+    pub fn hang_up(&mut self) {
+        if let Some(pid) = self.pid {
+            // SAFETY: plain syscall; the child leads its own session, so pgid == pid.
+            unsafe {
+                libc::killpg(pid as libc::pid_t, libc::SIGHUP);
+            }
+        }
+        let _ = self.killer.kill();
+    }
+
+    pub fn title(&self) -> Option<String> {
+        lock(&self.signals).title.clone()
+    }
+
+    pub fn display_command(&self) -> Vec<String> {
+        if self.command.is_empty() {
+            vec![std::env::var_os("SHELL").unwrap_or_else(|| OsString::from("sh")).to_string_lossy().into_owned()]
+        } else {
+            self.command.clone()
+        }
+    }
+}
+
+impl Drop for Pane {
+    fn drop(&mut self) {
+        if self.is_alive() {
+            self.hang_up();
+        }
+    }
+}
+
+struct ReaderCtx {
+    id: PaneId,
+    engine: Arc<Mutex<Engine>>,
+    notified: Arc<AtomicBool>,
+    notices: UnboundedSender<PaneNotice>,
+    alive: Arc<AtomicBool>,
+}
+
+fn read_loop(mut reader: Box<dyn Read + Send>, mut child: Box<dyn Child + Send + Sync>, ctx: ReaderCtx) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                lock(&ctx.engine).advance(&buf[..n]);
+                if !ctx.notified.swap(true, Ordering::AcqRel) && ctx.notices.send(PaneNotice::Output(ctx.id)).is_err() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // EIO: every process holding the PTY's other end has gone.
+            Err(_) => break,
+        }
+    }
+    let _ = child.wait();
+    ctx.alive.store(false, Ordering::Release);
+    let _ = ctx.notices.send(PaneNotice::Exited(ctx.id));
+}
+
+fn write_loop(mut writer: Box<dyn Write + Send>, rx: std::sync::mpsc::Receiver<Vec<u8>>) {
+    while let Ok(mut bytes) = rx.recv() {
+        // Coalesce what is already queued into one write.
+        while let Ok(more) = rx.try_recv() {
+            bytes.extend_from_slice(&more);
+        }
+        if writer.write_all(&bytes).and_then(|_| writer.flush()).is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The socket protocol shared by the server, attach clients and control commands:
+//! length-prefixed frames (u32 big-endian) holding postcard-encoded messages.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// No honest message is larger; a bigger length is a corrupt or hostile peer.
+pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// Become an attached client of a session (creating one when `create` is set and none matches).
+    Attach(AttachRequest),
+    /// A terminal event from an attached client.
+    Event(crossterm::event::Event),
+    /// The attached client's terminal changed size.
+    Resize { cols: u16, rows: u16 },
+    /// A one-shot control command; the server answers with one Reply or Error and closes.
+    Command(Command),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachRequest {
+    pub target: Option<String>,
+    pub create: Option<NewSpec>,
+    pub cols: u16,
+    pub rows: u16,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PaneSpec {
+    pub cwd: Option<PathBuf>,
+    /// Empty: the user's shell.
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NewSpec {
+    pub name: Option<String>,
+    pub pane: PaneSpec,
+    /// Size for a detached session (no client yet).
+    pub cols: u16,
+    pub rows: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SplitDirection {
+    Right,
+    Down,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Command {
+    Ping,
+    New(NewSpec),
+    List,
+    Split { target: Option<String>, direction: SplitDirection, pane: PaneSpec },
+    SendKeys { target: String, text: String, keys: Vec<String>, enter: bool },
+    Capture { target: String, scrollback: usize },
+    Kill { target: String },
+    KillServer,
+    Detach { target: Option<String> },
+    Label { target: String, label: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ServerMsg {
+    /// Bytes for an attached client's terminal.
+    Output(Vec<u8>),
+    /// The attached client should restore its terminal and exit, printing this.
+    Exit(String),
+    Reply(Reply),
+    Error(ErrorReply),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Reply {
+    Pong { pid: u32, version: String },
+    Done,
+    Created { session: String, pane: String },
+    Pane(PaneInfo),
+    List(Vec<SessionInfo>),
+    Capture(Vec<String>),
+    Detached(usize),
+}
+
+/// An error with the exit code the CLI should use (1 error, 2 ambiguous) and the next step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub code: u8,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl ErrorReply {
+    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> ErrorReply {
+        ErrorReply { code: 1, message: message.into(), hint: Some(hint.into()) }
+    }
+    pub fn ambiguous(message: impl Into<String>, hint: impl Into<String>) -> ErrorReply {
+        ErrorReply { code: 2, message: message.into(), hint: Some(hint.into()) }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub name: String,
+    pub clients: usize,
+    pub tabs: Vec<TabInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TabInfo {
+    pub index: usize,
+    pub name: String,
+    pub active: bool,
+    pub panes: Vec<PaneInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaneInfo {
+    pub id: String,
+    pub session: String,
+    pub tab: usize,
+    pub label: Option<String>,
+    pub title: String,
+    pub command: Vec<String>,
+    pub cwd: String,
+    pub cols: u16,
+    pub rows: u16,
+    pub pid: Option<u32>,
+    pub alive: bool,
+    pub active: bool,
+}
+
+pub async fn write_frame<W, T>(writer: &mut W, msg: &T) -> std::io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+    T: Serialize,
+{
+    let body = postcard::to_stdvec(msg).map_err(std::io::Error::other)?;
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    writer.write_all(&frame).await?;
+    writer.flush().await
+}
+
+/// Read one frame; `Ok(None)` on a clean end of stream between frames.
+pub async fn read_frame<R, T>(reader: &mut R) -> std::io::Result<Option<T>>
+where
+    R: AsyncRead + Unpin,
+    T: for<'de> Deserialize<'de>,
+{
+    let mut len = [0u8; 4];
+    match reader.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame of {len} bytes")));
+    }
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).await?;
+    postcard::from_bytes(&body).map(Some).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+
+    #[tokio::test]
+    async fn frames_round_trip() {
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        let key = Event::Key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL | KeyModifiers::ALT));
+        write_frame(&mut a, &ClientMsg::Event(key.clone())).await.unwrap();
+        write_frame(&mut a, &ClientMsg::Resize { cols: 80, rows: 24 }).await.unwrap();
+        drop(a);
+        match read_frame::<_, ClientMsg>(&mut b).await.unwrap() {
+            Some(ClientMsg::Event(e)) => assert_eq!(e, key),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read_frame::<_, ClientMsg>(&mut b).await.unwrap(),
+            Some(ClientMsg::Resize { cols: 80, rows: 24 })
+        ));
+        assert!(read_frame::<_, ClientMsg>(&mut b).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn oversized_and_garbage_frames_are_errors_not_panics() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+        assert!(read_frame::<_, ClientMsg>(&mut b).await.is_err());
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await.unwrap();
+        assert!(read_frame::<_, ClientMsg>(&mut b).await.is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! Copy mode: move a cursor through the screen and history, search, select, and copy to
+//! the client's clipboard (OSC 52). The view scrolls with the cursor.
+
+use alacritty_terminal::grid::{Dimensions, Scroll};
+use alacritty_terminal::index::{Column, Line, Point, Side};
+use alacritty_terminal::selection::{Selection, SelectionType};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::client::Mode;
+use super::conn::ClientId;
+use super::Server;
+use crate::pane::engine::{lock, Engine};
+use crate::pane::{Pane, PaneId};
+
+pub struct CopyMode {
+    pub pane: PaneId,
+    pub cursor: Point,
+    pub selecting: bool,
+    /// The search being typed, if any.
+    pub prompt: Option<String>,
+    pub last_search: Option<(String, bool)>,
+    pub status: Option<String>,
+}
+
+impl CopyMode {
+    pub fn enter(pane: &Pane) -> CopyMode {
+        let engine = lock(&pane.engine);
+        let mut cursor = engine.cursor();
+        cursor.line -= engine.display_offset() as i32;
+        CopyMode { pane: pane.id, cursor, selecting: false, prompt: None, last_search: None, status: None }
+    }
+
+    pub fn page(&mut self, pane: &Pane, pages: i32) {
+        let mut engine = lock(&pane.engine);
+        let rows = engine.term().screen_lines() as i32;
+        self.move_to(&mut engine, self.cursor.line.0 + pages * (rows - 1).max(1), self.cursor.column.0);
+    }
+
+    fn bounds(engine: &Engine) -> (i32, i32, usize) {
+        let term = engine.term();
+        (-(engine.history_len() as i32), term.screen_lines() as i32 - 1, term.columns() - 1)
+    }
+
+    fn move_to(&mut self, engine: &mut Engine, line: i32, col: usize) {
+        let (top, bottom, last_col) = CopyMode::bounds(engine);
+        self.cursor = Point::new(Line(line.clamp(top, bottom)), Column(col.min(last_col)));
+        // Scroll so the cursor is on screen.
+        let rows = engine.term().screen_lines() as i32;
+        let offset = engine.display_offset() as i32;
+        let first_visible = -offset;
+        let wanted = if self.cursor.line.0 < first_visible {
+            -self.cursor.line.0
+        } else if self.cursor.line.0 > first_visible + rows - 1 {
+            -(self.cursor.line.0 - rows + 1)
+        } else {
+            offset
+        };
+        if wanted != offset {
+            engine.scroll(Scroll::Delta(wanted - offset));
+        }
+        if self.selecting {
+            if let Some(sel) = engine.term_mut().selection.as_mut() {
+                sel.update(self.cursor, Side::Right);
+            }
+        }
+    }
+
+    /// Find `query` from the cursor (smart case), wrapping around; moves the cursor there.
+    fn search(&mut self, engine: &mut Engine, query: &str, forward: bool) -> bool {
+        let (top, bottom, _) = CopyMode::bounds(engine);
+        let ignore_case = !query.chars().any(char::is_uppercase);
+        let needle: Vec<char> =
+            if ignore_case { query.to_lowercase().chars().collect() } else { query.chars().collect() };
+        if needle.is_empty() {
+            return false;
+        }
+        let span = bottom - top + 1;
+        let start = self.cursor.line.0;
+        for step in 0..=span {
+            let line = if forward {
+                top + (start - top + step).rem_euclid(span)
+            } else {
+                top + (start - top - step).rem_euclid(span)
+            };
+            let cells = line_chars(engine, line);
+            let chars: Vec<char> = cells
+                .iter()
+                .map(|(_, c)| if ignore_case { c.to_lowercase().next().unwrap_or(*c) } else { *c })
+                .collect();
+            let mut hits: Vec<usize> = (0..chars.len().saturating_sub(needle.len() - 1))
+                .filter(|&i| chars[i..i + needle.len()] == needle[..])
+                .map(|i| cells[i].0)
+                .collect();
+            if step == 0 {
+                let col = self.cursor.column.0;
+                hits.retain(|&c| if forward { c > col } else { c < col });
+            }
+            let hit = if forward { hits.first() } else { hits.last() };
+            if let Some(&col) = hit {
+                self.move_to(engine, line, col);
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The characters of a line with the column each starts at (wide characters once).
+fn line_chars(engine: &Engine, line: i32) -> Vec<(usize, char)> {
+    use alacritty_terminal::term::cell::Flags;
+    let grid = engine.term().grid();
+    let row = &grid[Line(line)];
+    (0..grid.columns())
+        .filter_map(|col| {
+            let cell = &row[Column(col)];
+            (!cell.flags.intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER)).then_some((col, cell.c))
+        })
+        .collect()
+}
+
+impl Server {
+    pub(super) fn copy_key(&mut self, id: ClientId, key: KeyEvent) {
+        let Some(client) = self.clients.get_mut(&id) else { return };
+        let Mode::Copy(copy) = &mut client.mode else { return };
+        client.dirty = true;
+        let Some(pane) = self.state.panes.get(&copy.pane) else {
+            client.mode = Mode::Normal;
+            return;
+        };
+        let mut engine = lock(&pane.engine);
+
+        if let Some(prompt) = copy.prompt.as_mut() {
+            match key.code {
+                KeyCode::Enter => {
+                    let query = copy.prompt.take().unwrap_or_default();
+                    let forward = copy.last_search.as_ref().is_none_or(|(_, f)| *f);
+                    if !query.is_empty() {
+                        let found = copy.search(&mut engine, &query, forward);
+                        copy.status = (!found).then(|| format!("not found: {query}"));
+                        copy.last_search = Some((query, forward));
+                    }
+                }
+                KeyCode::Esc => copy.prompt = None,
+                KeyCode::Backspace => {
+                    prompt.pop();
+                }
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => prompt.push(c),
+                _ => {}
+            }
+            return;
+        }
+
+        copy.status = None;
+        let (line, col) = (copy.cursor.line.0, copy.cursor.column.0);
+        let rows = engine.term().screen_lines() as i32;
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let mut exit = false;
+        let mut copied = None;
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Esc if !copy.selecting || key.code == KeyCode::Char('q') => exit = true,
+            KeyCode::Esc => {
+                copy.selecting = false;
+                engine.term_mut().selection = None;
+            }
+            KeyCode::Left | KeyCode::Char('h') => copy.move_to(&mut engine, line, col.saturating_sub(1)),
+            KeyCode::Right | KeyCode::Char('l') => copy.move_to(&mut engine, line, col + 1),
+            KeyCode::Up | KeyCode::Char('k') => copy.move_to(&mut engine, line - 1, col),
+            KeyCode::Down | KeyCode::Char('j') => copy.move_to(&mut engine, line + 1, col),
+            KeyCode::Char('u') if ctrl => copy.move_to(&mut engine, line - rows / 2, col),
+            KeyCode::Char('d') if ctrl => copy.move_to(&mut engine, line + rows / 2, col),
+            KeyCode::Char('b') if ctrl => copy.move_to(&mut engine, line - (rows - 1).max(1), col),
+            KeyCode::Char('f') if ctrl => copy.move_to(&mut engine, line + (rows - 1).max(1), col),
+            KeyCode::PageUp => copy.move_to(&mut engine, line - (rows - 1).max(1), col),
+            KeyCode::PageDown => copy.move_to(&mut engine, line + (rows - 1).max(1), col),
+            KeyCode::Char('0') | KeyCode::Home => copy.move_to(&mut engine, line, 0),
+            KeyCode::Char('$') | KeyCode::End => {
+                let len = line_chars(&engine, line).iter().rev().find(|(_, c)| *c != ' ').map_or(0, |(col, _)| *col);
+                copy.move_to(&mut engine, line, len)
+            }
+            KeyCode::Char('g') => copy.move_to(&mut engine, i32::MIN / 2, 0),
+            KeyCode::Char('G') => copy.move_to(&mut engine, i32::MAX / 2, 0),
+            KeyCode::Char('/') => {
+                copy.prompt = Some(String::new());
+                copy.last_search = copy.last_search.take().map(|(q, _)| (q, true)).or(Some((String::new(), true)));
+            }
+            KeyCode::Char('?') => {
+                copy.prompt = Some(String::new());
+                copy.last_search = copy.last_search.take().map(|(q, _)| (q, false)).or(Some((String::new(), false)));
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') => {
+                if let Some((query, forward)) = copy.last_search.clone() {
+                    let dir = if key.code == KeyCode::Char('n') { forward } else { !forward };
+                    if !copy.search(&mut engine, &query, dir) {
+                        copy.status = Some(format!("not found: {query}"));
+                    }
+                }
+            }
+            KeyCode::Char('v') | KeyCode::Char(' ') => {
+                copy.selecting = true;
+                engine.term_mut().selection = Some(Selection::new(SelectionType::Simple, copy.cursor, Side::Left));
+            }
+            KeyCode::Char('V') => {
+                copy.selecting = true;
+                engine.term_mut().selection = Some(Selection::new(SelectionType::Lines, copy.cursor, Side::Left));
+            }
+            KeyCode::Char('y') | KeyCode::Enter => {
+                copied = engine.term().selection_to_string();
+                exit = true;
+            }
+            _ => {}
+        }
+        if exit {
+            engine.term_mut().selection = None;
+            engine.scroll(Scroll::Bottom);
+            drop(engine);
+            client.mode = Mode::Normal;
+            if let Some(text) = copied.filter(|t| !t.is_empty()) {
+                client.pending.extend_from_slice(super::osc52(&text).as_bytes());
+                client.message = Some(format!("copied {} characters", text.chars().count()));
+            }
+            let session = client.session.clone();
+            self.mark_session_dirty(&session);
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The sbx server: owns sessions, panes and attached clients. One task runs the loop
+//! below and owns all state; pane threads and connection tasks talk to it by messages.
+
+mod actions;
+mod client;
+mod commands;
+mod conn;
+mod copy;
+pub mod layout;
+mod mouse;
+mod render;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ratatui::layout::Rect;
+use tokio::net::UnixListener;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use crate::config::paths::Paths;
+use crate::config::Config;
+use crate::pane::engine::lock;
+use crate::pane::{PaneId, PaneNotice};
+use crate::protocol::{ClientMsg, ServerMsg};
+use client::{Client, Mode};
+use conn::{ClientId, ConnEvent};
+use state::State;
+
+pub const STATUS_ROWS: u16 = 1;
+
+pub struct Server {
+    state: State,
+    clients: BTreeMap<ClientId, Client>,
+    notices: UnboundedSender<PaneNotice>,
+    socket: PathBuf,
+    exiting: bool,
+}
+
+/// Run the server in this process until the last session ends or `kill-server`.
+pub fn run(paths: Paths) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(paths))
+}
+
+async fn serve(paths: Paths) -> Result<()> {
+    crate::config::paths::ensure_private_dir(&paths.runtime)?;
+    let socket = paths.socket();
+    if let Some(parent) = socket.parent() {
+        crate::config::paths::ensure_private_dir(parent)?;
+    }
+    // One server per socket: the lock is held for the server's lifetime.
+    let lock_path = socket.with_extension("lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .mode(0o600)
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    if lock_file.try_lock().is_err() {
+        anyhow::bail!("another sbx server is running on {}", socket.display());
+    }
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
+    std::fs::set_permissions(&socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+
+    let (conn_tx, conn_rx) = unbounded_channel();
+    let (notice_tx, notice_rx) = unbounded_channel();
+    tokio::spawn(conn::accept_loop(listener, conn_tx));
+
+    let config = Config::load(&paths.config);
+    let mut server = Server {
+        state: State::new(config),
+        clients: BTreeMap::new(),
+        notices: notice_tx,
+        socket: socket.clone(),
+        exiting: false,
+    };
+    server.run(conn_rx, notice_rx).await;
+    let _ = std::fs::remove_file(&socket);
+    drop(lock_file);
+    Ok(())
+}
+
+impl Server {
+    async fn run(&mut self, mut conns: UnboundedReceiver<ConnEvent>, mut notices: UnboundedReceiver<PaneNotice>) {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            let deadline = self.next_sync_deadline();
+            tokio::select! {
+                Some(ev) = conns.recv() => self.on_conn(ev),
+                Some(n) = notices.recv() => self.on_notice(n),
+                _ = sleep_until(deadline), if deadline.is_some() => self.end_expired_syncs(),
+                _ = async { terminate.as_mut().unwrap().recv().await }, if terminate.is_some() => self.exiting = true,
+            }
+            // Take everything already queued before drawing, so a burst costs one frame.
+            while let Ok(ev) = conns.try_recv() {
+                self.on_conn(ev);
+            }
+            while let Ok(n) = notices.try_recv() {
+                self.on_notice(n);
+            }
+            if self.exiting {
+                for client in self.clients.values() {
+                    client.send(ServerMsg::Exit("[server exited]".into()));
+                }
+                // Give the writer tasks a moment to deliver the goodbyes.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                self.state.panes.clear();
+                return;
+            }
+            self.render_ready();
+        }
+    }
+
+    fn on_conn(&mut self, ev: ConnEvent) {
+        match ev {
+            ConnEvent::Message(id, msg, out) => self.on_message(id, msg, out),
+            ConnEvent::Written(id) => {
+                if let Some(c) = self.clients.get_mut(&id) {
+                    c.in_flight = false;
+                }
+            }
+            ConnEvent::Closed(id) => {
+                if self.clients.remove(&id).is_some() {
+                    self.reconcile_all();
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, id: ClientId, msg: ClientMsg, out: UnboundedSender<ServerMsg>) {
+        match msg {
+            ClientMsg::Command(cmd) => {
+                let reply = self.command(cmd);
+                let _ = out.send(reply);
+            }
+            ClientMsg::Attach(req) => self.attach(id, req, out),
+            ClientMsg::Resize { cols, rows } => {
+                if let Some(c) = self.clients.get_mut(&id) {
+                    c.resize(cols, rows);
+                    let session = c.session.clone();
+                    self.reconcile(&session);
+                }
+            }
+            ClientMsg::Event(event) => self.on_event(id, event),
+        }
+    }
+
+    fn on_notice(&mut self, notice: PaneNotice) {
+        match notice {
+            PaneNotice::Output(pane_id) => {
+                let Some(pane) = self.state.panes.get(&pane_id) else { return };
+                pane.acknowledge_output();
+                let (bell, clips, title_changed) = {
+                    let mut s = lock(&pane.signals);
+                    let out = (s.bell, std::mem::take(&mut s.clipboard), s.title_changed);
+                    s.bell = false;
+                    s.title_changed = false;
+                    out
+                };
+                let _ = title_changed;
+                let Some((si, ti)) = self.state.locate(pane_id) else { return };
+                let session = self.state.sessions[si].name.clone();
+                let visible = self.state.sessions[si].active_tab == ti;
+                for client in self.clients.values_mut().filter(|c| c.session == session) {
+                    if visible {
+                        client.dirty = true;
+                    }
+                    if bell {
+                        client.pending.push(0x07);
+                    }
+                    for text in &clips {
+                        client.pending.extend_from_slice(osc52(text).as_bytes());
+                    }
+                    if bell || !clips.is_empty() {
+                        client.dirty = true;
+                    }
+                }
+            }
+            PaneNotice::Exited(pane_id) => self.remove_pane(pane_id),
+        }
+    }
+
+    fn next_sync_deadline(&self) -> Option<Instant> {
+        self.state.panes.values().filter_map(|p| lock(&p.engine).sync_deadline()).min()
+    }
+
+    fn end_expired_syncs(&mut self) {
+        let mut ended = Vec::new();
+        for pane in self.state.panes.values() {
+            if lock(&pane.engine).end_expired_sync() {
+                ended.push(pane.id);
+            }
+        }
+        for id in ended {
+            self.mark_pane_dirty(id);
+        }
+    }
+
+    fn mark_pane_dirty(&mut self, pane: PaneId) {
+        if let Some((si, _)) = self.state.locate(pane) {
+            let name = self.state.sessions[si].name.clone();
+            self.mark_session_dirty(&name);
+        }
+    }
+
+    fn mark_session_dirty(&mut self, session: &str) {
+        for c in self.clients.values_mut().filter(|c| c.session == session) {
+            c.dirty = true;
+        }
+    }
+
+    /// The area a client gives the tab layout: its terminal less the status line and sidebar.
+    fn client_tab_area(&self, client: &Client) -> (u16, u16) {
+        let sidebar = if client.sidebar { self.sidebar_width(client) + 1 } else { 0 };
+        (client.cols.saturating_sub(sidebar), client.rows.saturating_sub(STATUS_ROWS))
+    }
+
+    fn sidebar_width(&self, client: &Client) -> u16 {
+        self.state.config.settings.sidebar_width.min(client.cols / 2)
+    }
+
+    /// The tab area of a session: the smallest of its clients (every client sees all of
+    /// every pane), or the size it was created with when nobody is attached.
+    pub fn session_area(&self, si: usize) -> Rect {
+        let name = &self.state.sessions[si].name;
+        let sizes: Vec<(u16, u16)> =
+            self.clients.values().filter(|c| &c.session == name).map(|c| self.client_tab_area(c)).collect();
+        let (w, h) = if sizes.is_empty() {
+            self.state.sessions[si].detached_size
+        } else {
+            (sizes.iter().map(|s| s.0).min().unwrap_or(80), sizes.iter().map(|s| s.1).min().unwrap_or(24))
+        };
+        Rect::new(0, 0, w.max(2), h.max(2))
+    }
+
+    /// Recompute the geometry of a session's panes and resize the ones whose size changed.
+    pub fn reconcile(&mut self, session: &str) {
+        let Some(si) = self.state.session_index(session) else { return };
+        let area = self.session_area(si);
+        self.state.sessions[si].detached_size = (area.width, area.height);
+        for ti in 0..self.state.sessions[si].tabs.len() {
+            self.state.apply_geometry(si, ti, area);
+        }
+        self.mark_session_dirty(session);
+    }
+
+    fn reconcile_all(&mut self) {
+        let names: Vec<String> = self.state.sessions.iter().map(|s| s.name.clone()).collect();
+        for name in names {
+            self.reconcile(&name);
+        }
+    }
+
+    /// A pane is gone (its child exited, or it was closed): take it out of its tab, the
+    /// tab out of its session when empty, the session when it has no tabs left.
+    pub fn remove_pane(&mut self, pane_id: PaneId) {
+        let location = self.state.locate(pane_id);
+        self.state.panes.remove(&pane_id);
+        for client in self.clients.values_mut() {
+            if matches!(&client.mode, Mode::Copy(c) if c.pane == pane_id) {
+                client.mode = Mode::Normal;
+            }
+        }
+        let Some((si, ti)) = location else { return };
+        let session = &mut self.state.sessions[si];
+        let tab = &mut session.tabs[ti];
+        if tab.layout.remove(pane_id) {
+            if tab.active == pane_id {
+                tab.active = tab.layout.panes()[0];
+            }
+            tab.zoomed = false;
+        } else {
+            session.tabs.remove(ti);
+            if session.active_tab >= session.tabs.len() && !session.tabs.is_empty() {
+                session.active_tab = session.tabs.len() - 1;
+            }
+        }
+        let name = session.name.clone();
+        if session.tabs.is_empty() {
+            self.state.sessions.remove(si);
+            for client in self.clients.values().filter(|c| c.session == name) {
+                client.send(ServerMsg::Exit("[exited]".into()));
+            }
+            self.clients.retain(|_, c| c.session != name);
+            if self.state.sessions.is_empty() {
+                self.exiting = true;
+            }
+            return;
+        }
+        self.reconcile(&name);
+    }
+
+    fn render_ready(&mut self) {
+        let ids: Vec<ClientId> =
+            self.clients.iter().filter(|(_, c)| c.dirty && !c.in_flight).map(|(id, _)| *id).collect();
+        for id in ids {
+            self.render_client(id);
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(d) = deadline {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await;
+    }
+}
+
+/// OSC 52: put text on the clipboard of the terminal the client runs in.
+pub fn osc52(text: &str) -> String {
+    use base64::Engine as _;
+    format!("\x1b]52;c;{}\x07", base64::engine::general_purpose::STANDARD.encode(text))
+}
