@@ -66,6 +66,7 @@ pub enum Command {
     New(NewSpec),
     List,
     Split { target: Option<String>, direction: SplitDirection, pane: PaneSpec },
+    NewTab { target: Option<String>, pane: PaneSpec },
     SendKeys { target: String, text: String, keys: Vec<String>, enter: bool },
     Capture { target: String, scrollback: usize },
     Kill { target: String },

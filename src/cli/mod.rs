@@ -40,6 +40,15 @@ enum Cmd {
     Ls,
     /// Split a pane and print the new pane's id.
     Split(SplitArgs),
+    /// Open a new tab in a session and print its pane's id.
+    NewTab {
+        #[arg(short = 't', long)]
+        target: Option<String>,
+        #[arg(short = 'c', long)]
+        cwd: Option<PathBuf>,
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
     /// Type text (and named keys) into a pane.
     SendKeys {
         #[arg(short = 't', long)]
@@ -266,6 +275,18 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             let Reply::Pane(info) = simple(paths, Command::Split { target, direction, pane }).await? else {
                 return unexpected();
             };
+            if json {
+                output::print_json(&info);
+            } else {
+                println!("{}", info.id);
+            }
+            Ok(())
+        }
+        Cmd::NewTab { target, cwd, command } => {
+            let target = target.or_else(|| std::env::var("SBX_PANE_ID").ok());
+            let cwd = if cwd.is_some() { absolute(cwd)? } else { None };
+            let pane = PaneSpec { cwd, command, env: Vec::new(), label: None };
+            let Reply::Pane(info) = simple(paths, Command::NewTab { target, pane }).await? else { return unexpected() };
             if json {
                 output::print_json(&info);
             } else {

@@ -39,6 +39,17 @@ impl Server {
                 let id = self.split(target.as_deref(), direction, pane)?;
                 Ok(Reply::Pane(self.state.pane_info(id).expect("pane just created")))
             }
+            Command::NewTab { target, pane } => {
+                let si = match target {
+                    Some(t) => match self.state.resolve(&t)? {
+                        Target::Session(si) | Target::Tab(si, _) => si,
+                        Target::Pane(id) => self.state.locate(id).expect("resolved panes are placed").0,
+                    },
+                    None => self.state.default_session().ok_or_else(no_sessions)?,
+                };
+                let id = self.new_tab(si, pane)?;
+                Ok(Reply::Pane(self.state.pane_info(id).expect("pane just created")))
+            }
             Command::SendKeys { target, text, keys, enter } => {
                 let id = self.state.resolve_pane(&target)?;
                 let pane = &self.state.panes[&id];
@@ -294,7 +305,11 @@ impl Server {
         let sidebar = self.state.config.settings.sidebar;
         let mut client = Client::new(session.clone(), req.cols, req.rows, out, sidebar);
         if !self.state.config.warnings.is_empty() {
-            client.message = Some(format!("config: {}", self.state.config.warnings.join("; ")));
+            let n = self.state.config.warnings.len();
+            client.message = Some(format!(
+                "config: {n} problem{} ignored, presets used; see `sbx config check`",
+                if n == 1 { "" } else { "s" }
+            ));
         }
         self.clients.insert(id, client);
         if let Some(si) = self.state.session_index(&session) {

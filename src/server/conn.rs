@@ -31,18 +31,26 @@ pub async fn accept_loop(listener: UnixListener, events: UnboundedSender<ConnEve
         match stream.peer_cred() {
             Ok(cred) if cred.uid() == uid => {}
             _ => {
-                let mut stream = stream;
-                let refusal = ServerMsg::Error(ErrorReply::new(
-                    "this sbx server belongs to another user",
-                    "start your own with SBX_HOME or SBX_SOCKET pointing at a folder of yours",
-                ));
-                let _ = write_frame(&mut stream, &refusal).await;
+                // Refuse on a task of its own, so a stranger cannot stall the accept loop.
+                tokio::spawn(refuse(stream));
                 continue;
             }
         }
         let id = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(serve(id, stream, events.clone()));
     }
+}
+
+async fn refuse(mut stream: UnixStream) {
+    let wait = std::time::Duration::from_secs(1);
+    // Read the hello first so the refusal arrives instead of a reset connection.
+    let _ = tokio::time::timeout(wait, read_frame::<_, Hello>(&mut stream)).await;
+    let refusal = ServerMsg::Error(ErrorReply::new(
+        "this sbx server belongs to another user",
+        "start your own with SBX_HOME or SBX_SOCKET pointing at a folder of yours",
+    ));
+    let _ = write_frame(&mut stream, &refusal).await;
+    let _ = tokio::time::timeout(wait, read_frame::<_, ClientMsg>(&mut stream)).await;
 }
 
 async fn serve(id: ClientId, stream: UnixStream, events: UnboundedSender<ConnEvent>) {

@@ -105,11 +105,23 @@ impl State {
         if let Some((session, tab)) = target.split_once(':') {
             let si = self.session_index(session).ok_or_else(|| self.unknown(target))?;
             let s = &self.sessions[si];
-            let ti = match tab.parse::<usize>() {
-                Ok(n) if n >= 1 && n <= s.tabs.len() => Some(n - 1),
-                _ => s.tabs.iter().position(|t| t.name == tab),
+            if let Ok(n) = tab.parse::<usize>() {
+                if n >= 1 && n <= s.tabs.len() {
+                    return Ok(Target::Tab(si, n - 1));
+                }
+            }
+            let named: Vec<usize> = (0..s.tabs.len()).filter(|&i| s.tabs[i].name == tab).collect();
+            return match named[..] {
+                [ti] => Ok(Target::Tab(si, ti)),
+                [] => Err(self.unknown(target)),
+                _ => Err(ErrorReply::ambiguous(
+                    format!("{} tabs of {session:?} are named {tab:?}", named.len()),
+                    format!(
+                        "name the tab by number: {}",
+                        named.iter().map(|i| format!("-t {session}:{}", i + 1)).collect::<Vec<_>>().join(" or ")
+                    ),
+                )),
             };
-            return ti.map(|ti| Target::Tab(si, ti)).ok_or_else(|| self.unknown(target));
         }
         let session = self.session_index(target);
         let pane = self.panes.values().find(|p| p.label.as_deref() == Some(target)).map(|p| p.id);

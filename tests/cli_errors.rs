@@ -1,0 +1,112 @@
+//! Errors a user or script meets: clear message, the next command, the right exit code.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn a_dead_server_says_how_to_start_one() {
+    let sbx = Sbx::new();
+    let out = sbx.run(&["ls"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no sbx server is running") && err.contains("sbx new -d"), "{err}");
+    let out = sbx.run(&["ls", "--json"]);
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["code"], 1);
+    assert!(body["hint"].as_str().unwrap().contains("sbx"));
+}
+
+#[test]
+fn unknown_and_ambiguous_targets() {
+    let sbx = Sbx::new();
+    sbx.ok(&["new", "-d", "-s", "work"]);
+    let out = sbx.run(&["capture", "-t", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sbx ls"));
+    let out = sbx.run(&["kill", "-t", "%999"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // A label that is a session name is refused, so build the ambiguity the other way.
+    let out = sbx.run(&["label", "-t", "work", "work"]);
+    assert_eq!(out.status.code(), Some(1), "a label may not shadow a session");
+    sbx.ok(&["label", "-t", "work", "agent"]);
+    let out = sbx.run(&["new", "-d", "-s", "agent"]);
+    assert_eq!(out.status.code(), Some(1), "a session may not shadow a label");
+    assert_eq!(sbx.panes()[0]["label"], "agent");
+    // Duplicate labels are refused.
+    let pane = sbx.ok(&["split", "-t", "work", "--", "sleep", "100"]);
+    let out = sbx.run(&["label", "-t", pane.trim(), "agent"]);
+    assert_eq!(out.status.code(), Some(1));
+    // Two tabs with the same name: naming the tab is ambiguous (exit 2, candidates listed).
+    sbx.ok(&["new-tab", "-t", "work", "--", "sleep", "100"]);
+    sbx.ok(&["new-tab", "-t", "work", "--", "sleep", "100"]);
+    let out = sbx.run(&["capture", "-t", "work:sleep"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("work:2") && err.contains("work:3"), "{err}");
+    sbx.ok(&["capture", "-t", "work:2"]);
+}
+
+#[test]
+fn a_missing_directory_or_program_is_a_clear_error() {
+    let sbx = Sbx::new();
+    let out = sbx.run(&["new", "-d", "-c", "/definitely/not/here"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
+    let out = sbx.run(&["new", "-d", "--", "/no/such/program-xyz"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("program-xyz"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_broken_config_is_reported_and_sbx_still_starts() {
+    let sbx = Sbx::new();
+    let config = sbx.home().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("keymap.toml"), "[prefix_keys]\n\"d\" = \"launch-rockets\"\n").unwrap();
+    std::fs::write(config.join("theme.toml"), "[colors]\nborder = \"#zzzzzz\"\n").unwrap();
+    let out = sbx.run(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("launch-rockets") && err.contains("#zzzzzz"), "{err}");
+
+    let tmux = Tmux::new("badcfg");
+    tmux.start("outer", 160, 30, &format!("{} {}", sbx.env_prefix(), SBX));
+    tmux.wait_screen("outer", "config: 2 problems ignored, presets used; see `sbx config check`");
+    // The preset still works: C-b d detaches.
+    tmux.send("outer", &["C-b", "d"]);
+    tmux.wait_screen("outer", "[detached]");
+}
+
+#[test]
+fn the_socket_is_private_and_refuses_other_users() {
+    let sbx = Sbx::new();
+    sbx.ok(&["new", "-d"]);
+    let run = sbx.home().join("run");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&run).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let sock = run.join("default.sock");
+    assert_eq!(std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // Only root can pretend to be someone else; skip the rest elsewhere.
+    if unsafe { libc::getuid() } != 0 {
+        return;
+    }
+    // Open the folder and socket up, as a misconfiguration would, and connect as nobody:
+    // the peer-uid check must still refuse.
+    std::fs::set_permissions(sbx.home(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", SBX, "ls"])
+        .env("SBX_SOCKET", &sock)
+        .env("SBX_HOME", "/tmp/sbx-nobody-home")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another user"), "{err}");
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+}

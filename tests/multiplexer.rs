@@ -1,0 +1,194 @@
+//! The multiplexer end to end: the real binary inside tmux as the user's terminal.
+
+mod common;
+
+use common::*;
+
+fn start_attached(sbx: &Sbx, tmux: &Tmux, cols: u16, rows: u16) {
+    tmux.start("outer", cols, rows, &format!("{} {}", sbx.env_prefix(), SBX));
+    // The status line shows once the client is attached and drawn.
+    tmux.wait_screen("outer", "C-b ? help");
+}
+
+#[test]
+fn split_and_type_in_two_panes() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("split");
+    start_attached(&sbx, &tmux, 120, 40);
+
+    tmux.send("outer", &["echo left-$((20+22))", "Enter"]);
+    tmux.wait_screen("outer", "left-42");
+    tmux.send("outer", &["C-b", "%"]);
+    wait_for("a second pane", || (sbx.panes().len() == 2).then_some(()));
+    tmux.send("outer", &["echo right-$((50+5))", "Enter"]);
+    let screen = tmux.wait_screen("outer", "right-55");
+    assert!(screen.contains("left-42"), "the first pane is still shown:\n{screen}");
+
+    let panes = sbx.panes();
+    let (left, right) = (panes[0]["id"].as_str().unwrap(), panes[1]["id"].as_str().unwrap());
+    assert!(sbx.capture(left).contains("left-42"));
+    assert!(!sbx.capture(left).contains("right-55"), "typing went to the focused pane only");
+    assert!(sbx.capture(right).contains("right-55"));
+    // Side by side: the two panes split the width, less one separator column.
+    let (lw, rw) = (panes[0]["cols"].as_u64().unwrap(), panes[1]["cols"].as_u64().unwrap());
+    assert_eq!(lw + rw + 1, 120, "{panes:?}");
+
+    // Focus back left with the keys, and the text goes there.
+    tmux.send("outer", &["C-b", "Left"]);
+    wait_for("focus moves left", || sbx.panes()[0]["active"].as_bool().unwrap().then_some(()));
+    tmux.send("outer", &["echo again-$((1+1))", "Enter"]);
+    sbx.wait_capture(left, "again-2");
+}
+
+#[test]
+fn panes_survive_a_killed_client_and_a_closed_terminal() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("survive");
+    start_attached(&sbx, &tmux, 100, 30);
+    tmux.send("outer", &["sleep 7777 & echo bg=$! shell=$$", "Enter"]);
+    let screen = tmux.wait_screen("outer", "shell=");
+    let grab = |key: &str| -> u32 {
+        let at = screen.rfind(key).unwrap() + key.len();
+        screen[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    };
+    let (bg, shell) = (grab("bg="), grab("shell="));
+    tmux.send("outer", &["echo marker-$((6*7))", "Enter"]);
+    tmux.wait_screen("outer", "marker-42");
+
+    // SIGKILL the client (it cannot clean up), then close the whole terminal.
+    let client = tmux.program_pid("outer");
+    unsafe { libc::kill(client as i32, libc::SIGKILL) };
+    wait_for("the client to die", || (!process_alive(client)).then_some(()));
+    tmux.ok(&["kill-server"]);
+
+    assert!(process_alive(shell), "the pane's shell survived");
+    assert!(process_alive(bg), "the shell's background job survived");
+    assert_eq!(sbx.ls()[0]["clients"], 0);
+
+    let tmux2 = Tmux::new("survive2");
+    tmux2.start("again", 100, 30, &format!("{} {} attach", sbx.env_prefix(), SBX));
+    let screen = tmux2.wait_screen("again", "marker-42");
+    assert!(screen.contains("shell="), "{screen}");
+    tmux2.send("again", &["echo still-$((2*3))", "Enter"]);
+    tmux2.wait_screen("again", "still-6");
+    unsafe { libc::kill(bg as i32, libc::SIGKILL) };
+}
+
+#[test]
+fn two_clients_share_a_session() {
+    let sbx = Sbx::new();
+    sbx.ok(&["new", "-d", "-s", "shared", "--size", "100x30"]);
+    let tmux = Tmux::new("two");
+    tmux.start("a", 100, 30, &format!("{} {} attach -t shared", sbx.env_prefix(), SBX));
+    tmux.start("b", 90, 26, &format!("{} {} attach -t shared", sbx.env_prefix(), SBX));
+    tmux.wait_screen("a", "C-b ? help");
+    tmux.wait_screen("b", "C-b ? help");
+    wait_for("two clients", || (sbx.ls()[0]["clients"] == 2).then_some(()));
+
+    tmux.send("a", &["echo from-a-$((3+4))", "Enter"]);
+    tmux.wait_screen("b", "from-a-7");
+    tmux.send("b", &["echo from-b-$((4+4))", "Enter"]);
+    tmux.wait_screen("a", "from-b-8");
+
+    // Sizes reconcile to the smaller client: 90 columns; 26 rows less status and title.
+    let pane = &sbx.panes()[0];
+    assert_eq!((pane["cols"].as_u64(), pane["rows"].as_u64()), (Some(90), Some(24)), "{pane}");
+    // The larger client shows the smaller layout and fills the rest.
+    let a = tmux.capture("a");
+    assert!(a.contains('·'), "filler beyond the shared area:\n{a}");
+}
+
+#[test]
+fn resize_follows_the_terminal() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("resize");
+    start_attached(&sbx, &tmux, 100, 30);
+    tmux.ok(&["resize-window", "-t", "outer", "-x", "130", "-y", "40"]);
+    wait_for("the pane to grow", || {
+        let p = &sbx.panes()[0];
+        (p["cols"] == 130 && p["rows"] == 38).then_some(())
+    });
+    tmux.send("outer", &["stty size", "Enter"]);
+    tmux.wait_screen("outer", "38 130");
+    tmux.ok(&["resize-window", "-t", "outer", "-x", "70", "-y", "20"]);
+    wait_for("the pane to shrink", || {
+        let p = &sbx.panes()[0];
+        (p["cols"] == 70 && p["rows"] == 18).then_some(())
+    });
+}
+
+#[test]
+fn a_flood_of_random_bytes_leaves_the_server_responsive() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("flood");
+    let pane = sbx.ok(&[
+        "new",
+        "-d",
+        "--size",
+        "120x40",
+        "--",
+        "bash",
+        "-c",
+        "stty -echo; head -c 10000000 /dev/urandom; printf '\\033c'; echo flood-done; exec sleep 3600",
+    ]);
+    let pane = pane.trim().to_string();
+    // An attached client makes the server render through the flood too.
+    tmux.start("outer", 120, 40, &format!("{} {} attach", sbx.env_prefix(), SBX));
+    sbx.wait_capture(&pane, "flood-done");
+    // Still answering, and still creating panes.
+    let split = sbx.ok(&["split", "-t", &pane, "--", "bash", "-c", "echo split-ok; exec sleep 3600"]);
+    sbx.wait_capture(split.trim(), "split-ok");
+    assert_eq!(sbx.panes().len(), 2);
+}
+
+#[test]
+fn copy_mode_search_and_scrollback() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("copy");
+    start_attached(&sbx, &tmux, 100, 20);
+    tmux.send("outer", &["for i in $(seq 1 300); do echo line-$i; done", "Enter"]);
+    tmux.wait_screen("outer", "line-300");
+    let pane = sbx.panes()[0]["id"].as_str().unwrap().to_string();
+    let history = sbx.ok(&["capture", "-t", &pane, "--scrollback", "1000"]);
+    assert!(history.contains("line-1\n"), "history holds the first line");
+    // Copy mode: search back for an old line; the view scrolls to it.
+    tmux.send("outer", &["C-b", "["]);
+    tmux.wait_screen("outer", "COPY");
+    tmux.send("outer", &["?", "line-42", "Enter"]);
+    tmux.wait_screen("outer", "line-42\n");
+    let screen = tmux.capture("outer");
+    assert!(!screen.contains("line-300"), "scrolled away from the bottom:\n{screen}");
+    tmux.send("outer", &["q"]);
+    tmux.wait_screen("outer", "line-300");
+}
+
+#[test]
+fn help_lists_the_bindings_and_the_sidebar_lists_panes() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("help");
+    start_attached(&sbx, &tmux, 120, 40);
+    tmux.send("outer", &["C-b", "?"]);
+    let screen = tmux.wait_screen("outer", "split the pane, new pane on the right");
+    assert!(screen.contains("detach this client"));
+    tmux.send("outer", &["q"]);
+    tmux.send("outer", &["C-b", "s"]);
+    let screen = tmux.wait_screen("outer", "Sessions");
+    assert!(screen.contains("Inbox") && screen.contains("Friends"), "{screen}");
+    assert!(screen.contains("%1"), "{screen}");
+}
+
+#[test]
+fn detach_by_chord_and_by_command() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("detach");
+    start_attached(&sbx, &tmux, 100, 30);
+    tmux.send("outer", &["C-b", "d"]);
+    tmux.wait_screen("outer", "[detached]");
+    assert_eq!(sbx.ls()[0]["clients"], 0);
+    tmux.start("again", 100, 30, &format!("{} {} attach", sbx.env_prefix(), SBX));
+    wait_for("reattached", || (sbx.ls()[0]["clients"] == 1).then_some(()));
+    let out = sbx.ok(&["detach", "--json"]);
+    assert!(out.contains("\"detached\": 1"), "{out}");
+    tmux.wait_screen("again", "[detached]");
+    assert_eq!(sbx.ls()[0]["clients"], 0);
+}
