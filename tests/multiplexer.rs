@@ -192,3 +192,45 @@ fn detach_by_chord_and_by_command() {
     tmux.wait_screen("again", "[detached]");
     assert_eq!(sbx.ls()[0]["clients"], 0);
 }
+
+#[test]
+fn mouse_focuses_drags_borders_and_zoom_fills_the_tab() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("mouse");
+    start_attached(&sbx, &tmux, 100, 30);
+    tmux.send("outer", &["C-b", "%"]);
+    wait_for("two panes", || (sbx.panes().len() == 2).then_some(()));
+    assert_eq!(sbx.panes()[1]["active"], true);
+    // A click (SGR mouse from the outer terminal) in the left pane focuses it.
+    tmux.ok(&["send-keys", "-t", "outer", "-l", "\x1b[<0;10;10M\x1b[<0;10;10m"]);
+    wait_for("click focus", || (sbx.panes()[0]["active"] == true).then_some(()));
+    // Drag the border (column 51, 1-based) to column 30.
+    tmux.ok(&["send-keys", "-t", "outer", "-l", "\x1b[<0;51;10M\x1b[<32;30;10M\x1b[<0;30;10m"]);
+    wait_for("the border to move", || {
+        let p = sbx.panes();
+        (p[0]["cols"] == 29 && p[1]["cols"] == 70).then_some(())
+    });
+    // Zoom: the focused pane takes the whole tab; again: back to the split.
+    tmux.send("outer", &["C-b", "z"]);
+    wait_for("zoom", || (sbx.panes()[0]["cols"] == 100).then_some(()));
+    tmux.wait_screen("outer", "[zoom]");
+    tmux.send("outer", &["C-b", "z"]);
+    wait_for("unzoom", || (sbx.panes()[0]["cols"] == 29).then_some(()));
+}
+
+#[test]
+fn paste_and_mouse_reach_a_program_that_asked_for_them() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("modes");
+    start_attached(&sbx, &tmux, 100, 30);
+    let pane = sbx.panes()[0]["id"].as_str().unwrap().to_string();
+    // The program turns on bracketed paste and SGR mouse reporting, then shows what arrives.
+    tmux.send("outer", &["printf '\\033[?2004h\\033[?1000h\\033[?1006h'; stty -icanon; cat -v", "Enter"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    tmux.ok(&["send-keys", "-t", "outer", "-l", "\x1b[200~pasted-text\x1b[201~"]);
+    sbx.wait_capture(&pane, "^[[200~pasted-text^[[201~");
+    // A click at outer (20, 10) is pane cell (20, 9): row 1 is the pane's title bar.
+    tmux.ok(&["send-keys", "-t", "outer", "-l", "\x1b[<0;20;10M"]);
+    sbx.wait_capture(&pane, "^[[<0;20;9M");
+    tmux.send("outer", &["C-c"]);
+}
