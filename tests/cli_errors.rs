@@ -99,14 +99,25 @@ fn the_socket_is_private_and_refuses_other_users() {
     std::fs::set_permissions(sbx.home(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", SBX, "ls"])
-        .env("SBX_SOCKET", &sock)
-        .env("SBX_HOME", "/tmp/sbx-nobody-home")
-        .output()
-        .unwrap();
+    let nobody = |program: &str, args: &[&str]| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", program])
+            .args(args)
+            .env("SBX_SOCKET", &sock)
+            .env("SBX_HOME", "/tmp/sbx-nobody-home")
+            .output()
+            .unwrap()
+    };
+    // The sbx client refuses a socket that is not its user's.
+    let out = nobody(SBX, &["ls"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("another user"), "{err}");
+    assert!(err.contains("not to you"), "{err}");
+    // A hand-made client gets past that; the server's peer-uid check refuses it.
+    let probe = "import socket,struct,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\n\
+s.sendall(struct.pack('>I',1)+bytes([1]))\nprint(s.recv(4096))";
+    let out = nobody("python3", &["-c", probe, sock.to_str().unwrap()]);
+    let reply = String::from_utf8_lossy(&out.stdout);
+    assert!(reply.contains("belongs to another user"), "{reply} {}", String::from_utf8_lossy(&out.stderr));
     std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
 }

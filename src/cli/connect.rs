@@ -12,12 +12,26 @@ use crate::config::paths::{ensure_private_dir, Paths};
 use crate::protocol::{read_frame, write_frame, ClientMsg, Command, Hello, Reply, ServerMsg, PROTOCOL_VERSION};
 
 pub async fn connect(socket: &Path) -> std::io::Result<UnixStream> {
+    // Only talk to a server of our own: another user's socket could feed our terminal anything.
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(socket)?);
+    if owner != crate::config::paths::current_uid() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{} belongs to uid {owner}, not to you", socket.display()),
+        ));
+    }
     let mut stream = UnixStream::connect(socket).await?;
     write_frame(&mut stream, &Hello { version: PROTOCOL_VERSION }).await?;
     Ok(stream)
 }
 
-fn no_server(socket: &Path) -> CliError {
+fn no_server(socket: &Path, err: std::io::Error) -> CliError {
+    if err.kind() == std::io::ErrorKind::PermissionDenied {
+        return CliError::new(
+            format!("refusing to use {}: {err}", socket.display()),
+            "point SBX_SOCKET or SBX_HOME at a folder of yours",
+        );
+    }
     CliError::new(
         format!("no sbx server is running (socket {})", socket.display()),
         "start one with `sbx` (attach) or `sbx new -d` (in the background)",
@@ -27,14 +41,16 @@ fn no_server(socket: &Path) -> CliError {
 /// Connect to a running server; a missing server is an error with the next step.
 pub async fn connect_existing(paths: &Paths) -> CliResult<UnixStream> {
     let socket = paths.socket();
-    connect(&socket).await.map_err(|_| no_server(&socket))
+    connect(&socket).await.map_err(|e| no_server(&socket, e))
 }
 
 /// Connect, starting a detached server first when none answers.
 pub async fn connect_or_start(paths: &Paths) -> CliResult<UnixStream> {
     let socket = paths.socket();
-    if let Ok(stream) = connect(&socket).await {
-        return Ok(stream);
+    match connect(&socket).await {
+        Ok(stream) => return Ok(stream),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(no_server(&socket, e)),
+        Err(_) => {}
     }
     start_server(paths)?;
     let deadline = Instant::now() + Duration::from_secs(10);
