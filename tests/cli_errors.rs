@@ -113,11 +113,44 @@ fn the_socket_is_private_and_refuses_other_users() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not to you"), "{err}");
-    // A hand-made client gets past that; the server's peer-uid check refuses it.
-    let probe = "import socket,struct,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\n\
-s.sendall(struct.pack('>I',1)+bytes([1]))\nprint(s.recv(4096))";
-    let out = nobody("python3", &["-c", probe, sock.to_str().unwrap()]);
-    let reply = String::from_utf8_lossy(&out.stdout);
-    assert!(reply.contains("belongs to another user"), "{reply} {}", String::from_utf8_lossy(&out.stderr));
+    // A hand-made client gets past that; the server's peer-uid check refuses it. The child
+    // becomes nobody, sends a hello frame and exits 0 only if it reads the refusal.
+    let mut stream_path = sock.clone().into_os_string().into_encoded_bytes();
+    stream_path.push(0);
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                libc::_exit(3);
+            }
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+            let mut addr: libc::sockaddr_un = std::mem::zeroed();
+            addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+            for (i, b) in stream_path.iter().enumerate() {
+                addr.sun_path[i] = *b as libc::c_char;
+            }
+            let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+            if libc::connect(fd, &addr as *const _ as *const libc::sockaddr, len) != 0 {
+                libc::_exit(4);
+            }
+            let hello = [0u8, 0, 0, 1, 1];
+            libc::write(fd, hello.as_ptr() as *const libc::c_void, hello.len());
+            let mut buf = [0u8; 512];
+            let mut got = 0usize;
+            loop {
+                let n = libc::read(fd, buf[got..].as_mut_ptr() as *mut libc::c_void, buf.len() - got);
+                if n <= 0 {
+                    break;
+                }
+                got += n as usize;
+            }
+            let needle = b"belongs to another user";
+            let found = buf[..got].windows(needle.len()).any(|w| w == needle);
+            libc::_exit(if found { 0 } else { 1 });
+        }
+    }
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the server did not refuse: {status}");
     std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
