@@ -318,7 +318,18 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             Ok(())
         }
         Cmd::Kill { target } => ok(simple(paths, Command::Kill { target }).await, json),
-        Cmd::KillServer => ok(simple(paths, Command::KillServer).await, json),
+        Cmd::KillServer => {
+            simple(paths, Command::KillServer).await?;
+            // Return once the server is gone, so `kill-server; sbx` starts a fresh one.
+            let socket = paths.socket();
+            for _ in 0..500 {
+                if !socket.exists() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            ok(Ok(Reply::Done), json)
+        }
         Cmd::Label { target, label } => ok(simple(paths, Command::Label { target, label }).await, json),
         Cmd::Config { action: ConfigCmd::Check } => {
             let config = crate::config::Config::load(&paths.config);

@@ -76,17 +76,18 @@ pub async fn attach(mut stream: UnixStream, mut request: AttachRequest) -> CliRe
     let guard = TerminalGuard::enter()?;
     let (mut reader, mut writer) = stream.into_split();
     let mut events = EventStream::new();
-    let mut stdout = tokio::io::stdout();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())?;
 
     let reader_task = tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt;
         loop {
             match read_frame::<_, ServerMsg>(&mut reader).await {
                 Ok(Some(ServerMsg::Output(bytes))) => {
-                    if stdout.write_all(&bytes).await.is_err() || stdout.flush().await.is_err() {
+                    // A plain blocking write: tokio's stdout hops through a thread pool, which
+                    // costs more than the write itself on the keystroke-echo path.
+                    let mut out = std::io::stdout().lock();
+                    if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
                         return Ok("[terminal closed]".to_string());
                     }
                 }

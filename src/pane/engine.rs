@@ -137,6 +137,8 @@ fn default_color(index: usize) -> Rgb {
 }
 
 pub struct Engine {
+    /// The screen as last drawn, kept here so every client shares one conversion.
+    pub view: crate::ui::pane_view::ViewCache,
     term: Term<Listener>,
     parser: Processor<StdSyncHandler>,
     size: Arc<Mutex<Size>>,
@@ -148,7 +150,12 @@ impl Engine {
         let shared_size = Arc::new(Mutex::new(size));
         let config = Config { scrolling_history: scrollback, kitty_keyboard: true, ..Config::default() };
         let listener = Listener { pty_tx, signals, size: shared_size.clone() };
-        Engine { term: Term::new(config, &size, listener), parser: Processor::new(), size: shared_size }
+        Engine {
+            view: Default::default(),
+            term: Term::new(config, &size, listener),
+            parser: Processor::new(),
+            size: shared_size,
+        }
     }
 
     pub fn advance(&mut self, bytes: &[u8]) {

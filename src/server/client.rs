@@ -1,14 +1,12 @@
 //! An attached client as the server sees it: its size, what it is doing (prefix, copy
 //! mode, help), and the ratatui terminal that turns its frames into ANSI diffs.
 
-use ratatui::backend::CrosstermBackend;
-use ratatui::layout::Rect;
-use ratatui::{Terminal, TerminalOptions, Viewport};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::copy::CopyMode;
 use super::layout::Border;
 use crate::protocol::ServerMsg;
+use crate::ui::frame::FrameWriter;
 
 pub enum Mode {
     Normal,
@@ -27,10 +25,11 @@ pub struct Client {
     /// A frame is on its way to the client; render again only once it has been written.
     pub in_flight: bool,
     pub dirty: bool,
-    pub terminal: Terminal<CrosstermBackend<Vec<u8>>>,
-    /// Escape sequences to send before the next frame (bell, OSC 52, cursor shape).
+    pub frame: FrameWriter,
+    /// What `frame` holds of each pane drawn last time.
+    pub drawn: std::collections::HashMap<crate::pane::PaneId, crate::ui::pane_view::Drawn>,
+    /// Escape sequences to send before the next frame (bell, OSC 52).
     pub pending: Vec<u8>,
-    pub cursor_shape: Option<u8>,
     pub message: Option<String>,
     pub drag: Option<Border>,
     /// A mouse selection in progress: pane and the cell it started at.
@@ -48,9 +47,9 @@ impl Client {
             sidebar,
             in_flight: false,
             dirty: true,
-            terminal: new_terminal(cols, rows),
+            frame: FrameWriter::new(cols, rows),
+            drawn: Default::default(),
             pending: Vec::new(),
-            cursor_shape: None,
             message: None,
             drag: None,
             mouse_select: None,
@@ -61,9 +60,8 @@ impl Client {
         if (cols, rows) != (self.cols, self.rows) {
             self.cols = cols;
             self.rows = rows;
-            // A fresh terminal forgets the previous frame, so the next one is drawn whole.
-            self.terminal = new_terminal(cols, rows);
-            self.cursor_shape = None;
+            self.frame = FrameWriter::new(cols, rows);
+            self.drawn.clear();
             self.dirty = true;
         }
     }
@@ -71,20 +69,12 @@ impl Client {
     /// Forget what the client shows and draw everything again (after a mode change that
     /// the diff cannot see, such as a new client attaching to an old terminal).
     pub fn redraw_all(&mut self) {
-        self.terminal = new_terminal(self.cols, self.rows);
+        self.frame.invalidate();
+        self.drawn.clear();
         self.dirty = true;
     }
 
     pub fn send(&self, msg: ServerMsg) {
         let _ = self.out.send(msg);
     }
-}
-
-fn new_terminal(cols: u16, rows: u16) -> Terminal<CrosstermBackend<Vec<u8>>> {
-    let area = Rect::new(0, 0, cols.max(1), rows.max(1));
-    let mut bytes = Vec::with_capacity(64 * 1024);
-    // Start from a known screen: the diff assumes the terminal shows the previous frame.
-    bytes.extend_from_slice(b"\x1b[0m\x1b[H\x1b[2J");
-    Terminal::with_options(CrosstermBackend::new(bytes), TerminalOptions { viewport: Viewport::Fixed(area) })
-        .expect("a fixed viewport never queries the backend")
 }

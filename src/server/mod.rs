@@ -42,11 +42,10 @@ pub struct Server {
 
 /// Run the server in this process until the last session ends or `kill-server`.
 pub fn run(paths: Paths) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    // One thread: the loop owns all state, and keeping connection tasks on the same thread
+    // avoids a cross-thread wake on every keystroke. Pane I/O runs on threads of its own.
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(serve(paths))
 }
 

@@ -17,6 +17,8 @@ use crate::ui::popup;
 /// Where things are on one client's screen.
 pub struct ScreenMap {
     pub sidebar: Option<Rect>,
+    /// The session's layout area on this client.
+    pub tab_area: Rect,
     pub panes: Vec<(PaneId, Rect)>,
     pub borders: Vec<Border>,
     pub status: Rect,
@@ -48,6 +50,7 @@ impl Server {
         };
         Some(ScreenMap {
             sidebar: client.sidebar.then(|| Rect::new(0, 0, sidebar_w, rows_for_tabs)),
+            tab_area,
             panes,
             borders,
             status: Rect::new(0, client.rows.saturating_sub(1), client.cols, 1.min(client.rows)),
@@ -74,77 +77,72 @@ impl Server {
         let panes = &self.state.panes;
         let hl = Highlight { selection_bg: theme.selection_bg, selection_fg: theme.selection_fg };
         let mut cursor = None;
-        let mut new_scroll = None;
-        let drawn = client.terminal.draw(|frame| {
-            let full = frame.area();
-            let buf = frame.buffer_mut();
-            chrome::filler(buf, Rect::new(0, 0, full.width, map.status.y), theme);
-            if let (Some(area), Some(entries)) = (map.sidebar, &sidebar_entries) {
-                chrome::sidebar(buf, area, entries, theme);
-                chrome::vertical_border(buf, Rect::new(area.right(), 0, 1, area.height), false, theme);
-            }
-            for (pane_id, rect) in &map.panes {
-                let Some(pane) = panes.get(pane_id) else { continue };
-                let active = *pane_id == map.focused;
-                let engine = lock(&pane.engine);
-                let copy_cursor = copy_state.filter(|(p, _)| p == pane_id).map(|(_, c)| c);
-                let tag = if copy_cursor.is_some() {
-                    Some(format!("[copy {}/{}]", engine.display_offset(), engine.history_len()))
-                } else if map.zoomed {
-                    Some("[zoom]".to_string())
-                } else if !pane.is_alive() {
-                    Some("[exited]".to_string())
-                } else {
-                    None
-                };
-                let title = pane.title().unwrap_or_default();
-                let name = pane_name(*pane_id);
-                chrome::title_bar(
-                    buf,
-                    Rect::new(rect.x, rect.y, rect.width, 1),
-                    &TitleBar { name: &name, label: pane.label.as_deref(), title: &title, tag: tag.as_deref(), active },
-                    theme,
-                );
-                let content = Rect::new(rect.x, rect.y + 1, rect.width, rect.height.saturating_sub(1));
-                let spot = pane_view::draw(buf, content, &engine, &hl, copy_cursor);
-                if active {
-                    cursor = spot;
-                }
-            }
-            for border in &map.borders {
-                if border.dir == SplitDirection::Right {
-                    let touches_active = map.panes.iter().any(|(p, r)| {
-                        *p == map.focused
-                            && (r.right() == border.line.x || r.x == border.line.x + 1)
-                            && r.y < border.line.bottom()
-                            && border.line.y < r.bottom()
-                    });
-                    chrome::vertical_border(buf, border.line, touches_active, theme);
-                }
-            }
-            chrome::status_line(buf, map.status, &status, theme);
-            if let Some(scroll) = help_scroll {
-                new_scroll = Some(popup::draw(buf, full, "keys (q to close)", &help, scroll, theme));
-                cursor = None;
-            }
-            if let Some(spot) = &cursor {
-                frame.set_cursor_position(spot.position);
-            }
-        });
-        if drawn.is_err() {
-            return;
+        let full = client.frame.area();
+        // Forget panes not on screen any more: their area now holds something else.
+        client.drawn.retain(|id, _| map.panes.iter().any(|(p, _)| p == id));
+        let buf = client.frame.begin();
+        // The sidebar with its border column, and the session's layout.
+        let covered: Vec<Rect> =
+            map.sidebar.iter().map(|s| Rect { width: s.width + 1, ..*s }).chain([map.tab_area]).collect();
+        chrome::filler(buf, Rect::new(0, 0, full.width, map.status.y), &covered, theme);
+        if let (Some(area), Some(entries)) = (map.sidebar, &sidebar_entries) {
+            chrome::sidebar(buf, area, entries, theme);
+            chrome::vertical_border(buf, Rect::new(area.right(), 0, 1, area.height), false, theme);
         }
-        if let (Some(s), Mode::Help { scroll }) = (new_scroll, &mut client.mode) {
-            *scroll = s;
+        for (pane_id, rect) in &map.panes {
+            let Some(pane) = panes.get(pane_id) else { continue };
+            let active = *pane_id == map.focused;
+            let mut engine = lock(&pane.engine);
+            let copy_cursor = copy_state.filter(|(p, _)| p == pane_id).map(|(_, c)| c);
+            let tag = if copy_cursor.is_some() {
+                Some(format!("[copy {}/{}]", engine.display_offset(), engine.history_len()))
+            } else if map.zoomed {
+                Some("[zoom]".to_string())
+            } else if !pane.is_alive() {
+                Some("[exited]".to_string())
+            } else {
+                None
+            };
+            let title = pane.title().unwrap_or_default();
+            let name = pane_name(*pane_id);
+            chrome::title_bar(
+                buf,
+                Rect::new(rect.x, rect.y, rect.width, 1),
+                &TitleBar { name: &name, label: pane.label.as_deref(), title: &title, tag: tag.as_deref(), active },
+                theme,
+            );
+            let content = Rect::new(rect.x, rect.y + 1, rect.width, rect.height.saturating_sub(1));
+            let mut cache = std::mem::take(&mut engine.view);
+            let drawn = client.drawn.entry(*pane_id).or_default();
+            let spot = pane_view::draw(buf, content, &mut engine, &mut cache, drawn, &hl, copy_cursor);
+            engine.view = cache;
+            if active {
+                cursor = spot;
+            }
+        }
+        for border in &map.borders {
+            if border.dir == SplitDirection::Right {
+                let touches_active = map.panes.iter().any(|(p, r)| {
+                    *p == map.focused
+                        && (r.right() == border.line.x || r.x == border.line.x + 1)
+                        && r.y < border.line.bottom()
+                        && border.line.y < r.bottom()
+                });
+                chrome::vertical_border(buf, border.line, touches_active, theme);
+            }
+        }
+        chrome::status_line(buf, map.status, &status, theme);
+        if let Some(scroll) = help_scroll {
+            let used = popup::draw(buf, full, "keys (q to close)", &help, scroll, theme);
+            // The popup covers panes: copy them whole again once it is gone.
+            client.drawn.clear();
+            if let Mode::Help { scroll } = &mut client.mode {
+                *scroll = used;
+            }
+            cursor = None;
         }
         let mut bytes = std::mem::take(&mut client.pending);
-        if let Some(spot) = &cursor {
-            if client.cursor_shape != Some(spot.shape) {
-                client.cursor_shape = Some(spot.shape);
-                bytes.extend_from_slice(format!("\x1b[{} q", spot.shape).as_bytes());
-            }
-        }
-        bytes.extend_from_slice(&std::mem::take(client.terminal.backend_mut().writer_mut()));
+        bytes.extend_from_slice(&client.frame.present(cursor.map(|c| (c.position, c.shape))));
         client.dirty = false;
         if !bytes.is_empty() {
             client.in_flight = true;

@@ -64,13 +64,15 @@ pub fn vertical_border(buf: &mut Buffer, line: Rect, active: bool, theme: &Theme
     }
 }
 
-/// Fill an area no pane covers (a client larger than the session's smallest client).
-pub fn filler(buf: &mut Buffer, area: Rect, theme: &Theme) {
+/// Fill what no pane covers (a client larger than the session's smallest client).
+pub fn filler(buf: &mut Buffer, area: Rect, covered: &[Rect], theme: &Theme) {
     let style = Style::default().fg(theme.filler);
     for y in area.y..area.bottom() {
         for x in area.x..area.right() {
+            if covered.iter().any(|r| r.contains(ratatui::layout::Position::new(x, y))) {
+                continue;
+            }
             if let Some(cell) = buf.cell_mut((x, y)) {
-                cell.reset();
                 cell.set_symbol(if (x + y) % 2 == 0 { "·" } else { " " }).set_style(style);
             }
         }

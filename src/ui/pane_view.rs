@@ -3,6 +3,7 @@
 use alacritty_terminal::grid::Dimensions;
 use alacritty_terminal::index::{Column, Line, Point};
 use alacritty_terminal::term::cell::{Cell, Flags};
+use alacritty_terminal::term::TermDamage;
 use alacritty_terminal::vte::ansi::{Color as VtColor, CursorShape, NamedColor};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
@@ -22,50 +23,127 @@ pub struct Highlight {
     pub selection_fg: Color,
 }
 
+/// A pane's screen converted to ratatui cells, kept between frames. Only the lines the
+/// engine reports as damaged are converted again, so an echoed key costs one line.
+#[derive(Default)]
+pub struct ViewCache {
+    rows: Vec<Vec<ratatui::buffer::Cell>>,
+    /// A stamp per row, new each time the row is converted: a client that drew a row with
+    /// the same stamp need not copy it again.
+    stamps: Vec<u64>,
+    next_stamp: u64,
+    cols: usize,
+    offset: usize,
+    selection: Option<(Point, Point)>,
+}
+
+impl ViewCache {
+    /// Bring the cache up to date with the engine and forget its damage.
+    fn refresh(&mut self, engine: &mut Engine, hl: &Highlight) {
+        let (cols, rows, offset) = {
+            let grid = engine.term().grid();
+            (grid.columns(), grid.screen_lines(), grid.display_offset())
+        };
+        let selection = {
+            let term = engine.term();
+            term.selection.as_ref().and_then(|s| s.to_range(term)).map(|r| (r.start, r.end))
+        };
+        let full = self.rows.len() != rows || self.cols != cols || self.offset != offset || self.selection != selection;
+        let mut damaged: Vec<usize> = Vec::new();
+        let all = match engine.term_mut().damage() {
+            TermDamage::Full => true,
+            TermDamage::Partial(lines) => {
+                damaged.extend(lines.map(|l| l.line));
+                false
+            }
+        };
+        engine.term_mut().reset_damage();
+        if full || all {
+            self.rows.resize_with(rows, Vec::new);
+            self.stamps.resize(rows, 0);
+            damaged = (0..rows).collect();
+        }
+        self.cols = cols;
+        self.offset = offset;
+        self.selection = selection;
+        let term = engine.term();
+        let grid = term.grid();
+        let range = term.selection.as_ref().and_then(|s| s.to_range(term));
+        let palette = term.colors();
+        let mut symbol = String::with_capacity(8);
+        for row in damaged.into_iter().filter(|&r| r < rows) {
+            let line = Line(row as i32 - offset as i32);
+            let grid_row = &grid[line];
+            self.next_stamp += 1;
+            self.stamps[row] = self.next_stamp;
+            let out = &mut self.rows[row];
+            out.clear();
+            out.reserve(cols);
+            for col in 0..cols {
+                let cell = &grid_row[Column(col)];
+                let mut rc = ratatui::buffer::Cell::EMPTY;
+                if !cell.flags.intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER) {
+                    symbol.clear();
+                    cell_symbol(cell, &mut symbol);
+                    // A wide character in the last column would spill past the pane.
+                    if cell.flags.contains(Flags::WIDE_CHAR) && col + 1 >= cols {
+                        symbol.clear();
+                        symbol.push(' ');
+                    }
+                    let mut style = cell_style(cell, palette);
+                    if range.is_some_and(|s| s.contains(Point::new(line, Column(col)))) {
+                        style = style.bg(hl.selection_bg).fg(hl.selection_fg).remove_modifier(Modifier::REVERSED);
+                    }
+                    rc.set_symbol(&symbol);
+                    rc.set_style(style);
+                }
+                out.push(rc);
+            }
+        }
+    }
+}
+
+/// What one client's frame holds of a pane: where, and the stamp of each row it copied.
+#[derive(Default, Clone)]
+pub struct Drawn {
+    area: Rect,
+    stamps: Vec<u64>,
+}
+
 /// Draw the visible part of `engine` into `area`; returns the cursor if it is on screen.
+/// `drawn` is what this client's buffer already holds of the pane (rows not re-copied).
 pub fn draw(
     buf: &mut Buffer,
     area: Rect,
-    engine: &Engine,
+    engine: &mut Engine,
+    cache: &mut ViewCache,
+    drawn: &mut Drawn,
     hl: &Highlight,
     copy_cursor: Option<Point>,
 ) -> Option<CursorSpot> {
+    cache.refresh(engine, hl);
+    let cols = (area.width as usize).min(cache.cols);
+    let rows = (area.height as usize).min(cache.rows.len());
+    if drawn.area != area {
+        *drawn = Drawn { area, stamps: vec![0; area.height as usize] };
+        // Rows or columns the pane does not fill (a size change still settling) stay blank.
+        for y in area.y..area.bottom() {
+            for x in area.x..area.right() {
+                buf[(x, y)].reset();
+            }
+        }
+    }
+    for (row, cells) in cache.rows.iter().take(rows).enumerate() {
+        if drawn.stamps[row] == cache.stamps[row] {
+            continue;
+        }
+        drawn.stamps[row] = cache.stamps[row];
+        let start = buf.index_of(area.x, area.y + row as u16);
+        buf.content[start..start + cols].clone_from_slice(&cells[..cols]);
+    }
     let term = engine.term();
     let grid = term.grid();
     let offset = grid.display_offset() as i32;
-    let cols = (area.width as usize).min(grid.columns());
-    let rows = (area.height as usize).min(grid.screen_lines());
-    let selection = term.selection.as_ref().and_then(|s| s.to_range(term));
-    let palette = term.colors();
-    let mut symbol = String::with_capacity(8);
-
-    for row in 0..rows {
-        let line = Line(row as i32 - offset);
-        let grid_row = &grid[line];
-        for col in 0..cols {
-            let cell = &grid_row[Column(col)];
-            let pos = (area.x + col as u16, area.y + row as u16);
-            let Some(out) = buf.cell_mut(pos) else { continue };
-            if cell.flags.intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER) {
-                out.reset();
-                out.set_symbol(" ");
-                continue;
-            }
-            symbol.clear();
-            cell_symbol(cell, &mut symbol);
-            // A wide character in the last column would spill past the pane.
-            if cell.flags.contains(Flags::WIDE_CHAR) && col + 1 >= cols {
-                symbol.clear();
-                symbol.push(' ');
-            }
-            let mut style = cell_style(cell, palette);
-            if selection.is_some_and(|s| s.contains(Point::new(line, Column(col)))) {
-                style = style.bg(hl.selection_bg).fg(hl.selection_fg).remove_modifier(Modifier::REVERSED);
-            }
-            out.set_symbol(&symbol);
-            out.set_style(style);
-        }
-    }
 
     if let Some(point) = copy_cursor {
         let row = point.line.0 + offset;
@@ -77,8 +155,7 @@ pub fn draw(
         }
         return None;
     }
-    let content = term.renderable_content();
-    if offset != 0 || !content.mode.contains(alacritty_terminal::term::TermMode::SHOW_CURSOR) {
+    if offset != 0 || !term.mode().contains(alacritty_terminal::term::TermMode::SHOW_CURSOR) {
         return None;
     }
     let cursor = grid.cursor.point;
@@ -194,5 +271,39 @@ fn indexed(i: usize, palette: &alacritty_terminal::term::color::Colors) -> Color
         BASE[i]
     } else {
         Color::Indexed(i as u8)
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use crate::pane::engine::Size;
+
+    #[test]
+    #[ignore]
+    fn draw_cost() {
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let mut e = Engine::new(Size { cols: 200, rows: 50 }, 100, tx, Default::default());
+        for i in 0..60 {
+            e.advance(format!("\x1b[3{}mline {i} {}\r\n", i % 8, "abcdefghij".repeat(19)).as_bytes());
+        }
+        let hl = Highlight { selection_bg: Color::Red, selection_fg: Color::Blue };
+        let area = Rect::new(0, 0, 200, 50);
+        let mut buf = Buffer::empty(area);
+        let mut cache = ViewCache::default();
+        let t = std::time::Instant::now();
+        for _ in 0..1000 {
+            draw(&mut buf, area, &mut e, &mut cache, &mut Drawn::default(), &hl, None);
+        }
+        eprintln!("pane_view::draw {:?}", t.elapsed() / 1000);
+        let mut frame = crate::ui::frame::FrameWriter::new(200, 52);
+        let mut drawn = Drawn::default();
+        let t = std::time::Instant::now();
+        for i in 0..1000 {
+            e.advance(if i % 2 == 0 { b"x" } else { b"\x08 \x08" });
+            draw(frame.begin(), area, &mut e, &mut cache, &mut drawn, &hl, None);
+            frame.present(None);
+        }
+        eprintln!("draw + present, one key {:?}", t.elapsed() / 1000);
     }
 }
