@@ -9,7 +9,7 @@ pub mod input;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
@@ -55,6 +55,8 @@ pub struct Pane {
     /// Set by the reader when it has told the server about new output and the server has
     /// not looked yet: one notice per burst, not one per read.
     notified: Arc<AtomicBool>,
+    /// Output bytes since a frame last showed this pane: a large count means a flood.
+    pub unseen_bytes: Arc<AtomicUsize>,
     writer: Sender<Vec<u8>>,
     master: Box<dyn MasterPty + Send>,
     killer: Box<dyn portable_pty::ChildKiller + Send + Sync>,
@@ -99,10 +101,17 @@ impl Pane {
         let engine = Arc::new(Mutex::new(Engine::new(size, spec.scrollback, writer.clone(), signals.clone())));
         let alive = Arc::new(AtomicBool::new(true));
         let notified = Arc::new(AtomicBool::new(false));
+        let unseen_bytes = Arc::new(AtomicUsize::new(0));
 
         std::thread::Builder::new().name(format!("pane{id}-write")).spawn(move || write_loop(pty_writer, writer_rx))?;
-        let reader_ctx =
-            ReaderCtx { id, engine: engine.clone(), notified: notified.clone(), notices, alive: alive.clone() };
+        let reader_ctx = ReaderCtx {
+            id,
+            engine: engine.clone(),
+            notified: notified.clone(),
+            unseen_bytes: unseen_bytes.clone(),
+            notices,
+            alive: alive.clone(),
+        };
         std::thread::Builder::new()
             .name(format!("pane{id}-read"))
             .spawn(move || read_loop(reader, child, reader_ctx))?;
@@ -117,6 +126,7 @@ impl Pane {
             pid,
             alive,
             notified,
+            unseen_bytes,
             writer,
             master: pair.master,
             killer,
@@ -200,6 +210,7 @@ struct ReaderCtx {
     id: PaneId,
     engine: Arc<Mutex<Engine>>,
     notified: Arc<AtomicBool>,
+    unseen_bytes: Arc<AtomicUsize>,
     notices: UnboundedSender<PaneNotice>,
     alive: Arc<AtomicBool>,
 }
@@ -211,6 +222,7 @@ fn read_loop(mut reader: Box<dyn Read + Send>, mut child: Box<dyn Child + Send +
             Ok(0) => break,
             Ok(n) => {
                 lock(&ctx.engine).advance(&buf[..n]);
+                ctx.unseen_bytes.fetch_add(n, Ordering::Relaxed);
                 if !ctx.notified.swap(true, Ordering::AcqRel) && ctx.notices.send(PaneNotice::Output(ctx.id)).is_err() {
                     break;
                 }

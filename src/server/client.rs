@@ -24,6 +24,8 @@ pub struct Client {
     pub sidebar: bool,
     /// A frame is on its way to the client; render again only once it has been written.
     pub in_flight: bool,
+    /// When the last frame was sent: during a flood, frames are spaced by FLOOD_FRAME.
+    pub last_frame: std::time::Instant,
     pub dirty: bool,
     pub frame: FrameWriter,
     /// What `frame` holds of each pane drawn last time.
@@ -46,6 +48,7 @@ impl Client {
             mode: Mode::Normal,
             sidebar,
             in_flight: false,
+            last_frame: std::time::Instant::now(),
             dirty: true,
             frame: FrameWriter::new(cols, rows),
             drawn: Default::default(),

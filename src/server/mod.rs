@@ -31,6 +31,11 @@ use conn::{ClientId, ConnEvent};
 use state::State;
 
 pub const STATUS_ROWS: u16 = 1;
+/// While a pane floods (more than FLOOD_BYTES since its last frame), frames come at most this
+/// often: drawing a screen nobody can read would only take the engine lock from the parser.
+/// Quiet output (a keystroke echo) is drawn at once.
+const FLOOD_FRAME: std::time::Duration = std::time::Duration::from_millis(16);
+const FLOOD_BYTES: usize = 16 * 1024;
 
 pub struct Server {
     state: State,
@@ -93,7 +98,7 @@ impl Server {
     async fn run(&mut self, mut conns: UnboundedReceiver<ConnEvent>, mut notices: UnboundedReceiver<PaneNotice>) {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         loop {
-            let deadline = self.next_sync_deadline();
+            let deadline = [self.next_sync_deadline(), self.next_flood_frame()].into_iter().flatten().min();
             tokio::select! {
                 Some(ev) = conns.recv() => self.on_conn(ev),
                 Some(n) = notices.recv() => self.on_notice(n),
@@ -300,11 +305,42 @@ impl Server {
     }
 
     fn render_ready(&mut self) {
-        let ids: Vec<ClientId> =
-            self.clients.iter().filter(|(_, c)| c.dirty && !c.in_flight).map(|(id, _)| *id).collect();
-        for id in ids {
-            self.render_client(id);
+        let now = Instant::now();
+        let ids: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|(id, c)| c.dirty && !c.in_flight && self.flood_hold(**id).is_none_or(|until| until <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.render_client(*id);
+            if let Some(c) = self.clients.get_mut(id) {
+                c.last_frame = now;
+            }
         }
+        if !ids.is_empty() {
+            for pane in self.state.panes.values() {
+                pane.unseen_bytes.store(0, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// If a pane this client shows is flooding, the earliest moment of its next frame.
+    fn flood_hold(&self, id: ClientId) -> Option<Instant> {
+        let client = self.clients.get(&id)?;
+        let si = self.state.session_index(&client.session)?;
+        let flooding = self.state.sessions[si]
+            .tab()
+            .layout
+            .panes()
+            .iter()
+            .filter_map(|p| self.state.panes.get(p))
+            .any(|p| p.unseen_bytes.load(std::sync::atomic::Ordering::Relaxed) > FLOOD_BYTES);
+        flooding.then(|| client.last_frame + FLOOD_FRAME)
+    }
+
+    fn next_flood_frame(&self) -> Option<Instant> {
+        self.clients.iter().filter(|(_, c)| c.dirty && !c.in_flight).filter_map(|(id, _)| self.flood_hold(*id)).min()
     }
 }
 
