@@ -10,11 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use alacritty_terminal::event::{Event, EventListener, WindowSize};
-use alacritty_terminal::grid::{Dimensions, Scroll};
+use alacritty_terminal::grid::Dimensions;
 use alacritty_terminal::index::{Column, Line, Point};
 use alacritty_terminal::term::cell::Flags;
 use alacritty_terminal::term::{Config, Term, TermMode};
 use alacritty_terminal::vte::ansi::{self, Processor, Rgb, StdSyncHandler};
+
+use super::history::{CellRef, HistLine, History, Style as HistStyle};
+use super::scan::Scanner;
 
 pub const MIN_COLS: u16 = 2;
 pub const MIN_ROWS: u16 = 1;
@@ -136,34 +139,122 @@ fn default_color(index: usize) -> Rgb {
     Rgb { r, g, b }
 }
 
+/// How many scrolled-off lines the engine itself may hold before they move to the compact
+/// history (they move after every piece of output; this is the margin for one piece).
+const ENGINE_HISTORY: usize = 1024;
+/// The compact history's byte bound, next to its line bound (the `scrollback` setting).
+pub const HISTORY_BYTES: usize = 64 * 1024 * 1024;
+
+/// A point in a pane's text: `line` 0 is the top of the screen, negative lines are history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VPoint {
+    pub line: i32,
+    pub col: usize,
+}
+
+/// A selection for copying: from `anchor` to `cursor`, by characters or by whole lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selection {
+    pub anchor: VPoint,
+    pub cursor: VPoint,
+    pub lines: bool,
+}
+
+impl Selection {
+    pub fn ordered(&self) -> (VPoint, VPoint) {
+        if self.anchor <= self.cursor {
+            (self.anchor, self.cursor)
+        } else {
+            (self.cursor, self.anchor)
+        }
+    }
+
+    pub fn contains(&self, p: VPoint) -> bool {
+        let (a, b) = self.ordered();
+        if self.lines {
+            return (a.line..=b.line).contains(&p.line);
+        }
+        (a.line, a.col) <= (p.line, p.col) && (p.line, p.col) <= (b.line, b.col)
+    }
+}
+
 pub struct Engine {
     /// The screen as last drawn, kept here so every client shares one conversion.
     pub view: crate::ui::pane_view::ViewCache,
+    /// What is selected for copying (copy mode or a mouse drag).
+    pub selection: Option<Selection>,
     term: Term<Listener>,
     parser: Processor<StdSyncHandler>,
     size: Arc<Mutex<Size>>,
+    history: History,
+    scanner: Scanner,
+    /// How many lines the view is scrolled up into the history (0: the live screen).
+    scroll: usize,
 }
 
 impl Engine {
     pub fn new(size: Size, scrollback: usize, pty_tx: Sender<Vec<u8>>, signals: Arc<Mutex<Signals>>) -> Engine {
         let size = Size::clamped(size.cols, size.rows);
         let shared_size = Arc::new(Mutex::new(size));
-        let config = Config { scrolling_history: scrollback, kitty_keyboard: true, ..Config::default() };
+        let config = Config { scrolling_history: ENGINE_HISTORY, kitty_keyboard: true, ..Config::default() };
         let listener = Listener { pty_tx, signals, size: shared_size.clone() };
         Engine {
             view: Default::default(),
+            selection: None,
             term: Term::new(config, &size, listener),
             parser: Processor::new(),
             size: shared_size,
+            history: History::new(scrollback, HISTORY_BYTES, size.cols as usize),
+            scanner: Scanner::default(),
+            scroll: 0,
         }
     }
 
     pub fn advance(&mut self, bytes: &[u8]) {
-        self.parser.advance(&mut self.term, bytes);
+        let size = self.size();
+        let pieces = self.scanner.pieces(bytes, size.rows as usize, size.cols as usize);
+        let mut start = 0;
+        for piece in pieces {
+            self.parser.advance(&mut self.term, &bytes[start..piece.end]);
+            start = piece.end;
+            self.migrate();
+            if piece.clears_history {
+                self.history.clear();
+                self.scroll = 0;
+            }
+        }
+    }
+
+    /// Move the lines the engine scrolled off into the compact history.
+    fn migrate(&mut self) {
+        let grid = self.term.grid();
+        let scrolled = grid.history_size();
+        if scrolled == 0 {
+            return;
+        }
+        let cols = grid.columns();
+        for line in -(scrolled as i32)..0 {
+            self.history.push(HistLine::from_row(&grid[Line(line)], cols));
+        }
+        let grid = self.term.grid_mut();
+        grid.update_history(0);
+        grid.update_history(ENGINE_HISTORY);
+        if self.scroll > 0 {
+            // Someone is reading the history: keep what they read in place.
+            self.scroll = (self.scroll + scrolled).min(self.history_len());
+        }
     }
 
     pub fn size(&self) -> Size {
         *lock(&self.size)
+    }
+
+    /// Give back the rows the engine keeps ready for scrolling (about a thousand, full width):
+    /// a quiet pane needs only its screen.
+    pub fn trim(&mut self) {
+        if self.term.grid().history_size() == 0 {
+            self.term.grid_mut().truncate();
+        }
     }
 
     /// Returns true when the size changed (and the engine reflowed).
@@ -174,6 +265,9 @@ impl Engine {
         }
         *lock(&self.size) = size;
         self.term.resize(size);
+        self.history.reflow(size.cols as usize);
+        self.migrate();
+        self.scroll = self.scroll.min(self.history_len());
         true
     }
 
@@ -199,51 +293,142 @@ impl Engine {
         match self.sync_deadline() {
             Some(deadline) if deadline <= Instant::now() => {
                 self.parser.stop_sync(&mut self.term);
+                self.migrate();
                 true
             }
             _ => false,
         }
     }
 
+    /// Lines of history above the screen. A full-screen program's alternate screen has none.
     pub fn history_len(&self) -> usize {
-        self.term.grid().history_size()
+        if self.term.mode().contains(TermMode::ALT_SCREEN) {
+            0
+        } else {
+            self.history.len()
+        }
     }
 
-    pub fn display_offset(&self) -> usize {
-        self.term.grid().display_offset()
+    pub fn rows(&self) -> usize {
+        self.term.screen_lines()
     }
 
-    pub fn scroll(&mut self, scroll: Scroll) {
-        self.term.scroll_display(scroll);
+    pub fn cols(&self) -> usize {
+        self.term.columns()
     }
 
-    /// The text of one line as a user sees it: wide characters once, combining marks kept,
-    /// trailing blanks trimmed. `line` counts from the top of the screen; negative is history.
-    pub fn line_text(&self, line: i32) -> String {
+    /// How far the view is scrolled up into the history.
+    pub fn scroll_offset(&self) -> usize {
+        self.scroll
+    }
+
+    pub fn set_scroll(&mut self, lines: usize) {
+        self.scroll = lines.min(self.history_len());
+    }
+
+    pub fn scroll_by(&mut self, delta: i32) {
+        self.set_scroll((self.scroll as i64 + delta as i64).max(0) as usize);
+    }
+
+    fn hist_line(&self, line: i32) -> Option<&HistLine> {
+        let len = self.history_len() as i32;
+        if line >= 0 || line < -len {
+            return None;
+        }
+        self.history.get((len + line) as usize)
+    }
+
+    /// Visit each cell of a line (screen or history) left to right.
+    pub fn cells(&self, line: i32, mut f: impl FnMut(CellRef<'_>)) {
+        if line < 0 {
+            if let Some(h) = self.hist_line(line) {
+                h.cells(f);
+            }
+            return;
+        }
+        if line >= self.rows() as i32 {
+            return;
+        }
         let grid = self.term.grid();
         let row = &grid[Line(line)];
-        let mut text = String::with_capacity(grid.columns());
+        let mut text = String::with_capacity(8);
         for col in 0..grid.columns() {
             let cell = &row[Column(col)];
             if cell.flags.intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER) {
                 continue;
             }
+            text.clear();
             // alacritty keeps a tab's '\t' in its first cell; a reader sees blanks.
-            text.push(if cell.c == '\t' { ' ' } else { cell.c });
+            text.push(match cell.c {
+                '\t' | '\0' => ' ',
+                c => c,
+            });
             if let Some(extra) = cell.zerowidth() {
                 text.extend(extra.iter());
             }
+            let style = HistStyle { fg: cell.fg, bg: cell.bg, flags: cell.flags };
+            f(CellRef { col, text: &text, wide: cell.flags.contains(Flags::WIDE_CHAR), style });
         }
-        let trimmed = text.trim_end_matches([' ', '\t', '\0']).len();
-        text.truncate(trimmed);
+    }
+
+    /// Whether a line continues on the next (it was wrapped at the margin).
+    pub fn wrapped(&self, line: i32) -> bool {
+        if line < 0 {
+            return self.hist_line(line).is_some_and(|h| h.wrapped);
+        }
+        let grid = self.term.grid();
+        line < self.rows() as i32 && grid[Line(line)][Column(grid.columns() - 1)].flags.contains(Flags::WRAPLINE)
+    }
+
+    /// The text of one line as a user sees it: wide characters once, combining marks kept,
+    /// trailing blanks trimmed.
+    pub fn line_text(&self, line: i32) -> String {
+        let mut text = String::new();
+        self.cells(line, |c| text.push_str(c.text));
+        text.truncate(text.trim_end_matches([' ', '\0']).len());
         text
+    }
+
+    /// Each cell's starting column and first character (for search).
+    pub fn line_chars(&self, line: i32) -> Vec<(usize, char)> {
+        let mut out = Vec::new();
+        self.cells(line, |c| out.push((c.col, c.text.chars().next().unwrap_or(' '))));
+        out
     }
 
     /// The screen's lines, preceded by up to `scrollback` lines of history.
     pub fn capture(&self, scrollback: usize) -> Vec<String> {
         let history = self.history_len().min(scrollback) as i32;
-        let rows = self.term.screen_lines() as i32;
-        (-history..rows).map(|line| self.line_text(line)).collect()
+        (-history..self.rows() as i32).map(|line| self.line_text(line)).collect()
+    }
+
+    /// The selected text: lines joined with newlines, except where a line was wrapped.
+    pub fn selection_text(&self) -> Option<String> {
+        let sel = self.selection?;
+        let (a, b) = sel.ordered();
+        let mut out = String::new();
+        for line in a.line..=b.line {
+            let (from, to) = if sel.lines {
+                (0, usize::MAX)
+            } else {
+                (if line == a.line { a.col } else { 0 }, if line == b.line { b.col } else { usize::MAX })
+            };
+            let mut text = String::new();
+            self.cells(line, |c| {
+                if c.col >= from && c.col <= to {
+                    text.push_str(c.text);
+                }
+            });
+            let wrapped = self.wrapped(line) && line != b.line;
+            if !wrapped {
+                text.truncate(text.trim_end().len());
+            }
+            out.push_str(&text);
+            if line != b.line && !wrapped {
+                out.push('\n');
+            }
+        }
+        Some(out)
     }
 
     pub fn cursor(&self) -> Point {
@@ -291,10 +476,79 @@ mod tests {
     }
 
     #[test]
+    fn history_moves_to_the_compact_store_and_stays_whole() {
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let mut e = Engine::new(Size { cols: 20, rows: 5 }, 5000, tx, Arc::default());
+        let text: String = (0..3000).map(|i| format!("line {i}\r\n")).collect();
+        e.advance(text.as_bytes());
+        assert_eq!(e.term().grid().history_size(), 0, "nothing left in the engine's history");
+        assert_eq!(e.history_len(), 2996);
+        assert_eq!(e.line_text(-2996), "line 0");
+        assert_eq!(e.line_text(-1), "line 2995");
+        assert_eq!(e.line_text(0), "line 2996");
+        // Clearing the history (CSI 3 J) clears the compact store too.
+        e.advance(b"\x1b[3J");
+        assert_eq!(e.history_len(), 0);
+    }
+
+    #[test]
+    fn selection_joins_wrapped_lines() {
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let mut e = Engine::new(Size { cols: 5, rows: 3 }, 100, tx, Arc::default());
+        e.advance(b"abcdefgh\r\nxy\r\n\r\n\r\n");
+        e.selection =
+            Some(Selection { anchor: VPoint { line: -3, col: 1 }, cursor: VPoint { line: -2, col: 1 }, lines: false });
+        // "abcde" wrapped into "fgh": one logical line.
+        assert_eq!(e.selection_text().unwrap(), "bcdefg");
+        e.selection =
+            Some(Selection { anchor: VPoint { line: -3, col: 3 }, cursor: VPoint { line: -1, col: 0 }, lines: true });
+        assert_eq!(e.selection_text().unwrap(), "abcdefgh\nxy");
+    }
+
+    #[test]
     fn capture_includes_requested_history() {
         let (mut e, _rx) = engine(10, 2);
         e.advance(b"one\r\ntwo\r\nthree\r\nfour");
         assert_eq!(e.capture(0), vec!["three", "four"]);
         assert_eq!(e.capture(5), vec!["one", "two", "three", "four"]);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn advance_throughput() {
+        let mut data = Vec::new();
+        let mut i = 0u32;
+        while data.len() < 20_000_000 {
+            data.extend_from_slice(
+                format!("\x1b[3{}m{i:08} \x1b[38;5;{}mthe quick brown fox \x1b[38;2;10;{};30mjumps over the lazy dog {}\x1b[0m\r\n", i % 8, i % 256, i % 256, "x".repeat((i % 40) as usize)).as_bytes(),
+            );
+            i += 1;
+        }
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let mut e = Engine::new(Size { cols: 200, rows: 50 }, 10_000, tx, Arc::default());
+        let t = std::time::Instant::now();
+        for chunk in data.chunks(65536) {
+            e.advance(chunk);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!("engine with history: {:.1} MB/s ({} lines)", data.len() as f64 / secs / 1e6, i);
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let mut term = Term::new(
+            Config { scrolling_history: 10_000, ..Config::default() },
+            &Size { cols: 200, rows: 50 },
+            Listener { pty_tx: tx, signals: Arc::default(), size: Arc::new(Mutex::new(Size { cols: 200, rows: 50 })) },
+        );
+        let mut parser: Processor<StdSyncHandler> = Processor::new();
+        let t = std::time::Instant::now();
+        for chunk in data.chunks(65536) {
+            parser.advance(&mut term, chunk);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!("bare alacritty: {:.1} MB/s", data.len() as f64 / secs / 1e6);
     }
 }

@@ -4,7 +4,9 @@
 //! Writes go through a writer thread, so a child that stops reading never blocks the server.
 
 pub mod engine;
+pub mod history;
 pub mod input;
+mod scan;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};

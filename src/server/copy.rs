@@ -1,20 +1,17 @@
 //! Copy mode: move a cursor through the screen and history, search, select, and copy to
 //! the client's clipboard (OSC 52). The view scrolls with the cursor.
 
-use alacritty_terminal::grid::{Dimensions, Scroll};
-use alacritty_terminal::index::{Column, Line, Point, Side};
-use alacritty_terminal::selection::{Selection, SelectionType};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::client::Mode;
 use super::conn::ClientId;
 use super::Server;
-use crate::pane::engine::{lock, Engine};
+use crate::pane::engine::{lock, Engine, Selection, VPoint};
 use crate::pane::{Pane, PaneId};
 
 pub struct CopyMode {
     pub pane: PaneId,
-    pub cursor: Point,
+    pub cursor: VPoint,
     pub selecting: bool,
     /// The search being typed, if any.
     pub prompt: Option<String>,
@@ -25,42 +22,35 @@ pub struct CopyMode {
 impl CopyMode {
     pub fn enter(pane: &Pane) -> CopyMode {
         let engine = lock(&pane.engine);
-        let mut cursor = engine.cursor();
-        cursor.line -= engine.display_offset() as i32;
+        let cursor = engine.cursor();
+        let cursor = VPoint { line: cursor.line.0 - engine.scroll_offset() as i32, col: cursor.column.0 };
         CopyMode { pane: pane.id, cursor, selecting: false, prompt: None, last_search: None, status: None }
     }
 
     pub fn page(&mut self, pane: &Pane, pages: i32) {
         let mut engine = lock(&pane.engine);
-        let rows = engine.term().screen_lines() as i32;
-        self.move_to(&mut engine, self.cursor.line.0 + pages * (rows - 1).max(1), self.cursor.column.0);
+        let rows = engine.rows() as i32;
+        self.move_to(&mut engine, self.cursor.line + pages * (rows - 1).max(1), self.cursor.col);
     }
 
     fn bounds(engine: &Engine) -> (i32, i32, usize) {
-        let term = engine.term();
-        (-(engine.history_len() as i32), term.screen_lines() as i32 - 1, term.columns() - 1)
+        (-(engine.history_len() as i32), engine.rows() as i32 - 1, engine.cols() - 1)
     }
 
-    fn move_to(&mut self, engine: &mut Engine, line: i32, col: usize) {
+    pub fn move_to(&mut self, engine: &mut Engine, line: i32, col: usize) {
         let (top, bottom, last_col) = CopyMode::bounds(engine);
-        self.cursor = Point::new(Line(line.clamp(top, bottom)), Column(col.min(last_col)));
+        self.cursor = VPoint { line: line.clamp(top, bottom), col: col.min(last_col) };
         // Scroll so the cursor is on screen.
-        let rows = engine.term().screen_lines() as i32;
-        let offset = engine.display_offset() as i32;
-        let first_visible = -offset;
-        let wanted = if self.cursor.line.0 < first_visible {
-            -self.cursor.line.0
-        } else if self.cursor.line.0 > first_visible + rows - 1 {
-            -(self.cursor.line.0 - rows + 1)
-        } else {
-            offset
-        };
-        if wanted != offset {
-            engine.scroll(Scroll::Delta(wanted - offset));
+        let rows = engine.rows() as i32;
+        let first_visible = -(engine.scroll_offset() as i32);
+        if self.cursor.line < first_visible {
+            engine.set_scroll((-self.cursor.line) as usize);
+        } else if self.cursor.line > first_visible + rows - 1 {
+            engine.set_scroll((-(self.cursor.line - rows + 1)).max(0) as usize);
         }
         if self.selecting {
-            if let Some(sel) = engine.term_mut().selection.as_mut() {
-                sel.update(self.cursor, Side::Right);
+            if let Some(sel) = engine.selection.as_mut() {
+                sel.cursor = self.cursor;
             }
         }
     }
@@ -75,14 +65,14 @@ impl CopyMode {
             return false;
         }
         let span = bottom - top + 1;
-        let start = self.cursor.line.0;
+        let start = self.cursor.line;
         for step in 0..=span {
             let line = if forward {
                 top + (start - top + step).rem_euclid(span)
             } else {
                 top + (start - top - step).rem_euclid(span)
             };
-            let cells = line_chars(engine, line);
+            let cells = engine.line_chars(line);
             let chars: Vec<char> = cells
                 .iter()
                 .map(|(_, c)| if ignore_case { c.to_lowercase().next().unwrap_or(*c) } else { *c })
@@ -92,7 +82,7 @@ impl CopyMode {
                 .map(|i| cells[i].0)
                 .collect();
             if step == 0 {
-                let col = self.cursor.column.0;
+                let col = self.cursor.col;
                 hits.retain(|&c| if forward { c > col } else { c < col });
             }
             let hit = if forward { hits.first() } else { hits.last() };
@@ -103,19 +93,6 @@ impl CopyMode {
         }
         false
     }
-}
-
-/// The characters of a line with the column each starts at (wide characters once).
-fn line_chars(engine: &Engine, line: i32) -> Vec<(usize, char)> {
-    use alacritty_terminal::term::cell::Flags;
-    let grid = engine.term().grid();
-    let row = &grid[Line(line)];
-    (0..grid.columns())
-        .filter_map(|col| {
-            let cell = &row[Column(col)];
-            (!cell.flags.intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER)).then_some((col, cell.c))
-        })
-        .collect()
 }
 
 impl Server {
@@ -151,8 +128,8 @@ impl Server {
         }
 
         copy.status = None;
-        let (line, col) = (copy.cursor.line.0, copy.cursor.column.0);
-        let rows = engine.term().screen_lines() as i32;
+        let (line, col) = (copy.cursor.line, copy.cursor.col);
+        let rows = engine.rows() as i32;
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let mut exit = false;
         let mut copied = None;
@@ -160,7 +137,7 @@ impl Server {
             KeyCode::Char('q') | KeyCode::Esc if !copy.selecting || key.code == KeyCode::Char('q') => exit = true,
             KeyCode::Esc => {
                 copy.selecting = false;
-                engine.term_mut().selection = None;
+                engine.selection = None;
             }
             KeyCode::Left | KeyCode::Char('h') => copy.move_to(&mut engine, line, col.saturating_sub(1)),
             KeyCode::Right | KeyCode::Char('l') => copy.move_to(&mut engine, line, col + 1),
@@ -174,7 +151,7 @@ impl Server {
             KeyCode::PageDown => copy.move_to(&mut engine, line + (rows - 1).max(1), col),
             KeyCode::Char('0') | KeyCode::Home => copy.move_to(&mut engine, line, 0),
             KeyCode::Char('$') | KeyCode::End => {
-                let len = line_chars(&engine, line).iter().rev().find(|(_, c)| *c != ' ').map_or(0, |(col, _)| *col);
+                let len = engine.line_chars(line).iter().rev().find(|(_, c)| *c != ' ').map_or(0, |(col, _)| *col);
                 copy.move_to(&mut engine, line, len)
             }
             KeyCode::Char('g') => copy.move_to(&mut engine, i32::MIN / 2, 0),
@@ -197,21 +174,21 @@ impl Server {
             }
             KeyCode::Char('v') | KeyCode::Char(' ') => {
                 copy.selecting = true;
-                engine.term_mut().selection = Some(Selection::new(SelectionType::Simple, copy.cursor, Side::Left));
+                engine.selection = Some(Selection { anchor: copy.cursor, cursor: copy.cursor, lines: false });
             }
             KeyCode::Char('V') => {
                 copy.selecting = true;
-                engine.term_mut().selection = Some(Selection::new(SelectionType::Lines, copy.cursor, Side::Left));
+                engine.selection = Some(Selection { anchor: copy.cursor, cursor: copy.cursor, lines: true });
             }
             KeyCode::Char('y') | KeyCode::Enter => {
-                copied = engine.term().selection_to_string();
+                copied = engine.selection_text();
                 exit = true;
             }
             _ => {}
         }
         if exit {
-            engine.term_mut().selection = None;
-            engine.scroll(Scroll::Bottom);
+            engine.selection = None;
+            engine.set_scroll(0);
             drop(engine);
             client.mode = Mode::Normal;
             if let Some(text) = copied.filter(|t| !t.is_empty()) {

@@ -36,9 +36,13 @@ pub const STATUS_ROWS: u16 = 1;
 /// Quiet output (a keystroke echo) is drawn at once.
 const FLOOD_FRAME: std::time::Duration = std::time::Duration::from_millis(16);
 const FLOOD_BYTES: usize = 16 * 1024;
+/// A pane quiet this long gives back the memory its engine keeps for scrolling.
+const TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct Server {
     state: State,
+    /// Panes that had output and have not been trimmed since: when each went quiet.
+    quiet_since: BTreeMap<PaneId, Instant>,
     clients: BTreeMap<ClientId, Client>,
     notices: UnboundedSender<PaneNotice>,
     socket: PathBuf,
@@ -83,6 +87,7 @@ async fn serve(paths: Paths) -> Result<()> {
     let config = Config::load(&paths.config);
     let mut server = Server {
         state: State::new(config),
+        quiet_since: BTreeMap::new(),
         clients: BTreeMap::new(),
         notices: notice_tx,
         socket: socket.clone(),
@@ -98,11 +103,15 @@ impl Server {
     async fn run(&mut self, mut conns: UnboundedReceiver<ConnEvent>, mut notices: UnboundedReceiver<PaneNotice>) {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         loop {
-            let deadline = [self.next_sync_deadline(), self.next_flood_frame()].into_iter().flatten().min();
+            let deadline =
+                [self.next_sync_deadline(), self.next_flood_frame(), self.next_trim()].into_iter().flatten().min();
             tokio::select! {
                 Some(ev) = conns.recv() => self.on_conn(ev),
                 Some(n) = notices.recv() => self.on_notice(n),
-                _ = sleep_until(deadline), if deadline.is_some() => self.end_expired_syncs(),
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    self.end_expired_syncs();
+                    self.trim_quiet_panes();
+                }
                 _ = async { terminate.as_mut().unwrap().recv().await }, if terminate.is_some() => self.exiting = true,
             }
             // Take everything already queued before drawing, so a burst costs one frame.
@@ -164,6 +173,7 @@ impl Server {
             PaneNotice::Output(pane_id) => {
                 let Some(pane) = self.state.panes.get(&pane_id) else { return };
                 pane.acknowledge_output();
+                self.quiet_since.insert(pane_id, Instant::now());
                 let (bell, clips, title_changed) = {
                     let mut s = lock(&pane.signals);
                     let out = (s.bell, std::mem::take(&mut s.clipboard), s.title_changed);
@@ -191,6 +201,30 @@ impl Server {
                 }
             }
             PaneNotice::Exited(pane_id) => self.remove_pane(pane_id),
+        }
+    }
+
+    fn next_trim(&self) -> Option<Instant> {
+        self.quiet_since.values().min().map(|t| *t + TRIM_AFTER)
+    }
+
+    /// Panes quiet for a while give back the memory they kept for scrolling.
+    fn trim_quiet_panes(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PaneId> =
+            self.quiet_since.iter().filter(|(_, t)| **t + TRIM_AFTER <= now).map(|(p, _)| *p).collect();
+        for id in &due {
+            self.quiet_since.remove(id);
+            if let Some(pane) = self.state.panes.get(id) {
+                lock(&pane.engine).trim();
+            }
+        }
+        if !due.is_empty() {
+            // The freed rows are small blocks glibc keeps unless asked to return them.
+            // SAFETY: malloc_trim only walks the allocator's own free lists.
+            unsafe {
+                libc::malloc_trim(0);
+            }
         }
     }
 
@@ -268,6 +302,7 @@ impl Server {
     /// A pane is gone (its child exited, or it was closed): take it out of its tab, the
     /// tab out of its session when empty, the session when it has no tabs left.
     pub fn remove_pane(&mut self, pane_id: PaneId) {
+        self.quiet_since.remove(&pane_id);
         let location = self.state.locate(pane_id);
         self.state.panes.remove(&pane_id);
         for client in self.clients.values_mut() {

@@ -1,9 +1,6 @@
 //! Mouse: click to focus, drag borders to resize, wheel to scroll history, drag to select
 //! and copy; events go on to the pane when its program asked for the mouse.
 
-use alacritty_terminal::grid::Scroll;
-use alacritty_terminal::index::{Column, Line, Point, Side};
-use alacritty_terminal::selection::{Selection, SelectionType};
 use alacritty_terminal::term::TermMode;
 use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Position;
@@ -12,7 +9,7 @@ use super::client::Mode;
 use super::conn::ClientId;
 use super::copy::CopyMode;
 use super::Server;
-use crate::pane::engine::lock;
+use crate::pane::engine::{lock, Selection, VPoint};
 use crate::pane::input::{encode_key, encode_mouse};
 use crate::protocol::SplitDirection;
 
@@ -101,8 +98,8 @@ impl Server {
                     return;
                 }
                 let mut engine = lock(&pane.engine);
-                engine.scroll(Scroll::Delta(if up { WHEEL_LINES } else { -WHEEL_LINES }));
-                let at_bottom = engine.display_offset() == 0;
+                engine.scroll_by(if up { WHEEL_LINES } else { -WHEEL_LINES });
+                let at_bottom = engine.scroll_offset() == 0;
                 drop(engine);
                 let Some(client) = self.clients.get_mut(&id) else { return };
                 if at_bottom {
@@ -114,14 +111,14 @@ impl Server {
                 }
                 if let Mode::Copy(copy) = &mut client.mode {
                     let engine = lock(&pane.engine);
-                    let top = -(engine.display_offset() as i32);
-                    copy.cursor = Point::new(Line(top + row as i32), Column(col as usize));
+                    let top = -(engine.scroll_offset() as i32);
+                    copy.cursor = VPoint { line: top + row as i32, col: col as usize };
                 }
                 client.dirty = true;
             }
             MouseEventKind::Down(MouseButton::Left) => {
                 let mut engine = lock(&pane.engine);
-                engine.term_mut().selection = None;
+                engine.selection = None;
                 if let Some(c) = self.clients.get_mut(&id) {
                     c.mouse_select = Some((pane_id, col, row));
                     c.dirty = true;
@@ -134,23 +131,21 @@ impl Server {
                     return;
                 }
                 let mut engine = lock(&pane.engine);
-                let top = -(engine.display_offset() as i32);
-                let start = Point::new(Line(top + r0 as i32), Column(c0 as usize));
-                let end = Point::new(Line(top + row as i32), Column(col as usize));
-                let mut sel = Selection::new(SelectionType::Simple, start, Side::Left);
-                sel.update(end, Side::Right);
-                engine.term_mut().selection = Some(sel);
+                let top = -(engine.scroll_offset() as i32);
+                let anchor = VPoint { line: top + r0 as i32, col: c0 as usize };
+                let cursor = VPoint { line: top + row as i32, col: col as usize };
+                engine.selection = Some(Selection { anchor, cursor, lines: false });
                 client.dirty = true;
             }
             MouseEventKind::Up(MouseButton::Left) => {
                 let Some(client) = self.clients.get_mut(&id) else { return };
                 if client.mouse_select.take().is_some() {
                     let mut engine = lock(&pane.engine);
-                    if let Some(text) = engine.term().selection_to_string().filter(|t| !t.is_empty()) {
+                    if let Some(text) = engine.selection_text().filter(|t| !t.is_empty()) {
                         client.pending.extend_from_slice(super::osc52(&text).as_bytes());
                         client.message = Some(format!("copied {} characters", text.chars().count()));
                     }
-                    engine.term_mut().selection = None;
+                    engine.selection = None;
                     client.dirty = true;
                 }
             }

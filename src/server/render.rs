@@ -95,7 +95,7 @@ impl Server {
             let mut engine = lock(&pane.engine);
             let copy_cursor = copy_state.filter(|(p, _)| p == pane_id).map(|(_, c)| c);
             let tag = if copy_cursor.is_some() {
-                Some(format!("[copy {}/{}]", engine.display_offset(), engine.history_len()))
+                Some(format!("[copy {}/{}]", engine.scroll_offset(), engine.history_len()))
             } else if map.zoomed {
                 Some("[zoom]".to_string())
             } else if !pane.is_alive() {

@@ -1,8 +1,6 @@
 //! Drawing a pane's screen (or its history, when scrolled) into a ratatui buffer.
 
-use alacritty_terminal::grid::Dimensions;
-use alacritty_terminal::index::{Column, Line, Point};
-use alacritty_terminal::term::cell::{Cell, Flags};
+use alacritty_terminal::term::cell::Flags;
 use alacritty_terminal::term::TermDamage;
 use alacritty_terminal::vte::ansi::{Color as VtColor, CursorShape, NamedColor};
 use ratatui::buffer::Buffer;
@@ -10,7 +8,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use unicode_width::UnicodeWidthStr;
 
-use crate::pane::engine::Engine;
+use crate::pane::engine::{Engine, Selection, VPoint};
 
 /// Where the terminal cursor goes and in which DECSCUSR shape.
 pub struct CursorSpot {
@@ -33,24 +31,19 @@ pub struct ViewCache {
     stamps: Vec<u64>,
     next_stamp: u64,
     cols: usize,
-    offset: usize,
-    selection: Option<(Point, Point)>,
+    scroll: usize,
+    history: usize,
+    selection: Option<Selection>,
 }
 
 impl ViewCache {
     /// Bring the cache up to date with the engine and forget its damage.
     fn refresh(&mut self, engine: &mut Engine, hl: &Highlight) {
-        let (cols, rows, offset) = {
-            let grid = engine.term().grid();
-            (grid.columns(), grid.screen_lines(), grid.display_offset())
-        };
-        let selection = {
-            let term = engine.term();
-            term.selection.as_ref().and_then(|s| s.to_range(term)).map(|r| (r.start, r.end))
-        };
-        let full = self.rows.len() != rows || self.cols != cols || self.offset != offset || self.selection != selection;
+        let (rows, cols, scroll, history) =
+            (engine.rows(), engine.cols(), engine.scroll_offset(), engine.history_len());
+        let selection = engine.selection;
         let mut damaged: Vec<usize> = Vec::new();
-        let all = match engine.term_mut().damage() {
+        let all_damaged = match engine.term_mut().damage() {
             TermDamage::Full => true,
             TermDamage::Partial(lines) => {
                 damaged.extend(lines.map(|l| l.line));
@@ -58,47 +51,44 @@ impl ViewCache {
             }
         };
         engine.term_mut().reset_damage();
-        if full || all {
+        let moved = scroll > 0 && (history != self.history || !damaged.is_empty());
+        let full = all_damaged
+            || moved
+            || self.rows.len() != rows
+            || self.cols != cols
+            || self.scroll != scroll
+            || self.selection != selection;
+        if full {
             self.rows.resize_with(rows, Vec::new);
             self.stamps.resize(rows, 0);
             damaged = (0..rows).collect();
         }
-        self.cols = cols;
-        self.offset = offset;
-        self.selection = selection;
-        let term = engine.term();
-        let grid = term.grid();
-        let range = term.selection.as_ref().and_then(|s| s.to_range(term));
-        let palette = term.colors();
+        (self.cols, self.scroll, self.history, self.selection) = (cols, scroll, history, selection);
+        let palette = engine.term().colors();
         let mut symbol = String::with_capacity(8);
         for row in damaged.into_iter().filter(|&r| r < rows) {
-            let line = Line(row as i32 - offset as i32);
-            let grid_row = &grid[line];
             self.next_stamp += 1;
             self.stamps[row] = self.next_stamp;
+            let line = row as i32 - scroll as i32;
             let out = &mut self.rows[row];
             out.clear();
-            out.reserve(cols);
-            for col in 0..cols {
-                let cell = &grid_row[Column(col)];
-                let mut rc = ratatui::buffer::Cell::EMPTY;
-                if !cell.flags.intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER) {
+            out.resize(cols, ratatui::buffer::Cell::EMPTY);
+            engine.cells(line, |c| {
+                let Some(cell) = out.get_mut(c.col) else { return };
+                symbol.clear();
+                cell_symbol(c.text, c.wide, &mut symbol);
+                // A wide character in the last column would spill past the pane.
+                if c.wide && c.col + 1 >= cols {
                     symbol.clear();
-                    cell_symbol(cell, &mut symbol);
-                    // A wide character in the last column would spill past the pane.
-                    if cell.flags.contains(Flags::WIDE_CHAR) && col + 1 >= cols {
-                        symbol.clear();
-                        symbol.push(' ');
-                    }
-                    let mut style = cell_style(cell, palette);
-                    if range.is_some_and(|s| s.contains(Point::new(line, Column(col)))) {
-                        style = style.bg(hl.selection_bg).fg(hl.selection_fg).remove_modifier(Modifier::REVERSED);
-                    }
-                    rc.set_symbol(&symbol);
-                    rc.set_style(style);
+                    symbol.push(' ');
                 }
-                out.push(rc);
-            }
+                let mut style = cell_style(c.style.fg, c.style.bg, c.style.flags, palette);
+                if selection.is_some_and(|s| s.contains(VPoint { line, col: c.col })) {
+                    style = style.bg(hl.selection_bg).fg(hl.selection_fg).remove_modifier(Modifier::REVERSED);
+                }
+                cell.set_symbol(&symbol);
+                cell.set_style(style);
+            });
         }
     }
 }
@@ -119,7 +109,7 @@ pub fn draw(
     cache: &mut ViewCache,
     drawn: &mut Drawn,
     hl: &Highlight,
-    copy_cursor: Option<Point>,
+    copy_cursor: Option<VPoint>,
 ) -> Option<CursorSpot> {
     cache.refresh(engine, hl);
     let cols = (area.width as usize).min(cache.cols);
@@ -141,24 +131,22 @@ pub fn draw(
         let start = buf.index_of(area.x, area.y + row as u16);
         buf.content[start..start + cols].clone_from_slice(&cells[..cols]);
     }
-    let term = engine.term();
-    let grid = term.grid();
-    let offset = grid.display_offset() as i32;
+    let scroll = engine.scroll_offset() as i32;
 
     if let Some(point) = copy_cursor {
-        let row = point.line.0 + offset;
-        if row >= 0 && (row as usize) < rows && point.column.0 < cols {
+        let row = point.line + scroll;
+        if row >= 0 && (row as usize) < rows && point.col < cols {
             return Some(CursorSpot {
-                position: Position::new(area.x + point.column.0 as u16, area.y + row as u16),
+                position: Position::new(area.x + point.col as u16, area.y + row as u16),
                 shape: 2,
             });
         }
         return None;
     }
-    if offset != 0 || !term.mode().contains(alacritty_terminal::term::TermMode::SHOW_CURSOR) {
+    if scroll != 0 || !engine.mode().contains(alacritty_terminal::term::TermMode::SHOW_CURSOR) {
         return None;
     }
-    let cursor = grid.cursor.point;
+    let cursor = engine.cursor();
     let (x, y) = (cursor.column.0, cursor.line.0);
     if y < 0 || y as usize >= rows || x >= cols {
         return None;
@@ -178,22 +166,26 @@ pub fn draw(
 /// The text of a cell. Where alacritty and unicode-width disagree on a width (an emoji
 /// with VS-16 is one cell to alacritty, two to unicode-width), drop the combining marks
 /// so the frame never shifts.
-fn cell_symbol(cell: &Cell, out: &mut String) {
-    let c = if cell.c == '\0' || cell.c.is_control() { ' ' } else { cell.c };
-    out.push(c);
-    if let Some(extra) = cell.zerowidth() {
-        out.extend(extra.iter());
-        let expected = if cell.flags.contains(Flags::WIDE_CHAR) { 2 } else { 1 };
-        if out.as_str().width() != expected {
-            out.clear();
-            out.push(c);
-        }
+fn cell_symbol(text: &str, wide: bool, out: &mut String) {
+    let mut chars = text.chars();
+    let base = match chars.next() {
+        Some(c) if !c.is_control() => c,
+        _ => ' ',
+    };
+    out.push(base);
+    if chars.as_str().is_empty() {
+        return;
+    }
+    out.push_str(chars.as_str());
+    let expected = if wide { 2 } else { 1 };
+    if out.as_str().width() != expected {
+        out.clear();
+        out.push(base);
     }
 }
 
-fn cell_style(cell: &Cell, palette: &alacritty_terminal::term::color::Colors) -> Style {
-    let mut style = Style::default().fg(color(cell.fg, palette)).bg(color(cell.bg, palette));
-    let f = cell.flags;
+fn cell_style(fg: VtColor, bg: VtColor, f: Flags, palette: &alacritty_terminal::term::color::Colors) -> Style {
+    let style = Style::default().fg(color(fg, palette)).bg(color(bg, palette));
     let mut m = Modifier::empty();
     if f.contains(Flags::BOLD) {
         m |= Modifier::BOLD;
@@ -216,8 +208,7 @@ fn cell_style(cell: &Cell, palette: &alacritty_terminal::term::color::Colors) ->
     if f.contains(Flags::STRIKEOUT) {
         m |= Modifier::CROSSED_OUT;
     }
-    style = style.add_modifier(m);
-    style
+    style.add_modifier(m)
 }
 
 /// Map the child's colours onto the client's terminal. Named and low indexed colours stay
