@@ -234,3 +234,46 @@ fn paste_and_mouse_reach_a_program_that_asked_for_them() {
     sbx.wait_capture(&pane, "^[[<0;20;9M");
     tmux.send("outer", &["C-c"]);
 }
+
+#[test]
+fn copy_mode_copies_to_the_client_clipboard_with_osc52() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("osc52");
+    // The outer tmux stores what an application copies with OSC 52 in its paste buffer.
+    tmux.start("outer", 100, 20, &format!("{} {}", sbx.env_prefix(), SBX));
+    tmux.ok(&["set-option", "-s", "set-clipboard", "on"]);
+    tmux.wait_screen("outer", "C-b ? help");
+    tmux.send("outer", &["clear; echo copy-me-$((40+2))", "Enter"]);
+    tmux.wait_screen("outer", "copy-me-42");
+    tmux.send("outer", &["C-b", "["]);
+    tmux.wait_screen("outer", "COPY");
+    // Search back to the output line, select to its end, copy.
+    tmux.send("outer", &["?", "copy-me-4", "Enter"]);
+    tmux.send("outer", &["v", "$", "y"]);
+    tmux.wait_screen("outer", "copied 10 characters");
+    let buffer = wait_for("the outer terminal's clipboard", || {
+        let out = tmux.cmd(&["show-buffer"]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(buffer, "copy-me-42");
+}
+
+#[test]
+fn scrollback_follows_the_config() {
+    let sbx = Sbx::new();
+    let config = sbx.home().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "scrollback = 50\n").unwrap();
+    let pane =
+        sbx.ok(&["new", "-d", "--size", "80x24", "--", "bash", "-c", "seq 1 500; echo seq-done; exec sleep 3600"]);
+    let pane = pane.trim();
+    sbx.wait_capture(pane, "seq-done");
+    let out = sbx.ok(&["capture", "-t", pane, "--scrollback", "100000", "--json"]);
+    let lines: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lines: Vec<&str> = lines["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    // 50 lines of history above a 22-row screen, ending with the newest output.
+    assert_eq!(lines.len(), 50 + 22, "{lines:?}");
+    // The screen holds 481..500, seq-done and the empty line under it; history 431..480.
+    assert_eq!(lines[0], "431");
+    assert!(lines.contains(&"seq-done"));
+}

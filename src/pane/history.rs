@@ -73,12 +73,12 @@ impl HistLine {
         let mut cells = 0; // cells so far
         let mut last_visible = 0; // cells up to the last non-blank one
         let mut text_visible = 0;
-        for col in 0..used {
-            let cell = &row[Column(col)];
+        for cell in &row[..Column(used)] {
             if cell.flags.intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER) {
                 continue;
             }
             let base = match cell.c {
+                c @ ' '..='~' => c,
                 '\t' | '\0' => ' ',
                 c if c.width().unwrap_or(0) == 0 => ' ',
                 c => c,

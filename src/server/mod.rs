@@ -43,6 +43,9 @@ pub struct Server {
     state: State,
     /// Panes that had output and have not been trimmed since: when each went quiet.
     quiet_since: BTreeMap<PaneId, Instant>,
+    /// Flooding panes whose output notices are paused (re-armed after FLOOD_FRAME): the
+    /// reader thread need not wake this loop for every read of a flood.
+    held: BTreeMap<PaneId, Instant>,
     clients: BTreeMap<ClientId, Client>,
     notices: UnboundedSender<PaneNotice>,
     socket: PathBuf,
@@ -88,6 +91,7 @@ async fn serve(paths: Paths) -> Result<()> {
     let mut server = Server {
         state: State::new(config),
         quiet_since: BTreeMap::new(),
+        held: BTreeMap::new(),
         clients: BTreeMap::new(),
         notices: notice_tx,
         socket: socket.clone(),
@@ -103,14 +107,22 @@ impl Server {
     async fn run(&mut self, mut conns: UnboundedReceiver<ConnEvent>, mut notices: UnboundedReceiver<PaneNotice>) {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         loop {
-            let deadline =
-                [self.next_sync_deadline(), self.next_flood_frame(), self.next_trim()].into_iter().flatten().min();
+            let deadline = [
+                self.next_sync_deadline(),
+                self.next_flood_frame(),
+                self.next_trim(),
+                self.held.values().min().map(|t| *t + FLOOD_FRAME),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             tokio::select! {
                 Some(ev) = conns.recv() => self.on_conn(ev),
                 Some(n) = notices.recv() => self.on_notice(n),
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     self.end_expired_syncs();
                     self.trim_quiet_panes();
+                    self.rearm_held();
                 }
                 _ = async { terminate.as_mut().unwrap().recv().await }, if terminate.is_some() => self.exiting = true,
             }
@@ -172,8 +184,13 @@ impl Server {
         match notice {
             PaneNotice::Output(pane_id) => {
                 let Some(pane) = self.state.panes.get(&pane_id) else { return };
-                pane.acknowledge_output();
-                self.quiet_since.insert(pane_id, Instant::now());
+                let now = Instant::now();
+                if pane.unseen_bytes.load(std::sync::atomic::Ordering::Relaxed) > FLOOD_BYTES {
+                    self.held.entry(pane_id).or_insert(now);
+                } else {
+                    pane.acknowledge_output();
+                }
+                self.quiet_since.insert(pane_id, now);
                 let (bell, clips, title_changed) = {
                     let mut s = lock(&pane.signals);
                     let out = (s.bell, std::mem::take(&mut s.clipboard), s.title_changed);
@@ -201,6 +218,20 @@ impl Server {
                 }
             }
             PaneNotice::Exited(pane_id) => self.remove_pane(pane_id),
+        }
+    }
+
+    /// Resume output notices of flooding panes whose pause is over.
+    fn rearm_held(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PaneId> = self.held.iter().filter(|(_, t)| **t + FLOOD_FRAME <= now).map(|(p, _)| *p).collect();
+        for id in due {
+            self.held.remove(&id);
+            if let Some(pane) = self.state.panes.get(&id) {
+                pane.acknowledge_output();
+            }
+            // What arrived during the pause is on screen at the next frame.
+            self.mark_pane_dirty(id);
         }
     }
 
@@ -303,6 +334,7 @@ impl Server {
     /// tab out of its session when empty, the session when it has no tabs left.
     pub fn remove_pane(&mut self, pane_id: PaneId) {
         self.quiet_since.remove(&pane_id);
+        self.held.remove(&pane_id);
         let location = self.state.locate(pane_id);
         self.state.panes.remove(&pane_id);
         for client in self.clients.values_mut() {
