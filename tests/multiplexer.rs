@@ -46,7 +46,11 @@ fn panes_survive_a_killed_client_and_a_closed_terminal() {
     let tmux = Tmux::new("survive");
     start_attached(&sbx, &tmux, 100, 30);
     tmux.send("outer", &["sleep 7777 & echo bg=$! shell=$$", "Enter"]);
-    let screen = tmux.wait_screen("outer", "shell=");
+    // Wait for the output line, not the typed command (which says "shell=$$").
+    let screen = wait_for("the pids", || {
+        let s = tmux.capture("outer");
+        s.rfind("shell=").and_then(|i| s[i + 6..].starts_with(|c: char| c.is_ascii_digit()).then_some(s.clone()))
+    });
     let grab = |key: &str| -> u32 {
         let at = screen.rfind(key).unwrap() + key.len();
         screen[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
