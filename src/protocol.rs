@@ -144,17 +144,51 @@ pub struct PaneInfo {
     pub active: bool,
 }
 
+fn encode<T: Serialize>(msg: &T) -> std::io::Result<Vec<u8>> {
+    let body = postcard::to_stdvec(msg).map_err(std::io::Error::other)?;
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+fn frame_len(len: [u8; 4]) -> std::io::Result<usize> {
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame of {len} bytes")));
+    }
+    Ok(len)
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> std::io::Result<T> {
+    postcard::from_bytes(body).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 pub async fn write_frame<W, T>(writer: &mut W, msg: &T) -> std::io::Result<()>
 where
     W: AsyncWrite + Unpin,
     T: Serialize,
 {
-    let body = postcard::to_stdvec(msg).map_err(std::io::Error::other)?;
-    let mut frame = Vec::with_capacity(4 + body.len());
-    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&body);
-    writer.write_all(&frame).await?;
+    writer.write_all(&encode(msg)?).await?;
     writer.flush().await
+}
+
+/// Blocking versions, for the attach client's I/O threads.
+pub fn write_frame_blocking<T: Serialize>(writer: &mut impl std::io::Write, msg: &T) -> std::io::Result<()> {
+    writer.write_all(&encode(msg)?)?;
+    writer.flush()
+}
+
+pub fn read_frame_blocking<T: for<'de> Deserialize<'de>>(reader: &mut impl std::io::Read) -> std::io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match reader.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut body = vec![0u8; frame_len(len)?];
+    reader.read_exact(&mut body)?;
+    decode(&body).map(Some)
 }
 
 /// Read one frame; `Ok(None)` on a clean end of stream between frames.
@@ -169,13 +203,9 @@ where
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame of {len} bytes")));
-    }
-    let mut body = vec![0u8; len];
+    let mut body = vec![0u8; frame_len(len)?];
     reader.read_exact(&mut body).await?;
-    postcard::from_bytes(&body).map(Some).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    decode(&body).map(Some)
 }
 
 #[cfg(test)]

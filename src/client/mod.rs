@@ -1,21 +1,23 @@
 //! The attach client: put the terminal in raw mode, forward input events and resizes to
 //! the server, write the bytes it sends. It holds no state worth losing: killing it (or
 //! the SSH connection under it) leaves every pane running in the server.
+//!
+//! Input and output each run on a plain thread with blocking I/O: on the keystroke-echo
+//! path every hand-off between threads costs more than the work itself.
 
 use std::io::Write;
+use std::os::unix::net::UnixStream;
 
 use crossterm::event::{
     DisableBracketedPaste, DisableFocusChange, DisableMouseCapture, EnableBracketedPaste, EnableFocusChange,
-    EnableMouseCapture, Event, EventStream, KeyboardEnhancementFlags, PopKeyboardEnhancementFlags,
-    PushKeyboardEnhancementFlags,
+    EnableMouseCapture, Event, KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{cursor, execute};
-use futures::StreamExt;
-use tokio::net::UnixStream;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use crate::cli::output::{CliError, CliResult};
-use crate::protocol::{read_frame, write_frame, AttachRequest, ClientMsg, ServerMsg};
+use crate::protocol::{read_frame_blocking, write_frame_blocking, AttachRequest, ClientMsg, ServerMsg};
 
 struct TerminalGuard {
     keyboard_flags: bool,
@@ -42,20 +44,15 @@ impl Drop for TerminalGuard {
             let _ = execute!(out, PopKeyboardEnhancementFlags);
         }
         let _ = out.write_all(b"\x1b[0 q\x1b[0m");
-        let _ = execute!(
-            out,
-            DisableFocusChange,
-            DisableBracketedPaste,
-            DisableMouseCapture,
-            LeaveAlternateScreen,
-            cursor::Show
-        );
+        let _ = execute!(out, DisableFocusChange, DisableBracketedPaste, DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
         let _ = terminal::disable_raw_mode();
     }
 }
 
+type Outcome = CliResult<String>;
+
 /// Attach over `stream` (hello already sent). Returns the message to print on exit.
-pub async fn attach(mut stream: UnixStream, mut request: AttachRequest) -> CliResult<String> {
+pub async fn attach(stream: tokio::net::UnixStream, mut request: AttachRequest) -> Outcome {
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Err(CliError::new(
             "sbx attach needs a terminal",
@@ -71,56 +68,56 @@ pub async fn attach(mut stream: UnixStream, mut request: AttachRequest) -> CliRe
     let (cols, rows) = terminal::size()?;
     request.cols = cols;
     request.rows = rows;
-    write_frame(&mut stream, &ClientMsg::Attach(request)).await?;
+    let mut stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    write_frame_blocking(&mut stream, &ClientMsg::Attach(request))?;
 
     let guard = TerminalGuard::enter()?;
-    let (mut reader, mut writer) = stream.into_split();
-    let mut events = EventStream::new();
+    let (done_tx, mut done_rx) = unbounded_channel::<Outcome>();
+    let reader = stream.try_clone()?;
+    let tx = done_tx.clone();
+    std::thread::Builder::new().name("output".into()).spawn(move || output_loop(reader, tx))?;
+    std::thread::Builder::new().name("input".into()).spawn(move || input_loop(stream, done_tx))?;
+
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())?;
-
-    let reader_task = tokio::spawn(async move {
-        loop {
-            match read_frame::<_, ServerMsg>(&mut reader).await {
-                Ok(Some(ServerMsg::Output(bytes))) => {
-                    // A plain blocking write: tokio's stdout hops through a thread pool, which
-                    // costs more than the write itself on the keystroke-echo path.
-                    let mut out = std::io::stdout().lock();
-                    if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
-                        return Ok("[terminal closed]".to_string());
-                    }
-                }
-                Ok(Some(ServerMsg::Exit(message))) => return Ok(message),
-                Ok(Some(ServerMsg::Error(e))) => return Err(CliError::from(e)),
-                Ok(Some(ServerMsg::Reply(_))) => {}
-                Ok(None) | Err(_) => return Ok("[lost server]".to_string()),
-            }
-        }
-    });
-    let mut reader_task = reader_task;
-
-    let outcome = loop {
-        tokio::select! {
-            done = &mut reader_task => break done.unwrap_or_else(|_| Ok("[lost server]".into())),
-            event = events.next() => match event {
-                Some(Ok(Event::Resize(cols, rows))) => {
-                    if write_frame(&mut writer, &ClientMsg::Resize { cols, rows }).await.is_err() { break Ok("[lost server]".into()) }
-                }
-                Some(Ok(event)) => {
-                    if write_frame(&mut writer, &ClientMsg::Event(event)).await.is_err() { break Ok("[lost server]".into()) }
-                }
-                Some(Err(_)) | None => break Ok("[terminal closed]".into()),
-            },
-            _ = winch.recv() => {
-                if let Ok((cols, rows)) = terminal::size() {
-                    let _ = write_frame(&mut writer, &ClientMsg::Resize { cols, rows }).await;
-                }
-            }
-            _ = hangup.recv() => break Ok("[terminal closed]".into()),
-            _ = term.recv() => break Ok("[terminated]".into()),
-        }
+    let outcome = tokio::select! {
+        done = done_rx.recv() => done.unwrap_or_else(|| Ok("[lost server]".into())),
+        _ = hangup.recv() => Ok("[terminal closed]".into()),
+        _ = term.recv() => Ok("[terminated]".into()),
     };
     drop(guard);
     outcome
+}
+
+fn output_loop(mut reader: UnixStream, done: UnboundedSender<Outcome>) {
+    let outcome = loop {
+        match read_frame_blocking::<ServerMsg>(&mut reader) {
+            Ok(Some(ServerMsg::Output(bytes))) => {
+                let mut out = std::io::stdout().lock();
+                if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
+                    break Ok("[terminal closed]".to_string());
+                }
+            }
+            Ok(Some(ServerMsg::Exit(message))) => break Ok(message),
+            Ok(Some(ServerMsg::Error(e))) => break Err(CliError::from(e)),
+            Ok(Some(ServerMsg::Reply(_))) => {}
+            Ok(None) | Err(_) => break Ok("[lost server]".to_string()),
+        }
+    };
+    let _ = done.send(outcome);
+}
+
+fn input_loop(mut writer: UnixStream, done: UnboundedSender<Outcome>) {
+    let outcome = loop {
+        let msg = match crossterm::event::read() {
+            Ok(Event::Resize(cols, rows)) => ClientMsg::Resize { cols, rows },
+            Ok(event) => ClientMsg::Event(event),
+            Err(_) => break "[terminal closed]",
+        };
+        if write_frame_blocking(&mut writer, &msg).is_err() {
+            break "[lost server]";
+        }
+    };
+    let _ = done.send(Ok(outcome.to_string()));
 }

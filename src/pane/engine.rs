@@ -5,7 +5,6 @@
 //! - a synchronized update (`?2026`) that never ends is ended by its deadline;
 //! - resize happens only when the size really changes (reflow is expensive).
 
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -18,6 +17,7 @@ use alacritty_terminal::vte::ansi::{self, Processor, Rgb, StdSyncHandler};
 
 use super::history::{CellRef, HistLine, History, Style as HistStyle};
 use super::scan::Scanner;
+use super::writer::PtyWriter;
 
 pub const MIN_COLS: u16 = 2;
 pub const MIN_ROWS: u16 = 1;
@@ -60,7 +60,7 @@ pub struct Signals {
 /// pane's writer thread, so answering a DA or DSR never waits for the server loop.
 #[derive(Clone)]
 pub struct Listener {
-    pty_tx: Sender<Vec<u8>>,
+    pty_tx: PtyWriter,
     signals: Arc<Mutex<Signals>>,
     size: Arc<Mutex<Size>>,
 }
@@ -69,7 +69,7 @@ impl EventListener for Listener {
     fn send_event(&self, event: Event) {
         match event {
             Event::PtyWrite(text) => {
-                let _ = self.pty_tx.send(text.into_bytes());
+                self.pty_tx.send(text.into_bytes());
             }
             Event::Title(title) => {
                 let mut s = lock(&self.signals);
@@ -84,12 +84,12 @@ impl EventListener for Listener {
             Event::Bell => lock(&self.signals).bell = true,
             Event::ClipboardStore(_, text) => lock(&self.signals).clipboard.push(text),
             Event::ColorRequest(index, format) => {
-                let _ = self.pty_tx.send(format(default_color(index)).into_bytes());
+                self.pty_tx.send(format(default_color(index)).into_bytes());
             }
             Event::TextAreaSizeRequest(format) => {
                 let size = *lock(&self.size);
                 let window = WindowSize { num_lines: size.rows, num_cols: size.cols, cell_width: 8, cell_height: 16 };
-                let _ = self.pty_tx.send(format(window).into_bytes());
+                self.pty_tx.send(format(window).into_bytes());
             }
             _ => {}
         }
@@ -193,7 +193,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(size: Size, scrollback: usize, pty_tx: Sender<Vec<u8>>, signals: Arc<Mutex<Signals>>) -> Engine {
+    pub fn new(size: Size, scrollback: usize, pty_tx: PtyWriter, signals: Arc<Mutex<Signals>>) -> Engine {
         let size = Size::clamped(size.cols, size.rows);
         let shared_size = Arc::new(Mutex::new(size));
         let config = Config { scrolling_history: ENGINE_HISTORY, kitty_keyboard: true, ..Config::default() };
@@ -445,7 +445,7 @@ mod tests {
     use super::*;
 
     fn engine(cols: u16, rows: u16) -> (Engine, std::sync::mpsc::Receiver<Vec<u8>>) {
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = PtyWriter::channel();
         (Engine::new(Size { cols, rows }, 100, tx, Arc::default()), rx)
     }
 
@@ -477,7 +477,7 @@ mod tests {
 
     #[test]
     fn history_moves_to_the_compact_store_and_stays_whole() {
-        let (tx, _rx) = std::sync::mpsc::channel();
+        let (tx, _rx) = PtyWriter::channel();
         let mut e = Engine::new(Size { cols: 20, rows: 5 }, 5000, tx, Arc::default());
         let text: String = (0..3000).map(|i| format!("line {i}\r\n")).collect();
         e.advance(text.as_bytes());
@@ -493,7 +493,7 @@ mod tests {
 
     #[test]
     fn selection_joins_wrapped_lines() {
-        let (tx, _rx) = std::sync::mpsc::channel();
+        let (tx, _rx) = PtyWriter::channel();
         let mut e = Engine::new(Size { cols: 5, rows: 3 }, 100, tx, Arc::default());
         e.advance(b"abcdefgh\r\nxy\r\n\r\n\r\n");
         e.selection =
@@ -529,7 +529,7 @@ mod timing {
             );
             i += 1;
         }
-        let (tx, _rx) = std::sync::mpsc::channel();
+        let (tx, _rx) = PtyWriter::channel();
         let mut e = Engine::new(Size { cols: 200, rows: 50 }, 10_000, tx, Arc::default());
         let t = std::time::Instant::now();
         for chunk in data.chunks(65536) {
@@ -537,7 +537,7 @@ mod timing {
         }
         let secs = t.elapsed().as_secs_f64();
         eprintln!("engine with history: {:.1} MB/s ({} lines)", data.len() as f64 / secs / 1e6, i);
-        let (tx, _rx) = std::sync::mpsc::channel();
+        let (tx, _rx) = PtyWriter::channel();
         let mut term = Term::new(
             Config { scrolling_history: 10_000, ..Config::default() },
             &Size { cols: 200, rows: 50 },

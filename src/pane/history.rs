@@ -253,7 +253,7 @@ mod tests {
     use crate::pane::engine::{Engine, Size};
 
     fn engine_rows(input: &str, cols: u16) -> (Engine, Vec<HistLine>) {
-        let (tx, _rx) = std::sync::mpsc::channel();
+        let (tx, _rx) = crate::pane::writer::PtyWriter::channel();
         let mut e = Engine::new(Size { cols, rows: 3 }, 1000, tx, Default::default());
         e.advance(input.as_bytes());
         let grid = e.term().grid();

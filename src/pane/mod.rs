@@ -6,13 +6,13 @@
 pub mod engine;
 pub mod history;
 pub mod input;
+pub mod writer;
 mod scan;
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
@@ -59,7 +59,7 @@ pub struct Pane {
     notified: Arc<AtomicBool>,
     /// Output bytes since a frame last showed this pane: a large count means a flood.
     pub unseen_bytes: Arc<AtomicUsize>,
-    writer: Sender<Vec<u8>>,
+    writer: writer::PtyWriter,
     master: Box<dyn MasterPty + Send>,
     killer: Box<dyn portable_pty::ChildKiller + Send + Sync>,
 }
@@ -98,14 +98,13 @@ impl Pane {
         let reader = pair.master.try_clone_reader().context("cannot read the pseudo-terminal")?;
         let pty_writer = pair.master.take_writer().context("cannot write the pseudo-terminal")?;
 
-        let (writer, writer_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let writer = writer::PtyWriter::spawn(format!("pane{id}-write"), pty_writer, pair.master.as_raw_fd())?;
         let signals = Arc::new(Mutex::new(Signals::default()));
         let engine = Arc::new(Mutex::new(Engine::new(size, spec.scrollback, writer.clone(), signals.clone())));
         let alive = Arc::new(AtomicBool::new(true));
         let notified = Arc::new(AtomicBool::new(false));
         let unseen_bytes = Arc::new(AtomicUsize::new(0));
 
-        std::thread::Builder::new().name(format!("pane{id}-write")).spawn(move || write_loop(pty_writer, writer_rx))?;
         let reader_ctx = ReaderCtx {
             id,
             engine: engine.clone(),
@@ -139,11 +138,9 @@ impl Pane {
         pane_name(self.id)
     }
 
-    /// Queue bytes for the child. Never blocks.
+    /// Send bytes to the child. Never blocks.
     pub fn write(&self, bytes: Vec<u8>) {
-        if !bytes.is_empty() {
-            let _ = self.writer.send(bytes);
-        }
+        self.writer.write(bytes);
     }
 
     /// The server has seen the latest output notice; the next output sends a new one.
@@ -239,14 +236,3 @@ fn read_loop(mut reader: Box<dyn Read + Send>, mut child: Box<dyn Child + Send +
     let _ = ctx.notices.send(PaneNotice::Exited(ctx.id));
 }
 
-fn write_loop(mut writer: Box<dyn Write + Send>, rx: std::sync::mpsc::Receiver<Vec<u8>>) {
-    while let Ok(mut bytes) = rx.recv() {
-        // Coalesce what is already queued into one write.
-        while let Ok(more) = rx.try_recv() {
-            bytes.extend_from_slice(&more);
-        }
-        if writer.write_all(&bytes).and_then(|_| writer.flush()).is_err() {
-            break;
-        }
-    }
-}

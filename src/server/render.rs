@@ -63,7 +63,10 @@ impl Server {
         let Some(map) = self.screen_map(id) else { return };
         let sidebar_entries = map.sidebar.map(|_| self.sidebar_entries(id));
         let status = self.status_for(id);
-        let help = self.help_lines();
+        let help = match self.clients.get(&id).map(|c| &c.mode) {
+            Some(Mode::Help { .. }) => self.help_lines(),
+            _ => Vec::new(),
+        };
         let theme = &self.state.config.theme;
         let Some(client) = self.clients.get_mut(&id) else { return };
         let copy_state = match &client.mode {
@@ -81,10 +84,7 @@ impl Server {
         // Forget panes not on screen any more: their area now holds something else.
         client.drawn.retain(|id, _| map.panes.iter().any(|(p, _)| p == id));
         let buf = client.frame.begin();
-        // The sidebar with its border column, and the session's layout.
-        let covered: Vec<Rect> =
-            map.sidebar.iter().map(|s| Rect { width: s.width + 1, ..*s }).chain([map.tab_area]).collect();
-        chrome::filler(buf, Rect::new(0, 0, full.width, map.status.y), &covered, theme);
+        chrome::filler(buf, Rect::new(0, 0, full.width, map.status.y), map.tab_area, theme);
         if let (Some(area), Some(entries)) = (map.sidebar, &sidebar_entries) {
             chrome::sidebar(buf, area, entries, theme);
             chrome::vertical_border(buf, Rect::new(area.right(), 0, 1, area.height), false, theme);

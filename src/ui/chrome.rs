@@ -64,16 +64,18 @@ pub fn vertical_border(buf: &mut Buffer, line: Rect, active: bool, theme: &Theme
     }
 }
 
-/// Fill what no pane covers (a client larger than the session's smallest client).
-pub fn filler(buf: &mut Buffer, area: Rect, covered: &[Rect], theme: &Theme) {
+/// Fill what no pane covers (a client larger than the session's smallest client): the
+/// strips right of and below `used`, within `area`.
+pub fn filler(buf: &mut Buffer, area: Rect, used: Rect, theme: &Theme) {
     let style = Style::default().fg(theme.filler);
-    for y in area.y..area.bottom() {
-        for x in area.x..area.right() {
-            if covered.iter().any(|r| r.contains(ratatui::layout::Position::new(x, y))) {
-                continue;
-            }
-            if let Some(cell) = buf.cell_mut((x, y)) {
-                cell.set_symbol(if (x + y) % 2 == 0 { "·" } else { " " }).set_style(style);
+    let right = Rect::new(used.right(), area.y, area.right().saturating_sub(used.right()), area.height);
+    let below = Rect::new(area.x, used.bottom(), used.right().saturating_sub(area.x), area.bottom().saturating_sub(used.bottom()));
+    for strip in [right, below] {
+        for y in strip.y..strip.bottom() {
+            for x in strip.x..strip.right() {
+                if let Some(cell) = buf.cell_mut((x, y)) {
+                    cell.set_symbol(if (x + y) % 2 == 0 { "·" } else { " " }).set_style(style);
+                }
             }
         }
     }
