@@ -6,17 +6,17 @@
 pub mod engine;
 pub mod history;
 pub mod input;
+mod reader;
 pub mod writer;
 mod scan;
 
 use std::ffi::OsString;
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
+use portable_pty::{native_pty_system, CommandBuilder, MasterPty, PtySize};
 use tokio::sync::mpsc::UnboundedSender;
 
 use engine::{lock, Engine, Signals, Size};
@@ -95,27 +95,30 @@ impl Pane {
         drop(pair.slave);
         let pid = child.process_id();
         let killer = child.clone_killer();
-        let reader = pair.master.try_clone_reader().context("cannot read the pseudo-terminal")?;
-        let pty_writer = pair.master.take_writer().context("cannot write the pseudo-terminal")?;
+        let master_fd = pair.master.as_raw_fd().context("the pseudo-terminal has no file descriptor")?;
+        // The read side owns a duplicate, so it can outlive a closed pane until the child is gone.
+        // SAFETY: dup of a valid fd; the result is owned by the OwnedFd.
+        let read_fd = unsafe { libc::dup(master_fd) };
+        if read_fd < 0 {
+            return Err(std::io::Error::last_os_error()).context("cannot read the pseudo-terminal");
+        }
+        let read_fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(read_fd) };
 
-        let writer = writer::PtyWriter::spawn(format!("pane{id}-write"), pty_writer, pair.master.as_raw_fd())?;
+        let writer = writer::PtyWriter::spawn(format!("pane{id}-write"), master_fd)?;
         let signals = Arc::new(Mutex::new(Signals::default()));
         let engine = Arc::new(Mutex::new(Engine::new(size, spec.scrollback, writer.clone(), signals.clone())));
         let alive = Arc::new(AtomicBool::new(true));
         let notified = Arc::new(AtomicBool::new(false));
         let unseen_bytes = Arc::new(AtomicUsize::new(0));
 
-        let reader_ctx = ReaderCtx {
+        let sink = reader::Sink {
             id,
             engine: engine.clone(),
             notified: notified.clone(),
             unseen_bytes: unseen_bytes.clone(),
             notices,
-            alive: alive.clone(),
         };
-        std::thread::Builder::new()
-            .name(format!("pane{id}-read"))
-            .spawn(move || read_loop(reader, child, reader_ctx))?;
+        reader::start(read_fd, child, sink, alive.clone()).context("cannot watch the pseudo-terminal")?;
 
         Ok(Pane {
             id,
@@ -205,34 +208,5 @@ impl Drop for Pane {
     }
 }
 
-struct ReaderCtx {
-    id: PaneId,
-    engine: Arc<Mutex<Engine>>,
-    notified: Arc<AtomicBool>,
-    unseen_bytes: Arc<AtomicUsize>,
-    notices: UnboundedSender<PaneNotice>,
-    alive: Arc<AtomicBool>,
-}
 
-fn read_loop(mut reader: Box<dyn Read + Send>, mut child: Box<dyn Child + Send + Sync>, ctx: ReaderCtx) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                lock(&ctx.engine).advance(&buf[..n]);
-                ctx.unseen_bytes.fetch_add(n, Ordering::Relaxed);
-                if !ctx.notified.swap(true, Ordering::AcqRel) && ctx.notices.send(PaneNotice::Output(ctx.id)).is_err() {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            // EIO: every process holding the PTY's other end has gone.
-            Err(_) => break,
-        }
-    }
-    let _ = child.wait();
-    ctx.alive.store(false, Ordering::Release);
-    let _ = ctx.notices.send(PaneNotice::Exited(ctx.id));
-}
 

@@ -1,9 +1,8 @@
-//! Bytes for a pane's child. A keystroke is written straight to the PTY when it has room and
-//! nothing is queued before it (no thread hand-off on the echo path); anything larger, or
-//! anything behind a queue, goes through the pane's writer thread, so the server loop never
-//! blocks on a child that stopped reading.
+//! Bytes for a pane's child. The master is non-blocking: a keystroke is written straight to
+//! it when nothing is queued before it (no thread hand-off on the echo path); what does not go
+//! in at once, or comes behind a queue, goes through the pane's writer thread, so the server
+//! loop never blocks on a child that stopped reading.
 
-use std::io::Write;
 use std::os::unix::io::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
@@ -23,13 +22,13 @@ pub struct PtyWriter {
 }
 
 impl PtyWriter {
-    /// Start the writer thread for a PTY. `fd` is the master, for direct writes.
-    pub fn spawn(name: String, writer: Box<dyn Write + Send>, fd: Option<RawFd>) -> std::io::Result<PtyWriter> {
+    /// Start the writer thread for a PTY master (non-blocking; the pane keeps it open).
+    pub fn spawn(name: String, fd: RawFd) -> std::io::Result<PtyWriter> {
         let (tx, rx) = std::sync::mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let counter = queued.clone();
-        std::thread::Builder::new().name(name).spawn(move || write_loop(writer, rx, counter))?;
-        Ok(PtyWriter { tx, queued, fd })
+        std::thread::Builder::new().name(name).spawn(move || write_loop(fd, rx, counter))?;
+        Ok(PtyWriter { tx, queued, fd: Some(fd) })
     }
 
     /// A writer whose bytes land in a channel (for tests of the engine).
@@ -54,18 +53,13 @@ impl PtyWriter {
     pub fn write(&self, mut bytes: Vec<u8>) {
         if let (Some(fd), true) = (self.fd, bytes.len() <= DIRECT_WRITE_MAX) {
             if !bytes.is_empty() && self.queued.load(Ordering::Acquire) == 0 {
-                let mut poll = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
-                // SAFETY: one valid pollfd, zero timeout.
-                let ready = unsafe { libc::poll(&mut poll, 1, 0) } == 1 && poll.revents & libc::POLLOUT != 0;
-                if ready {
-                    // SAFETY: `fd` is the pane's master, open for as long as the pane exists.
-                    let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-                    if n == bytes.len() as isize {
-                        return;
-                    }
-                    if n > 0 {
-                        bytes.drain(..n as usize);
-                    }
+                // SAFETY: `fd` is the pane's master (non-blocking), open as long as the pane exists.
+                let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+                if n == bytes.len() as isize {
+                    return;
+                }
+                if n > 0 {
+                    bytes.drain(..n as usize);
                 }
             }
         }
@@ -73,7 +67,31 @@ impl PtyWriter {
     }
 }
 
-fn write_loop(mut writer: Box<dyn Write + Send>, rx: Receiver<Vec<u8>>, queued: Arc<AtomicUsize>) {
+/// Write all of `bytes` to a non-blocking fd, waiting for room as needed.
+fn write_all(fd: RawFd, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a live slice to an fd the pane keeps open.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n > 0 {
+            bytes = &bytes[n as usize..];
+            continue;
+        }
+        match std::io::Error::last_os_error().kind() {
+            std::io::ErrorKind::WouldBlock => {
+                let mut poll = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+                // SAFETY: one valid pollfd; waits until the child reads (or the PTY goes away).
+                if unsafe { libc::poll(&mut poll, 1, -1) } < 0 || poll.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                    return false;
+                }
+            }
+            std::io::ErrorKind::Interrupted => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn write_loop(fd: RawFd, rx: Receiver<Vec<u8>>, queued: Arc<AtomicUsize>) {
     while let Ok(mut bytes) = rx.recv() {
         // Coalesce what is already queued into one write.
         let mut items = 1;
@@ -81,7 +99,7 @@ fn write_loop(mut writer: Box<dyn Write + Send>, rx: Receiver<Vec<u8>>, queued: 
             bytes.extend_from_slice(&more);
             items += 1;
         }
-        let ok = writer.write_all(&bytes).and_then(|_| writer.flush()).is_ok();
+        let ok = write_all(fd, &bytes);
         queued.fetch_sub(items, Ordering::AcqRel);
         if !ok {
             break;
