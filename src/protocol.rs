@@ -179,7 +179,9 @@ pub fn write_frame_blocking<T: Serialize>(writer: &mut impl std::io::Write, msg:
     writer.flush()
 }
 
-pub fn read_frame_blocking<T: for<'de> Deserialize<'de>>(reader: &mut impl std::io::Read) -> std::io::Result<Option<T>> {
+pub fn read_frame_blocking<T: for<'de> Deserialize<'de>>(
+    reader: &mut impl std::io::Read,
+) -> std::io::Result<Option<T>> {
     let mut len = [0u8; 4];
     match reader.read_exact(&mut len) {
         Ok(()) => {}

@@ -44,7 +44,14 @@ impl Drop for TerminalGuard {
             let _ = execute!(out, PopKeyboardEnhancementFlags);
         }
         let _ = out.write_all(b"\x1b[0 q\x1b[0m");
-        let _ = execute!(out, DisableFocusChange, DisableBracketedPaste, DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
+        let _ = execute!(
+            out,
+            DisableFocusChange,
+            DisableBracketedPaste,
+            DisableMouseCapture,
+            LeaveAlternateScreen,
+            cursor::Show
+        );
         let _ = terminal::disable_raw_mode();
     }
 }

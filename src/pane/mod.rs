@@ -7,8 +7,8 @@ pub mod engine;
 pub mod history;
 pub mod input;
 mod reader;
-pub mod writer;
 mod scan;
+pub mod writer;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -207,6 +207,3 @@ impl Drop for Pane {
         }
     }
 }
-
-
-

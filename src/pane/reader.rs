@@ -44,10 +44,16 @@ impl Sink {
 
 /// Start reading `fd` (the pane's master, set non-blocking here). When the child is gone,
 /// `alive` turns false and the server gets `Exited`.
-pub fn start(fd: OwnedFd, mut child: Box<dyn Child + Send + Sync>, sink: Sink, alive: Arc<AtomicBool>) -> std::io::Result<()> {
+pub fn start(
+    fd: OwnedFd,
+    mut child: Box<dyn Child + Send + Sync>,
+    sink: Sink,
+    alive: Arc<AtomicBool>,
+) -> std::io::Result<()> {
     set_nonblocking(&fd)?;
     // SAFETY: an OwnedFd stays open, and names the same file, for as long as it is owned.
-    let afd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+    let afd =
+        unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
     let (parse_tx, parse_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let queued = Arc::new(AtomicUsize::new(0));
     let parser = {

@@ -80,7 +80,9 @@ fn write_all(fd: RawFd, mut bytes: &[u8]) -> bool {
             std::io::ErrorKind::WouldBlock => {
                 let mut poll = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
                 // SAFETY: one valid pollfd; waits until the child reads (or the PTY goes away).
-                if unsafe { libc::poll(&mut poll, 1, -1) } < 0 || poll.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                if unsafe { libc::poll(&mut poll, 1, -1) } < 0
+                    || poll.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
+                {
                     return false;
                 }
             }

@@ -28,6 +28,8 @@ pub struct Client {
     pub last_frame: std::time::Instant,
     pub dirty: bool,
     pub frame: FrameWriter,
+    /// The chrome drawn in the last frame.
+    pub chrome: Option<super::render::Chrome>,
     /// What `frame` holds of each pane drawn last time.
     pub drawn: std::collections::HashMap<crate::pane::PaneId, crate::ui::pane_view::Drawn>,
     /// Escape sequences to send before the next frame (bell, OSC 52).
@@ -51,6 +53,7 @@ impl Client {
             last_frame: std::time::Instant::now(),
             dirty: true,
             frame: FrameWriter::new(cols, rows),
+            chrome: None,
             drawn: Default::default(),
             pending: Vec::new(),
             message: None,

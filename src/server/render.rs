@@ -26,6 +26,18 @@ pub struct ScreenMap {
     pub zoomed: bool,
 }
 
+/// What `chrome_for` describes; compared with the last frame's to skip redrawing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chrome {
+    tab_area: Rect,
+    status_row: Rect,
+    sidebar: Option<(Rect, Vec<SidebarEntry>)>,
+    titles: Vec<TitleBar>,
+    borders: Vec<(Rect, bool)>,
+    status: StatusLine,
+    help: Option<(Vec<String>, usize)>,
+}
+
 impl ScreenMap {
     pub fn pane_at(&self, x: u16, y: u16) -> Option<(PaneId, Rect)> {
         self.panes.iter().copied().find(|(_, r)| r.contains(Position::new(x, y)))
@@ -59,88 +71,131 @@ impl Server {
         })
     }
 
-    pub(super) fn render_client(&mut self, id: ClientId) {
-        let Some(map) = self.screen_map(id) else { return };
-        let sidebar_entries = map.sidebar.map(|_| self.sidebar_entries(id));
-        let status = self.status_for(id);
-        let help = match self.clients.get(&id).map(|c| &c.mode) {
-            Some(Mode::Help { .. }) => self.help_lines(),
-            _ => Vec::new(),
-        };
-        let theme = &self.state.config.theme;
-        let Some(client) = self.clients.get_mut(&id) else { return };
-        let copy_state = match &client.mode {
-            Mode::Copy(c) => Some((c.pane, c.cursor)),
+    /// Everything on a client's screen but the panes' contents. Drawn only when it changed
+    /// (it seldom does while someone types), so a keystroke's frame touches one row.
+    fn chrome_for(&self, id: ClientId, map: &ScreenMap) -> Chrome {
+        let client = &self.clients[&id];
+        let copy_pane = match &client.mode {
+            Mode::Copy(c) => Some(c.pane),
             _ => None,
         };
-        let help_scroll = match &client.mode {
-            Mode::Help { scroll } => Some(*scroll),
-            _ => None,
-        };
-        let panes = &self.state.panes;
-        let hl = Highlight { selection_bg: theme.selection_bg, selection_fg: theme.selection_fg };
-        let mut cursor = None;
-        let full = client.frame.area();
-        // Forget panes not on screen any more: their area now holds something else.
-        client.drawn.retain(|id, _| map.panes.iter().any(|(p, _)| p == id));
-        let buf = client.frame.begin();
-        chrome::filler(buf, Rect::new(0, 0, full.width, map.status.y), map.tab_area, theme);
-        if let (Some(area), Some(entries)) = (map.sidebar, &sidebar_entries) {
-            chrome::sidebar(buf, area, entries, theme);
-            chrome::vertical_border(buf, Rect::new(area.right(), 0, 1, area.height), false, theme);
-        }
-        for (pane_id, rect) in &map.panes {
-            let Some(pane) = panes.get(pane_id) else { continue };
-            let active = *pane_id == map.focused;
-            let mut engine = lock(&pane.engine);
-            let copy_cursor = copy_state.filter(|(p, _)| p == pane_id).map(|(_, c)| c);
-            let tag = if copy_cursor.is_some() {
-                Some(format!("[copy {}/{}]", engine.scroll_offset(), engine.history_len()))
-            } else if map.zoomed {
-                Some("[zoom]".to_string())
-            } else if !pane.is_alive() {
-                Some("[exited]".to_string())
-            } else {
-                None
-            };
-            let title = pane.title().unwrap_or_default();
-            let name = pane_name(*pane_id);
-            chrome::title_bar(
-                buf,
-                Rect::new(rect.x, rect.y, rect.width, 1),
-                &TitleBar { name: &name, label: pane.label.as_deref(), title: &title, tag: tag.as_deref(), active },
-                theme,
-            );
-            let content = Rect::new(rect.x, rect.y + 1, rect.width, rect.height.saturating_sub(1));
-            let mut cache = std::mem::take(&mut engine.view);
-            let drawn = client.drawn.entry(*pane_id).or_default();
-            let spot = pane_view::draw(buf, content, &mut engine, &mut cache, drawn, &hl, copy_cursor);
-            engine.view = cache;
-            if active {
-                cursor = spot;
-            }
-        }
-        for border in &map.borders {
-            if border.dir == SplitDirection::Right {
+        let titles = map
+            .panes
+            .iter()
+            .filter_map(|(pane_id, rect)| {
+                let pane = self.state.panes.get(pane_id)?;
+                let tag = if copy_pane == Some(*pane_id) {
+                    let engine = lock(&pane.engine);
+                    Some(format!("[copy {}/{}]", engine.scroll_offset(), engine.history_len()))
+                } else if map.zoomed {
+                    Some("[zoom]".to_string())
+                } else if !pane.is_alive() {
+                    Some("[exited]".to_string())
+                } else {
+                    None
+                };
+                Some(TitleBar {
+                    row: Rect::new(rect.x, rect.y, rect.width, 1),
+                    name: pane_name(*pane_id),
+                    label: pane.label.clone(),
+                    title: pane.title().unwrap_or_default(),
+                    tag,
+                    active: *pane_id == map.focused,
+                })
+            })
+            .collect();
+        let borders = map
+            .borders
+            .iter()
+            .filter(|b| b.dir == SplitDirection::Right)
+            .map(|border| {
                 let touches_active = map.panes.iter().any(|(p, r)| {
                     *p == map.focused
                         && (r.right() == border.line.x || r.x == border.line.x + 1)
                         && r.y < border.line.bottom()
                         && border.line.y < r.bottom()
                 });
-                chrome::vertical_border(buf, border.line, touches_active, theme);
-            }
+                (border.line, touches_active)
+            })
+            .collect();
+        let help = match &client.mode {
+            Mode::Help { scroll } => Some((self.help_lines(), *scroll)),
+            _ => None,
+        };
+        Chrome {
+            tab_area: map.tab_area,
+            status_row: map.status,
+            sidebar: map.sidebar.map(|area| (area, self.sidebar_entries(id))),
+            titles,
+            borders,
+            status: self.status_for(id),
+            help,
         }
-        chrome::status_line(buf, map.status, &status, theme);
-        if let Some(scroll) = help_scroll {
-            let used = popup::draw(buf, full, "keys (q to close)", &help, scroll, theme);
-            // The popup covers panes: copy them whole again once it is gone.
+    }
+
+    pub(super) fn render_client(&mut self, id: ClientId) {
+        let Some(map) = self.screen_map(id) else { return };
+        let chrome = self.chrome_for(id, &map);
+        let theme = &self.state.config.theme;
+        let Some(client) = self.clients.get_mut(&id) else { return };
+        let copy_state = match &client.mode {
+            Mode::Copy(c) => Some((c.pane, c.cursor)),
+            _ => None,
+        };
+        let panes = &self.state.panes;
+        let hl = Highlight { selection_bg: theme.selection_bg, selection_fg: theme.selection_fg };
+        let full = client.frame.area();
+        // A popup covers panes, so while one shows everything is drawn every time.
+        let redraw_chrome = client.frame.forced() || chrome.help.is_some() || client.chrome.as_ref() != Some(&chrome);
+        if chrome.help.is_some() {
             client.drawn.clear();
-            if let Mode::Help { scroll } = &mut client.mode {
-                *scroll = used;
-            }
-            cursor = None;
         }
+        // Forget panes not on screen any more: their area now holds something else.
+        client.drawn.retain(|id, _| map.panes.iter().any(|(p, _)| p == id));
+        let mut cursor = None;
+        let mut touched = Vec::new();
+        let buf = client.frame.begin();
+        if redraw_chrome {
+            chrome::filler(buf, Rect::new(0, 0, full.width, map.status.y), chrome.tab_area, theme);
+            if let Some((area, entries)) = &chrome.sidebar {
+                chrome::sidebar(buf, *area, entries, theme);
+                chrome::vertical_border(buf, Rect::new(area.right(), 0, 1, area.height), false, theme);
+            }
+            for bar in &chrome.titles {
+                chrome::title_bar(buf, bar, theme);
+            }
+        }
+        for (pane_id, rect) in &map.panes {
+            let Some(pane) = panes.get(pane_id) else { continue };
+            let mut engine = lock(&pane.engine);
+            let copy_cursor = copy_state.filter(|(p, _)| p == pane_id).map(|(_, c)| c);
+            let content = Rect::new(rect.x, rect.y + 1, rect.width, rect.height.saturating_sub(1));
+            let mut cache = std::mem::take(&mut engine.view);
+            let drawn = client.drawn.entry(*pane_id).or_default();
+            let spot = pane_view::draw(buf, content, &mut engine, &mut cache, drawn, &hl, copy_cursor, &mut touched);
+            engine.view = cache;
+            if *pane_id == map.focused {
+                cursor = spot;
+            }
+        }
+        if redraw_chrome {
+            for (line, active) in &chrome.borders {
+                chrome::vertical_border(buf, *line, *active, theme);
+            }
+            chrome::status_line(buf, chrome.status_row, &chrome.status, theme);
+            if let Some((lines, scroll)) = &chrome.help {
+                let used = popup::draw(buf, full, "keys (q to close)", lines, *scroll, theme);
+                if let Mode::Help { scroll } = &mut client.mode {
+                    *scroll = used;
+                }
+                cursor = None;
+            }
+            client.frame.touch_all();
+        }
+        for y in touched {
+            client.frame.touch(y);
+        }
+        client.chrome = Some(chrome);
         let mut bytes = std::mem::take(&mut client.pending);
         bytes.extend_from_slice(&client.frame.present(cursor.map(|c| (c.position, c.shape))));
         client.dirty = false;
@@ -150,7 +205,7 @@ impl Server {
         }
     }
 
-    fn status_for(&self, id: ClientId) -> StatusLine<'static> {
+    fn status_for(&self, id: ClientId) -> StatusLine {
         let client = &self.clients[&id];
         let si = self.state.session_index(&client.session);
         let (session, tabs) = match si {

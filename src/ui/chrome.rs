@@ -16,15 +16,18 @@ pub fn put(buf: &mut Buffer, x: u16, y: u16, text: &str, max: u16, style: Style)
     end.saturating_sub(x)
 }
 
-pub struct TitleBar<'a> {
-    pub name: &'a str,
-    pub label: Option<&'a str>,
-    pub title: &'a str,
-    pub tag: Option<&'a str>,
+#[derive(Debug, Clone, PartialEq)]
+pub struct TitleBar {
+    pub row: Rect,
+    pub name: String,
+    pub label: Option<String>,
+    pub title: String,
+    pub tag: Option<String>,
     pub active: bool,
 }
 
-pub fn title_bar(buf: &mut Buffer, row: Rect, bar: &TitleBar, theme: &Theme) {
+pub fn title_bar(buf: &mut Buffer, bar: &TitleBar, theme: &Theme) {
+    let row = bar.row;
     let line_style = Style::default().fg(if bar.active { theme.border_active } else { theme.border });
     for x in row.x..row.right() {
         if let Some(cell) = buf.cell_mut((x, row.y)) {
@@ -38,16 +41,16 @@ pub fn title_bar(buf: &mut Buffer, row: Rect, bar: &TitleBar, theme: &Theme) {
         Style::default().fg(theme.title)
     };
     let mut text = format!(" {} ", bar.name);
-    if let Some(label) = bar.label {
+    if let Some(label) = &bar.label {
         text.push_str(label);
         text.push(' ');
     }
     if !bar.title.is_empty() {
         text.push_str("· ");
-        text.push_str(bar.title);
+        text.push_str(&bar.title);
         text.push(' ');
     }
-    if let Some(tag) = bar.tag {
+    if let Some(tag) = &bar.tag {
         text.push_str(tag);
         text.push(' ');
     }
@@ -69,7 +72,12 @@ pub fn vertical_border(buf: &mut Buffer, line: Rect, active: bool, theme: &Theme
 pub fn filler(buf: &mut Buffer, area: Rect, used: Rect, theme: &Theme) {
     let style = Style::default().fg(theme.filler);
     let right = Rect::new(used.right(), area.y, area.right().saturating_sub(used.right()), area.height);
-    let below = Rect::new(area.x, used.bottom(), used.right().saturating_sub(area.x), area.bottom().saturating_sub(used.bottom()));
+    let below = Rect::new(
+        area.x,
+        used.bottom(),
+        used.right().saturating_sub(area.x),
+        area.bottom().saturating_sub(used.bottom()),
+    );
     for strip in [right, below] {
         for y in strip.y..strip.bottom() {
             for x in strip.x..strip.right() {
@@ -81,11 +89,12 @@ pub fn filler(buf: &mut Buffer, area: Rect, used: Rect, theme: &Theme) {
     }
 }
 
-pub struct StatusLine<'a> {
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusLine {
     pub session: String,
     pub tabs: Vec<(usize, String, bool)>,
     pub right: String,
-    pub mode: Option<&'a str>,
+    pub mode: Option<&'static str>,
 }
 
 /// Draw the status line; returns each tab's clickable rectangle.
@@ -133,6 +142,7 @@ pub fn status_line(buf: &mut Buffer, row: Rect, status: &StatusLine, theme: &The
     hits
 }
 
+#[derive(Debug, Clone, PartialEq)]
 pub struct SidebarEntry {
     pub text: String,
     pub heading: bool,

@@ -13,6 +13,8 @@ pub struct FrameWriter {
     /// The client's screen is unknown (new client, resize): send every cell.
     forced: bool,
     cursor_shown: bool,
+    /// Rows drawn since the last frame; only these are compared with what the client shows.
+    touched: Vec<bool>,
     cursor_shape: Option<u8>,
     out: CrosstermBackend<Vec<u8>>,
 }
@@ -25,6 +27,7 @@ impl FrameWriter {
             back: Buffer::empty(area),
             forced: true,
             cursor_shown: true,
+            touched: vec![true; rows.max(1) as usize],
             cursor_shape: None,
             out: CrosstermBackend::new(Vec::with_capacity(64 * 1024)),
         }
@@ -38,6 +41,22 @@ impl FrameWriter {
     /// drawer that knows a region is unchanged may leave it alone.
     pub fn begin(&mut self) -> &mut Buffer {
         &mut self.back
+    }
+
+    /// Whether the next frame is sent whole (everything must be drawn into it).
+    pub fn forced(&self) -> bool {
+        self.forced
+    }
+
+    /// Note that row `y` was drawn into.
+    pub fn touch(&mut self, y: u16) {
+        if let Some(t) = self.touched.get_mut(y as usize) {
+            *t = true;
+        }
+    }
+
+    pub fn touch_all(&mut self) {
+        self.touched.fill(true);
     }
 
     /// Forget what the client shows: the next frame is sent whole.
@@ -55,6 +74,9 @@ impl FrameWriter {
             let _ = std::io::Write::write_all(self.out.writer_mut(), b"\x1b[0m\x1b[H\x1b[2J");
         }
         for (y, (new, old)) in self.back.content.chunks(width).zip(self.front.content.chunks(width)).enumerate() {
+            if !self.forced && !self.touched[y] {
+                continue;
+            }
             let (first, last) = if self.forced {
                 changed_rows.push(y);
                 (0, width)
@@ -113,6 +135,7 @@ impl FrameWriter {
             self.front.content[row.clone()].clone_from_slice(&self.back.content[row]);
         }
         self.forced = false;
+        self.touched.fill(false);
         std::mem::take(self.out.writer_mut())
     }
 }
@@ -132,10 +155,22 @@ mod tests {
         let first = text(&f.present(None));
         assert!(first.contains("\x1b[2J") && first.contains("hello"));
         f.begin().set_string(0, 0, "hellO", ratatui::style::Style::default());
+        f.touch(0);
         let second = text(&f.present(None));
         assert!(second.contains('O') && !second.contains("hell"), "{second:?}");
         f.begin().set_string(0, 0, "hellO", ratatui::style::Style::default());
+        f.touch(0);
         assert_eq!(f.present(None), b"", "an unchanged frame sends nothing");
+    }
+
+    #[test]
+    fn untouched_rows_are_not_compared() {
+        let mut f = FrameWriter::new(10, 2);
+        f.present(None);
+        f.begin().set_string(0, 1, "x", ratatui::style::Style::default());
+        assert_eq!(f.present(None), b"", "row 1 was not marked as drawn");
+        f.touch(1);
+        assert!(text(&f.present(None)).contains('x'));
     }
 
     #[test]
@@ -144,10 +179,12 @@ mod tests {
         f.begin().set_string(0, 0, "a日b", ratatui::style::Style::default());
         f.present(None);
         f.begin().set_string(0, 0, "a日c", ratatui::style::Style::default());
+        f.touch(0);
         let out = text(&f.present(None));
         assert!(out.contains('c') && !out.contains('日'), "{out:?}");
         f.begin().set_string(0, 0, "ax c", ratatui::style::Style::default());
         f.begin()[(2, 0)].set_symbol(" ");
+        f.touch(0);
         let out = text(&f.present(None));
         assert!(out.contains('x'), "{out:?}");
     }

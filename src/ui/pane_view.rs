@@ -101,7 +101,9 @@ pub struct Drawn {
 }
 
 /// Draw the visible part of `engine` into `area`; returns the cursor if it is on screen.
-/// `drawn` is what this client's buffer already holds of the pane (rows not re-copied).
+/// `drawn` is what this client's buffer already holds of the pane (rows not re-copied);
+/// `touched` gets the buffer rows that were written.
+#[allow(clippy::too_many_arguments)]
 pub fn draw(
     buf: &mut Buffer,
     area: Rect,
@@ -110,6 +112,7 @@ pub fn draw(
     drawn: &mut Drawn,
     hl: &Highlight,
     copy_cursor: Option<VPoint>,
+    touched: &mut Vec<u16>,
 ) -> Option<CursorSpot> {
     cache.refresh(engine, hl);
     let cols = (area.width as usize).min(cache.cols);
@@ -121,6 +124,7 @@ pub fn draw(
             for x in area.x..area.right() {
                 buf[(x, y)].reset();
             }
+            touched.push(y);
         }
     }
     for (row, cells) in cache.rows.iter().take(rows).enumerate() {
@@ -128,6 +132,7 @@ pub fn draw(
             continue;
         }
         drawn.stamps[row] = cache.stamps[row];
+        touched.push(area.y + row as u16);
         let start = buf.index_of(area.x, area.y + row as u16);
         buf.content[start..start + cols].clone_from_slice(&cells[..cols]);
     }
@@ -284,7 +289,7 @@ mod timing {
         let mut cache = ViewCache::default();
         let t = std::time::Instant::now();
         for _ in 0..1000 {
-            draw(&mut buf, area, &mut e, &mut cache, &mut Drawn::default(), &hl, None);
+            draw(&mut buf, area, &mut e, &mut cache, &mut Drawn::default(), &hl, None, &mut Vec::new());
         }
         eprintln!("pane_view::draw {:?}", t.elapsed() / 1000);
         let mut frame = crate::ui::frame::FrameWriter::new(200, 52);
@@ -292,7 +297,11 @@ mod timing {
         let t = std::time::Instant::now();
         for i in 0..1000 {
             e.advance(if i % 2 == 0 { b"x" } else { b"\x08 \x08" });
-            draw(frame.begin(), area, &mut e, &mut cache, &mut drawn, &hl, None);
+            let mut touched = Vec::new();
+            draw(frame.begin(), area, &mut e, &mut cache, &mut drawn, &hl, None, &mut touched);
+            for y in touched {
+                frame.touch(y);
+            }
             frame.present(None);
         }
         eprintln!("draw + present, one key {:?}", t.elapsed() / 1000);
