@@ -97,12 +97,15 @@ pub async fn attach(stream: tokio::net::UnixStream, mut request: AttachRequest) 
     outcome
 }
 
-fn output_loop(mut reader: UnixStream, done: UnboundedSender<Outcome>) {
+fn output_loop(reader: UnixStream, done: UnboundedSender<Outcome>) {
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, reader);
+    // Unbuffered: a frame is one write to the terminal, not a line-buffered trickle.
+    // SAFETY: fd 1 stays open for the life of the process; ManuallyDrop never closes it.
+    let mut out = std::mem::ManuallyDrop::new(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(1) });
     let outcome = loop {
         match read_frame_blocking::<ServerMsg>(&mut reader) {
             Ok(Some(ServerMsg::Output(bytes))) => {
-                let mut out = std::io::stdout().lock();
-                if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
+                if out.write_all(&bytes).is_err() {
                     break Ok("[terminal closed]".to_string());
                 }
             }

@@ -54,7 +54,9 @@ async fn refuse(mut stream: UnixStream) {
 }
 
 async fn serve(id: ClientId, stream: UnixStream, events: UnboundedSender<ConnEvent>) {
-    let (mut reader, writer) = stream.into_split();
+    let (reader, writer) = stream.into_split();
+    // One read picks up a frame's length and body (and any frames behind it).
+    let mut reader = tokio::io::BufReader::new(reader);
     let (out_tx, out_rx) = unbounded_channel::<ServerMsg>();
     tokio::spawn(write_loop(id, writer, out_rx, events.clone()));
 
