@@ -154,3 +154,37 @@ fn the_socket_is_private_and_refuses_other_users() {
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the server did not refuse: {status}");
     std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
+
+#[test]
+fn closing_a_pane_hangs_up_its_processes() {
+    let sbx = Sbx::new();
+    sbx.ok(&["new", "-d", "-s", "hup"]);
+    let pane = sbx.ok(&["split", "-t", "hup", "--", "bash", "-c", "sleep 8888 & echo bg=$!; wait"]);
+    let pane = pane.trim();
+    let text = sbx.wait_capture(pane, "bg=");
+    let bg: u32 = text.split("bg=").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let shell = sbx.panes().iter().find(|p| p["id"] == pane).unwrap()["pid"].as_u64().unwrap() as u32;
+    assert!(process_alive(bg) && process_alive(shell));
+    sbx.ok(&["kill", "-t", pane]);
+    wait_for("the pane's processes to end", || (!process_alive(bg) && !process_alive(shell)).then_some(()));
+    assert_eq!(sbx.panes().len(), 1);
+}
+
+#[test]
+fn a_client_of_another_protocol_version_is_told_to_restart() {
+    use std::io::{Read, Write};
+    let sbx = Sbx::new();
+    sbx.ok(&["new", "-d"]);
+    let mut stream = std::os::unix::net::UnixStream::connect(sbx.home().join("run/default.sock")).unwrap();
+    // Hello { version: 999 }: a u32 length, then postcard's varint 999.
+    stream.write_all(&[0, 0, 0, 2, 0xe7, 0x07]).unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.contains("speaks protocol") && reply.contains("sbx kill-server"), "{reply}");
+    // A garbage frame closes that connection only; the server goes on.
+    let mut stream = std::os::unix::net::UnixStream::connect(sbx.home().join("run/default.sock")).unwrap();
+    stream.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3]).unwrap();
+    let _ = stream.read_to_end(&mut Vec::new());
+    sbx.ok(&["ls"]);
+}

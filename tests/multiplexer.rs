@@ -281,3 +281,19 @@ fn scrollback_follows_the_config() {
     assert_eq!(lines[0], "431");
     assert!(lines.contains(&"seq-done"));
 }
+
+#[test]
+fn a_program_copying_with_osc52_reaches_the_client_clipboard() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("osc52child");
+    tmux.start("outer", 100, 20, &format!("{} {}", sbx.env_prefix(), SBX));
+    tmux.ok(&["set-option", "-s", "set-clipboard", "on"]);
+    tmux.wait_screen("outer", "C-b ? help");
+    // base64("from-the-child") = ZnJvbS10aGUtY2hpbGQ=
+    tmux.send("outer", &["printf '\\033]52;c;ZnJvbS10aGUtY2hpbGQ=\\a'", "Enter"]);
+    let buffer = wait_for("the outer terminal's clipboard", || {
+        let out = tmux.cmd(&["show-buffer"]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(buffer, "from-the-child");
+}

@@ -73,3 +73,45 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_private_folders_and_tightens_loose_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("a/run");
+        ensure_private_dir(&run).unwrap();
+        assert_eq!(fs::metadata(&run).unwrap().mode() & 0o777, 0o700);
+        fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_private_dir(&run).unwrap();
+        assert_eq!(fs::metadata(&run).unwrap().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn refuses_a_symlink_or_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(ensure_private_dir(&link).unwrap_err().to_string().contains("not a directory"));
+        let file = dir.path().join("file");
+        fs::write(&file, b"").unwrap();
+        assert!(ensure_private_dir(&file).is_err());
+    }
+
+    #[test]
+    fn refuses_a_folder_of_another_user() {
+        if current_uid() != 0 {
+            return; // only root can make a folder that belongs to someone else
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("theirs");
+        fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let err = ensure_private_dir(&theirs).unwrap_err().to_string();
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+    }
+}
