@@ -79,30 +79,27 @@ impl Config {
             warnings.push(format!("config.toml: {e}; using the default keymap"));
             Keymap::preset("default").expect("the default keymap preset is valid")
         });
-        match read_optional(&config_dir.join("keymap.toml")) {
-            Ok(Some(text)) => {
-                if let Err(e) = keymap.overlay(&text, "keymap.toml") {
-                    warnings.push(format!("{} (ignored the whole file)", one_line(&e)));
-                }
-            }
-            Ok(None) => {}
-            Err(e) => warnings.push(e),
-        }
+        overlay_file(config_dir, "keymap.toml", &mut warnings, |text| keymap.overlay(text, "keymap.toml"));
 
         let mut theme = Theme::preset(&settings.theme).unwrap_or_else(|e| {
             warnings.push(format!("config.toml: {e}; using the dark theme"));
             Theme::preset("dark").expect("the dark theme preset is valid")
         });
-        match read_optional(&config_dir.join("theme.toml")) {
-            Ok(Some(text)) => {
-                if let Err(e) = theme.overlay(&text, "theme.toml") {
-                    warnings.push(format!("{} (ignored the whole file)", one_line(&e)));
-                }
-            }
-            Ok(None) => {}
-            Err(e) => warnings.push(e),
-        }
+        overlay_file(config_dir, "theme.toml", &mut warnings, |text| theme.overlay(text, "theme.toml"));
         Config { settings, keymap, theme, warnings }
+    }
+}
+
+/// Apply a user override file if there is one; a broken one is ignored whole, with a warning.
+fn overlay_file(dir: &Path, name: &str, warnings: &mut Vec<String>, apply: impl FnOnce(&str) -> Result<(), String>) {
+    match read_optional(&dir.join(name)) {
+        Ok(Some(text)) => {
+            if let Err(e) = apply(&text) {
+                warnings.push(format!("{} (ignored the whole file)", one_line(&e)));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => warnings.push(e),
     }
 }
 

@@ -204,34 +204,30 @@ impl State {
     }
 }
 
-/// Session names end up in targets and titles: keep them plain.
-pub fn validate_session_name(name: &str) -> Result<(), ErrorReply> {
+/// Session names and labels end up in targets and titles: keep them plain. `%` starts a pane
+/// id; `#` will start a channel, so a label may not start with it either.
+fn plain_name(name: &str, what: &str, reserved: &[char]) -> Result<(), ErrorReply> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.starts_with('%');
+        && !name.starts_with(reserved);
     if ok {
-        Ok(())
-    } else {
-        Err(ErrorReply::new(
-            format!("{name:?} is not a usable session name"),
-            "use letters, digits, '-', '_' or '.', at most 64 characters",
-        ))
+        return Ok(());
     }
+    let reserved: Vec<String> = reserved.iter().map(char::to_string).collect();
+    Err(ErrorReply::new(
+        format!("{name:?} is not a usable {what}"),
+        format!(
+            "use letters, digits, '-', '_' or '.', at most 64 characters, not starting with {}",
+            reserved.join(" or ")
+        ),
+    ))
+}
+
+pub fn validate_session_name(name: &str) -> Result<(), ErrorReply> {
+    plain_name(name, "session name", &['%'])
 }
 
 pub fn validate_label(label: &str) -> Result<(), ErrorReply> {
-    let ok = !label.is_empty()
-        && label.len() <= 64
-        && label.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !label.starts_with('%')
-        && !label.starts_with('#');
-    if ok {
-        Ok(())
-    } else {
-        Err(ErrorReply::new(
-            format!("{label:?} is not a usable label"),
-            "use letters, digits, '-', '_' or '.', at most 64 characters, not starting with % or #",
-        ))
-    }
+    plain_name(label, "label", &['%', '#'])
 }
