@@ -297,3 +297,20 @@ fn a_program_copying_with_osc52_reaches_the_client_clipboard() {
     });
     assert_eq!(buffer, "from-the-child");
 }
+
+#[test]
+fn the_mouse_wheel_scrolls_the_history() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("wheel");
+    start_attached(&sbx, &tmux, 100, 20);
+    tmux.send("outer", &["seq 1 200", "Enter"]);
+    tmux.wait_screen("outer", "200\n");
+    // Two wheel-ups over the pane (3 lines each): copy mode, six lines up.
+    tmux.ok(&["send-keys", "-t", "outer", "-l", "\x1b[<64;10;5M\x1b[<64;10;5M"]);
+    let screen = tmux.wait_screen("outer", "COPY");
+    assert!(screen.contains("[copy 6/"), "{screen}");
+    assert!(!screen.contains("\n200\n"), "scrolled up past the end:\n{screen}");
+    // Wheel down to the bottom leaves copy mode.
+    tmux.ok(&["send-keys", "-t", "outer", "-l", "\x1b[<65;10;5M\x1b[<65;10;5M"]);
+    wait_for("back at the bottom", || (!tmux.capture("outer").contains("COPY")).then_some(()));
+}
