@@ -1,5 +1,6 @@
 //! sbx: a tmux-like terminal multiplexer for coding agents.
 
+mod agents;
 mod cli;
 mod client;
 mod config;

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+use crate::agents::{AgentKind, HookEvent};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
@@ -39,8 +41,9 @@ pub struct AttachRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PaneSpec {
     pub cwd: Option<PathBuf>,
-    /// Empty: the user's shell.
+    /// Empty: the user's shell. With `agent`: extra arguments for the agent.
     pub command: Vec<String>,
+    pub agent: Option<AgentKind>,
     pub env: Vec<(String, String)>,
     pub label: Option<String>,
 }
@@ -49,6 +52,8 @@ pub struct PaneSpec {
 pub struct NewSpec {
     pub name: Option<String>,
     pub pane: PaneSpec,
+    /// `pair`: Claude Code on the left, Codex on the right, in the same directory.
+    pub pair: bool,
     /// Size for a detached session (no client yet).
     pub cols: u16,
     pub rows: u16,
@@ -65,14 +70,74 @@ pub enum Command {
     Ping,
     New(NewSpec),
     List,
-    Split { target: Option<String>, direction: SplitDirection, pane: PaneSpec },
-    NewTab { target: Option<String>, pane: PaneSpec },
-    SendKeys { target: String, text: String, keys: Vec<String>, enter: bool },
-    Capture { target: String, scrollback: usize },
-    Kill { target: String },
+    Split {
+        target: Option<String>,
+        direction: SplitDirection,
+        pane: PaneSpec,
+    },
+    NewTab {
+        target: Option<String>,
+        pane: PaneSpec,
+    },
+    SendKeys {
+        target: String,
+        text: String,
+        keys: Vec<String>,
+        enter: bool,
+    },
+    Capture {
+        target: String,
+        scrollback: usize,
+    },
+    Kill {
+        target: String,
+    },
     KillServer,
-    Detach { target: Option<String> },
-    Label { target: String, label: String },
+    Detach {
+        target: Option<String>,
+    },
+    Label {
+        target: String,
+        label: String,
+    },
+    /// From `sbx hook AGENT EVENT` inside a pane.
+    Hook {
+        pane: String,
+        agent: String,
+        hook: HookEvent,
+    },
+    /// Type a prompt into an agent pane and submit it once it shows.
+    AgentPrompt {
+        target: String,
+        text: String,
+        queue: bool,
+    },
+    AgentKey {
+        target: String,
+        key: AgentKey,
+    },
+    /// Answer once the agent is in `until` ("idle" or "waiting"), or time out.
+    AgentWait {
+        target: String,
+        until: String,
+        timeout_ms: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentKey {
+    Confirm,
+    Cancel,
+    Select(u8),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub kind: String,
+    pub session_id: Option<String>,
+    pub state: String,
+    pub reason: Option<String>,
+    pub tool: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +158,8 @@ pub enum Reply {
     Pane(PaneInfo),
     List(Vec<SessionInfo>),
     Capture(Vec<String>),
+    Agent(AgentInfo),
+    Queued,
     Detached(usize),
 }
 
@@ -142,6 +209,7 @@ pub struct PaneInfo {
     pub pid: Option<u32>,
     pub alive: bool,
     pub active: bool,
+    pub agent: Option<AgentInfo>,
 }
 
 fn encode<T: Serialize>(msg: &T) -> std::io::Result<Vec<u8>> {

@@ -1,6 +1,7 @@
 //! The command line: parse, dispatch, print. One file per concern below.
 
-mod connect;
+mod agent;
+pub(crate) mod connect;
 pub mod output;
 mod show;
 
@@ -87,6 +88,26 @@ enum Cmd {
         #[command(subcommand)]
         action: ConfigCmd,
     },
+    /// Drive an agent pane: prompt, confirm, cancel, select, wait.
+    Agent {
+        #[command(subcommand)]
+        action: agent::AgentCmd,
+    },
+    /// Report an agent hook to the server (installed by `sbx init`; reads the hook's JSON on stdin).
+    #[command(hide = true)]
+    Hook { agent: String, event: String },
+    /// Install sbx's hooks into the agents' user config (no flag: the agents found on PATH).
+    Init {
+        #[arg(long = "provider", value_enum)]
+        providers: Vec<crate::agents::AgentKind>,
+    },
+    /// Remove exactly what `sbx init` added.
+    Uninstall {
+        #[arg(long = "provider", value_enum, required = true)]
+        providers: Vec<crate::agents::AgentKind>,
+    },
+    /// Report what is installed, what is missing and what to run.
+    Doctor,
     /// Run the server in the foreground (sbx starts it on its own when needed).
     #[command(hide = true)]
     Server,
@@ -113,6 +134,12 @@ struct NewArgs {
     /// Size of a detached session (default 80x24 or this terminal's).
     #[arg(long, value_parser = parse_size)]
     size: Option<(u16, u16)>,
+    /// Run an agent in the first pane; arguments after -- go to the agent.
+    #[arg(long, value_enum)]
+    agent: Option<crate::agents::AgentKind>,
+    /// `pair`: Claude Code on the left, Codex on the right, in the same directory.
+    #[arg(long, value_parser = ["pair"])]
+    layout: Option<String>,
     #[arg(last = true)]
     command: Vec<String>,
 }
@@ -129,6 +156,9 @@ struct SplitArgs {
     cwd: Option<PathBuf>,
     #[arg(long)]
     label: Option<String>,
+    /// Run an agent; arguments after -- go to the agent.
+    #[arg(long, value_enum)]
+    agent: Option<crate::agents::AgentKind>,
     #[arg(last = true)]
     command: Vec<String>,
 }
@@ -217,7 +247,14 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             let (cols, rows) = args.size.or_else(|| crossterm::terminal::size().ok()).unwrap_or((80, 24));
             let spec = NewSpec {
                 name: args.name,
-                pane: PaneSpec { cwd: absolute(args.cwd)?, command: args.command, env: Vec::new(), label: args.label },
+                pane: PaneSpec {
+                    cwd: absolute(args.cwd)?,
+                    command: args.command,
+                    agent: if args.layout.is_some() { Some(crate::agents::AgentKind::Claude) } else { args.agent },
+                    env: Vec::new(),
+                    label: args.label,
+                },
+                pair: args.layout.is_some(),
                 cols,
                 rows,
             };
@@ -269,6 +306,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
                     None => None,
                 },
                 command: args.command,
+                agent: args.agent,
                 env: Vec::new(),
                 label: args.label,
             };
@@ -285,7 +323,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
         Cmd::NewTab { target, cwd, command } => {
             let target = target.or_else(|| std::env::var("SBX_PANE_ID").ok());
             let cwd = if cwd.is_some() { absolute(cwd)? } else { None };
-            let pane = PaneSpec { cwd, command, env: Vec::new(), label: None };
+            let pane = PaneSpec { cwd, command, ..Default::default() };
             let Reply::Pane(info) = simple(paths, Command::NewTab { target, pane }).await? else { return unexpected() };
             if json {
                 output::print_json(&info);
@@ -356,11 +394,16 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
                 ))
             }
         }
+        Cmd::Agent { action } => agent::run(action, json, paths).await,
+        Cmd::Hook { agent, event } => agent::hook(&agent, &event, paths).await,
+        Cmd::Init { providers } => agent::init(providers, json),
+        Cmd::Uninstall { providers } => agent::uninstall(providers, json),
+        Cmd::Doctor => agent::doctor(json, paths).await,
         Cmd::Server => unreachable!("handled before the runtime starts"),
     }
 }
 
-async fn simple(paths: &Paths, cmd: Command) -> CliResult<Reply> {
+pub(crate) async fn simple(paths: &Paths, cmd: Command) -> CliResult<Reply> {
     let stream = connect::connect_existing(paths).await?;
     connect::request(stream, cmd).await
 }

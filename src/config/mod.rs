@@ -26,6 +26,10 @@ pub struct Settings {
     pub sidebar_width: u16,
     /// Shell for new panes; empty means $SHELL, then /bin/sh.
     pub shell: String,
+    /// Ring the terminal's bell when an agent starts waiting for an answer.
+    pub notify_bell: bool,
+    /// Desktop notification escape then: "osc9", "osc777" or "none".
+    pub notify_desktop: String,
 }
 
 impl Default for Settings {
@@ -37,6 +41,8 @@ impl Default for Settings {
             sidebar: false,
             sidebar_width: 28,
             shell: String::new(),
+            notify_bell: true,
+            notify_desktop: "osc9".into(),
         }
     }
 }

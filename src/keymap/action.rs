@@ -23,6 +23,8 @@ pub enum Action {
     ScrollPageUp,
     Help,
     SendPrefix,
+    /// Open an agent in a new pane on the right.
+    SplitAgent(crate::agents::AgentKind),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,6 +67,7 @@ impl Action {
             Action::ScrollPageUp => "copy mode, one page up".into(),
             Action::Help => "show the key bindings".into(),
             Action::SendPrefix => "send the prefix key to the pane".into(),
+            Action::SplitAgent(kind) => format!("open {} in a new pane", kind.name()),
         }
     }
 }
@@ -90,6 +93,7 @@ impl fmt::Display for Action {
             Action::ScrollPageUp => f.write_str("scroll-page-up"),
             Action::Help => f.write_str("help"),
             Action::SendPrefix => f.write_str("send-prefix"),
+            Action::SplitAgent(kind) => write!(f, "split-{}", kind.name()),
         }
     }
 }
@@ -121,6 +125,8 @@ impl FromStr for Action {
             "scroll-page-up" => Action::ScrollPageUp,
             "help" => Action::Help,
             "send-prefix" => Action::SendPrefix,
+            "split-claude" => Action::SplitAgent(crate::agents::AgentKind::Claude),
+            "split-codex" => Action::SplitAgent(crate::agents::AgentKind::Codex),
             other => {
                 if let Some(n) = other.strip_prefix("select-tab-").and_then(|n| n.parse::<u8>().ok()) {
                     Action::SelectTab(n)

@@ -112,6 +112,13 @@ impl Server {
                 self.split(Some(&crate::pane::pane_name(focused)), SplitDirection::Down, PaneSpec::default()).map(drop)
             }
             Action::NewTab => self.new_tab(si, PaneSpec::default()).map(drop),
+            Action::SplitAgent(kind) => self
+                .split(
+                    Some(&crate::pane::pane_name(focused)),
+                    SplitDirection::Right,
+                    PaneSpec { agent: Some(kind), ..Default::default() },
+                )
+                .map(drop),
             Action::NextTab | Action::PrevTab | Action::SelectTab(_) => {
                 let s = &mut self.state.sessions[si];
                 let n = s.tabs.len();

@@ -124,6 +124,11 @@ impl Server {
                 }
                 Ok(Reply::Detached(ids.len()))
             }
+            Command::Hook { pane, agent: _, hook } => self.on_hook(&pane, hook),
+            Command::AgentKey { target, key } => self.agent_key(&target, key),
+            Command::AgentPrompt { .. } | Command::AgentWait { .. } => {
+                unreachable!("answered later, dispatched in on_message")
+            }
             Command::Label { target, label } => {
                 let id = self.state.resolve_pane(&target)?;
                 self.set_label(id, Some(label))?;
@@ -200,13 +205,35 @@ impl Server {
             ("SBX_SESSION".to_string(), session.to_string()),
         ];
         env.extend(spec.env.iter().cloned());
+        let mut command = spec.command.clone();
+        let mut agent = None;
+        if let Some(kind) = spec.agent {
+            let adapter = kind.adapter();
+            if crate::agents::which(adapter.program()).is_none() {
+                return Err(ErrorReply::new(
+                    format!("{} is not installed (not found on the sbx server's PATH)", adapter.program()),
+                    format!(
+                        "install it: {}; then restart the server (sbx kill-server) if PATH changed",
+                        adapter.install_hint()
+                    ),
+                ));
+            }
+            let sbx = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sbx"));
+            let launch = adapter.launch(&crate::agents::LaunchCtx { sbx: &sbx, args: &spec.command });
+            command = launch.command;
+            env.extend(launch.env);
+            agent = Some(super::agents::PaneAgent::new(kind, launch.session_id));
+        }
         let settings = &self.state.config.settings;
         let shell = (!settings.shell.is_empty()).then(|| settings.shell.clone());
-        let spawn = SpawnSpec { command: spec.command.clone(), cwd, env, shell, size, scrollback: settings.scrollback };
+        let spawn = SpawnSpec { command, cwd, env, shell, size, scrollback: settings.scrollback };
         let mut pane = Pane::spawn(id, spawn, self.notices.clone())
             .map_err(|e| ErrorReply::new(format!("{e:#}"), "check the command and the directory, then try again"))?;
         pane.label = spec.label.clone();
         self.state.panes.insert(id, pane);
+        if let Some(agent) = agent {
+            self.state.agents.insert(id, agent);
+        }
         Ok(id)
     }
 
@@ -242,6 +269,19 @@ impl Server {
         let si = self.state.sessions.len() - 1;
         self.state.touch(si);
         self.reconcile(&name);
+        if spec.pair {
+            let right = PaneSpec {
+                cwd: Some(self.state.panes[&id].initial_cwd.clone()),
+                agent: Some(crate::agents::AgentKind::Codex),
+                ..Default::default()
+            };
+            if let Err(e) = self.split(Some(&crate::pane::pane_name(id)), SplitDirection::Right, right) {
+                // No half-made pair: take the session down again.
+                self.close_pane(id);
+                return Err(e);
+            }
+            self.focus_pane(id);
+        }
         Ok((name, id))
     }
 

@@ -2,6 +2,7 @@
 //! below and owns all state; pane threads and connection tasks talk to it by messages.
 
 mod actions;
+mod agents;
 mod client;
 mod commands;
 mod conn;
@@ -25,7 +26,7 @@ use crate::config::paths::Paths;
 use crate::config::Config;
 use crate::pane::engine::lock;
 use crate::pane::{PaneId, PaneNotice};
-use crate::protocol::{ClientMsg, ServerMsg};
+use crate::protocol::{ClientMsg, Command, ServerMsg};
 use client::{Client, Mode};
 use conn::{ClientId, ConnEvent};
 use state::State;
@@ -46,6 +47,8 @@ pub struct Server {
     /// Flooding panes whose output notices are paused (re-armed after FLOOD_FRAME): the
     /// reader thread need not wake this loop for every read of a flood.
     held: BTreeMap<PaneId, Instant>,
+    waiters: Vec<agents::Waiter>,
+    typed: Vec<agents::Typed>,
     clients: BTreeMap<ClientId, Client>,
     notices: UnboundedSender<PaneNotice>,
     socket: PathBuf,
@@ -92,6 +95,8 @@ async fn serve(paths: Paths) -> Result<()> {
         state: State::new(config),
         quiet_since: BTreeMap::new(),
         held: BTreeMap::new(),
+        waiters: Vec::new(),
+        typed: Vec::new(),
         clients: BTreeMap::new(),
         notices: notice_tx,
         socket: socket.clone(),
@@ -112,6 +117,7 @@ impl Server {
                 self.next_flood_frame(),
                 self.next_trim(),
                 self.held.values().min().map(|t| *t + FLOOD_FRAME),
+                self.next_agent_deadline(),
             ]
             .into_iter()
             .flatten()
@@ -123,6 +129,8 @@ impl Server {
                     self.end_expired_syncs();
                     self.trim_quiet_panes();
                     self.rearm_held();
+                    self.wake_waiters();
+                    self.check_typed();
                 }
                 _ = async { terminate.as_mut().unwrap().recv().await }, if terminate.is_some() => self.exiting = true,
             }
@@ -164,6 +172,13 @@ impl Server {
 
     fn on_message(&mut self, id: ClientId, msg: ClientMsg, out: UnboundedSender<ServerMsg>) {
         match msg {
+            // These answer later: once the agent shows the prompt, or reaches the state.
+            ClientMsg::Command(Command::AgentPrompt { target, text, queue }) => {
+                self.agent_prompt(&target, text, queue, out)
+            }
+            ClientMsg::Command(Command::AgentWait { target, until, timeout_ms }) => {
+                self.agent_wait(&target, until, timeout_ms, out)
+            }
             ClientMsg::Command(cmd) => {
                 let reply = self.command(cmd);
                 let _ = out.send(reply);
@@ -181,6 +196,18 @@ impl Server {
     }
 
     fn on_notice(&mut self, notice: PaneNotice) {
+        let output = match &notice {
+            PaneNotice::Output(id) => Some(*id),
+            PaneNotice::Exited(_) => None,
+        };
+        self.handle_notice(notice);
+        // A typed prompt may have just appeared on its agent's screen.
+        if output.is_some_and(|id| self.typed.iter().any(|t| t.pane() == id)) {
+            self.check_typed();
+        }
+    }
+
+    fn handle_notice(&mut self, notice: PaneNotice) {
         match notice {
             PaneNotice::Output(pane_id) => {
                 let Some(pane) = self.state.panes.get(&pane_id) else { return };
@@ -333,6 +360,10 @@ impl Server {
     /// A pane is gone (its child exited, or it was closed): take it out of its tab, the
     /// tab out of its session when empty, the session when it has no tabs left.
     pub fn remove_pane(&mut self, pane_id: PaneId) {
+        self.agent_exited(pane_id);
+        self.state.agents.remove(&pane_id);
+        self.wake_waiters();
+        self.check_typed();
         self.quiet_since.remove(&pane_id);
         self.held.remove(&pane_id);
         let location = self.state.locate(pane_id);

@@ -92,7 +92,10 @@ impl Server {
                 } else if !pane.is_alive() {
                     Some("[exited]".to_string())
                 } else {
-                    None
+                    self.state.agents.get(pane_id).map(|a| match a.state.tool() {
+                        Some(tool) => format!("[{} {}: {tool}]", a.kind.name(), a.state.label()),
+                        None => format!("[{} {}]", a.kind.name(), a.state.label()),
+                    })
                 };
                 Some(TitleBar {
                     row: Rect::new(rect.x, rect.y, rect.width, 1),
@@ -248,7 +251,11 @@ impl Server {
                 out.push(SidebarEntry { text: format!("   {}:{}", ti + 1, t.name), heading: false, selected: false });
                 for pane in t.layout.panes() {
                     let Some(p) = self.state.panes.get(&pane) else { continue };
-                    let name = p.label.clone().unwrap_or_else(|| p.display_command().join(" "));
+                    let name = match (&p.label, self.state.agents.get(&pane)) {
+                        (Some(label), _) => label.clone(),
+                        (None, Some(a)) => format!("{} {}", a.kind.name(), a.state.label()),
+                        (None, None) => p.display_command().join(" "),
+                    };
                     let dot = if pane == t.active && ti == s.active_tab { "●" } else { "○" };
                     out.push(SidebarEntry {
                         text: format!("     {dot} {} {name}", p.name()),

@@ -39,6 +39,8 @@ pub struct State {
     pub config: Config,
     pub sessions: Vec<Session>,
     pub panes: BTreeMap<PaneId, Pane>,
+    /// The panes that run an agent sbx knows.
+    pub agents: BTreeMap<PaneId, super::agents::PaneAgent>,
     next_pane: PaneId,
     clock: u64,
 }
@@ -53,7 +55,7 @@ pub enum Target {
 
 impl State {
     pub fn new(config: Config) -> State {
-        State { config, sessions: Vec::new(), panes: BTreeMap::new(), next_pane: 1, clock: 0 }
+        State { config, sessions: Vec::new(), panes: BTreeMap::new(), agents: BTreeMap::new(), next_pane: 1, clock: 0 }
     }
 
     pub fn allocate_pane_id(&mut self) -> PaneId {
@@ -167,6 +169,7 @@ impl State {
             pid: pane.pid,
             alive: pane.is_alive(),
             active: session.tabs[ti].active == id,
+            agent: self.agents.get(&id).map(|a| a.info()),
         })
     }
 

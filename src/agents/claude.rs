@@ -1,0 +1,108 @@
+//! Claude Code: launched with a session id sbx chooses and sbx's hooks given per launch
+//! (`--settings`), so an sbx pane reports its state without `sbx init`; `sbx init` puts the
+//! same hooks into the user's settings for sessions started outside sbx.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::{Map, Value};
+
+use super::config_edit::{add_hooks, read_json, remove_hooks, restore_or_write, write_json, Records};
+use super::{home_dir, hook_command, Agent, AgentKind, Installed, Launch, LaunchCtx};
+
+pub struct Claude;
+
+pub const EVENTS: &[&str] = &[
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "PermissionRequest",
+    "Notification",
+    "Stop",
+    "SessionEnd",
+];
+
+fn config_dir() -> PathBuf {
+    home_dir("CLAUDE_CONFIG_DIR", ".claude")
+}
+
+fn settings_path() -> PathBuf {
+    config_dir().join("settings.json")
+}
+
+fn hook_events(sbx: &Path) -> Vec<(&'static str, String)> {
+    EVENTS.iter().map(|e| (*e, hook_command(sbx, AgentKind::Claude, e))).collect()
+}
+
+fn records() -> Result<Records> {
+    Ok(Records::new(&crate::config::paths::Paths::resolve()?.data))
+}
+
+impl Agent for Claude {
+    fn program(&self) -> &'static str {
+        "claude"
+    }
+
+    fn install_hint(&self) -> &'static str {
+        "npm install -g @anthropic-ai/claude-code"
+    }
+
+    fn launch(&self, ctx: &LaunchCtx) -> Launch {
+        let session_id = super::new_uuid();
+        let mut settings = Map::new();
+        // Hooks given per launch merge with the user's own settings.
+        let _ = add_hooks(&mut settings, "claude", &hook_events(ctx.sbx));
+        let mut command = vec![
+            self.program().to_string(),
+            "--session-id".to_string(),
+            session_id.clone(),
+            "--settings".to_string(),
+            Value::Object(settings).to_string(),
+        ];
+        command.extend(ctx.args.iter().cloned());
+        Launch { command, env: vec![("SBX_AGENT".into(), "claude".into())], session_id: Some(session_id) }
+    }
+
+    fn install(&self, sbx: &Path) -> Result<Vec<Installed>> {
+        let path = settings_path();
+        let (bytes, mut map) = read_json(&path)?;
+        if add_hooks(&mut map, "claude", &hook_events(sbx))? {
+            records()?.remember(&path, bytes.as_deref())?;
+            write_json(&path, &map)?;
+        }
+        self.status(sbx)
+    }
+
+    fn uninstall(&self) -> Result<Vec<Installed>> {
+        let path = settings_path();
+        let (bytes, mut map) = read_json(&path)?;
+        if bytes.is_some() && remove_hooks(&mut map, "claude") {
+            restore_or_write(&records()?, &path, &map)?;
+        }
+        self.status(Path::new("sbx"))
+    }
+
+    fn status(&self, _sbx: &Path) -> Result<Vec<Installed>> {
+        let path = settings_path();
+        let (_, map) = read_json(&path)?;
+        let present = map
+            .get("hooks")
+            .and_then(Value::as_object)
+            .map(|h| {
+                EVENTS.iter().all(|e| {
+                    h.get(*e).and_then(Value::as_array).is_some_and(|groups| {
+                        groups.iter().any(|g| {
+                            g["hooks"].as_array().is_some_and(|hs| {
+                                hs.iter().any(|x| {
+                                    x["command"].as_str().is_some_and(|c| super::config_edit::is_sbx_hook(c, "claude"))
+                                })
+                            })
+                        })
+                    })
+                })
+            })
+            .unwrap_or(false);
+        Ok(vec![Installed { path, what: format!("hooks ({})", EVENTS.join(", ")), present }])
+    }
+}

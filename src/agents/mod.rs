@@ -1,0 +1,152 @@
+//! Agents sbx knows: one adapter per agent CLI behind one trait — how to launch it so it can
+//! reach sbx, how to install and remove sbx's hooks (and MCP server) in its config, and how
+//! to read its state. Adding gemini-cli or opencode is one new module and one line in `ALL`.
+
+mod claude;
+mod codex;
+pub mod config_edit;
+pub mod state;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use state::{AgentState, HookEvent};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentKind {
+    Claude,
+    Codex,
+}
+
+impl AgentKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentKind::Claude => "claude",
+            AgentKind::Codex => "codex",
+        }
+    }
+
+    pub fn adapter(self) -> &'static dyn Agent {
+        match self {
+            AgentKind::Claude => &claude::Claude,
+            AgentKind::Codex => &codex::Codex,
+        }
+    }
+}
+
+pub const ALL: &[AgentKind] = &[AgentKind::Claude, AgentKind::Codex];
+
+/// How to start an agent in a pane.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// The session id sbx chose at launch, when the agent lets it choose.
+    pub session_id: Option<String>,
+}
+
+/// What sbx knows when launching: its own binary (for hooks) and the user's extra arguments.
+pub struct LaunchCtx<'a> {
+    pub sbx: &'a Path,
+    pub args: &'a [String],
+}
+
+/// One file an install touches, for `doctor` and `uninstall`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Installed {
+    pub path: PathBuf,
+    pub what: String,
+    pub present: bool,
+}
+
+pub trait Agent: Sync {
+    /// The program's name on PATH.
+    fn program(&self) -> &'static str;
+    /// What to run when it is missing.
+    fn install_hint(&self) -> &'static str;
+    /// The command and environment for a pane running this agent.
+    fn launch(&self, ctx: &LaunchCtx) -> Launch;
+    /// Install sbx's hooks and MCP server into the agent's user config, merging.
+    fn install(&self, sbx: &Path) -> anyhow::Result<Vec<Installed>>;
+    /// Remove exactly what `install` added.
+    fn uninstall(&self) -> anyhow::Result<Vec<Installed>>;
+    /// What is installed now.
+    fn status(&self, sbx: &Path) -> anyhow::Result<Vec<Installed>>;
+    /// The keys that answer the agent's question.
+    fn answer(&self, key: crate::protocol::AgentKey) -> Vec<u8> {
+        use crate::protocol::AgentKey;
+        match key {
+            // The highlighted first option is "yes" in both agents' dialogs.
+            AgentKey::Confirm => b"\r".to_vec(),
+            AgentKey::Cancel => b"\x1b".to_vec(),
+            AgentKey::Select(n) => vec![b'0' + n.min(9)],
+        }
+    }
+}
+
+/// Find a program on PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    })
+}
+
+/// A fresh random UUID (version 4), for a session id sbx chooses.
+pub fn new_uuid() -> String {
+    let mut b = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// The agent's home folder: `$VAR` when set, else `~/DEFAULT`.
+fn home_dir(var: &str, default: &str) -> PathBuf {
+    match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(default),
+    }
+}
+
+/// The hook command line sbx installs: `<sbx> hook <agent> <Event>`.
+fn hook_command(sbx: &Path, kind: AgentKind, event: &str) -> String {
+    format!("{} hook {} {}", shell_quote(&sbx.display().to_string()), kind.name(), event)
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_look_like_uuids() {
+        let a = new_uuid();
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert_ne!(a, new_uuid());
+    }
+
+    #[test]
+    fn hook_commands_quote_odd_paths() {
+        assert_eq!(hook_command(Path::new("/usr/bin/sbx"), AgentKind::Claude, "Stop"), "/usr/bin/sbx hook claude Stop");
+        assert_eq!(
+            hook_command(Path::new("/opt/my tools/sbx"), AgentKind::Codex, "Stop"),
+            "'/opt/my tools/sbx' hook codex Stop"
+        );
+    }
+}

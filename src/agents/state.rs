@@ -1,0 +1,123 @@
+//! An agent pane's state, from the agent's own hooks first, its screen last.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentState {
+    Starting,
+    Working {
+        tool: Option<String>,
+    },
+    /// Waiting for the user: a permission (with the tool) or a question.
+    Waiting {
+        reason: String,
+        tool: Option<String>,
+    },
+    Idle,
+    Exited,
+}
+
+impl AgentState {
+    pub fn tool(&self) -> Option<&str> {
+        match self {
+            AgentState::Working { tool } | AgentState::Waiting { tool, .. } => tool.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            AgentState::Waiting { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            AgentState::Starting => "starting",
+            AgentState::Working { .. } => "working",
+            AgentState::Waiting { .. } => "waiting",
+            AgentState::Idle => "idle",
+            AgentState::Exited => "exited",
+        }
+    }
+}
+
+/// What a hook reports (the fields sbx uses from the agent's hook input).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HookEvent {
+    pub event: String,
+    pub session_id: Option<String>,
+    pub tool_name: Option<String>,
+    pub notification_type: Option<String>,
+    pub transcript_path: Option<String>,
+    pub cwd: Option<String>,
+}
+
+/// The state a hook event moves an agent to (None: no change).
+pub fn after_hook(current: &AgentState, hook: &HookEvent) -> Option<AgentState> {
+    let next = match hook.event.as_str() {
+        "SessionStart" => AgentState::Idle,
+        "UserPromptSubmit" => AgentState::Working { tool: None },
+        "PreToolUse" | "PostToolUse" => {
+            // A tool running after a permission was granted means the wait is over.
+            AgentState::Working { tool: hook.tool_name.clone() }
+        }
+        "PermissionRequest" => AgentState::Waiting { reason: "permission".into(), tool: hook.tool_name.clone() },
+        "Notification" => match hook.notification_type.as_deref() {
+            Some("permission_prompt") => {
+                // The permission notice comes late; keep the tool PermissionRequest gave.
+                let tool = match current {
+                    AgentState::Waiting { tool, .. } => tool.clone(),
+                    AgentState::Working { tool } => tool.clone(),
+                    _ => None,
+                };
+                AgentState::Waiting { reason: "permission".into(), tool }
+            }
+            Some("idle_prompt") | Some("elicitation_dialog") if matches!(current, AgentState::Working { .. }) => {
+                AgentState::Waiting { reason: "question".into(), tool: None }
+            }
+            _ => return None,
+        },
+        "Stop" => AgentState::Idle,
+        "SessionEnd" => AgentState::Exited,
+        _ => return None,
+    };
+    (next != *current).then_some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(event: &str, tool: Option<&str>) -> HookEvent {
+        HookEvent { event: event.into(), tool_name: tool.map(Into::into), ..Default::default() }
+    }
+
+    #[test]
+    fn a_turn_with_a_permission() {
+        let mut s = AgentState::Starting;
+        for (event, tool, expect) in [
+            ("SessionStart", None, "idle"),
+            ("UserPromptSubmit", None, "working"),
+            ("PreToolUse", Some("Bash"), "working"),
+            ("PermissionRequest", Some("Bash"), "waiting"),
+            ("PostToolUse", Some("Bash"), "working"),
+            ("Stop", None, "idle"),
+            ("SessionEnd", None, "exited"),
+        ] {
+            if let Some(next) = after_hook(&s, &hook(event, tool)) {
+                s = next;
+            }
+            assert_eq!(s.label(), expect, "after {event}");
+        }
+    }
+
+    #[test]
+    fn the_late_permission_notice_keeps_the_tool() {
+        let s = AgentState::Waiting { reason: "permission".into(), tool: Some("Bash".into()) };
+        let mut n = hook("Notification", None);
+        n.notification_type = Some("permission_prompt".into());
+        assert_eq!(after_hook(&s, &n), None);
+    }
+}

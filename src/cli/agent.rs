@@ -1,0 +1,228 @@
+//! Agent commands: drive an agent pane (`sbx agent …`), report hooks (`sbx hook`), and
+//! install, remove and check sbx's hooks in the agents' config (`init`, `uninstall`, `doctor`).
+
+use std::time::Duration;
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::output::{print_json, CliError, CliResult};
+use super::simple;
+use crate::agents::{AgentKind, HookEvent, Installed, ALL};
+use crate::config::paths::Paths;
+use crate::protocol::{AgentKey, Command, Reply};
+
+#[derive(Subcommand)]
+pub enum AgentCmd {
+    /// Type a prompt into an agent pane and submit it (refused while the agent is busy unless --queue).
+    Prompt {
+        #[arg(short = 't', long)]
+        target: String,
+        /// Deliver when the agent is next idle instead of refusing.
+        #[arg(long)]
+        queue: bool,
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Answer the agent's permission question with yes.
+    Confirm {
+        #[arg(short = 't', long)]
+        target: String,
+    },
+    /// Answer the agent's question with no / cancel.
+    Cancel {
+        #[arg(short = 't', long)]
+        target: String,
+    },
+    /// Choose option N of the agent's question.
+    Select {
+        #[arg(short = 't', long)]
+        target: String,
+        n: u8,
+    },
+    /// Wait until the agent is idle or waiting.
+    Wait {
+        #[arg(short = 't', long)]
+        target: String,
+        #[arg(long, value_parser = ["idle", "waiting"])]
+        until: String,
+        /// Give up after S seconds (exit 1).
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
+}
+
+pub async fn run(action: AgentCmd, json: bool, paths: &Paths) -> CliResult {
+    let cmd = match action {
+        AgentCmd::Prompt { target, queue, text } => Command::AgentPrompt { target, text: text.join(" "), queue },
+        AgentCmd::Confirm { target } => Command::AgentKey { target, key: AgentKey::Confirm },
+        AgentCmd::Cancel { target } => Command::AgentKey { target, key: AgentKey::Cancel },
+        AgentCmd::Select { target, n } => {
+            if !(1..=9).contains(&n) {
+                return Err(CliError::new("choose an option from 1 to 9", "look at the pane: sbx capture -t PANE"));
+            }
+            Command::AgentKey { target, key: AgentKey::Select(n) }
+        }
+        AgentCmd::Wait { target, until, timeout } => {
+            let timeout_ms = timeout.map_or(u64::MAX, |s| (s.max(0.0) * 1000.0) as u64);
+            Command::AgentWait { target, until, timeout_ms }
+        }
+    };
+    match simple(paths, cmd).await? {
+        Reply::Agent(info) => {
+            if json {
+                print_json(&info);
+            } else {
+                println!("{}", info.state);
+            }
+        }
+        Reply::Queued => {
+            if json {
+                print_json(&json!({ "queued": true }));
+            } else {
+                println!("queued: delivered when the agent is idle");
+            }
+        }
+        _ => {
+            if json {
+                print_json(&json!({ "ok": true }));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A hook must never get in the agent's way: whatever happens, it ends quickly and quietly.
+pub async fn hook(agent: &str, event: &str, paths: &Paths) -> CliResult {
+    let _ = tokio::time::timeout(Duration::from_secs(3), report_hook(agent, event, paths)).await;
+    Ok(())
+}
+
+async fn report_hook(agent: &str, event: &str, paths: &Paths) -> CliResult {
+    use tokio::io::AsyncReadExt;
+    let mut input = Vec::new();
+    tokio::io::stdin().take(1 << 20).read_to_end(&mut input).await?;
+    let Some(pane) = std::env::var("SBX_PANE_ID").ok().filter(|p| !p.is_empty()) else {
+        // Not in an sbx pane: nothing to report to (external sessions arrive with the bridge).
+        return Ok(());
+    };
+    let value: serde_json::Value = serde_json::from_slice(&input).unwrap_or_default();
+    let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let hook = HookEvent {
+        event: event.to_string(),
+        session_id: field("session_id"),
+        tool_name: field("tool_name"),
+        notification_type: field("notification_type"),
+        transcript_path: field("transcript_path"),
+        cwd: field("cwd"),
+    };
+    simple(paths, Command::Hook { pane, agent: agent.to_string(), hook }).await?;
+    Ok(())
+}
+
+fn sbx_path() -> CliResult<std::path::PathBuf> {
+    std::env::current_exe()
+        .map_err(|e| CliError::new(format!("cannot find the sbx binary: {e}"), "run sbx by its full path"))
+}
+
+fn print_installed(kind: AgentKind, items: &[Installed], json: bool, verb: &str) {
+    if json {
+        print_json(&json!({ "agent": kind.name(), "files": items }));
+        return;
+    }
+    for item in items {
+        let state = if item.present { "installed" } else { "not installed" };
+        println!("{verb} {}: {} in {} ({state})", kind.name(), item.what, item.path.display());
+    }
+}
+
+pub fn init(providers: Vec<AgentKind>, json: bool) -> CliResult {
+    let providers = if providers.is_empty() {
+        let found: Vec<AgentKind> =
+            ALL.iter().copied().filter(|k| crate::agents::which(k.adapter().program()).is_some()).collect();
+        if found.is_empty() {
+            return Err(CliError {
+                code: 2,
+                message: "no agent CLI found on PATH (claude, codex)".into(),
+                hint: Some("say which: sbx init --provider claude (or codex)".into()),
+            });
+        }
+        found
+    } else {
+        providers
+    };
+    let sbx = sbx_path()?;
+    for kind in providers {
+        let items = kind
+            .adapter()
+            .install(&sbx)
+            .map_err(|e| CliError::new(format!("{e:#}"), "fix the file, then run sbx init again"))?;
+        print_installed(kind, &items, json, "init");
+    }
+    Ok(())
+}
+
+pub fn uninstall(providers: Vec<AgentKind>, json: bool) -> CliResult {
+    for kind in providers {
+        let items = kind
+            .adapter()
+            .uninstall()
+            .map_err(|e| CliError::new(format!("{e:#}"), "fix the file, then run sbx uninstall again"))?;
+        print_installed(kind, &items, json, "uninstall");
+    }
+    Ok(())
+}
+
+pub async fn doctor(json: bool, paths: &Paths) -> CliResult {
+    let sbx = sbx_path()?;
+    let mut agents = Vec::new();
+    for kind in ALL {
+        let adapter = kind.adapter();
+        let binary = crate::agents::which(adapter.program());
+        let (files, problem) = match adapter.status(&sbx) {
+            Ok(files) => (files, None),
+            Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+        };
+        let mut next = Vec::new();
+        if binary.is_none() {
+            next.push(adapter.install_hint().to_string());
+        }
+        if let Some(p) = &problem {
+            next.push(format!("fix: {p}"));
+        } else if files.iter().any(|f| !f.present) {
+            next.push(format!("sbx init --provider {}", kind.name()));
+        }
+        agents.push(json!({
+            "agent": kind.name(),
+            "binary": binary,
+            "files": files,
+            "problem": problem,
+            "next": next,
+        }));
+    }
+    let server = super::connect::connect_existing(paths).await.is_ok();
+    let report = json!({ "server": { "running": server, "socket": paths.socket() }, "agents": agents });
+    if json {
+        print_json(&report);
+        return Ok(());
+    }
+    println!("server: {} ({})", if server { "running" } else { "not running" }, paths.socket().display());
+    for a in report["agents"].as_array().into_iter().flatten() {
+        let name = a["agent"].as_str().unwrap_or("");
+        match a["binary"].as_str() {
+            Some(path) => println!("{name}: {path}"),
+            None => println!("{name}: not found on PATH"),
+        }
+        for f in a["files"].as_array().into_iter().flatten() {
+            let state = if f["present"] == true { "installed" } else { "missing" };
+            println!("  {} in {}: {state}", f["what"].as_str().unwrap_or(""), f["path"].as_str().unwrap_or(""));
+        }
+        if let Some(p) = a["problem"].as_str() {
+            println!("  problem: {p}");
+        }
+        for n in a["next"].as_array().into_iter().flatten() {
+            println!("  next: {}", n.as_str().unwrap_or(""));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,296 @@
+//! Agent panes as the server sees them: their state (from hooks first, the screen last),
+//! notifications when one starts waiting, prompts typed and submitted once they show, and
+//! commands that wait for a state.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::Server;
+use crate::agents::state::after_hook;
+use crate::agents::{AgentKind, AgentState, HookEvent};
+use crate::pane::engine::lock;
+use crate::pane::input::encode_paste;
+use crate::pane::PaneId;
+use crate::protocol::{AgentInfo, AgentKey, ErrorReply, Reply, ServerMsg};
+
+/// How long a typed prompt may take to show on screen before sbx gives up submitting it.
+const PROMPT_ECHO: Duration = Duration::from_secs(10);
+
+pub struct PaneAgent {
+    pub kind: AgentKind,
+    pub session_id: Option<String>,
+    pub state: AgentState,
+    /// Prompts waiting for the agent to be idle (`agent prompt --queue`).
+    pub queued: Vec<String>,
+}
+
+impl PaneAgent {
+    pub fn new(kind: AgentKind, session_id: Option<String>) -> PaneAgent {
+        PaneAgent { kind, session_id, state: AgentState::Starting, queued: Vec::new() }
+    }
+
+    pub fn info(&self) -> AgentInfo {
+        AgentInfo {
+            kind: self.kind.name().into(),
+            session_id: self.session_id.clone(),
+            state: self.state.label().into(),
+            reason: self.state.reason().map(Into::into),
+            tool: self.state.tool().map(Into::into),
+        }
+    }
+}
+
+/// A command waiting for an agent's state.
+pub struct Waiter {
+    pane: PaneId,
+    until: String,
+    deadline: Option<Instant>,
+    out: UnboundedSender<ServerMsg>,
+}
+
+/// A prompt typed into a pane, to be submitted once it shows on screen.
+pub struct Typed {
+    pane: PaneId,
+    /// A piece of the prompt that must be visible before Enter is pressed.
+    needle: String,
+    deadline: Instant,
+    out: Option<UnboundedSender<ServerMsg>>,
+}
+
+impl Typed {
+    pub fn pane(&self) -> PaneId {
+        self.pane
+    }
+}
+
+impl Server {
+    pub(super) fn on_hook(&mut self, pane: &str, hook: HookEvent) -> Result<Reply, ErrorReply> {
+        let id = self.state.resolve_pane(pane)?;
+        let Some(agent) = self.state.agents.get_mut(&id) else {
+            return Ok(Reply::Done);
+        };
+        if let Some(sid) = hook.session_id.as_ref().filter(|s| !s.is_empty()) {
+            agent.session_id = Some(sid.clone());
+        }
+        if let Some(next) = after_hook(&agent.state, &hook) {
+            self.set_agent_state(id, next);
+        }
+        Ok(Reply::Done)
+    }
+
+    pub(super) fn set_agent_state(&mut self, id: PaneId, next: AgentState) {
+        let Some(agent) = self.state.agents.get_mut(&id) else { return };
+        if agent.state == next {
+            return;
+        }
+        agent.state = next.clone();
+        let kind = agent.kind;
+        if let AgentState::Waiting { reason, tool } = &next {
+            self.notify_waiting(id, kind, reason, tool.as_deref());
+        }
+        if next == AgentState::Idle {
+            let queued = self.state.agents.get_mut(&id).map(|a| std::mem::take(&mut a.queued)).unwrap_or_default();
+            if !queued.is_empty() {
+                // One prompt at a time: the rest wait for the next idle.
+                let mut rest = queued.into_iter();
+                let first = rest.next().expect("not empty");
+                if let Some(a) = self.state.agents.get_mut(&id) {
+                    a.queued = rest.collect();
+                }
+                self.type_prompt(id, &first, None);
+            }
+        }
+        self.wake_waiters();
+        self.mark_pane_dirty(id);
+    }
+
+    /// A bell and a desktop notification escape for the clients of the pane's session.
+    fn notify_waiting(&mut self, id: PaneId, kind: AgentKind, reason: &str, tool: Option<&str>) {
+        let Some((si, _)) = self.state.locate(id) else { return };
+        let session = self.state.sessions[si].name.clone();
+        let what = match tool {
+            Some(tool) => format!("{} in {} waits for {reason} ({tool})", kind.name(), crate::pane::pane_name(id)),
+            None => format!("{} in {} waits for {reason}", kind.name(), crate::pane::pane_name(id)),
+        };
+        let settings = &self.state.config.settings;
+        let mut bytes = Vec::new();
+        if settings.notify_bell {
+            bytes.push(0x07);
+        }
+        // Control characters in a tool name must not end the escape early.
+        let clean: String = what.chars().filter(|c| !c.is_control()).collect();
+        match settings.notify_desktop.as_str() {
+            "osc9" => bytes.extend_from_slice(format!("\x1b]9;sbx: {clean}\x07").as_bytes()),
+            "osc777" => bytes.extend_from_slice(format!("\x1b]777;notify;sbx;{clean}\x07").as_bytes()),
+            _ => {}
+        }
+        for client in self.clients.values_mut().filter(|c| c.session == session) {
+            client.pending.extend_from_slice(&bytes);
+            client.dirty = true;
+        }
+    }
+
+    pub(super) fn agent_prompt(&mut self, target: &str, text: String, queue: bool, out: UnboundedSender<ServerMsg>) {
+        let result = (|| {
+            let id = self.state.resolve_pane(target)?;
+            let agent = self.state.agents.get_mut(&id).ok_or_else(|| not_an_agent(target))?;
+            match &agent.state {
+                AgentState::Idle => Ok(Some(id)),
+                AgentState::Exited => {
+                    Err(ErrorReply::new("the agent has exited", "start a new one: sbx split --agent ..."))
+                }
+                state if queue => {
+                    let _ = state;
+                    agent.queued.push(text.clone());
+                    Ok(None)
+                }
+                state => Err(ErrorReply::new(
+                    format!("the agent is {}; the prompt was not typed", state.label()),
+                    format!("wait for it (sbx agent wait -t {target} --until idle) or pass --queue"),
+                )),
+            }
+        })();
+        match result {
+            Ok(Some(id)) => self.type_prompt(id, &text, Some(out)),
+            Ok(None) => {
+                let _ = out.send(ServerMsg::Reply(Reply::Queued));
+            }
+            Err(e) => {
+                let _ = out.send(ServerMsg::Error(e));
+            }
+        }
+    }
+
+    /// Type the prompt (as a paste when the agent takes pastes) and remember to press Enter
+    /// once it shows: pressing Enter before the agent has drawn the text can lose it.
+    fn type_prompt(&mut self, id: PaneId, text: &str, out: Option<UnboundedSender<ServerMsg>>) {
+        let Some(pane) = self.state.panes.get(&id) else { return };
+        let mode = lock(&pane.engine).mode();
+        pane.write(encode_paste(text, mode));
+        let last_line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        let needle: String = last_line.chars().rev().take(24).collect::<Vec<_>>().into_iter().rev().collect();
+        self.typed.push(Typed { pane: id, needle, deadline: Instant::now() + PROMPT_ECHO, out });
+        self.check_typed();
+    }
+
+    /// Submit typed prompts that now show; give up on those that never did.
+    pub(super) fn check_typed(&mut self) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.typed.len() {
+            let t = &self.typed[i];
+            let shown = self.state.panes.get(&t.pane).map(|p| {
+                let screen = lock(&p.engine).capture(0).join("\n");
+                // A long paste may be shown folded ("[Pasted text #1 +12 lines]").
+                screen.contains(&t.needle) || screen.contains("[Pasted text")
+            });
+            match shown {
+                Some(true) => {
+                    let t = self.typed.remove(i);
+                    if let Some(p) = self.state.panes.get(&t.pane) {
+                        p.write(b"\r".to_vec());
+                    }
+                    if let Some(out) = t.out {
+                        let _ = out.send(ServerMsg::Reply(Reply::Done));
+                    }
+                }
+                None => {
+                    let t = self.typed.remove(i);
+                    if let Some(out) = t.out {
+                        let _ = out.send(ServerMsg::Error(ErrorReply::new("the pane closed", "run sbx ls")));
+                    }
+                }
+                Some(false) if t.deadline <= now => {
+                    let t = self.typed.remove(i);
+                    if let Some(out) = t.out {
+                        let _ = out.send(ServerMsg::Error(ErrorReply::new(
+                            "the prompt never showed on the agent's screen; it was not submitted",
+                            format!("look at the pane: sbx capture -t {}", crate::pane::pane_name(t.pane)),
+                        )));
+                    }
+                }
+                Some(false) => i += 1,
+            }
+        }
+    }
+
+    pub(super) fn agent_key(&mut self, target: &str, key: AgentKey) -> Result<Reply, ErrorReply> {
+        let id = self.state.resolve_pane(target)?;
+        let agent = self.state.agents.get(&id).ok_or_else(|| not_an_agent(target))?;
+        if !matches!(agent.state, AgentState::Waiting { .. }) {
+            return Err(ErrorReply::new(
+                format!("the agent is {}, not waiting for an answer", agent.state.label()),
+                format!("wait for a question: sbx agent wait -t {target} --until waiting"),
+            ));
+        }
+        let bytes = agent.kind.adapter().answer(key);
+        self.state.panes[&id].write(bytes);
+        Ok(Reply::Agent(agent.info()))
+    }
+
+    pub(super) fn agent_wait(&mut self, target: &str, until: String, timeout_ms: u64, out: UnboundedSender<ServerMsg>) {
+        let pane = match self.state.resolve_pane(target) {
+            Ok(id) if self.state.agents.contains_key(&id) => id,
+            Ok(_) => {
+                let _ = out.send(ServerMsg::Error(not_an_agent(target)));
+                return;
+            }
+            Err(e) => {
+                let _ = out.send(ServerMsg::Error(e));
+                return;
+            }
+        };
+        let deadline = (timeout_ms != u64::MAX).then(|| Instant::now() + Duration::from_millis(timeout_ms));
+        self.waiters.push(Waiter { pane, until, deadline, out });
+        self.wake_waiters();
+    }
+
+    /// Answer the waiters whose state has come (or whose time is up).
+    pub(super) fn wake_waiters(&mut self) {
+        let now = Instant::now();
+        let agents = &self.state.agents;
+        self.waiters.retain(|w| {
+            let state = agents.get(&w.pane).map(|a| (a.state.label(), a.info()));
+            let reply = match state {
+                Some((label, info)) if label == w.until => Some(ServerMsg::Reply(Reply::Agent(info))),
+                Some(("exited", _)) | None => Some(ServerMsg::Error(ErrorReply::new(
+                    "the agent exited before that",
+                    "start a new one: sbx split --agent ...",
+                ))),
+                Some((label, _)) if w.deadline.is_some_and(|d| d <= now) => Some(ServerMsg::Error(ErrorReply::new(
+                    format!("timed out; the agent is {label}"),
+                    "wait longer (--timeout S) or look at the pane: sbx capture -t PANE",
+                ))),
+                _ => None,
+            };
+            match reply {
+                Some(msg) => {
+                    let _ = w.out.send(msg);
+                    false
+                }
+                None => true,
+            }
+        });
+    }
+
+    /// The earliest moment a waiter or a typed prompt times out.
+    pub(super) fn next_agent_deadline(&self) -> Option<Instant> {
+        let waiters = self.waiters.iter().filter_map(|w| w.deadline);
+        let typed = self.typed.iter().map(|t| t.deadline);
+        waiters.chain(typed).min()
+    }
+
+    pub(super) fn agent_exited(&mut self, id: PaneId) {
+        if self.state.agents.contains_key(&id) {
+            self.set_agent_state(id, AgentState::Exited);
+        }
+    }
+}
+
+fn not_an_agent(target: &str) -> ErrorReply {
+    ErrorReply::new(
+        format!("{target} is not an agent pane"),
+        "start one with sbx split --agent claude (or codex); sbx ls --json shows which panes are agents",
+    )
+}
