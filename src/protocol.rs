@@ -140,6 +140,8 @@ pub struct AgentInfo {
     pub tool: Option<String>,
 }
 
+// A message lives only from its decoding to its handling: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ServerMsg {
     /// Bytes for an attached client's terminal.

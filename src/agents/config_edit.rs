@@ -20,8 +20,11 @@ pub struct Original {
     pub bytes: Option<String>,
 }
 
+/// A JSON config file as read: its bytes (None when absent) and its object.
+pub type JsonFile = (Option<Vec<u8>>, Map<String, Value>);
+
 /// Read a JSON object file; a missing file is an empty object.
-pub fn read_json(path: &Path) -> Result<(Option<Vec<u8>>, Map<String, Value>)> {
+pub fn read_json(path: &Path) -> Result<JsonFile> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, Map::new())),
