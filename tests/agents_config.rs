@@ -41,6 +41,8 @@ const USER_CLAUDE: &str = r#"{
 }
 "#;
 
+const USER_CODEX_CONFIG: &str = "model = \"o4\"   # mine\n\n[mcp_servers.docs]\ncommand = \"docs-mcp\"\n\n[hooks.state.\"/x/hooks.json:pre_tool_use:0:0\"]\ntrusted_hash = \"sha256:abc\"\n";
+
 const USER_CODEX_HOOKS: &str = "{\"hooks\":{\"PreToolUse\":[{\"matcher\":\"Bash\",\"hooks\":[{\"type\":\"command\",\"command\":\"audit.sh\"}]}]}}\n";
 
 #[test]
@@ -50,6 +52,8 @@ fn init_then_uninstall_leaves_the_users_files_byte_for_byte() {
     let hooks = h.codex.join("hooks.json");
     std::fs::write(&settings, USER_CLAUDE).unwrap();
     std::fs::write(&hooks, USER_CODEX_HOOKS).unwrap();
+    let codex_config = h.codex.join("config.toml");
+    std::fs::write(&codex_config, USER_CODEX_CONFIG).unwrap();
 
     let out = h.run(&["init", "--provider", "claude", "--provider", "codex"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -72,6 +76,13 @@ fn init_then_uninstall_leaves_the_users_files_byte_for_byte() {
     }
     let codex: serde_json::Value = serde_json::from_slice(&std::fs::read(&hooks).unwrap()).unwrap();
     assert_eq!(codex["hooks"]["PreToolUse"].as_array().unwrap().len(), 2);
+    // Codex runs only trusted hooks: init trusts sbx's, next to the user's own trust.
+    let config: toml::Table = std::fs::read_to_string(&codex_config).unwrap().parse().unwrap();
+    let state = config["hooks"]["state"].as_table().unwrap();
+    assert!(state.contains_key("/x/hooks.json:pre_tool_use:0:0"));
+    let key = format!("{}:pre_tool_use:1:0", hooks.display());
+    assert!(state[&key]["trusted_hash"].as_str().unwrap().starts_with("sha256:"), "{state:?}");
+    assert_eq!(config["mcp_servers"]["docs"]["command"].as_str(), Some("docs-mcp"));
 
     // Twice is the same as once.
     let again = std::fs::read(&settings).unwrap();
@@ -87,6 +98,7 @@ fn init_then_uninstall_leaves_the_users_files_byte_for_byte() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), USER_CLAUDE);
     assert_eq!(std::fs::read_to_string(&hooks).unwrap(), USER_CODEX_HOOKS);
+    assert_eq!(std::fs::read_to_string(&codex_config).unwrap(), USER_CODEX_CONFIG);
 }
 
 #[test]

@@ -1,18 +1,28 @@
-//! Codex: sbx's hooks live in `$CODEX_HOME/hooks.json` (Codex has no per-launch hook option);
-//! `sbx init --provider codex` installs them, and sbx panes pass what the hooks need.
+//! Codex. Its hooks must be trusted before they run: trust is a `[hooks.state."<source>:<event>:
+//! <group>:<handler>"] trusted_hash` entry, the hash being sha256 over a normalised form of the
+//! hook. An sbx pane passes its hooks and their trust per launch (`-c`), so nothing is written
+//! to the user's files; `sbx init --provider codex` writes both into `$CODEX_HOME` for sessions
+//! started outside sbx. Codex runs with `--no-daemon`: its shared background server would run
+//! every pane's hooks with the environment of the pane that started it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::config_edit::{add_hooks, is_sbx_hook, read_json, remove_hooks, restore_or_write, write_json, Records};
 use super::{home_dir, hook_command, Agent, AgentKind, Installed, Launch, LaunchCtx};
+use crate::config::paths::write_atomic;
 
 pub struct Codex;
 
 pub const EVENTS: &[&str] =
-    &["SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "PostToolUse", "Stop"];
+    &["SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "PostToolUse", "Stop", "SessionEnd"];
+
+/// The source Codex names hooks given with `-c` by.
+const FLAGS_SOURCE: &str = "/<session-flags>/config.toml";
 
 fn codex_home() -> PathBuf {
     home_dir("CODEX_HOME", ".codex")
@@ -22,8 +32,51 @@ fn hooks_path() -> PathBuf {
     codex_home().join("hooks.json")
 }
 
+fn config_path() -> PathBuf {
+    codex_home().join("config.toml")
+}
+
 fn records() -> Result<Records> {
     Ok(Records::new(&crate::config::paths::Paths::resolve()?.data))
+}
+
+/// "PreToolUse" → "pre_tool_use", as Codex names events in trust keys and hashes.
+fn snake(event: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in event.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Codex 0.169's trust hash of one command hook.
+pub fn trust_hash(event: &str, matcher: Option<&str>, command: &str, timeout: Option<u64>) -> String {
+    let timeout = if event == "SessionEnd" { timeout.unwrap_or(1).clamp(1, 3) } else { timeout.unwrap_or(600).max(1) };
+    let mut handler = BTreeMap::new();
+    handler.insert("async", Value::Bool(false));
+    handler.insert("command", Value::from(command));
+    handler.insert("timeout", Value::from(timeout));
+    handler.insert("type", Value::from("command"));
+    let mut ident = BTreeMap::new();
+    ident.insert("event_name", Value::from(snake(event)));
+    ident.insert("hooks", serde_json::to_value([handler]).expect("plain values"));
+    if let Some(m) = matcher.filter(|_| !matches!(event, "UserPromptSubmit" | "Stop")) {
+        ident.insert("matcher", Value::from(m));
+    }
+    let text = serde_json::to_string(&ident).expect("plain values");
+    let digest = Sha256::digest(text.as_bytes());
+    format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn timeout_for(event: &str) -> u64 {
+    if event == "SessionEnd" {
+        3
+    } else {
+        10
+    }
 }
 
 impl Agent for Codex {
@@ -36,27 +89,67 @@ impl Agent for Codex {
     }
 
     fn launch(&self, ctx: &LaunchCtx) -> Launch {
-        let mut command = vec![self.program().to_string()];
+        let mut command = vec![self.program().to_string(), "--no-daemon".to_string()];
+        let installed = self.status(ctx.sbx).map(|s| s.iter().all(|i| i.present)).unwrap_or(false);
+        if !installed {
+            let mut trust = Vec::new();
+            for event in EVENTS {
+                let hook = hook_command(ctx.sbx, AgentKind::Codex, event);
+                let timeout = timeout_for(event);
+                let quoted = toml_edit::Value::from(hook.as_str()).to_string();
+                command.push("-c".into());
+                command.push(format!(
+                    "hooks.{event}=[{{hooks=[{{type=\"command\",command={},timeout={timeout}}}]}}]",
+                    quoted.trim()
+                ));
+                let key = format!("{FLAGS_SOURCE}:{}:0:0", snake(event));
+                trust.push(format!(
+                    "{}={{trusted_hash=\"{}\"}}",
+                    toml_edit::Value::from(key.as_str()).to_string().trim(),
+                    trust_hash(event, None, &hook, Some(timeout))
+                ));
+            }
+            command.push("-c".into());
+            command.push(format!("hooks.state={{{}}}", trust.join(",")));
+        }
         command.extend(ctx.args.iter().cloned());
         Launch { command, env: vec![("SBX_AGENT".into(), "codex".into())], session_id: None }
     }
 
     fn install(&self, sbx: &Path) -> Result<Vec<Installed>> {
         let path = hooks_path();
+        let config = config_path();
         let (bytes, mut map) = read_json(&path)?;
+        let (config_bytes, mut doc) = read_toml(&config)?;
         let events: Vec<(&str, String)> = EVENTS.iter().map(|e| (*e, hook_command(sbx, AgentKind::Codex, e))).collect();
         if add_hooks(&mut map, "codex", &events)? {
-            records()?.remember(&path, bytes.as_deref())?;
+            let records = records()?;
+            records.remember(&path, bytes.as_deref())?;
+            records.remember(&config, config_bytes.as_deref())?;
+            // Codex's hooks.json takes a timeout per hook; SessionEnd's is at most 3.
+            set_timeouts(&mut map);
+            trust_sbx_hooks(&mut doc, &path, &map)?;
             write_json(&path, &map)?;
+            write_atomic(&config, doc.to_string().as_bytes())?;
         }
         self.status(sbx)
     }
 
     fn uninstall(&self) -> Result<Vec<Installed>> {
         let path = hooks_path();
+        let config = config_path();
         let (bytes, mut map) = read_json(&path)?;
-        if bytes.is_some() && remove_hooks(&mut map, "codex") {
-            restore_or_write(&records()?, &path, &map)?;
+        let (config_bytes, mut doc) = read_toml(&config)?;
+        if bytes.is_some() {
+            let keys = sbx_trust_keys(&path, &map);
+            if remove_hooks(&mut map, "codex") {
+                let records = records()?;
+                if config_bytes.is_some() {
+                    untrust(&mut doc, &keys);
+                    restore_or_write_toml(&records, &config, &doc)?;
+                }
+                restore_or_write(&records, &path, &map)?;
+            }
         }
         self.status(Path::new("sbx"))
     }
@@ -75,6 +168,140 @@ impl Agent for Codex {
                 })
             })
         });
-        Ok(vec![Installed { path, what: format!("hooks ({})", EVENTS.join(", ")), present }])
+        let trusted = present && {
+            let (_, doc) = read_toml(&config_path())?;
+            sbx_trust_keys(&path, &map).iter().all(|(key, hash)| {
+                doc.get("hooks")
+                    .and_then(|h| h.get("state"))
+                    .and_then(|s| s.get(key))
+                    .and_then(|e| e.get("trusted_hash"))
+                    .and_then(|v| v.as_str())
+                    == Some(hash.as_str())
+            })
+        };
+        Ok(vec![
+            Installed { path, what: format!("hooks ({})", EVENTS.join(", ")), present },
+            Installed { path: config_path(), what: "trust for sbx's hooks".into(), present: trusted },
+        ])
+    }
+}
+
+fn set_timeouts(map: &mut serde_json::Map<String, Value>) {
+    let Some(Value::Object(hooks)) = map.get_mut("hooks") else { return };
+    for (event, groups) in hooks.iter_mut() {
+        for group in groups.as_array_mut().into_iter().flatten() {
+            for h in group["hooks"].as_array_mut().into_iter().flatten() {
+                if h["command"].as_str().is_some_and(|c| is_sbx_hook(c, "codex")) {
+                    h["timeout"] = Value::from(timeout_for(event));
+                }
+            }
+        }
+    }
+}
+
+/// The trust keys and hashes of sbx's hooks in a hooks file, by their places in it.
+fn sbx_trust_keys(path: &Path, map: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Some(hooks) = map.get("hooks").and_then(Value::as_object) else { return out };
+    for (event, groups) in hooks {
+        for (gi, group) in groups.as_array().into_iter().flatten().enumerate() {
+            for (hi, h) in group["hooks"].as_array().into_iter().flatten().enumerate() {
+                let Some(command) = h["command"].as_str().filter(|c| is_sbx_hook(c, "codex")) else { continue };
+                let key = format!("{}:{}:{gi}:{hi}", path.display(), snake(event));
+                out.push((key, trust_hash(event, group["matcher"].as_str(), command, h["timeout"].as_u64())));
+            }
+        }
+    }
+    out
+}
+
+fn read_toml(path: &Path) -> Result<(Option<Vec<u8>>, toml_edit::DocumentMut)> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, toml_edit::DocumentMut::new())),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let text = String::from_utf8(bytes.clone())
+        .with_context(|| format!("{} is not UTF-8; nothing was changed", path.display()))?;
+    let doc = text.parse::<toml_edit::DocumentMut>().map_err(|e| {
+        anyhow::anyhow!("{} is not valid TOML: {}; fix it, nothing was changed", path.display(), e.to_string().trim())
+    })?;
+    Ok((Some(bytes), doc))
+}
+
+fn trust_sbx_hooks(doc: &mut toml_edit::DocumentMut, path: &Path, map: &serde_json::Map<String, Value>) -> Result<()> {
+    let hooks = doc.entry("hooks").or_insert(toml_edit::table());
+    let Some(hooks) = hooks.as_table_like_mut() else {
+        bail!("[hooks] in config.toml is not a table; fix it, nothing was changed")
+    };
+    let state = hooks.entry("state").or_insert(toml_edit::table());
+    let Some(state) = state.as_table_like_mut() else {
+        bail!("hooks.state in config.toml is not a table; fix it, nothing was changed")
+    };
+    for (key, hash) in sbx_trust_keys(path, map) {
+        let mut entry = toml_edit::Table::new();
+        entry.insert("trusted_hash", toml_edit::value(hash));
+        state.insert(&key, toml_edit::Item::Table(entry));
+    }
+    Ok(())
+}
+
+fn untrust(doc: &mut toml_edit::DocumentMut, keys: &[(String, String)]) {
+    let Some(hooks) = doc.get_mut("hooks").and_then(|h| h.as_table_like_mut()) else { return };
+    let mut empty_state = false;
+    if let Some(state) = hooks.get_mut("state").and_then(|s| s.as_table_like_mut()) {
+        for (key, _) in keys {
+            state.remove(key);
+        }
+        empty_state = state.is_empty();
+    }
+    if empty_state {
+        hooks.remove("state");
+    }
+    if hooks.is_empty() {
+        doc.remove("hooks");
+    }
+}
+
+/// As `restore_or_write` for JSON: the original bytes when nothing else changed.
+fn restore_or_write_toml(records: &Records, path: &Path, doc: &toml_edit::DocumentMut) -> Result<()> {
+    let now: Option<toml::Table> = doc.to_string().parse().ok();
+    if let Some(original) = records.original(path) {
+        let before: Option<toml::Table> = match &original {
+            None => Some(toml::Table::new()),
+            Some(bytes) => std::str::from_utf8(bytes).ok().and_then(|t| t.parse().ok()),
+        };
+        if before.is_some() && before == now {
+            match original {
+                None => {
+                    let _ = std::fs::remove_file(path);
+                }
+                Some(bytes) => write_atomic(path, &bytes)?,
+            }
+            records.forget(path);
+            return Ok(());
+        }
+    }
+    write_atomic(path, doc.to_string().as_bytes())?;
+    records.forget(path);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trust_hashes_match_what_codex_writes() {
+        // Written by codex 0.169 itself for `-c` hooks (seen in its config.toml).
+        assert_eq!(
+            trust_hash("SessionStart", None, "/tmp/agent-stub/hooklog.sh codex-cli SessionStart", Some(10)),
+            "sha256:0935c7e5050003e5727bdfd93a4ad596c3a458b1cf5452752b00548fb9db217f"
+        );
+        assert_eq!(
+            trust_hash("UserPromptSubmit", None, "/tmp/agent-stub/hooklog.sh codex-cli UserPromptSubmit", Some(10)),
+            "sha256:ca47281688aea7c1cc17fe9da28bc7cc20fe24a31782e20d31307fa16511c489"
+        );
+        assert_eq!(snake("PreToolUse"), "pre_tool_use");
     }
 }
