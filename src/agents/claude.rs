@@ -64,6 +64,16 @@ impl Agent for Claude {
         Launch { command, env: vec![("SBX_AGENT".into(), "claude".into())], session_id: Some(session_id) }
     }
 
+    fn screen(&self, screen: &str) -> super::ScreenHint {
+        super::read_screen(
+            screen,
+            &["esc to interrupt"],
+            &["Do you want to proceed?", "Esc to cancel · Tab to amend"],
+            &["? for shortcuts"],
+            &["Interrupted"],
+        )
+    }
+
     fn install(&self, sbx: &Path) -> Result<Vec<Installed>> {
         let path = settings_path();
         let (bytes, mut map) = read_json(&path)?;

@@ -116,6 +116,16 @@ impl Agent for Codex {
         Launch { command, env: vec![("SBX_AGENT".into(), "codex".into())], session_id: None }
     }
 
+    fn screen(&self, screen: &str) -> super::ScreenHint {
+        super::read_screen(
+            screen,
+            &["esc to interrupt"],
+            &["Press enter to confirm or esc to cancel", "Would you like to run the following command?"],
+            &["? for shortcuts"],
+            &["Conversation interrupted", "You canceled the request"],
+        )
+    }
+
     fn install(&self, sbx: &Path) -> Result<Vec<Installed>> {
         let path = hooks_path();
         let config = config_path();

@@ -47,6 +47,34 @@ pub struct Launch {
     pub session_id: Option<String>,
 }
 
+/// What an agent's screen says, for when its hooks are silent (an interrupted turn or a
+/// refused permission fires no hook in either agent; Codex reports nothing until the first prompt).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ScreenHint {
+    pub working: bool,
+    pub waiting: bool,
+    /// The input prompt is shown and usable.
+    pub ready: bool,
+    /// How many "interrupted" notices are on screen; one more means a turn just ended early.
+    pub interruptions: usize,
+}
+
+/// Read a screen with the agent's own markers.
+pub fn read_screen(
+    screen: &str,
+    working: &[&str],
+    waiting: &[&str],
+    ready: &[&str],
+    interrupted: &[&str],
+) -> ScreenHint {
+    ScreenHint {
+        working: working.iter().any(|m| screen.contains(m)),
+        waiting: waiting.iter().any(|m| screen.contains(m)),
+        ready: ready.iter().any(|m| screen.contains(m)),
+        interruptions: interrupted.iter().map(|m| screen.matches(m).count()).sum(),
+    }
+}
+
 /// What sbx knows when launching: its own binary (for hooks) and the user's extra arguments.
 pub struct LaunchCtx<'a> {
     pub sbx: &'a Path,
@@ -74,6 +102,8 @@ pub trait Agent: Sync {
     fn uninstall(&self) -> anyhow::Result<Vec<Installed>>;
     /// What is installed now.
     fn status(&self, sbx: &Path) -> anyhow::Result<Vec<Installed>>;
+    /// Read the agent's screen (the last resort after hooks).
+    fn screen(&self, screen: &str) -> ScreenHint;
     /// The keys that answer the agent's question.
     fn answer(&self, key: crate::protocol::AgentKey) -> Vec<u8> {
         use crate::protocol::AgentKey;

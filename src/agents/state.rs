@@ -57,7 +57,10 @@ pub struct HookEvent {
 /// The state a hook event moves an agent to (None: no change).
 pub fn after_hook(current: &AgentState, hook: &HookEvent) -> Option<AgentState> {
     let next = match hook.event.as_str() {
-        "SessionStart" => AgentState::Idle,
+        // Claude starts a session at launch (and again after /clear, following SessionEnd);
+        // Codex only with its first prompt, when the turn is already under way.
+        "SessionStart" if matches!(current, AgentState::Starting | AgentState::Exited) => AgentState::Idle,
+        "SessionStart" => return None,
         "UserPromptSubmit" => AgentState::Working { tool: None },
         "PreToolUse" | "PostToolUse" => {
             // A tool running after a permission was granted means the wait is over.
@@ -111,6 +114,13 @@ mod tests {
             }
             assert_eq!(s.label(), expect, "after {event}");
         }
+    }
+
+    #[test]
+    fn a_session_start_inside_a_turn_keeps_it_working() {
+        let working = AgentState::Working { tool: None };
+        assert_eq!(after_hook(&working, &hook("SessionStart", None)), None);
+        assert_eq!(after_hook(&AgentState::Exited, &hook("SessionStart", None)), Some(AgentState::Idle));
     }
 
     #[test]

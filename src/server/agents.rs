@@ -23,11 +23,22 @@ pub struct PaneAgent {
     pub state: AgentState,
     /// Prompts waiting for the agent to be idle (`agent prompt --queue`).
     pub queued: Vec<String>,
+    /// Whether any hook has reported for this pane; without hooks the screen decides.
+    pub hooks_seen: bool,
+    /// "Interrupted" notices on screen when the current state began.
+    pub interruptions: usize,
 }
 
 impl PaneAgent {
     pub fn new(kind: AgentKind, session_id: Option<String>) -> PaneAgent {
-        PaneAgent { kind, session_id, state: AgentState::Starting, queued: Vec::new() }
+        PaneAgent {
+            kind,
+            session_id,
+            state: AgentState::Starting,
+            queued: Vec::new(),
+            hooks_seen: false,
+            interruptions: 0,
+        }
     }
 
     pub fn info(&self) -> AgentInfo {
@@ -49,13 +60,22 @@ pub struct Waiter {
     out: UnboundedSender<ServerMsg>,
 }
 
-/// A prompt typed into a pane, to be submitted once it shows on screen.
+/// Keys held back until the agent's screen is ready for them: Enter once a typed prompt
+/// shows (pressed earlier, it can be lost), an answer once the question is drawn (the
+/// permission hook comes before the dialog).
 pub struct Typed {
     pane: PaneId,
-    /// A piece of the prompt that must be visible before Enter is pressed.
-    needle: String,
+    ready: Ready,
+    keys: Vec<u8>,
     deadline: Instant,
     out: Option<UnboundedSender<ServerMsg>>,
+}
+
+enum Ready {
+    /// This piece of the prompt is on screen.
+    Shows(String),
+    /// The agent's question is on screen.
+    Question,
 }
 
 impl Typed {
@@ -70,6 +90,9 @@ impl Server {
         let Some(agent) = self.state.agents.get_mut(&id) else {
             return Ok(Reply::Done);
         };
+        // The server's log says what moved each agent (no prompt text, no tool input).
+        eprintln!("agent {}: hook {} (state {})", crate::pane::pane_name(id), hook.event, agent.state.label());
+        agent.hooks_seen = true;
         if let Some(sid) = hook.session_id.as_ref().filter(|s| !s.is_empty()) {
             agent.session_id = Some(sid.clone());
         }
@@ -80,11 +103,14 @@ impl Server {
     }
 
     pub(super) fn set_agent_state(&mut self, id: PaneId, next: AgentState) {
+        let hint = self.agent_screen(id);
         let Some(agent) = self.state.agents.get_mut(&id) else { return };
         if agent.state == next {
             return;
         }
+        eprintln!("agent {}: {} -> {}", crate::pane::pane_name(id), agent.state.label(), next.label());
         agent.state = next.clone();
+        agent.interruptions = hint.map_or(0, |h| h.interruptions);
         let kind = agent.kind;
         if let AgentState::Waiting { reason, tool } = &next {
             self.notify_waiting(id, kind, reason, tool.as_deref());
@@ -103,6 +129,45 @@ impl Server {
         }
         self.wake_waiters();
         self.mark_pane_dirty(id);
+    }
+
+    fn agent_screen(&self, id: PaneId) -> Option<crate::agents::ScreenHint> {
+        let agent = self.state.agents.get(&id)?;
+        let pane = self.state.panes.get(&id)?;
+        let screen = lock(&pane.engine).capture(0).join("\n");
+        Some(agent.kind.adapter().screen(&screen))
+    }
+
+    /// The screen, last: what the hooks cannot say. A turn ended by an interruption or a
+    /// refused permission fires no hook; Codex says nothing until its first prompt; and an
+    /// agent whose hooks do not reach sbx is read from its screen alone.
+    pub(super) fn check_agent_screen(&mut self, id: PaneId) {
+        let Some(hint) = self.agent_screen(id) else { return };
+        let Some(agent) = self.state.agents.get(&id) else { return };
+        let interrupted = hint.interruptions > agent.interruptions;
+        let next = match &agent.state {
+            AgentState::Starting if hint.ready && !hint.working && !hint.waiting => Some(AgentState::Idle),
+            AgentState::Working { .. } | AgentState::Waiting { .. }
+                if interrupted && !hint.working && !hint.waiting =>
+            {
+                Some(AgentState::Idle)
+            }
+            _ if agent.hooks_seen => None,
+            AgentState::Idle if hint.waiting => Some(AgentState::Waiting { reason: "permission".into(), tool: None }),
+            AgentState::Idle if hint.working => Some(AgentState::Working { tool: None }),
+            AgentState::Working { .. } | AgentState::Waiting { .. } if hint.ready && !hint.working && !hint.waiting => {
+                Some(AgentState::Idle)
+            }
+            _ => None,
+        };
+        if let Some(next) = next {
+            self.set_agent_state(id, next);
+        } else if hint.interruptions != agent.interruptions && !interrupted {
+            // Notices scrolled away: count from what is on screen now.
+            if let Some(a) = self.state.agents.get_mut(&id) {
+                a.interruptions = hint.interruptions;
+            }
+        }
     }
 
     /// A bell and a desktop notification escape for the clients of the pane's session.
@@ -170,7 +235,14 @@ impl Server {
         pane.write(encode_paste(text, mode));
         let last_line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
         let needle: String = last_line.chars().rev().take(24).collect::<Vec<_>>().into_iter().rev().collect();
-        self.typed.push(Typed { pane: id, needle, deadline: Instant::now() + PROMPT_ECHO, out });
+        let typed = Typed {
+            pane: id,
+            ready: Ready::Shows(needle),
+            keys: b"\r".to_vec(),
+            deadline: Instant::now() + PROMPT_ECHO,
+            out,
+        };
+        self.typed.push(typed);
         self.check_typed();
     }
 
@@ -182,17 +254,26 @@ impl Server {
             let t = &self.typed[i];
             let shown = self.state.panes.get(&t.pane).map(|p| {
                 let screen = lock(&p.engine).capture(0).join("\n");
-                // A long paste may be shown folded ("[Pasted text #1 +12 lines]").
-                screen.contains(&t.needle) || screen.contains("[Pasted text")
+                match &t.ready {
+                    // A long paste may be shown folded ("[Pasted text #1 +12 lines]").
+                    Ready::Shows(needle) => screen.contains(needle.as_str()) || screen.contains("[Pasted text"),
+                    Ready::Question => {
+                        self.state.agents.get(&t.pane).is_some_and(|a| a.kind.adapter().screen(&screen).waiting)
+                    }
+                }
             });
             match shown {
                 Some(true) => {
                     let t = self.typed.remove(i);
                     if let Some(p) = self.state.panes.get(&t.pane) {
-                        p.write(b"\r".to_vec());
+                        p.write(t.keys);
                     }
+                    let reply = match self.state.agents.get(&t.pane) {
+                        Some(a) if matches!(t.ready, Ready::Question) => Reply::Agent(a.info()),
+                        _ => Reply::Done,
+                    };
                     if let Some(out) = t.out {
-                        let _ = out.send(ServerMsg::Reply(Reply::Done));
+                        let _ = out.send(ServerMsg::Reply(reply));
                     }
                 }
                 None => {
@@ -203,9 +284,13 @@ impl Server {
                 }
                 Some(false) if t.deadline <= now => {
                     let t = self.typed.remove(i);
+                    let what = match t.ready {
+                        Ready::Shows(_) => "the prompt never showed on the agent's screen; it was not submitted",
+                        Ready::Question => "the agent's question never showed on its screen; nothing was answered",
+                    };
                     if let Some(out) = t.out {
                         let _ = out.send(ServerMsg::Error(ErrorReply::new(
-                            "the prompt never showed on the agent's screen; it was not submitted",
+                            what,
                             format!("look at the pane: sbx capture -t {}", crate::pane::pane_name(t.pane)),
                         )));
                     }
@@ -215,18 +300,29 @@ impl Server {
         }
     }
 
-    pub(super) fn agent_key(&mut self, target: &str, key: AgentKey) -> Result<Reply, ErrorReply> {
-        let id = self.state.resolve_pane(target)?;
-        let agent = self.state.agents.get(&id).ok_or_else(|| not_an_agent(target))?;
-        if !matches!(agent.state, AgentState::Waiting { .. }) {
-            return Err(ErrorReply::new(
-                format!("the agent is {}, not waiting for an answer", agent.state.label()),
-                format!("wait for a question: sbx agent wait -t {target} --until waiting"),
-            ));
+    /// Answer the agent's question once it is drawn; replies when the keys are sent.
+    pub(super) fn agent_key(&mut self, target: &str, key: AgentKey, out: UnboundedSender<ServerMsg>) {
+        let checked = (|| {
+            let id = self.state.resolve_pane(target)?;
+            let agent = self.state.agents.get(&id).ok_or_else(|| not_an_agent(target))?;
+            if !matches!(agent.state, AgentState::Waiting { .. }) {
+                return Err(ErrorReply::new(
+                    format!("the agent is {}, not waiting for an answer", agent.state.label()),
+                    format!("wait for a question: sbx agent wait -t {target} --until waiting"),
+                ));
+            }
+            Ok((id, agent.kind.adapter().answer(key)))
+        })();
+        match checked {
+            Ok((id, keys)) => {
+                let deadline = Instant::now() + PROMPT_ECHO;
+                self.typed.push(Typed { pane: id, ready: Ready::Question, keys, deadline, out: Some(out) });
+                self.check_typed();
+            }
+            Err(e) => {
+                let _ = out.send(ServerMsg::Error(e));
+            }
         }
-        let bytes = agent.kind.adapter().answer(key);
-        self.state.panes[&id].write(bytes);
-        Ok(Reply::Agent(agent.info()))
     }
 
     pub(super) fn agent_wait(&mut self, target: &str, until: String, timeout_ms: u64, out: UnboundedSender<ServerMsg>) {

@@ -125,8 +125,7 @@ impl Server {
                 Ok(Reply::Detached(ids.len()))
             }
             Command::Hook { pane, agent: _, hook } => self.on_hook(&pane, hook),
-            Command::AgentKey { target, key } => self.agent_key(&target, key),
-            Command::AgentPrompt { .. } | Command::AgentWait { .. } => {
+            Command::AgentPrompt { .. } | Command::AgentWait { .. } | Command::AgentKey { .. } => {
                 unreachable!("answered later, dispatched in on_message")
             }
             Command::Label { target, label } => {

@@ -176,6 +176,7 @@ impl Server {
             ClientMsg::Command(Command::AgentPrompt { target, text, queue }) => {
                 self.agent_prompt(&target, text, queue, out)
             }
+            ClientMsg::Command(Command::AgentKey { target, key }) => self.agent_key(&target, key, out),
             ClientMsg::Command(Command::AgentWait { target, until, timeout_ms }) => {
                 self.agent_wait(&target, until, timeout_ms, out)
             }
@@ -201,9 +202,14 @@ impl Server {
             PaneNotice::Exited(_) => None,
         };
         self.handle_notice(notice);
-        // A typed prompt may have just appeared on its agent's screen.
-        if output.is_some_and(|id| self.typed.iter().any(|t| t.pane() == id)) {
-            self.check_typed();
+        if let Some(id) = output {
+            if self.state.agents.contains_key(&id) {
+                self.check_agent_screen(id);
+            }
+            // A typed prompt may have just appeared on its agent's screen.
+            if self.typed.iter().any(|t| t.pane() == id) {
+                self.check_typed();
+            }
         }
     }
 

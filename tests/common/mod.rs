@@ -2,6 +2,8 @@
 //! server and socket) and an isolated tmux (its own -L socket) used as the outer terminal.
 #![allow(dead_code)]
 
+pub mod agents;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

@@ -1,0 +1,143 @@
+//! Claude Code and Codex, the real CLIs, in sbx panes against a model API stub.
+
+mod common;
+
+use common::agents::*;
+use common::*;
+use serde_json::json;
+
+#[test]
+fn claude_idle_working_idle_and_a_confirmed_permission() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({
+        "rules": [
+            {"match": "take your time", "reply": {"text": "Thinking it over.", "delay": 4}},
+            {"match": "make a file", "reply": {"text": "Creating it.", "tool": {"name": "Bash", "input": {"command": "touch made-by-claude", "description": "Create a file"}}}}
+        ],
+        "default": {"text": "Hello from the stub."},
+        "after_tool": {"text": "Done."}
+    }));
+    let project = lab.project.display().to_string();
+    let pane =
+        lab.ok(&["new", "-d", "-s", "c", "--size", "160x50", "-c", &project, "--agent", "claude"]).trim().to_string();
+    lab.wait(&pane, "idle");
+    let agent = lab.agent(&pane);
+    assert_eq!(agent["kind"], "claude");
+    let sid = agent["session_id"].as_str().expect("sbx chose the session id").to_string();
+    assert_eq!(sid.len(), 36);
+
+    // A slow answer: the agent is seen working, then idle again; the stub got the prompt.
+    lab.ok(&["agent", "prompt", "-t", &pane, "please take your time"]);
+    wait_for("claude working", || (lab.agent(&pane)["state"] == "working").then_some(()));
+    let refused = lab.run(&["agent", "prompt", "-t", &pane, "another one"]);
+    assert_eq!(refused.status.code(), Some(1), "no prompt while working");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--queue"));
+    lab.wait(&pane, "idle");
+    wait_for("the stub to log the prompt", || lab.stub.saw_prompt("please take your time").then_some(()));
+    assert!(!lab.stub.saw_prompt("another one"));
+    assert!(lab.sbx.capture(&pane).contains("Thinking it over."));
+
+    // A tool call needing permission: waiting (with the tool), confirmed, the tool ran.
+    lab.ok(&["agent", "prompt", "-t", &pane, "make a file please"]);
+    lab.wait(&pane, "waiting");
+    let agent = lab.agent(&pane);
+    assert_eq!((agent["reason"].as_str(), agent["tool"].as_str()), (Some("permission"), Some("Bash")));
+    lab.ok(&["agent", "confirm", "-t", &pane]);
+    lab.wait(&pane, "idle");
+    assert!(lab.project.join("made-by-claude").exists(), "the confirmed command ran");
+    assert_eq!(lab.agent(&pane)["session_id"], sid.as_str());
+    // Its transcript is where Claude keeps it, under the id sbx chose.
+    let slug: String = project.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    assert!(lab.sbx.home().join("claude/projects").join(slug).join(format!("{sid}.jsonl")).exists());
+}
+
+#[test]
+fn claude_cancel_and_a_queued_prompt() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({
+        "rules": [
+            {"match": "remove things", "reply": {"tool": {"name": "Bash", "input": {"command": "touch should-not-exist", "description": "x"}}}},
+            {"match": "slowly", "reply": {"text": "Slow answer.", "delay": 3}}
+        ],
+        "default": {"text": "Queued answer."}
+    }));
+    let project = lab.project.display().to_string();
+    let pane = lab.ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "claude"]).trim().to_string();
+    lab.wait(&pane, "idle");
+    lab.ok(&["agent", "prompt", "-t", &pane, "remove things"]);
+    lab.wait(&pane, "waiting");
+    lab.ok(&["agent", "cancel", "-t", &pane]);
+    lab.wait(&pane, "idle");
+    assert!(!lab.project.join("should-not-exist").exists());
+
+    lab.ok(&["agent", "prompt", "-t", &pane, "answer slowly"]);
+    wait_for("working", || (lab.agent(&pane)["state"] == "working").then_some(()));
+    let out = lab.ok(&["agent", "prompt", "-t", &pane, "--queue", "--json", "the queued question"]);
+    assert!(out.contains("queued"));
+    wait_for("the queued prompt to reach the model", || lab.stub.saw_prompt("the queued question").then_some(()));
+    lab.wait(&pane, "idle");
+}
+
+#[test]
+fn codex_idle_working_idle_and_a_confirmed_permission() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({
+        "rules": [
+            {"match": "take your time", "reply": {"text": "Pondering.", "delay": 4}},
+            {"match": "make a file", "reply": {"tool": {"name": "exec_command", "input": {"cmd": "touch made-by-codex", "sandbox_permissions": "require_escalated", "justification": "Create the file?"}}}}
+        ],
+        "default": {"text": "Hello from the stub."},
+        "after_tool": {"text": "Done."}
+    }));
+    let project = lab.project.display().to_string();
+    let pane = lab.ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "codex"]).trim().to_string();
+    // Codex reports nothing before its first prompt: its screen says when it is ready.
+    lab.wait(&pane, "idle");
+    lab.ok(&["agent", "prompt", "-t", &pane, "please take your time"]);
+    wait_for("codex working", || (lab.agent(&pane)["state"] == "working").then_some(()));
+    lab.wait(&pane, "idle");
+    wait_for("the stub to log the prompt", || lab.stub.saw_prompt("please take your time").then_some(()));
+    let sid = lab.agent(&pane)["session_id"].as_str().expect("the hooks told sbx the session id").to_string();
+    assert_eq!(sid.len(), 36);
+
+    lab.ok(&["agent", "prompt", "-t", &pane, "make a file please"]);
+    lab.wait(&pane, "waiting");
+    assert_eq!(lab.agent(&pane)["tool"], "Bash");
+    lab.ok(&["agent", "confirm", "-t", &pane]);
+    lab.wait(&pane, "idle");
+    assert!(lab.project.join("made-by-codex").exists(), "the approved command ran");
+    // Its rollout is where Codex keeps it.
+    let found = walk(&lab.sbx.home().join("codex/sessions"))
+        .into_iter()
+        .any(|p| p.to_string_lossy().ends_with(&format!("{sid}.jsonl")));
+    assert!(found, "rollout for {sid}");
+}
+
+#[test]
+fn the_pair_layout_runs_claude_and_codex_side_by_side() {
+    let lab = AgentLab::new();
+    let project = lab.project.display().to_string();
+    lab.ok(&["new", "-d", "-s", "pair", "--size", "200x50", "--layout", "pair", "-c", &project]);
+    let panes = lab.sbx.panes();
+    assert_eq!(panes.len(), 2);
+    assert_eq!(panes[0]["agent"]["kind"], "claude");
+    assert_eq!(panes[1]["agent"]["kind"], "codex");
+    assert_eq!(panes[0]["cwd"], project.as_str());
+    assert_eq!(panes[1]["cwd"], project.as_str());
+    assert!(panes[0]["cols"].as_u64().unwrap() > 90 && panes[1]["cols"].as_u64().unwrap() > 90);
+    lab.wait(panes[0]["id"].as_str().unwrap(), "idle");
+    lab.wait(panes[1]["id"].as_str().unwrap(), "idle");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

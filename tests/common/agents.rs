@@ -1,0 +1,171 @@
+//! The real agent CLIs in sbx panes, against the model API stub (tests/stub/model_stub.py)
+//! on 127.0.0.1. Each test gets its own homes, so nothing of the user's is touched.
+#![allow(dead_code)]
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::*;
+
+/// Where scripts/test installed the pinned CLIs.
+pub fn agents_bin() -> PathBuf {
+    let dir = match std::env::var_os("SBX_TEST_AGENTS_BIN") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/sbx-test/npm/node_modules/.bin"),
+    };
+    assert!(
+        dir.join("claude").exists() && dir.join("codex").exists(),
+        "the agent CLIs are not installed in {}; run scripts/test (it installs them)",
+        dir.display()
+    );
+    dir
+}
+
+pub struct Stub {
+    child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Stub {
+    pub fn start(dir: &Path) -> Stub {
+        let log = dir.join("stub.jsonl");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stub/model_stub.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--port", "0", "--log"])
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs the stub");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let port = first.trim().strip_prefix("PORT ").expect("the stub prints its port").parse().unwrap();
+        Stub { child, port, log }
+    }
+
+    /// Tell the stub what to answer (see the script format at the top of model_stub.py).
+    pub fn script(&self, script: serde_json::Value) {
+        let body = script.to_string();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        use std::io::{Read, Write};
+        write!(
+            stream,
+            "POST /_stub/script HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut reply = String::new();
+        let _ = stream.read_to_string(&mut reply);
+        assert!(reply.starts_with("HTTP/1.") && reply.contains(" 200 "), "{reply}");
+    }
+
+    /// The main-turn requests the stub received (kind claude/codex), as JSON.
+    pub fn turns(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["kind"] == "claude" || v["kind"] == "codex")
+            .collect()
+    }
+
+    pub fn saw_prompt(&self, text: &str) -> bool {
+        self.turns().iter().any(|t| t["body"].to_string().contains(text))
+    }
+}
+
+impl Drop for Stub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An sbx whose server (and so its panes) sees the agents, their homes and the stub.
+pub struct AgentLab {
+    pub sbx: Sbx,
+    pub stub: Stub,
+    pub project: PathBuf,
+    bin: PathBuf,
+}
+
+impl AgentLab {
+    pub fn new() -> AgentLab {
+        let sbx = Sbx::new();
+        let stub = Stub::start(sbx.home());
+        let project = sbx.home().join("proj");
+        std::fs::create_dir_all(&project).unwrap();
+        let project = std::fs::canonicalize(&project).unwrap();
+        let claude = sbx.home().join("claude");
+        std::fs::create_dir_all(&claude).unwrap();
+        // Past onboarding, the API-key question and the folder trust, as a set-up user would be.
+        let state = serde_json::json!({
+            "hasCompletedOnboarding": true,
+            "customApiKeyResponses": {"approved": ["dummy"], "rejected": []},
+            "projects": {project.display().to_string(): {"hasTrustDialogAccepted": true}},
+        });
+        std::fs::write(claude.join(".claude.json"), state.to_string()).unwrap();
+        let codex = sbx.home().join("codex");
+        std::fs::create_dir_all(&codex).unwrap();
+        let config = format!(
+            "model = \"stub-model\"\nmodel_provider = \"fake\"\n\n[model_providers.fake]\nname = \"fake\"\nbase_url = \"http://127.0.0.1:{}/v1\"\nwire_api = \"responses\"\nenv_key = \"STUB_KEY\"\n\n[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+            stub.port,
+            project.display()
+        );
+        std::fs::write(codex.join("config.toml"), config).unwrap();
+        AgentLab { sbx, stub, project, bin: agents_bin() }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = self.sbx.command();
+        let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap_or_default());
+        cmd.env("PATH", path)
+            .env("CLAUDE_CONFIG_DIR", self.sbx.home().join("claude"))
+            .env("CODEX_HOME", self.sbx.home().join("codex"))
+            .env("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{}", self.stub.port))
+            .env("ANTHROPIC_API_KEY", "dummy")
+            .env("DISABLE_TELEMETRY", "1")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .env("STUB_KEY", "dummy");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "sbx {args:?} failed ({:?}):\n{}\n{}\nserver log:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.server_log()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.sbx.home().join("run/server.log")).unwrap_or_default()
+    }
+
+    pub fn agent(&self, pane: &str) -> serde_json::Value {
+        self.sbx.panes().into_iter().find(|p| p["id"] == pane).expect("pane listed")["agent"].clone()
+    }
+
+    /// Wait for a state, with the screen in the failure message.
+    pub fn wait(&self, pane: &str, until: &str) {
+        let out = self.run(&["agent", "wait", "-t", pane, "--until", until, "--timeout", "90"]);
+        assert!(
+            out.status.success(),
+            "waiting for {until}: {}\nscreen:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.sbx.capture(pane)
+        );
+    }
+}
