@@ -141,3 +141,43 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_waiting_agent_rings_the_client_and_a_chord_opens_another() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({
+        "rules": [{"match": "make a file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch nope", "description": "x"}}}}],
+        "default": {"text": "Hello from the stub."}
+    }));
+    let project = lab.project.display().to_string();
+    let pane =
+        lab.ok(&["new", "-d", "-s", "c", "--size", "160x50", "-c", &project, "--agent", "claude"]).trim().to_string();
+    lab.wait(&pane, "idle");
+    let tmux = Tmux::new("agentbell");
+    tmux.start("outer", 160, 50, &format!("{} {} attach -t c", lab.env_prefix(), SBX));
+    let raw = lab.sbx.home().join("client-output.bin");
+    tmux.ok(&["pipe-pane", "-o", "-t", "outer", &format!("cat >> '{}'", raw.display())]);
+    let screen = tmux.wait_screen("outer", "[claude idle]");
+    assert!(screen.contains("%1"), "{screen}");
+
+    lab.ok(&["agent", "prompt", "-t", &pane, "make a file please"]);
+    lab.wait(&pane, "waiting");
+    tmux.wait_screen("outer", "[claude waiting: Bash]");
+    let bytes = wait_for("the notification to reach the client", || {
+        let bytes = std::fs::read(&raw).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        text.contains("\x1b]9;sbx: claude in %1 waits for permission (Bash)\x07").then_some(bytes)
+    });
+    assert!(bytes.windows(2).any(|w| w[0] == 0x07 && w[1] == 0x1b), "a bell before the notification");
+    lab.ok(&["agent", "cancel", "-t", &pane]);
+    lab.wait(&pane, "idle");
+
+    // Prefix a: a new Claude pane beside the focused one.
+    tmux.send("outer", &["C-b", "a"]);
+    let second = wait_for("a second agent pane", || {
+        let panes = lab.sbx.panes();
+        (panes.len() == 2).then(|| panes[1]["id"].as_str().unwrap().to_string())
+    });
+    assert_eq!(lab.agent(&second)["kind"], "claude");
+    lab.wait(&second, "idle");
+}

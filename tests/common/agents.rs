@@ -119,6 +119,18 @@ impl AgentLab {
         AgentLab { sbx, stub, project, bin: agents_bin() }
     }
 
+    /// The same environment as a shell prefix, for an sbx started inside tmux.
+    pub fn env_prefix(&self) -> String {
+        let cmd = self.command();
+        let mut out = String::from("env -u SBX_SOCKET -u SBX_PANE_ID");
+        for (k, v) in cmd.get_envs() {
+            if let Some(v) = v {
+                out.push_str(&format!(" {}='{}'", k.to_string_lossy(), v.to_string_lossy().replace('\'', "'\\''")));
+            }
+        }
+        out
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = self.sbx.command();
         let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap_or_default());
