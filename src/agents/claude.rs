@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::{Map, Value};
 
-use super::config_edit::{add_hooks, read_json, remove_hooks, restore_or_write, write_json, Records};
+use super::config_edit::{add_hooks, has_sbx_hooks, read_json, remove_hooks, restore_or_write, write_json, Records};
 use super::{home_dir, hook_command, Agent, AgentKind, Installed, Launch, LaunchCtx};
 
 pub struct Claude;
@@ -96,23 +96,7 @@ impl Agent for Claude {
     fn status(&self, _sbx: &Path) -> Result<Vec<Installed>> {
         let path = settings_path();
         let (_, map) = read_json(&path)?;
-        let present = map
-            .get("hooks")
-            .and_then(Value::as_object)
-            .map(|h| {
-                EVENTS.iter().all(|e| {
-                    h.get(*e).and_then(Value::as_array).is_some_and(|groups| {
-                        groups.iter().any(|g| {
-                            g["hooks"].as_array().is_some_and(|hs| {
-                                hs.iter().any(|x| {
-                                    x["command"].as_str().is_some_and(|c| super::config_edit::is_sbx_hook(c, "claude"))
-                                })
-                            })
-                        })
-                    })
-                })
-            })
-            .unwrap_or(false);
+        let present = has_sbx_hooks(&map, "claude", EVENTS);
         Ok(vec![Installed { path, what: format!("hooks ({})", EVENTS.join(", ")), present }])
     }
 }

@@ -12,7 +12,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::config_edit::{add_hooks, is_sbx_hook, read_json, remove_hooks, restore_or_write, write_json, Records};
+use super::config_edit::{
+    add_hooks, has_sbx_hooks, is_sbx_hook, read_json, remove_hooks, restore_or_write, write_json, Records,
+};
 use super::{home_dir, hook_command, Agent, AgentKind, Installed, Launch, LaunchCtx};
 use crate::config::paths::write_atomic;
 
@@ -167,17 +169,7 @@ impl Agent for Codex {
     fn status(&self, _sbx: &Path) -> Result<Vec<Installed>> {
         let path = hooks_path();
         let (_, map) = read_json(&path)?;
-        let present = map.get("hooks").and_then(Value::as_object).is_some_and(|h| {
-            EVENTS.iter().all(|e| {
-                h.get(*e).and_then(Value::as_array).is_some_and(|groups| {
-                    groups.iter().any(|g| {
-                        g["hooks"].as_array().is_some_and(|hs| {
-                            hs.iter().any(|x| x["command"].as_str().is_some_and(|c| is_sbx_hook(c, "codex")))
-                        })
-                    })
-                })
-            })
-        });
+        let present = has_sbx_hooks(&map, "codex", EVENTS);
         let trusted = present && {
             let (_, doc) = read_toml(&config_path())?;
             sbx_trust_keys(&path, &map).iter().all(|(key, hash)| {
@@ -273,28 +265,18 @@ fn untrust(doc: &mut toml_edit::DocumentMut, keys: &[(String, String)]) {
     }
 }
 
-/// As `restore_or_write` for JSON: the original bytes when nothing else changed.
+/// `restore_or` for config.toml, compared as TOML.
 fn restore_or_write_toml(records: &Records, path: &Path, doc: &toml_edit::DocumentMut) -> Result<()> {
-    let now: Option<toml::Table> = doc.to_string().parse().ok();
-    if let Some(original) = records.original(path) {
-        let before: Option<toml::Table> = match &original {
+    let text = doc.to_string();
+    let now: Option<toml::Table> = text.parse().ok();
+    let same = |original: Option<&[u8]>| {
+        let before: Option<toml::Table> = match original {
             None => Some(toml::Table::new()),
             Some(bytes) => std::str::from_utf8(bytes).ok().and_then(|t| t.parse().ok()),
         };
-        if before.is_some() && before == now {
-            match original {
-                None => {
-                    let _ = std::fs::remove_file(path);
-                }
-                Some(bytes) => write_atomic(path, &bytes)?,
-            }
-            records.forget(path);
-            return Ok(());
-        }
-    }
-    write_atomic(path, doc.to_string().as_bytes())?;
-    records.forget(path);
-    Ok(())
+        before.is_some() && before == now
+    };
+    super::config_edit::restore_or(records, path, same, || write_atomic(path, text.as_bytes()))
 }
 
 #[cfg(test)]

@@ -149,34 +149,50 @@ impl Records {
     }
 }
 
-/// Write `map` after sbx's entries were taken out: when it equals what the file held before
-/// sbx touched it, restore those exact bytes (or remove the file sbx created).
-pub fn restore_or_write(records: &Records, path: &Path, map: &Map<String, Value>) -> Result<()> {
-    if let Some(original) = records.original(path) {
-        let same = match &original {
-            None => map.is_empty(),
-            Some(bytes) => {
-                if bytes.iter().all(u8::is_ascii_whitespace) {
-                    map.is_empty()
-                } else {
-                    serde_json::from_slice::<Value>(bytes).ok() == Some(Value::Object(map.clone()))
-                }
+/// Whether every one of `events` has an sbx hook for `agent`.
+pub fn has_sbx_hooks(root: &Map<String, Value>, agent: &str, events: &[&str]) -> bool {
+    let Some(hooks) = root.get("hooks").and_then(Value::as_object) else { return false };
+    events.iter().all(|e| {
+        hooks.get(*e).and_then(Value::as_array).is_some_and(|groups| {
+            groups.iter().any(|g| {
+                g["hooks"]
+                    .as_array()
+                    .is_some_and(|hs| hs.iter().any(|h| h["command"].as_str().is_some_and(|c| is_sbx_hook(c, agent))))
+            })
+        })
+    })
+}
+
+/// After sbx's entries were taken out of a file: when what is left equals what the file held
+/// before sbx touched it (`same_as`), restore those exact bytes (or remove the file sbx
+/// created); otherwise `write` the edited content. Either way the record is spent.
+pub fn restore_or(
+    records: &Records,
+    path: &Path,
+    same_as: impl FnOnce(Option<&[u8]>) -> bool,
+    write: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    match records.original(path) {
+        Some(original) if same_as(original.as_deref()) => match original {
+            None => {
+                let _ = std::fs::remove_file(path);
             }
-        };
-        if same {
-            match original {
-                None => {
-                    let _ = std::fs::remove_file(path);
-                }
-                Some(bytes) => write_atomic(path, &bytes)?,
-            }
-            records.forget(path);
-            return Ok(());
-        }
+            Some(bytes) => write_atomic(path, &bytes)?,
+        },
+        _ => write()?,
     }
-    write_json(path, map)?;
     records.forget(path);
     Ok(())
+}
+
+/// `restore_or` for a JSON object file.
+pub fn restore_or_write(records: &Records, path: &Path, map: &Map<String, Value>) -> Result<()> {
+    let same = |original: Option<&[u8]>| match original {
+        None => map.is_empty(),
+        Some(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => map.is_empty(),
+        Some(bytes) => serde_json::from_slice::<Value>(bytes).ok() == Some(Value::Object(map.clone())),
+    };
+    restore_or(records, path, same, || write_json(path, map))
 }
 
 #[cfg(test)]
