@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod config;
 mod keymap;
+mod mcp;
 mod pane;
 mod protocol;
 mod server;

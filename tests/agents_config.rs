@@ -54,6 +54,9 @@ fn init_then_uninstall_leaves_the_users_files_byte_for_byte() {
     std::fs::write(&hooks, USER_CODEX_HOOKS).unwrap();
     let codex_config = h.codex.join("config.toml");
     std::fs::write(&codex_config, USER_CODEX_CONFIG).unwrap();
+    let claude_state = h.claude.join(".claude.json");
+    let user_state = "{\"numStartups\": 3, \"mcpServers\": {\"mine\": {\"command\": \"my-mcp\"}}}";
+    std::fs::write(&claude_state, user_state).unwrap();
 
     let out = h.run(&["init", "--provider", "claude", "--provider", "codex"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -83,6 +86,13 @@ fn init_then_uninstall_leaves_the_users_files_byte_for_byte() {
     let key = format!("{}:pre_tool_use:1:0", hooks.display());
     assert!(state[&key]["trusted_hash"].as_str().unwrap().starts_with("sha256:"), "{state:?}");
     assert_eq!(config["mcp_servers"]["docs"]["command"].as_str(), Some("docs-mcp"));
+    // The MCP server, with the variables Codex must forward to it.
+    let sbx_mcp = &config["mcp_servers"]["sbx"];
+    assert!(sbx_mcp["command"].as_str().unwrap().ends_with("/sbx"));
+    assert_eq!(sbx_mcp["env_vars"].as_array().unwrap().len(), 3);
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&claude_state).unwrap()).unwrap();
+    assert_eq!(state["mcpServers"]["mine"]["command"], "my-mcp");
+    assert_eq!(state["mcpServers"]["sbx"]["args"], serde_json::json!(["mcp"]));
 
     // Twice is the same as once.
     let again = std::fs::read(&settings).unwrap();
@@ -99,6 +109,7 @@ fn init_then_uninstall_leaves_the_users_files_byte_for_byte() {
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), USER_CLAUDE);
     assert_eq!(std::fs::read_to_string(&hooks).unwrap(), USER_CODEX_HOOKS);
     assert_eq!(std::fs::read_to_string(&codex_config).unwrap(), USER_CODEX_CONFIG);
+    assert_eq!(std::fs::read_to_string(&claude_state).unwrap(), user_state);
 }
 
 #[test]
@@ -118,6 +129,65 @@ fn a_file_sbx_created_is_removed_again_and_user_edits_survive() {
     assert!(h.run(&["uninstall", "--provider", "claude"]).status.success());
     let after: serde_json::Value = serde_json::from_slice(&std::fs::read(&settings).unwrap()).unwrap();
     assert_eq!(after, serde_json::json!({"theme": "light"}));
+}
+
+#[test]
+fn a_hook_never_waits_on_an_agent_that_keeps_its_stdin_open() {
+    let h = Homes::new();
+    let mut child = h
+        .sbx
+        .command()
+        .env("SBX_PANE_ID", "%1")
+        .args(["hook", "claude", "Stop"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin = child.stdin.take(); // held open, never written
+    let status = wait_for("the hook to end on its own", || child.try_wait().unwrap());
+    assert!(status.success(), "a hook always exits 0");
+}
+
+#[test]
+fn mcp_speaks_for_its_pane() {
+    use std::io::{BufRead, Write};
+    let h = Homes::new();
+    let pane = h.sbx.ok(&["new", "-d", "--label", "worker"]).trim().to_string();
+    let mut child = h
+        .sbx
+        .command()
+        .env("SBX_PANE_ID", &pane)
+        .arg("mcp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut call = |msg: serde_json::Value| -> serde_json::Value {
+        writeln!(stdin, "{msg}").unwrap();
+        if msg.get("id").is_none() {
+            return serde_json::Value::Null;
+        }
+        let line = lines.next().unwrap().unwrap();
+        serde_json::from_str(&line).unwrap()
+    };
+    let init = call(serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}));
+    assert!(init["result"]["capabilities"]["tools"].is_object(), "{init}");
+    call(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let tools = call(serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+    let names: Vec<&str> =
+        tools["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"bridge_whoami") && names.contains(&"bridge_list_sessions"), "{names:?}");
+    let me = call(
+        serde_json::json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "bridge_whoami", "arguments": {}}}),
+    );
+    let text = me["result"]["content"][0]["text"].as_str().unwrap();
+    let me: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(me["pane"], pane.as_str());
+    assert_eq!(me["label"], "worker");
+    drop(stdin);
+    let _ = child.wait();
 }
 
 #[test]

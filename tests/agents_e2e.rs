@@ -181,3 +181,36 @@ fn a_waiting_agent_rings_the_client_and_a_chord_opens_another() {
     assert_eq!(lab.agent(&second)["kind"], "claude");
     lab.wait(&second, "idle");
 }
+
+#[test]
+fn claude_reaches_sbx_over_mcp() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({
+        "rules": [{"match": "who am i", "reply": {"tool": {"name": "mcp__sbx__bridge_whoami", "input": {}}}}],
+        "default": {"text": "Hello."},
+        "after_tool": {"text": "Noted."}
+    }));
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "claude", "--label", "alice"])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+    lab.ok(&["agent", "prompt", "-t", &pane, "who am i"]);
+    // Claude may ask before using a new MCP tool; say yes when it does.
+    wait_for("the tool call to finish", || {
+        let state = lab.agent(&pane)["state"].as_str().unwrap_or("").to_string();
+        if state == "waiting" {
+            lab.ok(&["agent", "confirm", "-t", &pane]);
+        }
+        lab.stub
+            .turns()
+            .iter()
+            .any(|t| {
+                let body = t["body"].to_string();
+                body.contains("tool_result") && body.contains("alice") && body.contains(&pane)
+            })
+            .then_some(())
+    });
+    lab.wait(&pane, "idle");
+}

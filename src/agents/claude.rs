@@ -31,6 +31,14 @@ fn settings_path() -> PathBuf {
     config_dir().join("settings.json")
 }
 
+/// Where Claude keeps user-scope MCP servers: `$CLAUDE_CONFIG_DIR/.claude.json`, else `~/.claude.json`.
+fn state_path() -> PathBuf {
+    match std::env::var_os("CLAUDE_CONFIG_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join(".claude.json"),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".claude.json"),
+    }
+}
+
 fn hook_events(sbx: &Path) -> Vec<(&'static str, String)> {
     EVENTS.iter().map(|e| (*e, hook_command(sbx, AgentKind::Claude, e))).collect()
 }
@@ -53,12 +61,15 @@ impl Agent for Claude {
         let mut settings = Map::new();
         // Hooks given per launch merge with the user's own settings.
         let _ = add_hooks(&mut settings, "claude", &hook_events(ctx.sbx));
+        let mcp = serde_json::json!({ "mcpServers": { "sbx": super::mcp_entry(ctx.sbx) } });
         let mut command = vec![
             self.program().to_string(),
             "--session-id".to_string(),
             session_id.clone(),
             "--settings".to_string(),
             Value::Object(settings).to_string(),
+            "--mcp-config".to_string(),
+            mcp.to_string(),
         ];
         command.extend(ctx.args.iter().cloned());
         Launch { command, env: vec![("SBX_AGENT".into(), "claude".into())], session_id: Some(session_id) }
@@ -81,6 +92,12 @@ impl Agent for Claude {
             records()?.remember(&path, bytes.as_deref())?;
             write_json(&path, &map)?;
         }
+        let state = state_path();
+        let (bytes, mut map) = read_json(&state)?;
+        if super::config_edit::add_mcp_server(&mut map, "mcpServers", super::mcp_entry(sbx))? {
+            records()?.remember(&state, bytes.as_deref())?;
+            write_json(&state, &map)?;
+        }
         self.status(sbx)
     }
 
@@ -90,6 +107,11 @@ impl Agent for Claude {
         if bytes.is_some() && remove_hooks(&mut map, "claude") {
             restore_or_write(&records()?, &path, &map)?;
         }
+        let state = state_path();
+        let (bytes, mut map) = read_json(&state)?;
+        if bytes.is_some() && super::config_edit::remove_mcp_server(&mut map, "mcpServers") {
+            restore_or_write(&records()?, &state, &map)?;
+        }
         self.status(Path::new("sbx"))
     }
 
@@ -97,6 +119,12 @@ impl Agent for Claude {
         let path = settings_path();
         let (_, map) = read_json(&path)?;
         let present = has_sbx_hooks(&map, "claude", EVENTS);
-        Ok(vec![Installed { path, what: format!("hooks ({})", EVENTS.join(", ")), present }])
+        let state = state_path();
+        let (_, map) = read_json(&state)?;
+        let mcp = super::config_edit::has_mcp_server(&map, "mcpServers");
+        Ok(vec![
+            Installed { path, what: format!("hooks ({})", EVENTS.join(", ")), present },
+            Installed { path: state, what: "MCP server sbx (user scope)".into(), present: mcp },
+        ])
     }
 }

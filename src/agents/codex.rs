@@ -23,6 +23,9 @@ pub struct Codex;
 pub const EVENTS: &[&str] =
     &["SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "PostToolUse", "Stop", "SessionEnd"];
 
+/// What Codex must pass on to `sbx mcp` (it strips everything else from MCP servers' env).
+const MCP_ENV: &str = "[\"SBX_PANE_ID\", \"SBX_SOCKET\", \"SBX_HOME\"]";
+
 /// The source Codex names hooks given with `-c` by.
 const FLAGS_SOURCE: &str = "/<session-flags>/config.toml";
 
@@ -92,6 +95,16 @@ impl Agent for Codex {
 
     fn launch(&self, ctx: &LaunchCtx) -> Launch {
         let mut command = vec![self.program().to_string(), "--no-daemon".to_string()];
+        // Codex gives an MCP server only the variables it is told to forward.
+        let sbx = toml_edit::Value::from(ctx.sbx.display().to_string()).to_string();
+        for setting in [
+            format!("mcp_servers.sbx.command={}", sbx.trim()),
+            "mcp_servers.sbx.args=[\"mcp\"]".into(),
+            format!("mcp_servers.sbx.env_vars={MCP_ENV}"),
+        ] {
+            command.push("-c".into());
+            command.push(setting);
+        }
         let installed = self.status(ctx.sbx).map(|s| s.iter().all(|i| i.present)).unwrap_or(false);
         if !installed {
             let mut trust = Vec::new();
@@ -141,6 +154,7 @@ impl Agent for Codex {
             // Codex's hooks.json takes a timeout per hook; SessionEnd's is at most 3.
             set_timeouts(&mut map);
             trust_sbx_hooks(&mut doc, &path, &map)?;
+            add_mcp_table(&mut doc, sbx)?;
             write_json(&path, &map)?;
             write_atomic(&config, doc.to_string().as_bytes())?;
         }
@@ -158,6 +172,7 @@ impl Agent for Codex {
                 let records = records()?;
                 if config_bytes.is_some() {
                     untrust(&mut doc, &keys);
+                    remove_mcp_table(&mut doc);
                     restore_or_write_toml(&records, &config, &doc)?;
                 }
                 restore_or_write(&records, &path, &map)?;
@@ -181,9 +196,12 @@ impl Agent for Codex {
                     == Some(hash.as_str())
             })
         };
+        let (_, doc) = read_toml(&config_path())?;
+        let mcp = doc.get("mcp_servers").and_then(|m| m.get("sbx")).is_some_and(is_sbx_mcp_table);
         Ok(vec![
             Installed { path, what: format!("hooks ({})", EVENTS.join(", ")), present },
             Installed { path: config_path(), what: "trust for sbx's hooks".into(), present: trusted },
+            Installed { path: config_path(), what: "MCP server sbx".into(), present: mcp },
         ])
     }
 }
@@ -246,6 +264,51 @@ fn trust_sbx_hooks(doc: &mut toml_edit::DocumentMut, path: &Path, map: &serde_js
         state.insert(&key, toml_edit::Item::Table(entry));
     }
     Ok(())
+}
+
+fn is_sbx_mcp_table(item: &toml_edit::Item) -> bool {
+    let command = item.get("command").and_then(|c| c.as_str()).unwrap_or("");
+    let args: Vec<&str> = item
+        .get("args")
+        .and_then(|a| a.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    (command == "sbx" || command.ends_with("/sbx")) && args == ["mcp"]
+}
+
+fn add_mcp_table(doc: &mut toml_edit::DocumentMut, sbx: &Path) -> Result<()> {
+    let servers = doc.entry("mcp_servers").or_insert(toml_edit::table());
+    let Some(servers) = servers.as_table_like_mut() else {
+        bail!("mcp_servers in config.toml is not a table; fix it, nothing was changed")
+    };
+    if let Some(existing) = servers.get("sbx") {
+        if is_sbx_mcp_table(existing) {
+            return Ok(());
+        }
+        bail!("config.toml already has an MCP server named sbx that is not sbx; rename or remove it first");
+    }
+    let mut table = toml_edit::Table::new();
+    table.insert("command", toml_edit::value(sbx.display().to_string()));
+    let mut args = toml_edit::Array::new();
+    args.push("mcp");
+    table.insert("args", toml_edit::value(args));
+    let mut env = toml_edit::Array::new();
+    for var in ["SBX_PANE_ID", "SBX_SOCKET", "SBX_HOME"] {
+        env.push(var);
+    }
+    table.insert("env_vars", toml_edit::value(env));
+    servers.insert("sbx", toml_edit::Item::Table(table));
+    Ok(())
+}
+
+fn remove_mcp_table(doc: &mut toml_edit::DocumentMut) {
+    let Some(servers) = doc.get_mut("mcp_servers").and_then(|m| m.as_table_like_mut()) else { return };
+    if servers.get("sbx").is_some_and(is_sbx_mcp_table) {
+        servers.remove("sbx");
+    }
+    if servers.is_empty() {
+        doc.remove("mcp_servers");
+    }
 }
 
 fn untrust(doc: &mut toml_edit::DocumentMut, keys: &[(String, String)]) {

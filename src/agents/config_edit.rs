@@ -149,6 +149,44 @@ impl Records {
     }
 }
 
+/// Is this MCP server entry sbx's (`…/sbx mcp`)?
+pub fn is_sbx_mcp(entry: &Value) -> bool {
+    let command = entry["command"].as_str().unwrap_or("");
+    (command == "sbx" || command.ends_with("/sbx")) && entry["args"] == serde_json::json!(["mcp"])
+}
+
+/// Add `sbx` under `key` (e.g. "mcpServers"); an entry named sbx that is not sbx's is refused.
+pub fn add_mcp_server(root: &mut Map<String, Value>, key: &str, entry: Value) -> Result<bool> {
+    let servers = root.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(servers) = servers else { bail!("\"{key}\" is not an object; fix it, nothing was changed") };
+    match servers.get("sbx") {
+        Some(existing) if is_sbx_mcp(existing) => Ok(false),
+        Some(_) => {
+            bail!("an MCP server named \"sbx\" that is not sbx is already configured; rename or remove it first")
+        }
+        None => {
+            servers.insert("sbx".into(), entry);
+            Ok(true)
+        }
+    }
+}
+
+pub fn remove_mcp_server(root: &mut Map<String, Value>, key: &str) -> bool {
+    let Some(Value::Object(servers)) = root.get_mut(key) else { return false };
+    if !servers.get("sbx").is_some_and(is_sbx_mcp) {
+        return false;
+    }
+    servers.remove("sbx");
+    if servers.is_empty() {
+        root.remove(key);
+    }
+    true
+}
+
+pub fn has_mcp_server(root: &Map<String, Value>, key: &str) -> bool {
+    root.get(key).and_then(|s| s.get("sbx")).is_some_and(is_sbx_mcp)
+}
+
 /// Whether every one of `events` has an sbx hook for `agent`.
 pub fn has_sbx_hooks(root: &Map<String, Value>, agent: &str, events: &[&str]) -> bool {
     let Some(hooks) = root.get("hooks").and_then(Value::as_object) else { return false };

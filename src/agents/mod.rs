@@ -146,6 +146,11 @@ fn home_dir(var: &str, default: &str) -> PathBuf {
     }
 }
 
+/// The MCP server entry both agents take: `<sbx> mcp`.
+fn mcp_entry(sbx: &Path) -> serde_json::Value {
+    serde_json::json!({ "type": "stdio", "command": sbx.display().to_string(), "args": ["mcp"] })
+}
+
 /// The hook command line sbx installs: `<sbx> hook <agent> <Event>`.
 fn hook_command(sbx: &Path, kind: AgentKind, event: &str) -> String {
     format!("{} hook {} {}", shell_quote(&sbx.display().to_string()), kind.name(), event)

@@ -99,9 +99,16 @@ pub async fn hook(agent: &str, event: &str, paths: &Paths) -> CliResult {
 }
 
 async fn report_hook(agent: &str, event: &str, paths: &Paths) -> CliResult {
-    use tokio::io::AsyncReadExt;
-    let mut input = Vec::new();
-    tokio::io::stdin().take(1 << 20).read_to_end(&mut input).await?;
+    // A plain thread, not the runtime's: an agent that keeps stdin open must not keep the
+    // hook (or the runtime's shutdown) waiting. The process exits without joining it.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut input = Vec::new();
+        let _ = std::io::stdin().take(1 << 20).read_to_end(&mut input);
+        let _ = tx.send(input);
+    });
+    let input = tokio::time::timeout(Duration::from_secs(2), rx).await.ok().and_then(Result::ok).unwrap_or_default();
     let Some(pane) = std::env::var("SBX_PANE_ID").ok().filter(|p| !p.is_empty()) else {
         // Not in an sbx pane: nothing to report to (external sessions arrive with the bridge).
         return Ok(());

@@ -108,6 +108,8 @@ enum Cmd {
     },
     /// Report what is installed, what is missing and what to run.
     Doctor,
+    /// The MCP server an agent CLI starts (stdio); it speaks for the pane it runs in.
+    Mcp,
     /// Run the server in the foreground (sbx starts it on its own when needed).
     #[command(hide = true)]
     Server,
@@ -399,6 +401,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
         Cmd::Init { providers } => agent::init(providers, json),
         Cmd::Uninstall { providers } => agent::uninstall(providers, json),
         Cmd::Doctor => agent::doctor(json, paths).await,
+        Cmd::Mcp => crate::mcp::serve(paths.clone()).await,
         Cmd::Server => unreachable!("handled before the runtime starts"),
     }
 }
