@@ -197,11 +197,12 @@ fn claude_reaches_sbx_over_mcp() {
         .to_string();
     lab.wait(&pane, "idle");
     lab.ok(&["agent", "prompt", "-t", &pane, "who am i"]);
-    // Claude may ask before using a new MCP tool; say yes when it does.
+    // Claude may ask before using a new MCP tool; say yes (once) when it does.
+    let mut confirmed = false;
     wait_for("the tool call to finish", || {
-        let state = lab.agent(&pane)["state"].as_str().unwrap_or("").to_string();
-        if state == "waiting" {
+        if !confirmed && lab.agent(&pane)["state"] == "waiting" {
             lab.ok(&["agent", "confirm", "-t", &pane]);
+            confirmed = true;
         }
         lab.stub
             .turns()
