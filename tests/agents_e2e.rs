@@ -215,3 +215,31 @@ fn claude_reaches_sbx_over_mcp() {
     });
     lab.wait(&pane, "idle");
 }
+
+#[test]
+fn interrupted_turns_come_back_to_idle_without_a_hook() {
+    // Neither agent fires a hook when the user presses Esc mid-turn; sbx reads the transcript.
+    let lab = AgentLab::new();
+    lab.stub.script(json!({"default": {"text": "A very slow answer.", "delay": 30}}));
+    let project = lab.project.display().to_string();
+    let codex = lab.ok(&["new", "-d", "--size", "200x50", "-c", &project, "--agent", "codex"]).trim().to_string();
+    let claude = lab.ok(&["split", "-t", &codex, "--agent", "claude"]).trim().to_string();
+    for (n, pane) in [&codex, &claude].into_iter().enumerate() {
+        lab.wait(pane, "idle");
+        lab.ok(&["agent", "prompt", "-t", pane, "go slowly"]);
+        wait_for("working", || (lab.agent(pane)["state"] == "working").then_some(()));
+        // Let the turn get under way before the user interrupts it.
+        wait_for("the request to reach the model", || (lab.stub.turns().len() > n).then_some(()));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        lab.ok(&["send-keys", "-t", pane, "--key", "Esc"]);
+        let out = lab.run(&["agent", "wait", "-t", pane, "--until", "idle", "--timeout", "20"]);
+        assert!(
+            out.status.success(),
+            "{}: {}\n{}\n{}",
+            pane,
+            String::from_utf8_lossy(&out.stderr),
+            lab.server_log(),
+            lab.sbx.capture(pane)
+        );
+    }
+}

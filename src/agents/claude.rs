@@ -76,13 +76,38 @@ impl Agent for Claude {
     }
 
     fn screen(&self, screen: &str) -> super::ScreenHint {
-        super::read_screen(
+        let hint = super::read_screen(
             screen,
             &["esc to interrupt"],
             &["Do you want to proceed?", "Esc to cancel · Tab to amend"],
             &["? for shortcuts"],
             &["Interrupted"],
-        )
+        );
+        super::ScreenHint { marker_spans_turn: true, ..hint }
+    }
+
+    fn turn_ended(&self, tail: &str) -> Option<bool> {
+        // The last conversation record: an interrupted turn ends with the user's
+        // "[Request interrupted by user…]"; metadata records can come after it.
+        for line in tail.lines().rev() {
+            let Ok(record) = serde_json::from_str::<Value>(line) else { continue };
+            match record["type"].as_str() {
+                Some("user") => {
+                    let content = &record["message"]["content"];
+                    let text = match content {
+                        Value::String(s) => s.clone(),
+                        Value::Array(blocks) => {
+                            blocks.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join("")
+                        }
+                        _ => String::new(),
+                    };
+                    return Some(text.starts_with("[Request interrupted by user"));
+                }
+                Some("assistant") => return None,
+                _ => continue,
+            }
+        }
+        None
     }
 
     fn install(&self, sbx: &Path) -> Result<Vec<Installed>> {
@@ -126,5 +151,19 @@ impl Agent for Claude {
             Installed { path, what: format!("hooks ({})", EVENTS.join(", ")), present },
             Installed { path: state, what: "MCP server sbx (user scope)".into(), present: mcp },
         ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transcript_says_when_a_turn_was_interrupted() {
+        let prompt = r#"{"type":"user","message":{"role":"user","content":"go"}}"#;
+        let interrupted = r#"{"type":"user","message":{"role":"user","content":[{"type":"text","text":"[Request interrupted by user]"}]}}"#;
+        let title = r#"{"type":"ai-title","aiTitle":"x"}"#;
+        assert_eq!(Claude.turn_ended(&format!("{prompt}\n{interrupted}\n{title}\n")), Some(true));
+        assert_eq!(Claude.turn_ended(&format!("{prompt}\n")), Some(false));
     }
 }

@@ -141,6 +141,22 @@ impl Agent for Codex {
         )
     }
 
+    fn turn_ended(&self, tail: &str) -> Option<bool> {
+        // Rollout lines are {"type":"event_msg","payload":{"type":"task_started"|"task_complete"|"turn_aborted"}}.
+        for line in tail.lines().rev() {
+            let Ok(record) = serde_json::from_str::<Value>(line) else { continue };
+            if record["type"] != "event_msg" {
+                continue;
+            }
+            match record["payload"]["type"].as_str() {
+                Some("turn_aborted") | Some("task_complete") => return Some(true),
+                Some("task_started") => return Some(false),
+                _ => continue,
+            }
+        }
+        None
+    }
+
     fn install(&self, sbx: &Path) -> Result<Vec<Installed>> {
         let path = hooks_path();
         let config = config_path();
@@ -358,5 +374,20 @@ mod tests {
             "sha256:ca47281688aea7c1cc17fe9da28bc7cc20fe24a31782e20d31307fa16511c489"
         );
         assert_eq!(snake("PreToolUse"), "pre_tool_use");
+    }
+}
+
+#[cfg(test)]
+mod transcript_tests {
+    use super::*;
+
+    #[test]
+    fn the_rollout_says_when_a_turn_ended() {
+        let started = r#"{"type":"event_msg","payload":{"type":"task_started"}}"#;
+        let aborted = r#"{"type":"event_msg","payload":{"type":"turn_aborted"}}"#;
+        let item = r#"{"type":"response_item","payload":{"type":"message"}}"#;
+        assert_eq!(Codex.turn_ended(&format!("{started}\n{item}\n")), Some(false));
+        assert_eq!(Codex.turn_ended(&format!("{started}\n{item}\n{aborted}\n")), Some(true));
+        assert_eq!(Codex.turn_ended("not json\n"), None);
     }
 }

@@ -57,6 +57,9 @@ pub struct ScreenHint {
     pub ready: bool,
     /// How many "interrupted" notices are on screen; one more means a turn just ended early.
     pub interruptions: usize,
+    /// The agent shows its working marker for the whole of a turn, so its going away means
+    /// the turn ended (Claude); Codex hides its marker while text streams.
+    pub marker_spans_turn: bool,
 }
 
 /// Read a screen with the agent's own markers.
@@ -72,6 +75,7 @@ pub fn read_screen(
         waiting: waiting.iter().any(|m| screen.contains(m)),
         ready: ready.iter().any(|m| screen.contains(m)),
         interruptions: interrupted.iter().map(|m| screen.matches(m).count()).sum(),
+        marker_spans_turn: false,
     }
 }
 
@@ -104,6 +108,10 @@ pub trait Agent: Sync {
     fn status(&self, sbx: &Path) -> anyhow::Result<Vec<Installed>>;
     /// Read the agent's screen (the last resort after hooks).
     fn screen(&self, screen: &str) -> ScreenHint;
+    /// From the end of the session's transcript: has the last turn ended (Some(true)), is one
+    /// under way (Some(false)), or cannot it tell (None)? Covers what fires no hook: a turn
+    /// the user interrupted.
+    fn turn_ended(&self, tail: &str) -> Option<bool>;
     /// The keys that answer the agent's question.
     fn answer(&self, key: crate::protocol::AgentKey) -> Vec<u8> {
         use crate::protocol::AgentKey;

@@ -27,6 +27,11 @@ pub struct PaneAgent {
     pub hooks_seen: bool,
     /// "Interrupted" notices on screen when the current state began.
     pub interruptions: usize,
+    /// The working marker has shown during the current turn.
+    marker_seen: bool,
+    /// The agent's transcript (from its hooks) and its size when last read.
+    pub transcript: Option<std::path::PathBuf>,
+    transcript_len: u64,
 }
 
 impl PaneAgent {
@@ -38,6 +43,9 @@ impl PaneAgent {
             queued: Vec::new(),
             hooks_seen: false,
             interruptions: 0,
+            marker_seen: false,
+            transcript: None,
+            transcript_len: 0,
         }
     }
 
@@ -96,6 +104,9 @@ impl Server {
         if let Some(sid) = hook.session_id.as_ref().filter(|s| !s.is_empty()) {
             agent.session_id = Some(sid.clone());
         }
+        if let Some(path) = hook.transcript_path.as_ref().filter(|p| !p.is_empty()) {
+            agent.transcript = Some(path.into());
+        }
         if let Some(next) = after_hook(&agent.state, &hook) {
             self.set_agent_state(id, next);
         }
@@ -111,6 +122,7 @@ impl Server {
         eprintln!("agent {}: {} -> {}", crate::pane::pane_name(id), agent.state.label(), next.label());
         agent.state = next.clone();
         agent.interruptions = hint.map_or(0, |h| h.interruptions);
+        agent.marker_seen = hint.is_some_and(|h| h.working);
         let kind = agent.kind;
         if let AgentState::Waiting { reason, tool } = &next {
             self.notify_waiting(id, kind, reason, tool.as_deref());
@@ -138,14 +150,36 @@ impl Server {
         Some(agent.kind.adapter().screen(&screen))
     }
 
+    /// The transcript, second: a turn interrupted by the user fires no hook, but the agent
+    /// writes it down. Read only when the file grew, and only its end.
+    pub(super) fn check_agent_transcript(&mut self, id: PaneId) {
+        let Some(agent) = self.state.agents.get_mut(&id) else { return };
+        if !matches!(agent.state, AgentState::Working { .. } | AgentState::Waiting { .. }) {
+            return;
+        }
+        let Some(path) = agent.transcript.clone() else { return };
+        let Ok(meta) = std::fs::metadata(&path) else { return };
+        if meta.len() == agent.transcript_len {
+            return;
+        }
+        agent.transcript_len = meta.len();
+        let Some(tail) = read_tail(&path, meta.len(), 64 * 1024) else { return };
+        if agent.kind.adapter().turn_ended(&tail) == Some(true) {
+            self.set_agent_state(id, AgentState::Idle);
+        }
+    }
+
     /// The screen, last: what the hooks cannot say. A turn ended by an interruption or a
     /// refused permission fires no hook; Codex says nothing until its first prompt; and an
     /// agent whose hooks do not reach sbx is read from its screen alone.
     pub(super) fn check_agent_screen(&mut self, id: PaneId) {
         let Some(hint) = self.agent_screen(id) else { return };
-        let Some(agent) = self.state.agents.get(&id) else { return };
+        let Some(agent) = self.state.agents.get_mut(&id) else { return };
+        agent.marker_seen |= hint.working;
         let interrupted = hint.interruptions > agent.interruptions;
+        let marker_gone = hint.marker_spans_turn && agent.marker_seen && !hint.working && !hint.waiting;
         let next = match &agent.state {
+            AgentState::Working { .. } if marker_gone => Some(AgentState::Idle),
             AgentState::Starting if hint.ready && !hint.working && !hint.waiting => Some(AgentState::Idle),
             AgentState::Working { .. } | AgentState::Waiting { .. }
                 if interrupted && !hint.working && !hint.waiting =>
@@ -382,6 +416,18 @@ impl Server {
             self.set_agent_state(id, AgentState::Exited);
         }
     }
+}
+
+/// The last `max` bytes of a file, from the first whole line.
+fn read_tail(path: &std::path::Path, len: u64, max: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let start = len.saturating_sub(max);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = Vec::with_capacity((len - start) as usize);
+    file.take(max).read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Some(if start > 0 { text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default() } else { text })
 }
 
 fn not_an_agent(target: &str) -> ErrorReply {

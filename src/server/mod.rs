@@ -204,6 +204,7 @@ impl Server {
         self.handle_notice(notice);
         if let Some(id) = output {
             if self.state.agents.contains_key(&id) {
+                self.check_agent_transcript(id);
                 self.check_agent_screen(id);
             }
             // A typed prompt may have just appeared on its agent's screen.
