@@ -28,14 +28,15 @@ fn claude_idle_working_idle_and_a_confirmed_permission() {
 
     // A slow answer: the agent is seen working, then idle again; the stub got the prompt.
     lab.ok(&["agent", "prompt", "-t", &pane, "please take your time"]);
-    wait_for("claude working", || (lab.agent(&pane)["state"] == "working").then_some(()));
+    lab.see_state(&pane, "working");
     let refused = lab.run(&["agent", "prompt", "-t", &pane, "another one"]);
     assert_eq!(refused.status.code(), Some(1), "no prompt while working");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--queue"));
     lab.wait(&pane, "idle");
     wait_for("the stub to log the prompt", || lab.stub.saw_prompt("please take your time").then_some(()));
     assert!(!lab.stub.saw_prompt("another one"));
-    assert!(lab.sbx.capture(&pane).contains("Thinking it over."));
+    // The Stop hook can come a moment before the last words are drawn.
+    lab.sbx.wait_capture(&pane, "Thinking it over.");
 
     // A tool call needing permission: waiting (with the tool), confirmed, the tool ran.
     lab.ok(&["agent", "prompt", "-t", &pane, "make a file please"]);
@@ -71,7 +72,7 @@ fn claude_cancel_and_a_queued_prompt() {
     assert!(!lab.project.join("should-not-exist").exists());
 
     lab.ok(&["agent", "prompt", "-t", &pane, "answer slowly"]);
-    wait_for("working", || (lab.agent(&pane)["state"] == "working").then_some(()));
+    lab.see_state(&pane, "working");
     let out = lab.ok(&["agent", "prompt", "-t", &pane, "--queue", "--json", "the queued question"]);
     assert!(out.contains("queued"));
     wait_for("the queued prompt to reach the model", || lab.stub.saw_prompt("the queued question").then_some(()));
@@ -94,7 +95,7 @@ fn codex_idle_working_idle_and_a_confirmed_permission() {
     // Codex reports nothing before its first prompt: its screen says when it is ready.
     lab.wait(&pane, "idle");
     lab.ok(&["agent", "prompt", "-t", &pane, "please take your time"]);
-    wait_for("codex working", || (lab.agent(&pane)["state"] == "working").then_some(()));
+    lab.see_state(&pane, "working");
     lab.wait(&pane, "idle");
     wait_for("the stub to log the prompt", || lab.stub.saw_prompt("please take your time").then_some(()));
     let sid = lab.agent(&pane)["session_id"].as_str().expect("the hooks told sbx the session id").to_string();
@@ -196,10 +197,29 @@ fn claude_reaches_sbx_over_mcp() {
         .trim()
         .to_string();
     lab.wait(&pane, "idle");
+    // Claude connects its MCP servers in the background: ask until its tools list has sbx's.
+    wait_for("sbx's tools in Claude's list", || {
+        lab.ok(&["agent", "prompt", "-t", &pane, "hello"]);
+        lab.wait(&pane, "idle");
+        lab.stub.turns().last().is_some_and(|t| t["body"].to_string().contains("mcp__sbx__bridge_whoami")).then_some(())
+    });
     lab.ok(&["agent", "prompt", "-t", &pane, "who am i"]);
     // Claude may ask before using a new MCP tool; say yes (once) when it does.
     let mut confirmed = false;
+    let start = std::time::Instant::now();
     wait_for("the tool call to finish", || {
+        let turns: Vec<String> = lab
+            .stub
+            .turns()
+            .iter()
+            .map(|t| t["body"].to_string().chars().rev().take(1500).collect::<String>().chars().rev().collect())
+            .collect();
+        assert!(
+            start.elapsed() < PATIENCE - std::time::Duration::from_secs(1),
+            "{}\n{}\n{turns:#?}",
+            lab.server_log(),
+            lab.sbx.capture(&pane)
+        );
         if !confirmed && lab.agent(&pane)["state"] == "waiting" {
             lab.ok(&["agent", "confirm", "-t", &pane]);
             confirmed = true;
@@ -227,7 +247,7 @@ fn interrupted_turns_come_back_to_idle_without_a_hook() {
     for (n, pane) in [&codex, &claude].into_iter().enumerate() {
         lab.wait(pane, "idle");
         lab.ok(&["agent", "prompt", "-t", pane, "go slowly"]);
-        wait_for("working", || (lab.agent(pane)["state"] == "working").then_some(()));
+        lab.see_state(pane, "working");
         // Let the turn get under way before the user interrupts it.
         wait_for("the request to reach the model", || (lab.stub.turns().len() > n).then_some(()));
         std::thread::sleep(std::time::Duration::from_millis(500));

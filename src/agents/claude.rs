@@ -93,15 +93,14 @@ impl Agent for Claude {
             let Ok(record) = serde_json::from_str::<Value>(line) else { continue };
             match record["type"].as_str() {
                 Some("user") => {
-                    let content = &record["message"]["content"];
-                    let text = match content {
-                        Value::String(s) => s.clone(),
-                        Value::Array(blocks) => {
-                            blocks.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join("")
-                        }
-                        _ => String::new(),
+                    // The last text block decides: after a refused tool, the next prompt comes in
+                    // the same record, behind the interruption notice.
+                    let last = match &record["message"]["content"] {
+                        Value::String(s) => s.as_str(),
+                        Value::Array(blocks) => blocks.iter().rev().find_map(|b| b["text"].as_str()).unwrap_or(""),
+                        _ => "",
                     };
-                    return Some(text.starts_with("[Request interrupted by user"));
+                    return Some(last.starts_with("[Request interrupted by user"));
                 }
                 Some("assistant") => return None,
                 _ => continue,
@@ -165,5 +164,7 @@ mod tests {
         let title = r#"{"type":"ai-title","aiTitle":"x"}"#;
         assert_eq!(Claude.turn_ended(&format!("{prompt}\n{interrupted}\n{title}\n")), Some(true));
         assert_eq!(Claude.turn_ended(&format!("{prompt}\n")), Some(false));
+        let next = r#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result"},{"type":"text","text":"[Request interrupted by user for tool use]"},{"type":"text","text":"go on"}]}}"#;
+        assert_eq!(Claude.turn_ended(&format!("{interrupted}\n{next}\n")), Some(false));
     }
 }

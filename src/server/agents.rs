@@ -29,8 +29,10 @@ pub struct PaneAgent {
     pub interruptions: usize,
     /// The working marker has shown during the current turn.
     marker_seen: bool,
-    /// The agent's transcript (from its hooks) and its size when last read.
+    /// The agent's transcript (from its hooks); what it appended since the current state
+    /// began is what says how the state ends.
     pub transcript: Option<std::path::PathBuf>,
+    transcript_from: u64,
     transcript_len: u64,
 }
 
@@ -45,6 +47,7 @@ impl PaneAgent {
             interruptions: 0,
             marker_seen: false,
             transcript: None,
+            transcript_from: 0,
             transcript_len: 0,
         }
     }
@@ -82,6 +85,9 @@ pub struct Typed {
 enum Ready {
     /// This piece of the prompt is on screen.
     Shows(String),
+    /// The agent took the submitted prompt (it left idle): only then does `prompt` answer,
+    /// so a script's next `agent wait --until idle` waits for this turn.
+    Started,
     /// The agent's question is on screen.
     Question,
 }
@@ -122,7 +128,11 @@ impl Server {
         eprintln!("agent {}: {} -> {}", crate::pane::pane_name(id), agent.state.label(), next.label());
         agent.state = next.clone();
         agent.interruptions = hint.map_or(0, |h| h.interruptions);
-        agent.marker_seen = hint.is_some_and(|h| h.working);
+        agent.transcript_from =
+            agent.transcript.as_ref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
+        agent.transcript_len = agent.transcript_from;
+        // Only a marker drawn after this moment counts (the screen may not have caught up).
+        agent.marker_seen = false;
         let kind = agent.kind;
         if let AgentState::Waiting { reason, tool } = &next {
             self.notify_waiting(id, kind, reason, tool.as_deref());
@@ -140,6 +150,7 @@ impl Server {
             }
         }
         self.wake_waiters();
+        self.check_typed();
         self.mark_pane_dirty(id);
     }
 
@@ -163,8 +174,9 @@ impl Server {
             return;
         }
         agent.transcript_len = meta.len();
-        let Some(tail) = read_tail(&path, meta.len(), 64 * 1024) else { return };
+        let Some(tail) = read_since(&path, agent.transcript_from, meta.len()) else { return };
         if agent.kind.adapter().turn_ended(&tail) == Some(true) {
+            eprintln!("agent {}: the transcript says the turn ended", crate::pane::pane_name(id));
             self.set_agent_state(id, AgentState::Idle);
         }
     }
@@ -179,7 +191,10 @@ impl Server {
         let interrupted = hint.interruptions > agent.interruptions;
         let marker_gone = hint.marker_spans_turn && agent.marker_seen && !hint.working && !hint.waiting;
         let next = match &agent.state {
-            AgentState::Working { .. } if marker_gone => Some(AgentState::Idle),
+            AgentState::Working { .. } if marker_gone => {
+                eprintln!("agent {}: working marker gone", crate::pane::pane_name(id));
+                Some(AgentState::Idle)
+            }
             AgentState::Starting if hint.ready && !hint.working && !hint.waiting => Some(AgentState::Idle),
             AgentState::Working { .. } | AgentState::Waiting { .. }
                 if interrupted && !hint.working && !hint.waiting =>
@@ -291,6 +306,11 @@ impl Server {
                 match &t.ready {
                     // A long paste may be shown folded ("[Pasted text #1 +12 lines]").
                     Ready::Shows(needle) => screen.contains(needle.as_str()) || screen.contains("[Pasted text"),
+                    Ready::Started => self
+                        .state
+                        .agents
+                        .get(&t.pane)
+                        .is_some_and(|a| !matches!(a.state, AgentState::Idle | AgentState::Starting)),
                     Ready::Question => {
                         self.state.agents.get(&t.pane).is_some_and(|a| a.kind.adapter().screen(&screen).waiting)
                     }
@@ -301,6 +321,16 @@ impl Server {
                     let t = self.typed.remove(i);
                     if let Some(p) = self.state.panes.get(&t.pane) {
                         p.write(t.keys);
+                    }
+                    if matches!(t.ready, Ready::Shows(_)) {
+                        // Submitted: answer once the agent has taken it.
+                        let deadline = Instant::now() + PROMPT_ECHO;
+                        self.typed.insert(
+                            i,
+                            Typed { pane: t.pane, ready: Ready::Started, keys: Vec::new(), deadline, out: t.out },
+                        );
+                        i += 1;
+                        continue;
                     }
                     let reply = match self.state.agents.get(&t.pane) {
                         Some(a) if matches!(t.ready, Ready::Question) => Reply::Agent(a.info()),
@@ -320,6 +350,7 @@ impl Server {
                     let t = self.typed.remove(i);
                     let what = match t.ready {
                         Ready::Shows(_) => "the prompt never showed on the agent's screen; it was not submitted",
+                        Ready::Started => "the prompt was submitted but the agent did not start on it",
                         Ready::Question => "the agent's question never showed on its screen; nothing was answered",
                     };
                     if let Some(out) = t.out {
@@ -418,16 +449,20 @@ impl Server {
     }
 }
 
-/// The last `max` bytes of a file, from the first whole line.
-fn read_tail(path: &std::path::Path, len: u64, max: u64) -> Option<String> {
+/// What a file gained from `from` to `len` (at most its last 256 KiB, from a whole line).
+fn read_since(path: &std::path::Path, from: u64, len: u64) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
+    const MAX: u64 = 256 * 1024;
+    if len <= from {
+        return None;
+    }
     let mut file = std::fs::File::open(path).ok()?;
-    let start = len.saturating_sub(max);
+    let start = from.max(len.saturating_sub(MAX));
     file.seek(SeekFrom::Start(start)).ok()?;
     let mut bytes = Vec::with_capacity((len - start) as usize);
-    file.take(max).read_to_end(&mut bytes).ok()?;
+    file.take(len - start).read_to_end(&mut bytes).ok()?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    Some(if start > 0 { text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default() } else { text })
+    Some(if start > from { text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default() } else { text })
 }
 
 fn not_an_agent(target: &str) -> ErrorReply {

@@ -170,6 +170,22 @@ impl AgentLab {
         self.sbx.panes().into_iter().find(|p| p["id"] == pane).expect("pane listed")["agent"].clone()
     }
 
+    /// Poll until `sbx ls` shows the state (for passing states like "working", which
+    /// `agent wait` does not offer); the server log and screen on failure.
+    pub fn see_state(&self, pane: &str, state: &str) {
+        let start = std::time::Instant::now();
+        while self.agent(pane)["state"] != state {
+            if start.elapsed() > PATIENCE {
+                panic!(
+                    "{pane} never showed {state}\nserver log:\n{}\nscreen:\n{}",
+                    self.server_log(),
+                    self.sbx.capture(pane)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Wait for a state, with the screen in the failure message.
     pub fn wait(&self, pane: &str, until: &str) {
         let out = self.run(&["agent", "wait", "-t", pane, "--until", until, "--timeout", "90"]);
