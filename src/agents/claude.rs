@@ -62,15 +62,15 @@ impl Agent for Claude {
         // Hooks given per launch merge with the user's own settings.
         let _ = add_hooks(&mut settings, "claude", &hook_events(ctx.sbx));
         let mcp = serde_json::json!({ "mcpServers": { "sbx": super::mcp_entry(ctx.sbx) } });
-        let mut command = vec![
-            self.program().to_string(),
-            "--session-id".to_string(),
-            session_id.clone(),
-            "--settings".to_string(),
-            Value::Object(settings).to_string(),
-            "--mcp-config".to_string(),
-            mcp.to_string(),
-        ];
+        let mut command = vec![self.program().to_string(), "--session-id".to_string(), session_id.clone()];
+        // After `sbx init` the user's settings carry the hooks already; twice would report twice.
+        let installed = read_json(&settings_path()).is_ok_and(|(_, map)| has_sbx_hooks(&map, "claude", EVENTS));
+        if !installed {
+            command.push("--settings".to_string());
+            command.push(Value::Object(settings).to_string());
+        }
+        command.push("--mcp-config".to_string());
+        command.push(mcp.to_string());
         command.extend(ctx.args.iter().cloned());
         Launch { command, env: vec![("SBX_AGENT".into(), "claude".into())], session_id: Some(session_id) }
     }
