@@ -123,23 +123,23 @@ impl Server {
             .flatten()
             .min();
             tokio::select! {
-                Some(ev) = conns.recv() => self.on_conn(ev),
-                Some(n) = notices.recv() => self.on_notice(n),
-                _ = sleep_until(deadline), if deadline.is_some() => {
-                    self.end_expired_syncs();
-                    self.trim_quiet_panes();
-                    self.rearm_held();
-                    self.wake_waiters();
-                    self.check_typed();
-                }
+                Some(ev) = conns.recv() => self.guarded("a request", |s| s.on_conn(ev)),
+                Some(n) = notices.recv() => self.guarded("pane output", |s| s.on_notice(n)),
+                _ = sleep_until(deadline), if deadline.is_some() => self.guarded("a timer", |s| {
+                    s.end_expired_syncs();
+                    s.trim_quiet_panes();
+                    s.rearm_held();
+                    s.wake_waiters();
+                    s.check_typed();
+                }),
                 _ = async { terminate.as_mut().unwrap().recv().await }, if terminate.is_some() => self.exiting = true,
             }
             // Take everything already queued before drawing, so a burst costs one frame.
             while let Ok(ev) = conns.try_recv() {
-                self.on_conn(ev);
+                self.guarded("a request", |s| s.on_conn(ev));
             }
             while let Ok(n) = notices.try_recv() {
-                self.on_notice(n);
+                self.guarded("pane output", |s| s.on_notice(n));
             }
             if self.exiting {
                 for client in self.clients.values() {
@@ -150,7 +150,24 @@ impl Server {
                 self.state.panes.clear();
                 return;
             }
-            self.render_ready();
+            self.guarded("drawing", |s| s.render_ready());
+        }
+    }
+
+    /// Run one step of the loop; a bug that panics in it is logged and the server goes on,
+    /// because every pane of every session lives in this process.
+    fn guarded(&mut self, what: &str, step: impl FnOnce(&mut Server)) {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(self)));
+        if let Err(panic) = result {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            eprintln!("sbx server: a bug while handling {what}: {message}; carrying on");
+            for client in self.clients.values_mut() {
+                client.redraw_all();
+            }
         }
     }
 
