@@ -1,6 +1,6 @@
-//! Agent panes as the server sees them: their state (from hooks first, the screen last),
-//! notifications when one starts waiting, prompts typed and submitted once they show, and
-//! commands that wait for a state.
+//! Agent panes as the server sees them: their state (from hooks first, the transcript second,
+//! the screen last), notifications when one starts waiting, prompts typed and submitted once
+//! they show, answers sent once the question is drawn, and commands that wait for a state.
 
 use std::time::{Duration, Instant};
 
