@@ -12,7 +12,8 @@ fn claude_idle_working_idle_and_a_confirmed_permission() {
     lab.stub.script(json!({
         "rules": [
             {"match": "take your time", "reply": {"text": "Thinking it over.", "delay": 4}},
-            {"match": "make a file", "reply": {"text": "Creating it.", "tool": {"name": "Bash", "input": {"command": "touch made-by-claude", "description": "Create a file"}}}}
+            {"match": "make a file", "reply": {"text": "Creating it.", "tool": {"name": "Bash", "input": {"command": "touch made-by-claude", "description": "Create a file"}}}},
+            {"match": "one more", "reply": {"tool": {"name": "Bash", "input": {"command": "touch chosen-by-number", "description": "Another"}}}}
         ],
         "default": {"text": "Hello from the stub."},
         "after_tool": {"text": "Done."}
@@ -46,6 +47,12 @@ fn claude_idle_working_idle_and_a_confirmed_permission() {
     lab.ok(&["agent", "confirm", "-t", &pane]);
     lab.wait(&pane, "idle");
     assert!(lab.project.join("made-by-claude").exists(), "the confirmed command ran");
+    // Answering by option number: 1 is "Yes".
+    lab.ok(&["agent", "prompt", "-t", &pane, "one more file"]);
+    lab.wait(&pane, "waiting");
+    lab.ok(&["agent", "select", "-t", &pane, "1"]);
+    lab.wait(&pane, "idle");
+    assert!(lab.project.join("chosen-by-number").exists(), "option 1 ran the command");
     assert_eq!(lab.agent(&pane)["session_id"], sid.as_str());
     // Its transcript is where Claude keeps it, under the id sbx chose.
     let slug: String = project.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
