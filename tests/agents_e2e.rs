@@ -270,3 +270,24 @@ fn interrupted_turns_come_back_to_idle_without_a_hook() {
         );
     }
 }
+
+#[test]
+fn an_agent_started_by_hand_after_init_becomes_an_agent_pane() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({"default": {"text": "Hello by hand."}}));
+    lab.ok(&["init", "--provider", "claude"]);
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--", "bash", "--norc", "--noprofile"])
+        .trim()
+        .to_string();
+    assert!(lab.agent(&pane).is_null(), "a shell pane is not an agent pane");
+    lab.ok(&["send-keys", "-t", &pane, "--enter", "claude"]);
+    // Its first hook (SessionStart) makes it an agent pane.
+    wait_for("the pane to become an agent pane", || (lab.agent(&pane)["kind"] == "claude").then_some(()));
+    lab.wait(&pane, "idle");
+    lab.ok(&["agent", "prompt", "-t", &pane, "hi there"]);
+    lab.wait(&pane, "idle");
+    wait_for("the prompt at the model", || lab.stub.saw_prompt("hi there").then_some(()));
+    assert_eq!(lab.agent(&pane)["session_id"].as_str().map(str::len), Some(36), "the hooks gave the session id");
+}

@@ -124,7 +124,7 @@ impl Server {
                 }
                 Ok(Reply::Detached(ids.len()))
             }
-            Command::Hook { pane, agent: _, hook } => self.on_hook(&pane, hook),
+            Command::Hook { pane, agent, hook } => self.on_hook(&pane, &agent, hook),
             Command::AgentPrompt { .. } | Command::AgentWait { .. } | Command::AgentKey { .. } => {
                 unreachable!("answered later, dispatched in on_message")
             }
