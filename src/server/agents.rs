@@ -101,13 +101,13 @@ impl Typed {
 impl Server {
     pub(super) fn on_hook(&mut self, pane: &str, kind: &str, hook: HookEvent) -> Result<Reply, ErrorReply> {
         let id = self.state.resolve_pane(pane)?;
-        if !self.state.agents.contains_key(&id) {
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.state.agents.entry(id) {
             // An agent the user started by hand in a shell pane, with `sbx init`'s hooks:
             // from its first hook on, the pane is an agent pane like any other.
             let Some(kind) = crate::agents::ALL.iter().copied().find(|k| k.name() == kind) else {
                 return Ok(Reply::Done);
             };
-            self.state.agents.insert(id, PaneAgent::new(kind, None));
+            entry.insert(PaneAgent::new(kind, None));
         }
         let Some(agent) = self.state.agents.get_mut(&id) else {
             return Ok(Reply::Done);
