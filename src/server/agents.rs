@@ -83,8 +83,8 @@ pub struct Typed {
 }
 
 enum Ready {
-    /// This piece of the prompt is on screen.
-    Shows(String),
+    /// This piece of the prompt is on screen once more than it was before typing.
+    Shows { needle: String, before: usize },
     /// The agent took the submitted prompt (it left idle): only then does `prompt` answer,
     /// so a script's next `agent wait --until idle` waits for this turn.
     Started,
@@ -288,13 +288,19 @@ impl Server {
     /// once it shows: pressing Enter before the agent has drawn the text can lose it.
     fn type_prompt(&mut self, id: PaneId, text: &str, out: Option<UnboundedSender<ServerMsg>>) {
         let Some(pane) = self.state.panes.get(&id) else { return };
-        let mode = lock(&pane.engine).mode();
-        pane.write(encode_paste(text, mode));
         let last_line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
         let needle: String = last_line.chars().rev().take(24).collect::<Vec<_>>().into_iter().rev().collect();
+        // The same words may be on screen already (an earlier prompt): wait for one more.
+        let before = {
+            let engine = lock(&pane.engine);
+            let screen = engine.capture(0).join("\n");
+            shown(&screen, &needle)
+        };
+        let mode = lock(&pane.engine).mode();
+        pane.write(encode_paste(text, mode));
         let typed = Typed {
             pane: id,
-            ready: Ready::Shows(needle),
+            ready: Ready::Shows { needle, before },
             keys: b"\r".to_vec(),
             deadline: Instant::now() + PROMPT_ECHO,
             out,
@@ -313,7 +319,7 @@ impl Server {
                 let screen = lock(&p.engine).capture(0).join("\n");
                 match &t.ready {
                     // A long paste may be shown folded ("[Pasted text #1 +12 lines]").
-                    Ready::Shows(needle) => screen.contains(needle.as_str()) || screen.contains("[Pasted text"),
+                    Ready::Shows { needle, before } => shown(&screen, needle) > *before,
                     Ready::Started => self
                         .state
                         .agents
@@ -330,7 +336,7 @@ impl Server {
                     if let Some(p) = self.state.panes.get(&t.pane) {
                         p.write(t.keys);
                     }
-                    if matches!(t.ready, Ready::Shows(_)) {
+                    if matches!(t.ready, Ready::Shows { .. }) {
                         // Submitted: answer once the agent has taken it.
                         let deadline = Instant::now() + PROMPT_ECHO;
                         self.typed.insert(
@@ -357,7 +363,7 @@ impl Server {
                 Some(false) if t.deadline <= now => {
                     let t = self.typed.remove(i);
                     let what = match t.ready {
-                        Ready::Shows(_) => "the prompt never showed on the agent's screen; it was not submitted",
+                        Ready::Shows { .. } => "the prompt never showed on the agent's screen; it was not submitted",
                         Ready::Started => "the prompt was submitted but the agent did not start on it",
                         Ready::Question => "the agent's question never showed on its screen; nothing was answered",
                     };
@@ -455,6 +461,12 @@ impl Server {
             self.set_agent_state(id, AgentState::Exited);
         }
     }
+}
+
+/// How often a typed prompt shows: its last words, or a folded long paste
+/// ("[Pasted text #1 +12 lines]").
+fn shown(screen: &str, needle: &str) -> usize {
+    screen.matches(needle).count() + screen.matches("[Pasted text").count()
 }
 
 /// What a file gained from `from` to `len` (at most its last 256 KiB, from a whole line).
