@@ -151,15 +151,9 @@ impl AgentLab {
 
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "sbx {args:?} failed ({:?}):\n{}\n{}\nserver log:\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.server_log()
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let context =
+            if out.status.success() { String::new() } else { format!("\nserver log:\n{}", self.server_log()) };
+        expect_success(args, out, &context)
     }
 
     pub fn server_log(&self) -> String {

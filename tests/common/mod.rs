@@ -44,15 +44,7 @@ impl Sbx {
 
     /// Run and expect success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "sbx {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 output")
+        expect_success(args, self.run(args), "")
     }
 
     pub fn ls(&self) -> serde_json::Value {
@@ -158,6 +150,18 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd(&["kill-server"]);
     }
+}
+
+/// Stdout of a successful `sbx` run; on failure, everything that says why (plus `context`).
+pub fn expect_success(args: &[&str], out: Output, context: &str) -> String {
+    assert!(
+        out.status.success(),
+        "sbx {args:?} failed ({:?}):\nstdout: {}\nstderr: {}{context}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 /// Poll until `f` yields, or fail the test with what was awaited.
