@@ -1,6 +1,7 @@
 //! sbx: a tmux-like terminal multiplexer for coding agents.
 
 mod agents;
+mod bridge;
 mod cli;
 mod client;
 mod config;

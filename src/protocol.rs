@@ -9,7 +9,7 @@ use crate::agents::{AgentKind, HookEvent};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// No honest message is larger; a bigger length is a corrupt or hostile peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
@@ -28,6 +28,10 @@ pub enum ClientMsg {
     Resize { cols: u16, rows: u16 },
     /// A one-shot control command; the server answers with one Reply or Error and closes.
     Command(Command),
+    /// A bridge call, answered by a `ServerMsg::Bridge` with the same number; a connection may
+    /// carry many at once (`sbx mcp` keeps one open). `claim` says whom the caller speaks for:
+    /// checked against the pane the caller's process runs in.
+    Bridge { call: u64, claim: Option<String>, op: crate::bridge::BridgeOp },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,9 +104,10 @@ pub enum Command {
         target: String,
         label: String,
     },
-    /// From `sbx hook AGENT EVENT` inside a pane.
+    /// From `sbx hook AGENT EVENT`: inside a pane (`pane` from SBX_PANE_ID), or from an agent
+    /// started outside sbx (None).
     Hook {
-        pane: String,
+        pane: Option<String>,
         agent: String,
         hook: HookEvent,
     },
@@ -150,19 +155,32 @@ pub enum ServerMsg {
     Exit(String),
     Reply(Reply),
     Error(ErrorReply),
+    /// The answer to a `ClientMsg::Bridge`: JSON text, or why not.
+    Bridge {
+        call: u64,
+        result: Result<String, ErrorReply>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Reply {
-    Pong { pid: u32, version: String },
+    Pong {
+        pid: u32,
+        version: String,
+    },
     Done,
-    Created { session: String, pane: String },
+    Created {
+        session: String,
+        pane: String,
+    },
     Pane(PaneInfo),
     List(Vec<SessionInfo>),
     Capture(Vec<String>),
     Agent(AgentInfo),
     Queued,
     Detached(usize),
+    /// A bridge answer (JSON text).
+    Bridge(String),
 }
 
 /// An error with the exit code the CLI should use (1 error, 2 ambiguous) and the next step.

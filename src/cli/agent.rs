@@ -109,10 +109,7 @@ async fn report_hook(agent: &str, event: &str, paths: &Paths) -> CliResult {
         let _ = tx.send(input);
     });
     let input = tokio::time::timeout(Duration::from_secs(2), rx).await.ok().and_then(Result::ok).unwrap_or_default();
-    let Some(pane) = std::env::var("SBX_PANE_ID").ok().filter(|p| !p.is_empty()) else {
-        // Not in an sbx pane: nothing to report to (external sessions arrive with the bridge).
-        return Ok(());
-    };
+    let pane = std::env::var("SBX_PANE_ID").ok().filter(|p| !p.is_empty());
     let value: serde_json::Value = serde_json::from_slice(&input).unwrap_or_default();
     let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
     let hook = HookEvent {
@@ -123,7 +120,17 @@ async fn report_hook(agent: &str, event: &str, paths: &Paths) -> CliResult {
         transcript_path: field("transcript_path"),
         cwd: field("cwd"),
     };
-    simple(paths, Command::Hook { pane, agent: agent.to_string(), hook }).await?;
+    // Outside sbx panes a hook only reports to a server that runs: starting one from every
+    // agent launch would surprise, and a hook must be quick.
+    let reply = simple(paths, Command::Hook { pane, agent: agent.to_string(), hook }).await?;
+    // The prompt hooks' answer is the unread messages, as context for the agent's next turn.
+    if let Reply::Bridge(json) = reply {
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+        if let Some(context) = value.get("context").and_then(|c| c.as_str()).filter(|c| !c.is_empty()) {
+            let out = json!({ "hookSpecificOutput": { "hookEventName": event, "additionalContext": context } });
+            println!("{out}");
+        }
+    }
     Ok(())
 }
 

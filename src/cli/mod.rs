@@ -2,6 +2,7 @@
 
 mod agent;
 pub(crate) mod connect;
+mod messages;
 pub mod output;
 mod show;
 
@@ -110,6 +111,36 @@ enum Cmd {
     Doctor,
     /// The MCP server an agent CLI starts (stdio); it speaks for the pane it runs in.
     Mcp,
+    /// Messages between agents (and you): send, inbox, read, broadcast…
+    Msg {
+        /// Act as this pane (pane id, label or session id); only from outside panes.
+        #[arg(long = "as", global = true)]
+        as_pane: Option<String>,
+        #[command(subcommand)]
+        action: messages::MsgCmd,
+    },
+    /// Channels: join, leave, list, post.
+    Channel {
+        #[arg(long = "as", global = true)]
+        as_pane: Option<String>,
+        #[command(subcommand)]
+        action: messages::ChannelCmd,
+    },
+    /// Search the messages you sent or received.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long = "as")]
+        as_pane: Option<String>,
+    },
+    /// Artifacts: content-addressed files to attach to messages.
+    Artifact {
+        #[arg(long = "as", global = true)]
+        as_pane: Option<String>,
+        #[command(subcommand)]
+        action: messages::ArtifactCmd,
+    },
     /// Run the server in the foreground (sbx starts it on its own when needed).
     #[command(hide = true)]
     Server,
@@ -402,6 +433,10 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
         Cmd::Uninstall { providers } => agent::uninstall(providers, json),
         Cmd::Doctor => agent::doctor(json, paths).await,
         Cmd::Mcp => crate::mcp::serve(paths.clone()).await,
+        Cmd::Msg { as_pane, action } => messages::msg(action, as_pane, json, paths).await,
+        Cmd::Channel { as_pane, action } => messages::channel(action, as_pane, json, paths).await,
+        Cmd::Search { query, limit, as_pane } => messages::search(query, limit, as_pane, json, paths).await,
+        Cmd::Artifact { as_pane, action } => messages::artifact(action, as_pane, json, paths).await,
         Cmd::Server => unreachable!("handled before the runtime starts"),
     }
 }

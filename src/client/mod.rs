@@ -111,7 +111,7 @@ fn output_loop(reader: UnixStream, done: UnboundedSender<Outcome>) {
             }
             Ok(Some(ServerMsg::Exit(message))) => break Ok(message),
             Ok(Some(ServerMsg::Error(e))) => break Err(CliError::from(e)),
-            Ok(Some(ServerMsg::Reply(_))) => {}
+            Ok(Some(ServerMsg::Reply(_) | ServerMsg::Bridge { .. })) => {}
             Ok(None) | Err(_) => break Ok("[lost server]".to_string()),
         }
     };

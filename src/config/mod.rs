@@ -30,6 +30,8 @@ pub struct Settings {
     pub notify_bell: bool,
     /// Desktop notification escape then: "osc9", "osc777" or "none".
     pub notify_desktop: String,
+    /// The bridge's limits and options (`[bridge]`).
+    pub bridge: crate::bridge::BridgeSettings,
 }
 
 impl Default for Settings {
@@ -43,6 +45,7 @@ impl Default for Settings {
             shell: String::new(),
             notify_bell: true,
             notify_desktop: "osc9".into(),
+            bridge: Default::default(),
         }
     }
 }

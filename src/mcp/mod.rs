@@ -1,82 +1,280 @@
-//! `sbx mcp`: the MCP server an agent CLI starts (stdio). It speaks for the pane it runs in
-//! (`SBX_PANE_ID`) and answers from the sbx server. This first part knows who it is and
-//! which agent sessions sbx runs; messaging, channels and artifacts come with the bridge.
+//! `sbx mcp`: the MCP server an agent CLI starts (stdio). Every tool is one bridge call over a
+//! single connection to the sbx server, which decides who the caller is from the process tree
+//! (the pane the agent runs in), not from anything the agent says.
+//!
+//! Artifacts go in and out as content, never as paths: this process runs outside the agent's
+//! sandbox, so reading or writing a path the agent names would let it escape.
 
+use base64::Engine;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::{tool, tool_router, ErrorData, ServiceExt};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Deserialize;
 
+use crate::bridge::client::Link;
+use crate::bridge::BridgeOp;
 use crate::cli::output::{CliError, CliResult};
 use crate::config::paths::Paths;
-use crate::protocol::{Command, PaneInfo, Reply};
 
-#[derive(Clone)]
 pub struct Bridge {
-    paths: Paths,
-    pane: Option<String>,
+    link: Link,
 }
 
-/// Errors say how to recover, as every sbx error does.
-fn error(message: impl Into<String>, next: &str) -> ErrorData {
-    ErrorData::internal_error(format!("{}; next: {next}", message.into()), None)
-}
+type ToolResult = Result<CallToolResult, ErrorData>;
 
-impl Bridge {
-    async fn panes(&self) -> Result<Vec<PaneInfo>, ErrorData> {
-        let stream = crate::cli::connect::connect_or_start(&self.paths)
-            .await
-            .map_err(|e| error(e.message, "check that sbx is installed; run sbx doctor"))?;
-        match crate::cli::connect::request(stream, Command::List).await {
-            Ok(Reply::List(sessions)) => Ok(sessions.into_iter().flat_map(|s| s.tabs).flat_map(|t| t.panes).collect()),
-            Ok(_) => Err(error("the sbx server answered something unexpected", "restart it: sbx kill-server")),
-            Err(e) => Err(error(e.message, "run sbx ls to see the server's state")),
+fn answer(result: Result<String, CliError>) -> ToolResult {
+    Ok(match result {
+        Ok(json) => CallToolResult::success(vec![ContentBlock::text(json)]),
+        Err(e) => {
+            let next = e.hint.map(|h| format!("; next: {h}")).unwrap_or_default();
+            CallToolResult::error(vec![ContentBlock::text(format!("error: {}{next}", e.message))])
         }
-    }
+    })
 }
 
-fn describe(p: &PaneInfo) -> serde_json::Value {
-    json!({
-        "pane": p.id,
-        "label": p.label,
-        "session": p.session,
-        "agent": p.agent.as_ref().map(|a| a.kind.clone()),
-        "session_id": p.agent.as_ref().and_then(|a| a.session_id.clone()),
-        "state": p.agent.as_ref().map(|a| a.state.clone()),
-        "cwd": p.cwd,
-    })
+fn refuse(code: &str, message: &str, next: &str) -> ToolResult {
+    Ok(CallToolResult::error(vec![ContentBlock::text(format!("error: {message} [{code}]; next: {next}"))]))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListSessions {
+    /// Also list sessions that are offline and panes without an agent.
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SendMessage {
+    /// Who: a pane id (%3), a label, a working directory, an agent session id or a unique prefix
+    /// of one (at least 4 characters), `#channel`, or `user` (the person at the keyboard). May
+    /// be empty when `reply_to` is given: the reply goes where that message came from.
+    #[serde(default)]
+    pub to: String,
+    /// One line, at most 200 characters.
+    pub subject: String,
+    /// The message, at most 64 KiB. Larger content: post an artifact and send its sha256.
+    #[serde(default)]
+    pub body: String,
+    /// The id of the message this answers (keeps the thread).
+    pub reply_to: Option<i64>,
+    /// sha256 ids of artifacts posted with bridge_post_artifact.
+    #[serde(default)]
+    pub artifacts: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Broadcast {
+    pub subject: String,
+    #[serde(default)]
+    pub body: String,
+    /// How long the broadcast lives, in seconds (default 3600).
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListInbox {
+    /// Include messages already read.
+    #[serde(default)]
+    pub all: bool,
+    /// At most this many (default 50, at most 500).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct MessageId {
+    pub id: i64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct MessageIds {
+    pub ids: Vec<i64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PostArtifact {
+    /// A file name to go with it (no '/').
+    pub name: Option<String>,
+    /// The content as text (UTF-8). Give this or `base64`.
+    pub text: Option<String>,
+    /// The content as base64, for binary data. Give this or `text`.
+    pub base64: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetArtifact {
+    /// The artifact's sha256 (64 lower-case hex digits).
+    pub sha256: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct WaitForMessage {
+    /// Give up after this many seconds (default 60, at most 600).
+    pub timeout_seconds: Option<f64>,
+    /// Only messages with a larger id than this count (default: any unread message).
+    pub after_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Channel {
+    /// The channel, e.g. `#review` (lower-case letters, digits, '-', '_', '.').
+    pub channel: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Summary {
+    /// What you are working on, at most 500 characters; others see it in bridge_list_sessions.
+    pub summary: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Search {
+    /// Words to find in subjects and bodies (all of them must appear).
+    pub query: String,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Label {
+    /// Letters, digits, '-', '_' or '.', at most 64; unique on this machine.
+    pub label: String,
 }
 
 #[tool_router(server_handler)]
 impl Bridge {
-    #[tool(description = "Who am I, as sbx sees this agent: pane id, label, agent kind, agent session id, \
-state and working directory. Other agents can address you by pane id or label.")]
-    async fn bridge_whoami(&self) -> Result<String, ErrorData> {
-        let Some(pane) = &self.pane else {
-            return Err(error(
-                "this agent does not run in an sbx pane",
-                "start it in sbx (sbx new --agent claude) to be addressable",
-            ));
-        };
-        let panes = self.panes().await?;
-        let me = panes
-            .iter()
-            .find(|p| &p.id == pane)
-            .ok_or_else(|| error(format!("sbx has no pane {pane}"), "the pane may have closed; run sbx ls"))?;
-        Ok(describe(me).to_string())
+    #[tool(description = "Who am I, as sbx sees this agent: id, pane, label, agent kind, agent session id, \
+state, working directory and unread count. Others address you by pane id, label or session id.")]
+    async fn bridge_whoami(&self) -> ToolResult {
+        answer(self.link.call(BridgeOp::WhoAmI).await)
     }
 
-    #[tool(description = "List the agent sessions sbx runs on this machine: pane id, label, agent kind, \
-state (starting, working, waiting, idle, exited), agent session id and working directory.")]
-    async fn bridge_list_sessions(&self) -> Result<String, ErrorData> {
-        let panes = self.panes().await?;
-        let agents: Vec<serde_json::Value> = panes.iter().filter(|p| p.agent.is_some()).map(describe).collect();
-        Ok(json!({ "sessions": agents }).to_string())
+    #[tool(description = "List the agent sessions on this machine (in sbx panes and outside): id, pane, \
+label, agent, state (starting, working, waiting, idle), session id, cwd, summary, online.")]
+    async fn bridge_list_sessions(&self, Parameters(p): Parameters<ListSessions>) -> ToolResult {
+        answer(self.link.call(BridgeOp::ListSessions { all: p.all }).await)
     }
+
+    #[tool(description = "Send a message to another agent session (or #channel, or `user`). Stored durably; \
+the recipient sees it before its next turn. Returns the message id and thread.")]
+    async fn bridge_send_message(&self, Parameters(p): Parameters<SendMessage>) -> ToolResult {
+        let op =
+            BridgeOp::Send { to: p.to, subject: p.subject, body: p.body, artifacts: p.artifacts, reply_to: p.reply_to };
+        answer(self.link.call(op).await)
+    }
+
+    #[tool(description = "Send a message to every online session. It expires after ttl_seconds (default 1 hour).")]
+    async fn bridge_broadcast(&self, Parameters(p): Parameters<Broadcast>) -> ToolResult {
+        answer(self.link.call(BridgeOp::Broadcast { subject: p.subject, body: p.body, ttl_secs: p.ttl_seconds }).await)
+    }
+
+    #[tool(description = "List your messages (unread only unless all=true), oldest first, with a preview of each.")]
+    async fn bridge_list_inbox(&self, Parameters(p): Parameters<ListInbox>) -> ToolResult {
+        answer(self.link.call(BridgeOp::ListInbox { all: p.all, limit: p.limit.unwrap_or(50) }).await)
+    }
+
+    #[tool(description = "Read one message in full (marks it read).")]
+    async fn bridge_read_message(&self, Parameters(p): Parameters<MessageId>) -> ToolResult {
+        answer(self.link.call(BridgeOp::Read { id: p.id }).await)
+    }
+
+    #[tool(description = "Mark messages as read without reading them.")]
+    async fn bridge_mark_read(&self, Parameters(p): Parameters<MessageIds>) -> ToolResult {
+        answer(self.link.call(BridgeOp::MarkRead { ids: p.ids }).await)
+    }
+
+    #[tool(description = "Store content (up to 10 MiB by default) and get its sha256, to attach to messages \
+with `artifacts`. Give `text` or `base64`.")]
+    async fn bridge_post_artifact(&self, Parameters(p): Parameters<PostArtifact>) -> ToolResult {
+        let data = match (p.text, p.base64) {
+            (Some(text), None) => text.into_bytes(),
+            (None, Some(b64)) => match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
+                Ok(data) => data,
+                Err(e) => return refuse("bad_base64", &format!("base64 does not decode: {e}"), "send standard base64"),
+            },
+            _ => {
+                return refuse("bad_artifact", "give exactly one of text or base64", "text for UTF-8, base64 otherwise")
+            }
+        };
+        answer(self.link.call(BridgeOp::PutArtifact { name: p.name, data }).await)
+    }
+
+    #[tool(description = "Fetch an artifact by sha256: its content as text when it is UTF-8, else as base64.")]
+    async fn bridge_get_artifact(&self, Parameters(p): Parameters<GetArtifact>) -> ToolResult {
+        let json = match self.link.call(BridgeOp::GetArtifact { sha: p.sha256 }).await {
+            Ok(json) => json,
+            Err(e) => return answer(Err(e)),
+        };
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+        // Text reads better for a model; the bytes are the same either way.
+        let b64 = v.get("base64").and_then(|b| b.as_str()).unwrap_or_default().to_string();
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&b64) {
+            if let Ok(text) = String::from_utf8(bytes) {
+                if let Some(obj) = v.as_object_mut() {
+                    obj.remove("base64");
+                    obj.insert("text".into(), text.into());
+                }
+            }
+        }
+        answer(Ok(v.to_string()))
+    }
+
+    #[tool(description = "Wait until a message arrives for you (or one is already unread), up to \
+timeout_seconds (default 60). Returns the unread messages, or timed_out=true.")]
+    async fn bridge_wait_for_message(&self, Parameters(p): Parameters<WaitForMessage>) -> ToolResult {
+        let secs = p.timeout_seconds.unwrap_or(60.0);
+        if !(0.0..=600.0).contains(&secs) {
+            return refuse("bad_timeout", "timeout_seconds must be between 0 and 600", "wait again after 600 s");
+        }
+        let op = BridgeOp::Wait { timeout_ms: (secs * 1000.0) as u64, after: p.after_id };
+        answer(self.link.call(op).await)
+    }
+
+    #[tool(description = "Join a channel (created when the first member joins). Messages sent to #channel \
+reach every member.")]
+    async fn bridge_join_channel(&self, Parameters(p): Parameters<Channel>) -> ToolResult {
+        answer(self.link.call(BridgeOp::Join { channel: p.channel }).await)
+    }
+
+    #[tool(description = "Leave a channel.")]
+    async fn bridge_leave_channel(&self, Parameters(p): Parameters<Channel>) -> ToolResult {
+        answer(self.link.call(BridgeOp::Leave { channel: p.channel }).await)
+    }
+
+    #[tool(description = "List channels with their members, and whether you are one.")]
+    async fn bridge_list_channels(&self) -> ToolResult {
+        answer(self.link.call(BridgeOp::ListChannels).await)
+    }
+
+    #[tool(description = "Get the whole thread a message belongs to, oldest first.")]
+    async fn bridge_get_thread(&self, Parameters(p): Parameters<MessageId>) -> ToolResult {
+        answer(self.link.call(BridgeOp::Thread { id: p.id }).await)
+    }
+
+    #[tool(description = "Say in a line what you are working on; shown to other sessions.")]
+    async fn bridge_set_summary(&self, Parameters(p): Parameters<Summary>) -> ToolResult {
+        answer(self.link.call(BridgeOp::SetSummary { summary: p.summary }).await)
+    }
+
+    #[tool(description = "Search the messages you sent or received, by words in the subject or body.")]
+    async fn bridge_search(&self, Parameters(p): Parameters<Search>) -> ToolResult {
+        answer(self.link.call(BridgeOp::Search { query: p.query, limit: p.limit.unwrap_or(20) }).await)
+    }
+
+    #[tool(description = "Give yourself a label others can address you by (unique on this machine).")]
+    async fn bridge_set_label(&self, Parameters(p): Parameters<Label>) -> ToolResult {
+        answer(self.link.call(BridgeOp::SetLabel { label: p.label }).await)
+    }
+}
+
+/// Whom this MCP server speaks for: the pane it was started in, else the agent session that
+/// started it (Claude passes its id), else whoever the server finds from the process tree.
+pub fn claim_from_env() -> Option<String> {
+    ["SBX_PANE_ID", "CLAUDE_CODE_SESSION_ID"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
 }
 
 /// Serve MCP on stdin/stdout until the agent closes it.
 pub async fn serve(paths: Paths) -> CliResult {
-    let pane = std::env::var("SBX_PANE_ID").ok().filter(|p| !p.is_empty());
-    let service = Bridge { paths, pane }
+    let service = Bridge { link: Link::new(paths, claim_from_env()) }
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| CliError::new(format!("MCP start-up failed: {e}"), "the agent must speak MCP on stdio"))?;

@@ -52,6 +52,9 @@ pub struct Pane {
     pub command: Vec<String>,
     pub initial_cwd: PathBuf,
     pub label: Option<String>,
+    /// The pane's name in the bridge (stable for its life; the agent's session id when sbx
+    /// chose one at launch).
+    pub endpoint: String,
     pub pid: Option<u32>,
     pub alive: Arc<AtomicBool>,
     /// Set by the reader when it has told the server about new output and the server has
@@ -127,6 +130,7 @@ impl Pane {
             command: spec.command,
             initial_cwd: spec.cwd,
             label: None,
+            endpoint: crate::agents::new_uuid(),
             pid,
             alive,
             notified,

@@ -134,6 +134,7 @@ impl Server {
             return;
         }
         eprintln!("agent {}: {} -> {}", crate::pane::pane_name(id), agent.state.label(), next.label());
+        self.bridge_dirty = true;
         agent.state = next.clone();
         agent.interruptions = hint.map_or(0, |h| h.interruptions);
         agent.transcript_from =
@@ -286,7 +287,7 @@ impl Server {
 
     /// Type the prompt (as a paste when the agent takes pastes) and remember to press Enter
     /// once it shows: pressing Enter before the agent has drawn the text can lose it.
-    fn type_prompt(&mut self, id: PaneId, text: &str, out: Option<UnboundedSender<ServerMsg>>) {
+    pub(super) fn type_prompt(&mut self, id: PaneId, text: &str, out: Option<UnboundedSender<ServerMsg>>) {
         let Some(pane) = self.state.panes.get(&id) else { return };
         let last_line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
         let needle: String = last_line.chars().rev().take(24).collect::<Vec<_>>().into_iter().rev().collect();

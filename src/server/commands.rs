@@ -124,7 +124,8 @@ impl Server {
                 }
                 Ok(Reply::Detached(ids.len()))
             }
-            Command::Hook { pane, agent, hook } => self.on_hook(&pane, &agent, hook),
+            // Handled with the connection's pid, before commands (see Server::hook).
+            Command::Hook { .. } => Ok(Reply::Done),
             Command::AgentPrompt { .. } | Command::AgentWait { .. } | Command::AgentKey { .. } => {
                 unreachable!("answered later, dispatched in on_message")
             }
@@ -206,6 +207,7 @@ impl Server {
         env.extend(spec.env.iter().cloned());
         let mut command = spec.command.clone();
         let mut agent = None;
+        let mut endpoint = None;
         if let Some(kind) = spec.agent {
             let adapter = kind.adapter();
             if crate::agents::which(adapter.program()).is_none() {
@@ -221,6 +223,7 @@ impl Server {
             let launch = adapter.launch(&crate::agents::LaunchCtx { sbx: &sbx, args: &spec.command });
             command = launch.command;
             env.extend(launch.env);
+            endpoint = launch.session_id.clone();
             agent = Some(super::agents::PaneAgent::new(kind, launch.session_id));
         }
         let settings = &self.state.config.settings;
@@ -229,6 +232,9 @@ impl Server {
         let mut pane = Pane::spawn(id, spawn, self.notices.clone())
             .map_err(|e| ErrorReply::new(format!("{e:#}"), "check the command and the directory, then try again"))?;
         pane.label = spec.label.clone();
+        if let Some(endpoint) = endpoint {
+            pane.endpoint = endpoint;
+        }
         self.state.panes.insert(id, pane);
         if let Some(agent) = agent {
             self.state.agents.insert(id, agent);

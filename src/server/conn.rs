@@ -7,14 +7,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+use crate::bridge::{BridgeHandle, BridgeMsg, Caller, Replier};
 use crate::protocol::{read_frame, write_frame, ClientMsg, ErrorReply, Hello, ServerMsg, PROTOCOL_VERSION};
 
 pub type ClientId = u64;
 
+// An event lives only from its decoding to its handling: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum ConnEvent {
-    /// A message from a connection (the first one decides whether it is an attach or a command).
-    Message(ClientId, ClientMsg, UnboundedSender<ServerMsg>),
+    /// A message from a connection (the first one decides whether it is an attach or a command),
+    /// with the pid of the process on the other end (from the kernel).
+    Message(ClientId, ClientMsg, UnboundedSender<ServerMsg>, u32),
     /// The writer task finished writing one Output frame.
     Written(ClientId),
     Closed(ClientId),
@@ -22,22 +26,22 @@ pub enum ConnEvent {
 
 static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
 
-pub async fn accept_loop(listener: UnixListener, events: UnboundedSender<ConnEvent>) {
+pub async fn accept_loop(listener: UnixListener, events: UnboundedSender<ConnEvent>, bridge: BridgeHandle) {
     let uid = crate::config::paths::current_uid();
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         // The socket dir is 0700 already; checking the peer as well means a socket that
         // leaked out of its folder (bind mount, fd passing) still serves only its owner.
-        match stream.peer_cred() {
-            Ok(cred) if cred.uid() == uid => {}
+        let pid = match stream.peer_cred() {
+            Ok(cred) if cred.uid() == uid => cred.pid().unwrap_or(0).max(0) as u32,
             _ => {
                 // Refuse on a task of its own, so a stranger cannot stall the accept loop.
                 tokio::spawn(refuse(stream));
                 continue;
             }
-        }
+        };
         let id = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(serve(id, stream, events.clone()));
+        tokio::spawn(serve(id, stream, pid, events.clone(), bridge.clone()));
     }
 }
 
@@ -53,7 +57,7 @@ async fn refuse(mut stream: UnixStream) {
     let _ = tokio::time::timeout(wait, read_frame::<_, ClientMsg>(&mut stream)).await;
 }
 
-async fn serve(id: ClientId, stream: UnixStream, events: UnboundedSender<ConnEvent>) {
+async fn serve(id: ClientId, stream: UnixStream, pid: u32, events: UnboundedSender<ConnEvent>, bridge: BridgeHandle) {
     let (reader, writer) = stream.into_split();
     // One read picks up a frame's length and body (and any frames behind it).
     let mut reader = tokio::io::BufReader::new(reader);
@@ -72,10 +76,18 @@ async fn serve(id: ClientId, stream: UnixStream, events: UnboundedSender<ConnEve
         _ => return,
     }
     while let Ok(Some(msg)) = read_frame::<_, ClientMsg>(&mut reader).await {
-        if events.send(ConnEvent::Message(id, msg, out_tx.clone())).is_err() {
+        // Bridge calls go straight to the bridge thread: messaging never waits for the loop
+        // that draws panes, and a flood of messages never delays a keystroke.
+        if let ClientMsg::Bridge { call, claim, op } = msg {
+            let caller = Caller::Peer { conn: id, pid, claim };
+            bridge.send(BridgeMsg::Call { caller, op, reply: Replier::numbered(out_tx.clone(), call) });
+            continue;
+        }
+        if events.send(ConnEvent::Message(id, msg, out_tx.clone(), pid)).is_err() {
             break;
         }
     }
+    bridge.send(BridgeMsg::ConnClosed(id));
     let _ = events.send(ConnEvent::Closed(id));
 }
 

@@ -3,6 +3,7 @@
 
 mod actions;
 mod agents;
+mod bridge;
 mod client;
 mod commands;
 mod conn;
@@ -53,6 +54,13 @@ pub struct Server {
     notices: UnboundedSender<PaneNotice>,
     socket: PathBuf,
     exiting: bool,
+    bridge: crate::bridge::BridgeHandle,
+    /// Panes have changed in a way the bridge should hear about.
+    bridge_dirty: bool,
+    /// What the bridge was last told about each pane.
+    published: BTreeMap<PaneId, crate::bridge::PaneEntry>,
+    /// The bridge's view for the sidebar.
+    overview: crate::bridge::Overview,
 }
 
 /// Run the server in this process until the last session ends or `kill-server`.
@@ -88,9 +96,11 @@ async fn serve(paths: Paths) -> Result<()> {
 
     let (conn_tx, conn_rx) = unbounded_channel();
     let (notice_tx, notice_rx) = unbounded_channel();
-    tokio::spawn(conn::accept_loop(listener, conn_tx));
-
     let config = Config::load(&paths.config);
+    let (bridge_tx, bridge_rx) = unbounded_channel();
+    let bridge = crate::bridge::spawn(paths.data.clone(), config.settings.bridge.clone(), bridge_tx);
+    tokio::spawn(conn::accept_loop(listener, conn_tx, bridge.clone()));
+
     let mut server = Server {
         state: State::new(config),
         quiet_since: BTreeMap::new(),
@@ -101,15 +111,24 @@ async fn serve(paths: Paths) -> Result<()> {
         notices: notice_tx,
         socket: socket.clone(),
         exiting: false,
+        bridge,
+        bridge_dirty: false,
+        published: BTreeMap::new(),
+        overview: Default::default(),
     };
-    server.run(conn_rx, notice_rx).await;
+    server.run(conn_rx, notice_rx, bridge_rx).await;
     let _ = std::fs::remove_file(&socket);
     drop(lock_file);
     Ok(())
 }
 
 impl Server {
-    async fn run(&mut self, mut conns: UnboundedReceiver<ConnEvent>, mut notices: UnboundedReceiver<PaneNotice>) {
+    async fn run(
+        &mut self,
+        mut conns: UnboundedReceiver<ConnEvent>,
+        mut notices: UnboundedReceiver<PaneNotice>,
+        mut bridge: UnboundedReceiver<crate::bridge::BridgeNotice>,
+    ) {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         loop {
             let deadline = [
@@ -125,6 +144,7 @@ impl Server {
             tokio::select! {
                 Some(ev) = conns.recv() => self.guarded("a request", |s| s.on_conn(ev)),
                 Some(n) = notices.recv() => self.guarded("pane output", |s| s.on_notice(n)),
+                Some(n) = bridge.recv() => self.guarded("a bridge notice", |s| s.on_bridge_notice(n)),
                 _ = sleep_until(deadline), if deadline.is_some() => self.guarded("a timer", |s| {
                     s.end_expired_syncs();
                     s.trim_quiet_panes();
@@ -150,6 +170,9 @@ impl Server {
                 self.state.panes.clear();
                 return;
             }
+            if self.bridge_dirty {
+                self.guarded("telling the bridge", |s| s.sync_bridge());
+            }
             self.guarded("drawing", |s| s.render_ready());
         }
     }
@@ -173,7 +196,11 @@ impl Server {
 
     fn on_conn(&mut self, ev: ConnEvent) {
         match ev {
-            ConnEvent::Message(id, msg, out) => self.on_message(id, msg, out),
+            ConnEvent::Message(id, msg, out, pid) => {
+                // Any command may change what the bridge knows of panes (labels, new panes).
+                self.bridge_dirty = true;
+                self.on_message(id, msg, out, pid)
+            }
             ConnEvent::Written(id) => {
                 if let Some(c) = self.clients.get_mut(&id) {
                     c.in_flight = false;
@@ -187,8 +214,11 @@ impl Server {
         }
     }
 
-    fn on_message(&mut self, id: ClientId, msg: ClientMsg, out: UnboundedSender<ServerMsg>) {
+    fn on_message(&mut self, id: ClientId, msg: ClientMsg, out: UnboundedSender<ServerMsg>, pid: u32) {
         match msg {
+            ClientMsg::Command(Command::Hook { pane, agent, hook }) => self.hook(pane, &agent, hook, pid, out),
+            // Connections hand these to the bridge themselves.
+            ClientMsg::Bridge { .. } => {}
             // These answer later: once the agent shows the prompt, or reaches the state.
             ClientMsg::Command(Command::AgentPrompt { target, text, queue }) => {
                 self.agent_prompt(&target, text, queue, out)
@@ -397,6 +427,7 @@ impl Server {
                 client.mode = Mode::Normal;
             }
         }
+        self.bridge_dirty = true;
         let Some((si, ti)) = location else { return };
         let session = &mut self.state.sessions[si];
         let tab = &mut session.tabs[ti];

@@ -232,5 +232,13 @@ pub fn validate_session_name(name: &str) -> Result<(), ErrorReply> {
 }
 
 pub fn validate_label(label: &str) -> Result<(), ErrorReply> {
-    plain_name(label, "label", &['%', '#'])
+    // `.` would read as a path (the bridge addresses agents by cwd); `user` is the bridge's
+    // name for the person at the keyboard.
+    if label == "user" {
+        return Err(ErrorReply::new(
+            "\"user\" is reserved: it addresses you, the person at the keyboard",
+            "choose another label",
+        ));
+    }
+    plain_name(label, "label", &['%', '#', '.'])
 }

@@ -1,0 +1,109 @@
+//! The caller's side of the bridge: one connection to the server carrying numbered calls, so
+//! `sbx mcp` can have a `bridge_wait_for_message` open while other calls go on.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::oneshot;
+
+use super::BridgeOp;
+use crate::cli::output::CliError;
+use crate::config::paths::Paths;
+use crate::protocol::{read_frame, write_frame, ClientMsg, ErrorReply, ServerMsg};
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<String, ErrorReply>>>>>;
+
+struct Conn {
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    pending: Pending,
+}
+
+pub struct Link {
+    paths: Paths,
+    /// Whom this caller says it speaks for (the server checks it against the process tree).
+    claim: Option<String>,
+    conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
+    next: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Link {
+    pub fn new(paths: Paths, claim: Option<String>) -> Link {
+        Link { paths, claim, conn: tokio::sync::Mutex::new(None), next: AtomicU64::new(1) }
+    }
+
+    async fn connection(&self) -> Result<Arc<Conn>, CliError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let stream = crate::cli::connect::connect_or_start(&self.paths).await?;
+        let (reader, writer) = stream.into_split();
+        let pending: Pending = Arc::default();
+        let conn = Arc::new(Conn { writer: tokio::sync::Mutex::new(writer), pending: pending.clone() });
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(reader);
+            loop {
+                match read_frame::<_, ServerMsg>(&mut reader).await {
+                    Ok(Some(ServerMsg::Bridge { call, result })) => {
+                        if let Some(tx) = lock(&pending).remove(&call) {
+                            let _ = tx.send(result);
+                        }
+                    }
+                    Ok(Some(ServerMsg::Error(e))) => {
+                        // A refusal of the whole connection (another user's server, a version
+                        // mismatch): every call waiting hears it.
+                        for (_, tx) in lock(&pending).drain() {
+                            let _ = tx.send(Err(e.clone()));
+                        }
+                        break;
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            // Calls still waiting see their sender dropped: the connection is gone.
+            lock(&pending).clear();
+        });
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Make one call. A call whose request could not be written is retried once on a fresh
+    /// connection (the server may have restarted); one that was written is never sent twice.
+    pub async fn call(&self, op: BridgeOp) -> Result<String, CliError> {
+        for attempt in 0..2 {
+            let conn = self.connection().await?;
+            let call = self.next.fetch_add(1, Ordering::Relaxed);
+            let (tx, rx) = oneshot::channel();
+            lock(&conn.pending).insert(call, tx);
+            let msg = ClientMsg::Bridge { call, claim: self.claim.clone(), op: op.clone() };
+            let written = write_frame(&mut *conn.writer.lock().await, &msg).await;
+            if written.is_err() {
+                lock(&conn.pending).remove(&call);
+                *self.conn.lock().await = None;
+                if attempt == 0 {
+                    continue;
+                }
+                return Err(CliError::new("cannot reach the sbx server", "run sbx ls to check it"));
+            }
+            return match rx.await {
+                Ok(Ok(json)) => Ok(json),
+                Ok(Err(e)) => Err(e.into()),
+                Err(_) => {
+                    *self.conn.lock().await = None;
+                    Err(CliError::new(
+                        "the sbx server went away during the call (it may or may not have been done)",
+                        "check with bridge_list_inbox or sbx search before repeating it",
+                    ))
+                }
+            };
+        }
+        unreachable!("the loop returns")
+    }
+}

@@ -1,0 +1,277 @@
+//! The bridge: agents (and people) message each other through the sbx server.
+//!
+//! One thread owns the store and the directory of endpoints (panes, agent sessions started
+//! outside sbx, the user). Connections hand it calls directly; the server loop tells it when
+//! panes come and go. Writes of a burst of calls share one transaction (group commit), and
+//! every reply goes out only after its transaction committed.
+
+mod address;
+pub mod client;
+mod inbox;
+mod ops;
+mod proc;
+mod router;
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::protocol::{ErrorReply, Reply, ServerMsg};
+
+pub use proc::lineage;
+pub use router::spawn;
+
+/// What a caller asks of the bridge. Every field is checked by the bridge (limits, names).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum BridgeOp {
+    WhoAmI,
+    ListSessions {
+        all: bool,
+    },
+    Send {
+        to: String,
+        subject: String,
+        body: String,
+        artifacts: Vec<String>,
+        reply_to: Option<i64>,
+    },
+    Broadcast {
+        subject: String,
+        body: String,
+        ttl_secs: Option<u64>,
+    },
+    ListInbox {
+        all: bool,
+        limit: u32,
+    },
+    Read {
+        id: i64,
+    },
+    MarkRead {
+        ids: Vec<i64>,
+    },
+    PutArtifact {
+        name: Option<String>,
+        data: Vec<u8>,
+    },
+    GetArtifact {
+        sha: String,
+    },
+    /// Answer with unread messages (newer than `after`, when given) as soon as there are any.
+    Wait {
+        timeout_ms: u64,
+        after: Option<i64>,
+    },
+    Join {
+        channel: String,
+    },
+    Leave {
+        channel: String,
+    },
+    ListChannels,
+    Thread {
+        id: i64,
+    },
+    SetSummary {
+        summary: String,
+    },
+    Search {
+        query: String,
+        limit: u32,
+    },
+    SetLabel {
+        label: String,
+    },
+    /// The `<sbx-inbox>` block a prompt hook prints (marks what it shows as read).
+    InboxBlock,
+}
+
+/// Who is calling: a process the bridge checks, or an endpoint the server vouches for.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A process on the socket. `claim` is `SBX_PANE_ID`, `--as`, or an agent's session id.
+    Peer {
+        conn: u64,
+        pid: u32,
+        claim: Option<String>,
+    },
+    Endpoint(String),
+}
+
+/// Where a call's answer goes: a one-shot command's reply, or a numbered answer on a
+/// connection that carries many calls (`sbx mcp`).
+#[derive(Debug, Clone)]
+pub struct Replier {
+    out: UnboundedSender<ServerMsg>,
+    call: Option<u64>,
+}
+
+impl Replier {
+    pub fn once(out: UnboundedSender<ServerMsg>) -> Replier {
+        Replier { out, call: None }
+    }
+
+    pub fn numbered(out: UnboundedSender<ServerMsg>, call: u64) -> Replier {
+        Replier { out, call: Some(call) }
+    }
+
+    pub fn send(&self, result: Result<String, ErrorReply>) {
+        let msg = match (self.call, result) {
+            (Some(call), result) => ServerMsg::Bridge { call, result },
+            (None, Ok(json)) => ServerMsg::Reply(Reply::Bridge(json)),
+            (None, Err(e)) => ServerMsg::Error(e),
+        };
+        let _ = self.out.send(msg);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.out.is_closed()
+    }
+}
+
+/// A pane as the bridge needs to know it (sent by the server whenever one of these changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaneEntry {
+    pub endpoint: String,
+    pub pane: String,
+    pub session: String,
+    pub label: Option<String>,
+    pub cwd: String,
+    pub agent: Option<String>,
+    pub agent_session: Option<String>,
+    pub state: Option<String>,
+    /// The pane's first process: anything descending from it speaks for this pane.
+    pub pid: Option<u32>,
+}
+
+#[derive(Debug)]
+pub enum BridgeMsg {
+    Call {
+        caller: Caller,
+        op: BridgeOp,
+        reply: Replier,
+    },
+    Pane(PaneEntry),
+    PaneGone {
+        endpoint: String,
+    },
+    /// A hook of an agent started outside sbx: it registers (or refreshes) an external session.
+    ExternalHook {
+        session_id: String,
+        agent: String,
+        cwd: Option<String>,
+        pid: u32,
+    },
+    /// A label the server accepted for a pane or an external session.
+    Labelled {
+        endpoint: String,
+        label: Option<String>,
+    },
+    ConnClosed(u64),
+}
+
+/// What the bridge tells the server loop.
+#[derive(Debug)]
+pub enum BridgeNotice {
+    /// Ask the server (which owns labels) to set one; it answers `reply` itself.
+    SetLabel { endpoint: String, pane: Option<String>, label: String, reply: Replier },
+    /// New messages for an endpoint (for the optional notice typed into an idle agent).
+    Delivered { endpoint: String, from: String, subject: String },
+    /// The sidebar's view: unread counts, the user's latest messages, channels.
+    Overview(Overview),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overview {
+    /// Unread messages per endpoint id.
+    pub unread: Vec<(String, usize)>,
+    /// The user's inbox, newest first: (message id, from, subject, read).
+    pub inbox: Vec<(i64, String, String, bool)>,
+    /// Channels and their members' names.
+    pub channels: Vec<(String, Vec<String>)>,
+    /// Labels of external sessions (labels are unique across panes and these).
+    pub external_labels: Vec<String>,
+}
+
+/// The bridge's limits, from config.toml's `[bridge]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BridgeSettings {
+    pub max_body_bytes: usize,
+    pub max_subject_chars: usize,
+    pub max_artifact_bytes: usize,
+    pub broadcast_ttl_secs: u64,
+    pub max_broadcast_ttl_secs: u64,
+    pub offline_after_secs: u64,
+    pub inbox_block_chars: usize,
+    /// Read messages older than this are collected.
+    pub keep_read_days: u64,
+    /// Type a one-line notice into an idle agent's prompt when a message arrives.
+    pub notify_idle: bool,
+    /// "normal" (survives a crash of the server) or "full" (survives a power cut too).
+    pub sync: String,
+}
+
+impl Default for BridgeSettings {
+    fn default() -> Self {
+        BridgeSettings {
+            max_body_bytes: 64 * 1024,
+            max_subject_chars: 200,
+            max_artifact_bytes: 10 * 1024 * 1024,
+            broadcast_ttl_secs: 3600,
+            max_broadcast_ttl_secs: 7 * 24 * 3600,
+            offline_after_secs: 600,
+            inbox_block_chars: 8000,
+            keep_read_days: 7,
+            notify_idle: false,
+            sync: "normal".into(),
+        }
+    }
+}
+
+/// The handle the server and its connections use.
+#[derive(Clone)]
+pub struct BridgeHandle {
+    tx: std::sync::mpsc::Sender<BridgeMsg>,
+}
+
+impl BridgeHandle {
+    pub fn send(&self, msg: BridgeMsg) {
+        let _ = self.tx.send(msg);
+    }
+}
+
+/// A bridge error: what failed, a stable code for scripts, and the next step.
+#[derive(Debug, Clone)]
+pub struct BridgeError {
+    pub code: &'static str,
+    pub message: String,
+    pub next: String,
+    pub exit: u8,
+}
+
+impl BridgeError {
+    pub fn new(code: &'static str, message: impl Into<String>, next: impl Into<String>) -> BridgeError {
+        BridgeError { code, message: message.into(), next: next.into(), exit: 1 }
+    }
+
+    pub fn ambiguous(message: impl Into<String>, next: impl Into<String>) -> BridgeError {
+        BridgeError { code: "ambiguous_address", message: message.into(), next: next.into(), exit: 2 }
+    }
+
+    pub fn reply(self) -> ErrorReply {
+        ErrorReply { code: self.exit, message: format!("{} [{}]", self.message, self.code), hint: Some(self.next) }
+    }
+}
+
+impl From<anyhow::Error> for BridgeError {
+    fn from(e: anyhow::Error) -> BridgeError {
+        BridgeError::new("store_error", format!("the bridge store failed: {e:#}"), "see the server log; try again")
+    }
+}
+
+pub type BridgeResult<T> = Result<T, BridgeError>;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,501 @@
+//! The bridge thread: takes calls and directory changes in bursts, runs a burst's writes in one
+//! transaction (group commit), answers only after the commit, then wakes the waiters the burst
+//! delivered to. It never blocks the server loop: the loop only sends to it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::address::{Directory, Endpoint, USER};
+use super::store::{EndpointRow, Store};
+use super::{
+    now_ms, proc, BridgeError, BridgeHandle, BridgeMsg, BridgeNotice, BridgeOp, BridgeResult, BridgeSettings, Caller,
+    Overview, PaneEntry, Replier,
+};
+
+/// A burst larger than this is split, so a flood of calls still gets answers steadily.
+const MAX_BATCH: usize = 512;
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// The sidebar's view is recomputed at most this often.
+const OVERVIEW_EVERY: Duration = Duration::from_millis(100);
+/// A persisted `last_seen` is refreshed at most this often (presence needs minutes, not ms).
+const SEEN_WRITE_EVERY_MS: i64 = 30_000;
+
+pub(super) struct Waiter {
+    pub endpoint: String,
+    pub after: Option<i64>,
+    pub deadline: Instant,
+    pub reply: Replier,
+}
+
+pub(super) enum Outcome {
+    Reply(BridgeResult<serde_json::Value>),
+    /// Someone else answers: a waiter, or the server loop (labels).
+    Later,
+}
+
+pub(super) struct Router {
+    pub store: Store,
+    pub dir: Directory,
+    pub settings: BridgeSettings,
+    pub notices: UnboundedSender<BridgeNotice>,
+    pub waiters: Vec<Waiter>,
+    /// The endpoint each connection was found to speak for (a connection's process is fixed).
+    pub conns: HashMap<u64, String>,
+    /// Endpoints that received messages in this burst.
+    pub woken: BTreeSet<String>,
+    overview_due: Option<Instant>,
+    last_overview: Overview,
+    next_sweep: Instant,
+}
+
+/// Start the bridge thread. When its store cannot be opened, the thread still answers every
+/// call, with the reason, so panes work and the user learns what to fix.
+pub fn spawn(
+    data_dir: std::path::PathBuf,
+    settings: BridgeSettings,
+    notices: UnboundedSender<BridgeNotice>,
+) -> BridgeHandle {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("sbx-bridge".into())
+        .spawn(move || {
+            let opened = lock_store(&data_dir.join("bridge")).and_then(|lock| {
+                let store = Store::open(&data_dir.join("bridge"), settings.sync == "full")?;
+                let endpoints = store.endpoints()?;
+                Ok((lock, store, endpoints))
+            });
+            match opened {
+                Ok((_lock, store, rows)) => {
+                    let mut router = Router::new(store, rows, settings, notices);
+                    router.run(rx);
+                }
+                Err(e) => {
+                    eprintln!("bridge: store unavailable: {e:#}");
+                    refuse_all(rx, &format!("{e:#}"));
+                }
+            }
+        })
+        .expect("cannot start the bridge thread");
+    BridgeHandle { tx }
+}
+
+/// One writer per store: two servers (on two sockets) sharing a data folder would otherwise
+/// both write it. The lock lives as long as the bridge thread.
+fn lock_store(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    crate::config::paths::ensure_private_dir(dir)?;
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path)?;
+    if file.try_lock().is_err() {
+        anyhow::bail!("another sbx server owns the store in {}", dir.display());
+    }
+    Ok(file)
+}
+
+fn refuse_all(rx: Receiver<BridgeMsg>, why: &str) {
+    while let Ok(msg) = rx.recv() {
+        if let BridgeMsg::Call { reply, .. } = msg {
+            reply.send(Err(BridgeError::new(
+                "store_unavailable",
+                format!("the bridge store cannot be opened: {why}"),
+                "fix or move the store folder (sbx doctor shows where), then sbx kill-server",
+            )
+            .reply()));
+        }
+    }
+}
+
+impl Router {
+    fn new(
+        store: Store,
+        rows: Vec<EndpointRow>,
+        settings: BridgeSettings,
+        notices: UnboundedSender<BridgeNotice>,
+    ) -> Router {
+        let mut dir = Directory { offline_after_ms: settings.offline_after_secs as i64 * 1000, ..Default::default() };
+        for row in rows {
+            dir.endpoints.insert(row.id.clone(), Endpoint { row, ..Default::default() });
+        }
+        let mut router = Router {
+            store,
+            dir,
+            settings,
+            notices,
+            waiters: Vec::new(),
+            conns: HashMap::new(),
+            woken: BTreeSet::new(),
+            overview_due: Some(Instant::now()),
+            last_overview: Overview::default(),
+            next_sweep: Instant::now(),
+        };
+        if !router.dir.endpoints.contains_key(USER) {
+            let row = EndpointRow { id: USER.into(), kind: "user".into(), last_seen: now_ms(), ..Default::default() };
+            if router.store.put_endpoint(&row).is_ok() {
+                router.dir.endpoints.insert(USER.into(), Endpoint { row, ..Default::default() });
+            }
+        }
+        router
+    }
+
+    fn run(&mut self, rx: Receiver<BridgeMsg>) {
+        loop {
+            let wake = [Some(self.next_sweep), self.waiters.iter().map(|w| w.deadline).min(), self.overview_due]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_else(|| Instant::now() + SWEEP_EVERY);
+            let first = match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            if let Some(first) = first {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(msg) => batch.push(msg),
+                        Err(_) => break,
+                    }
+                }
+                self.run_batch(batch);
+            }
+            self.expire_waiters();
+            if Instant::now() >= self.next_sweep {
+                self.sweep();
+            }
+            if self.overview_due.is_some_and(|t| Instant::now() >= t) {
+                self.publish_overview();
+            }
+        }
+    }
+
+    fn run_batch(&mut self, batch: Vec<BridgeMsg>) {
+        let mut replies: Vec<(Replier, BridgeResult<serde_json::Value>)> = Vec::new();
+        let began = self.store.begin();
+        for msg in batch {
+            match msg {
+                BridgeMsg::Call { caller, op, reply } => {
+                    let outcome = match self.identify(&caller) {
+                        Ok(me) => self.store_op(&me, op, &reply),
+                        Err(e) => Outcome::Reply(Err(e)),
+                    };
+                    if let Outcome::Reply(result) = outcome {
+                        replies.push((reply, result));
+                    }
+                }
+                BridgeMsg::Pane(entry) => self.on_pane(entry),
+                BridgeMsg::PaneGone { endpoint } => self.on_pane_gone(&endpoint),
+                BridgeMsg::ExternalHook { session_id, agent, cwd, pid } => {
+                    self.on_external_hook(session_id, agent, cwd, pid)
+                }
+                BridgeMsg::Labelled { endpoint, label } => self.on_labelled(&endpoint, label),
+                BridgeMsg::ConnClosed(conn) => {
+                    self.conns.remove(&conn);
+                }
+            }
+        }
+        let committed = began.and_then(|_| self.store.commit());
+        if let Err(e) = committed {
+            self.store.rollback();
+            eprintln!("bridge: commit failed: {e:#}");
+            // Nothing of this burst is stored: nobody may hear "sent".
+            self.woken.clear();
+            let why = format!("{e:#}");
+            for (reply, _) in replies {
+                reply.send(Err(BridgeError::new("store_error", format!("not stored: {why}"), "try again").reply()));
+            }
+            return;
+        }
+        for (reply, result) in replies {
+            reply.send(result.map(|v| v.to_string()).map_err(BridgeError::reply));
+        }
+        if !self.woken.is_empty() {
+            self.wake_waiters();
+            self.overview_due.get_or_insert_with(|| Instant::now() + OVERVIEW_EVERY);
+        }
+    }
+
+    /// Run one op so that its writes land whole or not at all.
+    fn store_op(&mut self, me: &str, op: BridgeOp, reply: &Replier) -> Outcome {
+        let woken_before = self.woken.clone();
+        let _ = self.store.begin_op();
+        let outcome = self.op(me, op, reply);
+        match &outcome {
+            Outcome::Reply(Err(_)) => {
+                self.store.rollback_op();
+                self.woken = woken_before;
+            }
+            _ => self.store.release_op(),
+        }
+        outcome
+    }
+
+    /// Who is calling. A process inside a pane speaks for that pane and nothing else; outside
+    /// panes, `claim` says who (the user acting as a pane, or an agent's session id); with no
+    /// claim, an agent whose hooks registered it, else the user.
+    pub(super) fn identify(&mut self, caller: &Caller) -> BridgeResult<String> {
+        let (conn, pid, claim) = match caller {
+            Caller::Endpoint(id) => return Ok(id.clone()),
+            Caller::Peer { conn, pid, claim } => (*conn, *pid, claim.as_deref().filter(|c| !c.is_empty())),
+        };
+        if let Some(id) = self.conns.get(&conn) {
+            if self.dir.endpoints.contains_key(id) {
+                let id = id.clone();
+                self.seen(&id);
+                return Ok(id);
+            }
+        }
+        let lineage = proc::lineage(pid);
+        let inside = lineage.iter().find_map(|p| {
+            self.dir.endpoints.values().find(|e| e.pane.is_some() && e.pid == Some(*p)).map(|e| e.row.id.clone())
+        });
+        let now = now_ms();
+        let id = match (inside, claim) {
+            (Some(me), None) => me,
+            (Some(me), Some(claim)) => {
+                let e = &self.dir.endpoints[&me];
+                let matches = e.pane.as_deref() == Some(claim)
+                    || e.row.label.as_deref() == Some(claim)
+                    || e.row.id == claim
+                    || e.row.agent_session.as_deref() == Some(claim);
+                if !matches {
+                    return Err(BridgeError::new(
+                        "identity_refused",
+                        format!("this process runs in pane {} and cannot speak as {claim:?}", e.name()),
+                        "drop --as (or the SBX_PANE_ID you set): inside a pane you are that pane",
+                    ));
+                }
+                me
+            }
+            (None, Some(claim)) => match self.dir.resolve(claim, now) {
+                Ok(super::address::Target::Endpoint(id)) => id,
+                Ok(super::address::Target::Channel(_)) => {
+                    return Err(BridgeError::new(
+                        "identity_refused",
+                        "a channel cannot be a caller",
+                        "act as a pane id, label or session id",
+                    ))
+                }
+                // An agent outside sbx names itself by its session id before any hook said so.
+                Err(e) if e.code == "unknown_address" && looks_like_session_id(claim) => {
+                    let parent = lineage.get(1).copied().unwrap_or(pid);
+                    self.register_external(
+                        claim.to_string(),
+                        None,
+                        proc::cwd(parent),
+                        &lineage[1.min(lineage.len())..],
+                    );
+                    claim.to_string()
+                }
+                Err(e) => return Err(e),
+            },
+            (None, None) => {
+                let parent = lineage.get(1).copied();
+                parent
+                    .and_then(|p| {
+                        self.dir
+                            .endpoints
+                            .values()
+                            .find(|e| e.row.kind == "external" && e.hook_lineage.contains(&p))
+                            .map(|e| e.row.id.clone())
+                    })
+                    .unwrap_or_else(|| USER.to_string())
+            }
+        };
+        self.conns.insert(conn, id.clone());
+        self.seen(&id);
+        Ok(id)
+    }
+
+    fn seen(&mut self, id: &str) {
+        let now = now_ms();
+        if let Some(e) = self.dir.endpoints.get_mut(id) {
+            let stale = now - e.row.last_seen > SEEN_WRITE_EVERY_MS;
+            e.row.last_seen = now;
+            if stale {
+                let _ = self.store.put_endpoint(&e.row);
+            }
+        }
+    }
+
+    fn on_pane(&mut self, entry: PaneEntry) {
+        let now = now_ms();
+        // An agent session resumed in a new pane takes its unread messages and channels along.
+        if let Some(session) = &entry.agent_session {
+            let previous: Vec<String> = self
+                .dir
+                .endpoints
+                .values()
+                .filter(|e| e.row.id != entry.endpoint && e.row.agent_session.as_deref() == Some(session))
+                .map(|e| e.row.id.clone())
+                .collect();
+            for old in previous {
+                if self.store.merge_endpoint(&old, &entry.endpoint).is_ok() {
+                    if let Some(e) = self.dir.endpoints.get_mut(&old) {
+                        e.row.agent_session = None;
+                        e.row.label = None;
+                    }
+                }
+            }
+        }
+        let e = self.dir.endpoints.entry(entry.endpoint.clone()).or_insert_with(|| Endpoint {
+            row: EndpointRow { id: entry.endpoint.clone(), kind: "pane".into(), ..Default::default() },
+            ..Default::default()
+        });
+        let before = e.row.clone();
+        e.row.agent = entry.agent.clone().or(e.row.agent.take());
+        e.row.agent_session = entry.agent_session.clone().or(e.row.agent_session.take());
+        e.row.label = entry.label.clone();
+        e.row.cwd = Some(entry.cwd.clone());
+        e.pane = Some(entry.pane.clone());
+        e.session = Some(entry.session.clone());
+        e.pid = entry.pid;
+        e.state = entry.state.clone();
+        if before.last_seen == 0 || e.row != (EndpointRow { last_seen: e.row.last_seen, ..before }) {
+            e.row.last_seen = now;
+            let _ = self.store.put_endpoint(&e.row);
+        }
+        self.overview_due.get_or_insert_with(Instant::now);
+    }
+
+    fn on_pane_gone(&mut self, endpoint: &str) {
+        if let Some(e) = self.dir.endpoints.get_mut(endpoint) {
+            e.pane = None;
+            e.pid = None;
+            e.state = None;
+            e.row.last_seen = now_ms();
+            let _ = self.store.put_endpoint(&e.row);
+        }
+        self.conns.retain(|_, id| id != endpoint);
+        self.overview_due.get_or_insert_with(Instant::now);
+    }
+
+    fn on_external_hook(&mut self, session_id: String, agent: String, cwd: Option<String>, pid: u32) {
+        let lineage = proc::lineage(pid);
+        // The hook process itself is gone by the next call; what stays is the agent above it.
+        let above = &lineage[1.min(lineage.len())..];
+        self.register_external(session_id.clone(), Some(agent), cwd, above);
+    }
+
+    fn register_external(&mut self, id: String, agent: Option<String>, cwd: Option<String>, lineage: &[u32]) {
+        let now = now_ms();
+        let e = self.dir.endpoints.entry(id.clone()).or_insert_with(|| Endpoint {
+            row: EndpointRow {
+                id: id.clone(),
+                kind: "external".into(),
+                agent_session: Some(id.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        if e.row.kind != "external" {
+            return;
+        }
+        e.row.agent = agent.or(e.row.agent.take());
+        e.row.cwd = cwd.or(e.row.cwd.take());
+        e.row.last_seen = now;
+        for p in lineage {
+            if !e.hook_lineage.contains(p) {
+                e.hook_lineage.push(*p);
+            }
+        }
+        let _ = self.store.put_endpoint(&e.row);
+        self.overview_due.get_or_insert_with(Instant::now);
+    }
+
+    fn on_labelled(&mut self, endpoint: &str, label: Option<String>) {
+        if let Some(e) = self.dir.endpoints.get_mut(endpoint) {
+            e.row.label = label;
+            let _ = self.store.put_endpoint(&e.row);
+        }
+        self.overview_due.get_or_insert_with(Instant::now);
+    }
+
+    fn expire_waiters(&mut self) {
+        let now = Instant::now();
+        self.waiters.retain(|w| {
+            if w.reply.is_closed() {
+                return false;
+            }
+            if w.deadline <= now {
+                w.reply.send(Ok(serde_json::json!({ "messages": [], "timed_out": true }).to_string()));
+                return false;
+            }
+            true
+        });
+    }
+
+    fn wake_waiters(&mut self) {
+        let woken = std::mem::take(&mut self.woken);
+        let now = now_ms();
+        let mut keep = Vec::new();
+        for w in std::mem::take(&mut self.waiters) {
+            if !woken.contains(&w.endpoint) {
+                keep.push(w);
+                continue;
+            }
+            match self.unread_after(&w.endpoint, w.after, now) {
+                Ok(messages) if !messages.is_empty() => {
+                    w.reply.send(Ok(serde_json::json!({ "messages": messages, "timed_out": false }).to_string()));
+                }
+                _ => keep.push(w),
+            }
+        }
+        self.waiters = keep;
+    }
+
+    fn sweep(&mut self) {
+        self.next_sweep = Instant::now() + SWEEP_EVERY;
+        let now = now_ms();
+        let before = now - self.settings.keep_read_days as i64 * 24 * 3600 * 1000;
+        match self.store.collect(now, before) {
+            Ok((messages, artifacts)) if messages + artifacts > 0 => {
+                eprintln!("bridge: collected {messages} messages, {artifacts} artifacts");
+                self.overview_due.get_or_insert_with(Instant::now);
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("bridge: collection failed: {e:#}"),
+        }
+        self.store.checkpoint();
+    }
+
+    fn publish_overview(&mut self) {
+        self.overview_due = None;
+        let now = now_ms();
+        let unread = self.store.unread_counts(now).unwrap_or_default();
+        let inbox = self
+            .store
+            .recent(USER, 20, now)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.id, m.from_name, m.subject, m.read == Some(true)))
+            .collect();
+        let channels = self
+            .store
+            .channels()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(c, members)| (c, members.iter().map(|m| self.dir.name_of(m)).collect()))
+            .collect();
+        let external_labels = self
+            .dir
+            .endpoints
+            .values()
+            .filter(|e| e.row.kind == "external")
+            .filter_map(|e| e.row.label.clone())
+            .collect();
+        let overview = Overview { unread, inbox, channels, external_labels };
+        if overview != self.last_overview {
+            self.last_overview = overview.clone();
+            let _ = self.notices.send(BridgeNotice::Overview(overview));
+        }
+    }
+}
+
+/// An agent's session id: a UUID (Claude and Codex both use them).
+fn looks_like_session_id(s: &str) -> bool {
+    s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}

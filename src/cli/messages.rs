@@ -1,0 +1,305 @@
+//! `sbx msg`, `sbx channel`, `sbx search`, `sbx artifact`: the bridge for people and scripts.
+//! Inside a pane they speak for that pane; `--as` acts as another one from outside panes.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::output::{print_json, CliError, CliResult};
+use crate::bridge::client::Link;
+use crate::bridge::BridgeOp;
+use crate::config::paths::Paths;
+
+#[derive(Subcommand)]
+pub enum MsgCmd {
+    /// Send a message: TO is a pane id, label, directory, session id (prefix), #channel or `user`.
+    Send {
+        to: String,
+        subject: String,
+        #[arg(long)]
+        body: Option<String>,
+        /// Attach a file (repeatable); it is stored as an artifact and sent by its sha256.
+        #[arg(long = "artifact")]
+        artifacts: Vec<PathBuf>,
+        /// Answer this message (same thread).
+        #[arg(long)]
+        reply_to: Option<i64>,
+    },
+    /// List unread messages (--all: read ones too).
+    Inbox {
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show a message in full and mark it read.
+    Read { id: i64 },
+    /// Mark messages read.
+    MarkRead { ids: Vec<i64> },
+    /// Show the thread a message belongs to.
+    Thread { id: i64 },
+    /// Send TEXT to every online session; it expires after --ttl seconds (default 3600).
+    Broadcast {
+        text: String,
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+    /// Wait for a message (prints it), up to --timeout seconds.
+    Wait {
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ChannelCmd {
+    Join {
+        channel: String,
+    },
+    Leave {
+        channel: String,
+    },
+    List,
+    /// Post to a channel you are in.
+    Post {
+        channel: String,
+        subject: String,
+        #[arg(long)]
+        body: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ArtifactCmd {
+    /// Store a file; prints its sha256.
+    Put { file: PathBuf },
+    /// Fetch an artifact to a file (-o), or to stdout.
+    Get {
+        sha: String,
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Largest file `--artifact` will read: the socket's frame limit (the server applies its own,
+/// usually smaller, limit).
+const MAX_UPLOAD: u64 = (crate::protocol::MAX_FRAME - 1024 * 1024) as u64;
+
+fn link(paths: &Paths, as_pane: Option<String>) -> Link {
+    let claim = as_pane.or_else(|| std::env::var("SBX_PANE_ID").ok().filter(|p| !p.is_empty()));
+    Link::new(paths.clone(), claim)
+}
+
+async fn call(link: &Link, op: BridgeOp) -> CliResult<Value> {
+    let json = link.call(op).await?;
+    serde_json::from_str(&json)
+        .map_err(|e| CliError::new(format!("bad answer from the server: {e}"), "sbx kill-server"))
+}
+
+/// A relative directory address means the caller's directory, which only the caller knows.
+fn absolute_address(to: &str) -> String {
+    if to.starts_with('.') {
+        if let Ok(path) = std::fs::canonicalize(to) {
+            return path.display().to_string();
+        }
+    }
+    to.to_string()
+}
+
+fn read_upload(path: &PathBuf) -> CliResult<Vec<u8>> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display()), "check the path"))?;
+    if !meta.is_file() {
+        return Err(CliError::new(format!("{} is not a file", path.display()), "attach a regular file"));
+    }
+    if meta.len() > MAX_UPLOAD {
+        return Err(CliError::new(
+            format!("{} is {} bytes, more than sbx carries in one artifact", path.display(), meta.len()),
+            "split it or compress it",
+        ));
+    }
+    std::fs::read(path).map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display()), "check the file"))
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+fn print_list(v: &Value) {
+    let list = v.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("no messages");
+    }
+    for m in &list {
+        let unread = if m.get("read") == Some(&Value::Bool(false)) { " [unread]" } else { "" };
+        println!("{:>6}  {:<16} {}{unread}", m["id"], s(m, "from"), s(m, "subject"));
+    }
+}
+
+fn print_message(m: &Value) {
+    println!("id:      {}", m["id"]);
+    println!("from:    {}", s(m, "from"));
+    println!("to:      {}", s(m, "to"));
+    println!("subject: {}", s(m, "subject"));
+    println!("thread:  {}", m["thread"]);
+    if let Some(a) = m.get("artifacts").and_then(Value::as_array).filter(|a| !a.is_empty()) {
+        let list: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
+        println!("artifacts: {}", list.join(", "));
+    }
+    println!();
+    println!("{}", s(m, "body"));
+}
+
+fn print_sent(v: &Value) {
+    let to: Vec<&str> = v
+        .get("delivered_to")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    println!("sent #{} to {}", v["id"], if to.is_empty() { "nobody yet".to_string() } else { to.join(", ") });
+    if let Some(off) = v.get("offline").and_then(Value::as_array).filter(|a| !a.is_empty()) {
+        let off: Vec<&str> = off.iter().filter_map(Value::as_str).collect();
+        println!("offline (they get it when they come back): {}", off.join(", "));
+    }
+}
+
+fn out(v: &Value, json: bool, text: impl FnOnce(&Value)) -> CliResult {
+    if json {
+        print_json(v);
+    } else {
+        text(v);
+    }
+    Ok(())
+}
+
+pub async fn msg(cmd: MsgCmd, as_pane: Option<String>, json: bool, paths: &Paths) -> CliResult {
+    let link = link(paths, as_pane);
+    match cmd {
+        MsgCmd::Send { to, subject, body, artifacts, reply_to } => {
+            let mut shas = Vec::new();
+            for file in &artifacts {
+                let data = read_upload(file)?;
+                let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+                let v = call(&link, BridgeOp::PutArtifact { name, data }).await?;
+                shas.push(s(&v, "sha256").to_string());
+            }
+            let op = BridgeOp::Send {
+                to: absolute_address(&to),
+                subject,
+                body: body.unwrap_or_default(),
+                artifacts: shas,
+                reply_to,
+            };
+            out(&call(&link, op).await?, json, print_sent)
+        }
+        MsgCmd::Inbox { all, limit } => out(&call(&link, BridgeOp::ListInbox { all, limit }).await?, json, print_list),
+        MsgCmd::Read { id } => out(&call(&link, BridgeOp::Read { id }).await?, json, print_message),
+        MsgCmd::MarkRead { ids } => {
+            out(&call(&link, BridgeOp::MarkRead { ids }).await?, json, |v| println!("marked {} read", v["marked"]))
+        }
+        MsgCmd::Thread { id } => out(&call(&link, BridgeOp::Thread { id }).await?, json, |v| {
+            for m in v.get("messages").and_then(Value::as_array).cloned().unwrap_or_default() {
+                print_message(&m);
+                println!("---");
+            }
+        }),
+        MsgCmd::Broadcast { text, ttl } => {
+            let first = text.lines().next().unwrap_or("").trim();
+            let mut subject: String = first.chars().take(80).collect();
+            if subject.len() < first.len() {
+                subject.push('…');
+            }
+            let op = BridgeOp::Broadcast { subject, body: text, ttl_secs: ttl };
+            out(&call(&link, op).await?, json, print_sent)
+        }
+        MsgCmd::Wait { timeout } => {
+            if !(0.0..=600.0).contains(&timeout) {
+                return Err(CliError::new("--timeout must be between 0 and 600 seconds", "wait again after that"));
+            }
+            let op = BridgeOp::Wait { timeout_ms: (timeout * 1000.0) as u64, after: None };
+            let v = call(&link, op).await?;
+            if v.get("timed_out") == Some(&Value::Bool(true)) {
+                if json {
+                    print_json(&v);
+                }
+                return Err(CliError { code: 1, message: "no message came".into(), hint: Some("wait again".into()) });
+            }
+            out(&v, json, print_list)
+        }
+    }
+}
+
+pub async fn channel(cmd: ChannelCmd, as_pane: Option<String>, json: bool, paths: &Paths) -> CliResult {
+    let link = link(paths, as_pane);
+    match cmd {
+        ChannelCmd::Join { channel } => out(&call(&link, BridgeOp::Join { channel }).await?, json, |v| {
+            println!("in {} with {}", s(v, "channel"), members(v))
+        }),
+        ChannelCmd::Leave { channel } => {
+            out(&call(&link, BridgeOp::Leave { channel }).await?, json, |v| println!("left {}", s(v, "channel")))
+        }
+        ChannelCmd::List => out(&call(&link, BridgeOp::ListChannels).await?, json, |v| {
+            let list = v.get("channels").and_then(Value::as_array).cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no channels");
+            }
+            for c in list {
+                let mark = if c.get("member") == Some(&Value::Bool(true)) { "*" } else { " " };
+                println!("{mark} {:<20} {}", s(&c, "channel"), members(&c));
+            }
+        }),
+        ChannelCmd::Post { channel, subject, body } => {
+            let to = if channel.starts_with('#') { channel } else { format!("#{channel}") };
+            let op = BridgeOp::Send { to, subject, body: body.unwrap_or_default(), artifacts: vec![], reply_to: None };
+            out(&call(&link, op).await?, json, print_sent)
+        }
+    }
+}
+
+fn members(v: &Value) -> String {
+    v.get("members")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default()
+}
+
+pub async fn search(query: String, limit: u32, as_pane: Option<String>, json: bool, paths: &Paths) -> CliResult {
+    let link = link(paths, as_pane);
+    out(&call(&link, BridgeOp::Search { query, limit }).await?, json, print_list)
+}
+
+pub async fn artifact(cmd: ArtifactCmd, as_pane: Option<String>, json: bool, paths: &Paths) -> CliResult {
+    let link = link(paths, as_pane);
+    match cmd {
+        ArtifactCmd::Put { file } => {
+            let data = read_upload(&file)?;
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+            out(&call(&link, BridgeOp::PutArtifact { name, data }).await?, json, |v| println!("{}", s(v, "sha256")))
+        }
+        ArtifactCmd::Get { sha, output } => {
+            let v = call(&link, BridgeOp::GetArtifact { sha }).await?;
+            use base64::Engine;
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(s(&v, "base64"))
+                .map_err(|e| CliError::new(format!("bad artifact data: {e}"), "sbx kill-server"))?;
+            match output {
+                Some(path) => {
+                    crate::config::paths::write_atomic(&path, &data).map_err(|e| {
+                        CliError::new(format!("cannot write {}: {e:#}", path.display()), "choose another -o path")
+                    })?;
+                    if json {
+                        print_json(&serde_json::json!({ "sha256": v["sha256"], "size": data.len(), "path": path }));
+                    } else {
+                        println!("wrote {} bytes to {}", data.len(), path.display());
+                    }
+                }
+                None => {
+                    use std::io::Write;
+                    std::io::stdout().write_all(&data)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
