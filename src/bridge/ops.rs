@@ -295,7 +295,7 @@ impl Router {
         if let Some(m) = self.store.message_for(me, id, now_ms())? {
             return Ok(m);
         }
-        Err(if self.store.message_exists(id)? {
+        Err(if self.store.message_exists(id, now_ms())? {
             BridgeError::new(
                 "not_yours",
                 format!("message {id} was not sent to you"),

@@ -364,9 +364,10 @@ impl Store {
         Ok(row)
     }
 
-    /// Whether a message exists at all (to tell "not yours" from "no such message").
-    pub fn message_exists(&self, id: i64) -> Result<bool> {
-        Ok(self.conn.prepare_cached("SELECT 1 FROM messages WHERE id = ?1")?.exists(params![id])?)
+    /// Whether a live message exists at all (to tell "not yours" from "no such message").
+    pub fn message_exists(&self, id: i64, now: i64) -> Result<bool> {
+        let sql = format!("SELECT 1 FROM messages m WHERE m.id = ?2 AND {LIVE}");
+        Ok(self.conn.prepare_cached(&sql)?.exists(params![now, id])?)
     }
 
     pub fn mark_read(&self, endpoint: &str, ids: &[i64], now: i64) -> Result<usize> {
@@ -591,8 +592,8 @@ mod tests {
         assert_eq!(store.mark_read("b", &[a], 20).unwrap(), 0);
         // `a` is read by everyone it went to; `r` is not: only `a` goes.
         store.collect(100, 50).unwrap();
-        assert!(!store.message_exists(a).unwrap());
-        assert!(store.message_exists(r).unwrap());
+        assert!(!store.message_exists(a, 100).unwrap());
+        assert!(store.message_exists(r, 100).unwrap());
         assert!(store.search("a", "jumps", 10, 100).unwrap().len() == 1, "the index follows deletions");
     }
 

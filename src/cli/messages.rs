@@ -45,6 +45,13 @@ pub enum MsgCmd {
         #[arg(long)]
         ttl: Option<u64>,
     },
+    /// Who you are to the bridge (this pane, --as, or `user`), with your unread count.
+    Whoami,
+    /// Agent sessions on this machine (--all: offline ones and plain panes too).
+    Sessions {
+        #[arg(long)]
+        all: bool,
+    },
     /// Wait for a message (prints it), up to --timeout seconds.
     Wait {
         #[arg(long, default_value_t = 60.0)]
@@ -213,6 +220,23 @@ pub async fn msg(cmd: MsgCmd, as_pane: Option<String>, json: bool, paths: &Paths
             let op = BridgeOp::Broadcast { subject, body: text, ttl_secs: ttl };
             out(&call(&link, op).await?, json, print_sent)
         }
+        MsgCmd::Whoami => out(&call(&link, BridgeOp::WhoAmI).await?, json, |v| {
+            println!("{} ({}), {} unread", s(v, "name"), s(v, "id"), v["unread"]);
+        }),
+        MsgCmd::Sessions { all } => out(&call(&link, BridgeOp::ListSessions { all }).await?, json, |v| {
+            for e in v.get("sessions").and_then(Value::as_array).cloned().unwrap_or_default() {
+                let online = if e.get("online") == Some(&Value::Bool(true)) { "" } else { " (offline)" };
+                let session = e.get("session_id").and_then(Value::as_str).unwrap_or(s(&e, "id"));
+                println!(
+                    "{:<14} {:<7} {:<9} {}  {}{online}",
+                    s(&e, "name"),
+                    e.get("agent").and_then(Value::as_str).unwrap_or("-"),
+                    e.get("state").and_then(Value::as_str).unwrap_or("-"),
+                    session,
+                    s(&e, "cwd")
+                );
+            }
+        }),
         MsgCmd::Wait { timeout } => {
             if !(0.0..=600.0).contains(&timeout) {
                 return Err(CliError::new("--timeout must be between 0 and 600 seconds", "wait again after that"));

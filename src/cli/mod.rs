@@ -48,6 +48,9 @@ enum Cmd {
         target: Option<String>,
         #[arg(short = 'c', long)]
         cwd: Option<PathBuf>,
+        /// A unique name to address the new pane by.
+        #[arg(long)]
+        label: Option<String>,
         #[arg(last = true)]
         command: Vec<String>,
     },
@@ -353,10 +356,10 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             }
             Ok(())
         }
-        Cmd::NewTab { target, cwd, command } => {
+        Cmd::NewTab { target, cwd, label, command } => {
             let target = target.or_else(|| std::env::var("SBX_PANE_ID").ok());
             let cwd = if cwd.is_some() { absolute(cwd)? } else { None };
-            let pane = PaneSpec { cwd, command, ..Default::default() };
+            let pane = PaneSpec { cwd, command, label, ..Default::default() };
             let Reply::Pane(info) = simple(paths, Command::NewTab { target, pane }).await? else { return unexpected() };
             if json {
                 output::print_json(&info);
