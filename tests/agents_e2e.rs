@@ -291,3 +291,59 @@ fn an_agent_started_by_hand_after_init_becomes_an_agent_pane() {
     wait_for("the prompt at the model", || lab.stub.saw_prompt("hi there").then_some(()));
     assert_eq!(lab.agent(&pane)["session_id"].as_str().map(str::len), Some(36), "the hooks gave the session id");
 }
+
+#[test]
+fn claude_messages_codex_and_codex_sees_it_before_its_next_turn() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({
+        "rules": [{"match": "tell codex", "reply": {"tool": {"name": "mcp__sbx__bridge_send_message", "input": {
+            "to": "cx", "subject": "from claude", "body": "the flaky test is tests/net.rs line 88 (token 7f3a9)"
+        }}}}],
+        "default": {"text": "Hello."},
+        "after_tool": {"text": "Sent."}
+    }));
+    let project = lab.project.display().to_string();
+    let claude = lab
+        .ok(&["new", "-d", "-s", "duo", "--size", "200x50", "-c", &project, "--agent", "claude", "--label", "cl"])
+        .trim()
+        .to_string();
+    let codex = lab.ok(&["split", "-t", &claude, "-c", &project, "--agent", "codex"]).trim().to_string();
+    lab.ok(&["label", "-t", &codex, "cx"]);
+    lab.wait(&claude, "idle");
+    lab.wait(&codex, "idle");
+    wait_for("sbx's tools in Claude's list", || {
+        lab.ok(&["agent", "prompt", "-t", &claude, "hello"]);
+        lab.wait(&claude, "idle");
+        let last = lab.stub.turns().into_iter().rfind(|t| t["kind"] == "claude");
+        last.is_some_and(|t| t["body"].to_string().contains("mcp__sbx__bridge_send_message")).then_some(())
+    });
+    lab.ok(&["agent", "prompt", "-t", &claude, "tell codex about the flaky test"]);
+    let mut confirmed = false;
+    wait_for("the message in Codex's inbox", || {
+        if !confirmed && lab.agent(&claude)["state"] == "waiting" {
+            lab.ok(&["agent", "confirm", "-t", &claude]);
+            confirmed = true;
+        }
+        let out = lab.run(&["msg", "inbox", "--as", "cx", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["messages"].as_array().is_some_and(|m| m.iter().any(|m| m["from"] == "cl")).then_some(())
+    });
+    lab.wait(&claude, "idle");
+    // Codex's next model request carries the block, framed, with the body.
+    lab.ok(&["agent", "prompt", "-t", &codex, "anything new?"]);
+    wait_for("Codex's request with the inbox", || {
+        lab.stub
+            .turns()
+            .iter()
+            .filter(|t| t["kind"] == "codex")
+            .any(|t| {
+                let body = t["body"].to_string();
+                body.contains("sbx-inbox") && body.contains("token 7f3a9") && body.contains("from claude")
+            })
+            .then_some(())
+    });
+    lab.wait(&codex, "idle");
+    // Delivered once: read now, and the next turn does not repeat it.
+    let v: serde_json::Value = serde_json::from_str(&lab.ok(&["msg", "inbox", "--as", "cx", "--json"])).unwrap();
+    assert!(v["messages"].as_array().unwrap().is_empty(), "{v}");
+}
