@@ -347,3 +347,31 @@ fn claude_messages_codex_and_codex_sees_it_before_its_next_turn() {
     let v: serde_json::Value = serde_json::from_str(&lab.ok(&["msg", "inbox", "--as", "cx", "--json"])).unwrap();
     assert!(v["messages"].as_array().unwrap().is_empty(), "{v}");
 }
+
+#[test]
+fn with_notify_idle_a_message_starts_an_idle_agents_turn() {
+    let lab = AgentLab::new();
+    let config = lab.sbx.home().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "[bridge]\nnotify_idle = true\n").unwrap();
+    lab.stub.script(json!({"default": {"text": "Read it."}}));
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "claude", "--label", "idler"])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+    lab.ok(&["msg", "send", "idler", "lunch at noon", "--body", "bring the 4c2e notes"]);
+    // The notice is typed and submitted; the prompt hook adds the message itself.
+    wait_for("the notice and the message at the model", || {
+        lab.stub
+            .turns()
+            .iter()
+            .any(|t| {
+                let body = t["body"].to_string();
+                body.contains("[sbx] new message from user") && body.contains("bring the 4c2e notes")
+            })
+            .then_some(())
+    });
+    lab.wait(&pane, "idle");
+}

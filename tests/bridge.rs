@@ -566,3 +566,41 @@ fn prompt_hooks_deliver_an_inbox_block_once() {
         assert_eq!(who["unread"], n);
     });
 }
+
+#[test]
+fn the_sidebar_shows_the_inbox_and_channels_and_a_message_is_answered_from_the_tui() {
+    let sbx = Sbx::new();
+    let home = sbx.home().to_path_buf();
+    panes(&sbx, &[("alpha", &home), ("beta", &home)]);
+    sbx.ok(&["channel", "join", "review", "--as", "alpha"]);
+    sbx.ok(&["channel", "join", "review", "--as", "beta"]);
+    sbx.ok(&["msg", "send", "user", "please review PR 12", "--as", "alpha", "--body", "It fixes the linker."]);
+    sbx.ok(&["msg", "send", "beta", "ping", "--as", "alpha"]);
+    let tmux = Tmux::new("inbox");
+    tmux.start("outer", 150, 40, &format!("{} {SBX} attach -t work", sbx.env_prefix()));
+    tmux.wait_screen("outer", "─ %");
+    tmux.send("outer", &["C-b", "s"]);
+    let screen = tmux.wait_screen("outer", "Inbox (1 unread)");
+    assert!(screen.contains("alpha: please review PR"), "{screen}");
+    assert!(screen.contains("#review (2)") && screen.contains("alpha, beta"), "{screen}");
+    assert!(screen.contains("beta ✉1"), "beta's unread count: {screen}");
+    tmux.send("outer", &["C-b", "i"]);
+    tmux.wait_screen("outer", "Enter read");
+    tmux.send("outer", &["Enter"]);
+    tmux.wait_screen("outer", "It fixes the linker.");
+    tmux.send("outer", &["r"]);
+    tmux.send("outer", &["-l", "merged, thanks"]);
+    tmux.send("outer", &["Enter"]);
+    tmux.wait_screen("outer", "reply sent");
+    let v: Value = serde_json::from_str(&sbx.ok(&["msg", "inbox", "--as", "alpha", "--json"])).unwrap();
+    assert_eq!(v["messages"][0]["subject"], "re: please review PR 12");
+    assert_eq!(v["messages"][0]["from"], "user");
+    assert_eq!(v["messages"][0]["thread"], 1);
+    tmux.send("outer", &["q"]);
+    tmux.send("outer", &["q"]);
+    // Read now: the heading loses its count.
+    wait_for("the inbox heading without unread", || {
+        let s = tmux.capture("outer");
+        s.lines().any(|l| l.trim_start().starts_with("Inbox ") && !l.contains("unread")).then_some(())
+    });
+}

@@ -18,6 +18,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::protocol::{ErrorReply, Reply, ServerMsg};
 
+pub use address::USER;
 pub use proc::lineage;
 pub use router::spawn;
 

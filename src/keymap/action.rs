@@ -22,6 +22,8 @@ pub enum Action {
     CopyMode,
     ScrollPageUp,
     Help,
+    /// Your messages: read and answer them.
+    Inbox,
     SendPrefix,
     /// Open an agent in a new pane on the right.
     SplitAgent(crate::agents::AgentKind),
@@ -66,6 +68,7 @@ impl Action {
             Action::CopyMode => "copy mode (scroll, search, select)".into(),
             Action::ScrollPageUp => "copy mode, one page up".into(),
             Action::Help => "show the key bindings".into(),
+            Action::Inbox => "open your inbox (read and answer messages)".into(),
             Action::SendPrefix => "send the prefix key to the pane".into(),
             Action::SplitAgent(kind) => format!("open {} in a new pane", kind.name()),
         }
@@ -92,6 +95,7 @@ impl fmt::Display for Action {
             Action::CopyMode => f.write_str("copy-mode"),
             Action::ScrollPageUp => f.write_str("scroll-page-up"),
             Action::Help => f.write_str("help"),
+            Action::Inbox => f.write_str("inbox"),
             Action::SendPrefix => f.write_str("send-prefix"),
             Action::SplitAgent(kind) => write!(f, "split-{}", kind.name()),
         }
@@ -124,6 +128,7 @@ impl FromStr for Action {
             "copy-mode" => Action::CopyMode,
             "scroll-page-up" => Action::ScrollPageUp,
             "help" => Action::Help,
+            "inbox" => Action::Inbox,
             "send-prefix" => Action::SendPrefix,
             "split-claude" => Action::SplitAgent(crate::agents::AgentKind::Claude),
             "split-codex" => Action::SplitAgent(crate::agents::AgentKind::Codex),

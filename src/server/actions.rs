@@ -74,6 +74,7 @@ impl Server {
                 client.dirty = true;
             }
             Mode::Copy(_) => self.copy_key(id, key),
+            Mode::Inbox(_) => self.inbox_key(id, key),
             Mode::Prefix => {
                 client.mode = Mode::Normal;
                 client.dirty = true;
@@ -189,6 +190,12 @@ impl Server {
             Action::Help => {
                 if let Some(c) = self.clients.get_mut(&id) {
                     c.mode = Mode::Help { scroll: 0 };
+                }
+                Ok(())
+            }
+            Action::Inbox => {
+                if let Some(c) = self.clients.get_mut(&id) {
+                    c.mode = Mode::Inbox(Default::default());
                 }
                 Ok(())
             }

@@ -13,6 +13,7 @@ pub enum Mode {
     Prefix,
     Copy(CopyMode),
     Help { scroll: usize },
+    Inbox(super::inbox_view::InboxView),
 }
 
 pub struct Client {

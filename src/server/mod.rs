@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod conn;
 mod copy;
+mod inbox_view;
 pub mod layout;
 mod mouse;
 mod render;
@@ -61,6 +62,8 @@ pub struct Server {
     published: BTreeMap<PaneId, crate::bridge::PaneEntry>,
     /// The bridge's view for the sidebar.
     overview: crate::bridge::Overview,
+    /// Where answers to the loop's own bridge calls come back.
+    internal: UnboundedSender<inbox_view::Internal>,
 }
 
 /// Run the server in this process until the last session ends or `kill-server`.
@@ -98,6 +101,7 @@ async fn serve(paths: Paths) -> Result<()> {
     let (notice_tx, notice_rx) = unbounded_channel();
     let config = Config::load(&paths.config);
     let (bridge_tx, bridge_rx) = unbounded_channel();
+    let (internal_tx, internal_rx) = unbounded_channel();
     let bridge = crate::bridge::spawn(paths.data.clone(), config.settings.bridge.clone(), bridge_tx);
     tokio::spawn(conn::accept_loop(listener, conn_tx, bridge.clone()));
 
@@ -115,8 +119,9 @@ async fn serve(paths: Paths) -> Result<()> {
         bridge_dirty: false,
         published: BTreeMap::new(),
         overview: Default::default(),
+        internal: internal_tx,
     };
-    server.run(conn_rx, notice_rx, bridge_rx).await;
+    server.run(conn_rx, notice_rx, bridge_rx, internal_rx).await;
     let _ = std::fs::remove_file(&socket);
     drop(lock_file);
     Ok(())
@@ -128,6 +133,7 @@ impl Server {
         mut conns: UnboundedReceiver<ConnEvent>,
         mut notices: UnboundedReceiver<PaneNotice>,
         mut bridge: UnboundedReceiver<crate::bridge::BridgeNotice>,
+        mut internal: UnboundedReceiver<inbox_view::Internal>,
     ) {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         loop {
@@ -145,6 +151,7 @@ impl Server {
                 Some(ev) = conns.recv() => self.guarded("a request", |s| s.on_conn(ev)),
                 Some(n) = notices.recv() => self.guarded("pane output", |s| s.on_notice(n)),
                 Some(n) = bridge.recv() => self.guarded("a bridge notice", |s| s.on_bridge_notice(n)),
+                Some(n) = internal.recv() => self.guarded("a bridge answer", |s| s.on_internal(n)),
                 _ = sleep_until(deadline), if deadline.is_some() => self.guarded("a timer", |s| {
                     s.end_expired_syncs();
                     s.trim_quiet_panes();

@@ -35,7 +35,8 @@ pub struct Chrome {
     titles: Vec<TitleBar>,
     borders: Vec<(Rect, bool)>,
     status: StatusLine,
-    help: Option<(Vec<String>, usize)>,
+    /// A popup: title, lines, scroll.
+    help: Option<(String, Vec<String>, usize)>,
 }
 
 impl ScreenMap {
@@ -122,7 +123,11 @@ impl Server {
             })
             .collect();
         let help = match &client.mode {
-            Mode::Help { scroll } => Some((self.help_lines(), *scroll)),
+            Mode::Help { scroll } => Some(("keys (q to close)".to_string(), self.help_lines(), *scroll)),
+            Mode::Inbox(view) => {
+                let (title, lines) = self.inbox_lines(view);
+                Some((title, lines, view.scroll))
+            }
             _ => None,
         };
         Chrome {
@@ -186,10 +191,12 @@ impl Server {
                 chrome::vertical_border(buf, *line, *active, theme);
             }
             chrome::status_line(buf, chrome.status_row, &chrome.status, theme);
-            if let Some((lines, scroll)) = &chrome.help {
-                let used = popup::draw(buf, full, "keys (q to close)", lines, *scroll, theme);
-                if let Mode::Help { scroll } = &mut client.mode {
-                    *scroll = used;
+            if let Some((title, lines, scroll)) = &chrome.help {
+                let used = popup::draw(buf, full, title, lines, *scroll, theme);
+                match &mut client.mode {
+                    Mode::Help { scroll } => *scroll = used,
+                    Mode::Inbox(view) => view.scroll = used,
+                    _ => {}
                 }
                 cursor = None;
             }
@@ -230,6 +237,7 @@ impl Server {
                 },
             ),
             Mode::Help { .. } => (Some("HELP"), String::new()),
+            Mode::Inbox(_) => (Some("INBOX"), String::new()),
             Mode::Normal => (None, String::new()),
         };
         let right = client.message.clone().unwrap_or(right);
@@ -257,19 +265,55 @@ impl Server {
                         (None, None) => p.display_command().join(" "),
                     };
                     let dot = if pane == t.active && ti == s.active_tab { "●" } else { "○" };
+                    let mail = self
+                        .overview
+                        .unread
+                        .iter()
+                        .find(|(e, _)| *e == p.endpoint)
+                        .map_or(String::new(), |(_, n)| format!(" ✉{n}"));
                     out.push(SidebarEntry {
-                        text: format!("     {dot} {} {name}", p.name()),
+                        text: format!("     {dot} {} {name}{mail}", p.name()),
                         heading: false,
                         selected: false,
                     });
                 }
             }
         }
-        for heading in ["Inbox", "Channels", "Friends"] {
-            out.push(SidebarEntry { text: String::new(), heading: false, selected: false });
-            out.push(SidebarEntry { text: heading.into(), heading: true, selected: false });
-            out.push(SidebarEntry { text: "  (none yet)".into(), heading: false, selected: false });
+        let blank = || SidebarEntry { text: String::new(), heading: false, selected: false };
+        let line = |text: String| SidebarEntry { text, heading: false, selected: false };
+        let o = &self.overview;
+        let unread = o.unread.iter().find(|(e, _)| e == crate::bridge::USER).map_or(0, |(_, n)| *n);
+        out.push(blank());
+        out.push(SidebarEntry {
+            text: if unread > 0 { format!("Inbox ({unread} unread)") } else { "Inbox".into() },
+            heading: true,
+            selected: false,
+        });
+        if o.inbox.is_empty() {
+            out.push(line("  (empty)".into()));
         }
+        for (_, from, subject, read) in o.inbox.iter().take(5) {
+            let dot = if *read { " " } else { "●" };
+            out.push(line(format!(
+                " {dot} {from}: {}",
+                subject.chars().filter(|c| !c.is_control()).collect::<String>()
+            )));
+        }
+        if !o.inbox.is_empty() {
+            out.push(line(format!("  {} i: read and reply", self.state.config.keymap.prefix)));
+        }
+        out.push(blank());
+        out.push(SidebarEntry { text: "Channels".into(), heading: true, selected: false });
+        if o.channels.is_empty() {
+            out.push(line("  (none)".into()));
+        }
+        for (channel, members) in &o.channels {
+            out.push(line(format!("  #{channel} ({})", members.len())));
+            out.push(line(format!("    {}", members.join(", "))));
+        }
+        out.push(blank());
+        out.push(SidebarEntry { text: "Friends".into(), heading: true, selected: false });
+        out.push(line("  (none yet)".into()));
         out
     }
 
