@@ -284,7 +284,7 @@ impl Router {
     fn list_inbox(&self, me: &str, all: bool, limit: u32) -> BridgeResult<Value> {
         let limit = limit.clamp(1, MAX_LIST) as usize;
         let now = now_ms();
-        let messages = self.store.inbox(me, all, limit, now)?;
+        let messages = self.store.inbox(me, all, 0, limit, now)?;
         let unread = self.store.unread_count(me, now)?;
         let list: Vec<Value> = messages.iter().map(|m| self.summary(m)).collect();
         Ok(json!({ "messages": list, "unread": unread }))
@@ -320,8 +320,8 @@ impl Router {
     }
 
     pub(super) fn unread_after(&self, me: &str, after: Option<i64>, now: i64) -> BridgeResult<Vec<Value>> {
-        let messages = self.store.inbox(me, false, MAX_LIST as usize, now)?;
-        Ok(messages.iter().filter(|m| after.is_none_or(|a| m.id > a)).map(|m| self.summary(m)).collect())
+        let messages = self.store.inbox(me, false, after.unwrap_or(0), MAX_LIST as usize, now)?;
+        Ok(messages.iter().map(|m| self.summary(m)).collect())
     }
 
     fn wait(&mut self, me: &str, timeout_ms: u64, after: Option<i64>, reply: &Replier) -> Outcome {
@@ -473,7 +473,7 @@ impl Router {
 
     fn inbox_block(&mut self, me: &str) -> BridgeResult<Value> {
         let now = now_ms();
-        let unread = self.store.inbox(me, false, MAX_LIST as usize, now)?;
+        let unread = self.store.inbox(me, false, 0, MAX_LIST as usize, now)?;
         let total = self.store.unread_count(me, now)?;
         let (block, shown) =
             super::inbox::block(&unread, total, self.settings.inbox_block_chars, |id| self.dir.name_of(id));

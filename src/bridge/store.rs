@@ -296,15 +296,16 @@ impl Store {
         Ok(id)
     }
 
-    /// Messages delivered to `endpoint`: unread only unless `all`, oldest first.
-    pub fn inbox(&self, endpoint: &str, all: bool, limit: usize, now: i64) -> Result<Vec<MessageRow>> {
+    /// Messages delivered to `endpoint` with ids above `after`: unread only unless `all`,
+    /// oldest first.
+    pub fn inbox(&self, endpoint: &str, all: bool, after: i64, limit: usize, now: i64) -> Result<Vec<MessageRow>> {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS}, d.read_at IS NOT NULL FROM deliveries d JOIN messages m ON m.id = d.message
-             WHERE d.endpoint = ?2 AND {LIVE} {} ORDER BY m.id LIMIT ?3",
+             WHERE d.endpoint = ?2 AND d.message > ?4 AND {LIVE} {} ORDER BY d.message LIMIT ?3",
             if all { "" } else { "AND d.read_at IS NULL" }
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![now, endpoint, limit as i64], |r| {
+        let rows = stmt.query_map(params![now, endpoint, limit as i64, after], |r| {
             let read: bool = r.get(12)?;
             message_row(r, Some(read))
         })?;

@@ -157,6 +157,7 @@ impl Server {
         if let Some(pane) = self.state.panes.get_mut(&id) {
             pane.label = label;
         }
+        self.bridge_dirty = true;
         Ok(())
     }
 
@@ -236,6 +237,7 @@ impl Server {
             pane.endpoint = endpoint;
         }
         self.state.panes.insert(id, pane);
+        self.bridge_dirty = true;
         if let Some(agent) = agent {
             self.state.agents.insert(id, agent);
         }

@@ -204,8 +204,11 @@ impl Server {
     fn on_conn(&mut self, ev: ConnEvent) {
         match ev {
             ConnEvent::Message(id, msg, out, pid) => {
-                // Any command may change what the bridge knows of panes (labels, new panes).
-                self.bridge_dirty = true;
+                // A command may change what the bridge knows of panes (labels, new panes);
+                // keystrokes and resizes do not (a split by key goes through spawn_pane).
+                if matches!(msg, ClientMsg::Command(_)) {
+                    self.bridge_dirty = true;
+                }
                 self.on_message(id, msg, out, pid)
             }
             ConnEvent::Written(id) => {
