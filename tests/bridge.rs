@@ -193,6 +193,21 @@ fn addresses_by_label_cwd_and_session_id_prefix_and_ambiguity() {
     // A relative directory is the sender's.
     let out = sbx.command().current_dir(&two).args(["msg", "send", ".", "by dot"]).output().unwrap();
     expect_success(&["msg", "send", "."], out, "");
+    // The same addresses through MCP, as an agent uses them.
+    rt().block_on(async {
+        let a = mcp(&sbx, Some(&p[0])).await;
+        for to in ["c".to_string(), p[2].clone(), two.display().to_string(), c_id[..6].to_string()] {
+            ok(&a, "bridge_send_message", json!({"to": to, "subject": "over mcp"})).await;
+        }
+        let err = tool(&a, "bridge_send_message", json!({"to": one.display().to_string(), "subject": "x"}))
+            .await
+            .unwrap_err();
+        assert!(err.contains("ambiguous_address") && err.contains("a (") && err.contains("b ("), "{err}");
+        assert_eq!(ok(&a, "bridge_list_sessions", json!({"all": true})).await["sessions"].as_array().unwrap().len(), 3);
+    });
+    let over_mcp = inbox_of("c").iter().filter(|s| *s == "over mcp").count();
+    assert_eq!(over_mcp, 4);
+    sbx.ok(&["msg", "mark-read", "--as", "c", "6", "7", "8", "9"]);
     assert_eq!(inbox_of("c"), vec!["by label", "by pane id", "by cwd", "by prefix", "by dot"]);
     assert_eq!(inbox_of(&c_id), inbox_of(&p[2]), "--as takes any address too");
 
@@ -294,8 +309,10 @@ fn broadcasts_reach_everyone_and_expire() {
     let sbx = Sbx::new();
     let home = sbx.home().to_path_buf();
     let p = panes(&sbx, &[("a", &home), ("b", &home), ("c", &home)]);
-    let out = sbx.ok(&["msg", "broadcast", "--as", "a", "deploy freeze for two seconds", "--ttl", "2", "--json"]);
-    let sent: Value = serde_json::from_str(&out).unwrap();
+    let sent = rt().block_on(async {
+        let a = mcp(&sbx, Some(&p[0])).await;
+        ok(&a, "bridge_broadcast", json!({"subject": "deploy freeze for two seconds", "ttl_seconds": 2})).await
+    });
     let id = sent["id"].as_i64().unwrap().to_string();
     let mut to: Vec<&str> = sent["delivered_to"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     to.sort();
@@ -313,7 +330,6 @@ fn broadcasts_reach_everyone_and_expire() {
     let out = sbx.run(&["msg", "read", "--as", "c", &id]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expired"));
-    let _ = p;
 }
 
 #[test]
@@ -321,9 +337,16 @@ fn channels_fan_out_to_members_only() {
     let sbx = Sbx::new();
     let home = sbx.home().to_path_buf();
     panes(&sbx, &[("a", &home), ("b", &home), ("c", &home), ("d", &home)]);
-    for who in ["a", "b", "c"] {
-        sbx.ok(&["channel", "join", "#review", "--as", who]);
-    }
+    let p = sbx.panes();
+    rt().block_on(async {
+        for pane in &p[..3] {
+            let client = mcp(&sbx, pane["id"].as_str()).await;
+            ok(&client, "bridge_join_channel", json!({"channel": "#review"})).await;
+        }
+        let d = mcp(&sbx, p[3]["id"].as_str()).await;
+        let list = ok(&d, "bridge_list_channels", json!({})).await;
+        assert_eq!(list["channels"][0]["member"], false);
+    });
     let list: Value = serde_json::from_str(&sbx.ok(&["channel", "list", "--as", "a", "--json"])).unwrap();
     assert_eq!(list["channels"][0]["members"], json!(["a", "b", "c"]));
     let sent: Value =

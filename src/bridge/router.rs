@@ -305,7 +305,11 @@ impl Router {
                     .unwrap_or_else(|| USER.to_string())
             }
         };
-        self.conns.insert(conn, id.clone());
+        // Not a guess that may change: an agent outside sbx can call before its first hook
+        // registered it, and must not stay "user" for the rest of its connection.
+        if id != USER || claim.is_some() {
+            self.conns.insert(conn, id.clone());
+        }
         self.seen(&id);
         Ok(id)
     }

@@ -153,6 +153,12 @@ impl Server {
                     "choose a label that is not a session name, so targets stay unambiguous",
                 ));
             }
+            if self.overview.external_labels.contains(label) {
+                return Err(ErrorReply::new(
+                    format!("the label {label:?} is taken by an agent session outside sbx"),
+                    "labels are unique; choose another",
+                ));
+            }
         }
         if let Some(pane) = self.state.panes.get_mut(&id) {
             pane.label = label;
