@@ -159,8 +159,23 @@ fn message_row(row: &rusqlite::Row, read: Option<bool>) -> rusqlite::Result<Mess
 
 /// `m.expires IS NULL OR m.expires > ?now`: an expired broadcast is gone even before the sweep.
 const LIVE: &str = "(m.expires IS NULL OR m.expires > ?1)";
+/// The reader's own read state of `m` (NULL when it has no delivery: it sent the message).
+const READ_BY_2: &str = "(SELECT d.read_at IS NOT NULL FROM deliveries d WHERE d.message = m.id AND d.endpoint = ?2)";
+/// `m` was sent by, or delivered to, endpoint ?2.
+const VISIBLE_TO_2: &str =
+    "(m.sender = ?2 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message = m.id AND d.endpoint = ?2))";
 
 impl Store {
+    /// Rows of MESSAGE_COLUMNS plus the reader's read state as the last column.
+    fn messages(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<MessageRow>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, |r| {
+            let read: Option<bool> = r.get(12)?;
+            message_row(r, read)
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Open (creating) the store under `dir`: `bridge.db` and `artifacts/`, both private.
     pub fn open(dir: &Path, full_sync: bool) -> Result<Store> {
         crate::config::paths::ensure_private_dir(dir)?;
@@ -304,12 +319,7 @@ impl Store {
              WHERE d.endpoint = ?2 AND d.message > ?4 AND {LIVE} {} ORDER BY d.message LIMIT ?3",
             if all { "" } else { "AND d.read_at IS NULL" }
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![now, endpoint, limit as i64, after], |r| {
-            let read: bool = r.get(12)?;
-            message_row(r, Some(read))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.messages(&sql, params![now, endpoint, limit as i64, after])
     }
 
     /// The latest `limit` messages delivered to `endpoint`, newest first.
@@ -318,12 +328,7 @@ impl Store {
             "SELECT {MESSAGE_COLUMNS}, d.read_at IS NOT NULL FROM deliveries d JOIN messages m ON m.id = d.message
              WHERE d.endpoint = ?2 AND {LIVE} ORDER BY m.id DESC LIMIT ?3"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![now, endpoint, limit as i64], |r| {
-            let read: bool = r.get(12)?;
-            message_row(r, Some(read))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.messages(&sql, params![now, endpoint, limit as i64])
     }
 
     pub fn unread_count(&self, endpoint: &str, now: i64) -> Result<usize> {
@@ -349,20 +354,9 @@ impl Store {
     /// A message as `endpoint` may see it: one it sent or one delivered to it.
     pub fn message_for(&self, endpoint: &str, id: i64, now: i64) -> Result<Option<MessageRow>> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS},
-                 (SELECT d.read_at IS NOT NULL FROM deliveries d WHERE d.message = m.id AND d.endpoint = ?2)
-             FROM messages m WHERE m.id = ?3 AND {LIVE}
-                 AND (m.sender = ?2 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message = m.id AND d.endpoint = ?2))"
+            "SELECT {MESSAGE_COLUMNS}, {READ_BY_2} FROM messages m WHERE m.id = ?3 AND {LIVE} AND {VISIBLE_TO_2}"
         );
-        let row = self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row(params![now, endpoint, id], |r| {
-                let read: Option<bool> = r.get(12)?;
-                message_row(r, read)
-            })
-            .optional()?;
-        Ok(row)
+        Ok(self.messages(&sql, params![now, endpoint, id])?.pop())
     }
 
     /// Whether a live message exists at all (to tell "not yours" from "no such message").
@@ -385,37 +379,20 @@ impl Store {
     /// Every message of a thread that `endpoint` may see, oldest first.
     pub fn thread(&self, endpoint: &str, root: i64, now: i64) -> Result<Vec<MessageRow>> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS},
-                 (SELECT d.read_at IS NOT NULL FROM deliveries d WHERE d.message = m.id AND d.endpoint = ?2)
-             FROM messages m WHERE (m.id = ?3 OR m.thread = ?3) AND {LIVE}
-                 AND (m.sender = ?2 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message = m.id AND d.endpoint = ?2))
-             ORDER BY m.id"
+            "SELECT {MESSAGE_COLUMNS}, {READ_BY_2} FROM messages m
+             WHERE (m.id = ?3 OR m.thread = ?3) AND {LIVE} AND {VISIBLE_TO_2} ORDER BY m.id"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![now, endpoint, root], |r| {
-            let read: Option<bool> = r.get(12)?;
-            message_row(r, read)
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.messages(&sql, params![now, endpoint, root])
     }
 
     /// Full-text search over the messages `endpoint` may see, best match first.
     pub fn search(&self, endpoint: &str, query: &str, limit: usize, now: i64) -> Result<Vec<MessageRow>> {
         let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS},
-                 (SELECT d.read_at IS NOT NULL FROM deliveries d WHERE d.message = m.id AND d.endpoint = ?2)
-             FROM messages_fts f JOIN messages m ON m.id = f.rowid
-             WHERE messages_fts MATCH ?3 AND {LIVE}
-                 AND (m.sender = ?2 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message = m.id AND d.endpoint = ?2))
-             ORDER BY f.rank LIMIT ?4"
+            "SELECT {MESSAGE_COLUMNS}, {READ_BY_2} FROM messages_fts f JOIN messages m ON m.id = f.rowid
+             WHERE messages_fts MATCH ?3 AND {LIVE} AND {VISIBLE_TO_2} ORDER BY f.rank LIMIT ?4"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![now, endpoint, fts, limit as i64], |r| {
-            let read: Option<bool> = r.get(12)?;
-            message_row(r, read)
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.messages(&sql, params![now, endpoint, fts, limit as i64])
     }
 
     pub fn join(&self, channel: &str, endpoint: &str, now: i64) -> Result<bool> {

@@ -43,40 +43,26 @@ fn socket(fd: OwnedFd) -> Option<tokio::net::UnixStream> {
     tokio::net::UnixStream::from_std(stream).ok()
 }
 
-pub fn reader() -> Reader {
-    if let Some(fd) = dup(std::io::stdin().as_fd()) {
-        match kind(&fd) {
-            Kind::Pipe => {
-                if let Ok(r) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
-                    return Box::new(r);
-                }
-            }
-            Kind::Socket => {
-                if let Some(s) = socket(fd) {
-                    return Box::new(s);
-                }
-            }
-            Kind::Other => {}
-        }
+/// fd 0 or 1 as something the runtime polls itself, if it is a pipe or a socket.
+fn polled<T>(
+    fd: std::os::fd::BorrowedFd<'_>,
+    pipe: impl FnOnce(OwnedFd) -> std::io::Result<T>,
+    sock: impl FnOnce(tokio::net::UnixStream) -> T,
+) -> Option<T> {
+    let fd = dup(fd)?;
+    match kind(&fd) {
+        Kind::Pipe => pipe(fd).ok(),
+        Kind::Socket => socket(fd).map(sock),
+        Kind::Other => None,
     }
-    Box::new(tokio::io::stdin())
+}
+
+pub fn reader() -> Reader {
+    let pipe = |fd| tokio::net::unix::pipe::Receiver::from_owned_fd(fd).map(|r| Box::new(r) as Reader);
+    polled(std::io::stdin().as_fd(), pipe, |s| Box::new(s) as Reader).unwrap_or_else(|| Box::new(tokio::io::stdin()))
 }
 
 pub fn writer() -> Writer {
-    if let Some(fd) = dup(std::io::stdout().as_fd()) {
-        match kind(&fd) {
-            Kind::Pipe => {
-                if let Ok(w) = tokio::net::unix::pipe::Sender::from_owned_fd(fd) {
-                    return Box::new(w);
-                }
-            }
-            Kind::Socket => {
-                if let Some(s) = socket(fd) {
-                    return Box::new(s);
-                }
-            }
-            Kind::Other => {}
-        }
-    }
-    Box::new(tokio::io::stdout())
+    let pipe = |fd| tokio::net::unix::pipe::Sender::from_owned_fd(fd).map(|w| Box::new(w) as Writer);
+    polled(std::io::stdout().as_fd(), pipe, |s| Box::new(s) as Writer).unwrap_or_else(|| Box::new(tokio::io::stdout()))
 }
