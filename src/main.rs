@@ -9,6 +9,7 @@ mod keymap;
 mod mcp;
 mod pane;
 mod protocol;
+mod relay;
 mod server;
 mod ui;
 

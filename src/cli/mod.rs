@@ -147,6 +147,39 @@ enum Cmd {
     /// Run the server in the foreground (sbx starts it on its own when needed).
     #[command(hide = true)]
     Server,
+    /// Run a relay: the mailbox server for sealed sessions (stores ciphertext only).
+    Relay(RelayArgs),
+}
+
+#[derive(Args)]
+struct RelayArgs {
+    /// Address to listen on (port 0: any free port; the first line of output says which).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    addr: std::net::SocketAddr,
+    /// The SQLite store (default: relay/relay.db in sbx's data folder).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// How long a blob is kept, in seconds.
+    #[arg(long, default_value_t = 24 * 3600)]
+    ttl: u64,
+    /// Largest blob accepted, in bytes.
+    #[arg(long, default_value_t = 25 * 1024 * 1024)]
+    max_blob_size: u64,
+    /// Posts per minute per client address (0: unlimited).
+    #[arg(long, default_value_t = 10)]
+    rate_limit: u32,
+    /// Challenges and key registrations per minute per client address (0: unlimited).
+    #[arg(long, default_value_t = 60)]
+    challenge_limit: u32,
+    /// Take the client address from this header (only behind a proxy you trust).
+    #[arg(long)]
+    trust_proxy_header: Option<String>,
+    /// Seconds between sweeps of expired blobs.
+    #[arg(long, default_value_t = 60, hide = true)]
+    sweep_every: u64,
+    /// Seconds a challenge's nonce stays usable.
+    #[arg(long, default_value_t = 60, hide = true)]
+    nonce_ttl: u64,
 }
 
 #[derive(Subcommand)]
@@ -235,6 +268,9 @@ pub fn main() -> i32 {
             }
         };
     }
+    if let Some(Cmd::Relay(args)) = cli.command {
+        return run_relay(args, &paths);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -247,6 +283,41 @@ pub fn main() -> i32 {
         Err(e) => {
             report(&e, json);
             e.code as i32
+        }
+    }
+}
+
+/// The relay serves many clients at once: it gets a runtime with a thread per core.
+fn run_relay(args: RelayArgs, paths: &Paths) -> i32 {
+    if args.sweep_every == 0 || args.ttl == 0 {
+        report(&CliError::new("--ttl and --sweep-every must be at least 1 second", "pass a positive number"), false);
+        return 1;
+    }
+    let options = crate::relay::RelayOptions {
+        addr: args.addr,
+        db: args.db.unwrap_or_else(|| paths.data.join("relay").join("relay.db")),
+        limits: crate::relay::api::Limits {
+            ttl_secs: args.ttl,
+            max_blob: args.max_blob_size,
+            posts_per_minute: args.rate_limit,
+            challenges_per_minute: args.challenge_limit,
+            trust_proxy_header: args.trust_proxy_header.map(|h| h.to_ascii_lowercase()),
+            nonce_ttl: std::time::Duration::from_secs(args.nonce_ttl),
+        },
+        sweep_every: std::time::Duration::from_secs(args.sweep_every),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            report(&CliError::from(e), false);
+            return 1;
+        }
+    };
+    match runtime.block_on(crate::relay::run(options)) {
+        Ok(()) => 0,
+        Err(e) => {
+            report(&CliError::new(format!("{e:#}"), "check the address and the store path"), false);
+            1
         }
     }
 }
@@ -440,7 +511,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
         Cmd::Channel { as_pane, action } => messages::channel(action, as_pane, json, paths).await,
         Cmd::Search { query, limit, as_pane } => messages::search(query, limit, as_pane, json, paths).await,
         Cmd::Artifact { as_pane, action } => messages::artifact(action, as_pane, json, paths).await,
-        Cmd::Server => unreachable!("handled before the runtime starts"),
+        Cmd::Server | Cmd::Relay(_) => unreachable!("handled before the runtime starts"),
     }
 }
 

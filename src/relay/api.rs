@@ -1,0 +1,548 @@
+//! The relay's HTTP API (echos-compatible), with the holes echos leaves closed: keys must hash
+//! to their id, challenges are rate-limited and single-use, blobs stream to the store under a
+//! hard limit, recipients can delete, the mailbox can be long-polled.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde_json::json;
+use tokio::sync::Notify;
+
+use super::store::{BlobMeta, Incoming, KeyPut, RelayStore, StoredKey};
+use super::wire;
+
+/// Bodies up to this size stay in memory on their way to the store; larger ones go to a temp
+/// file, so memory stays bounded however many large blobs arrive at once.
+const SPILL_AT: usize = 1024 * 1024;
+const MAX_NONCES: usize = 100_000;
+const MAX_WAIT_SECS: u64 = 60;
+const MAX_KEY_BODY: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub ttl_secs: u64,
+    pub max_blob: u64,
+    /// Posts per minute per client address (0: no limit).
+    pub posts_per_minute: u32,
+    /// Challenges and key registrations per minute per client address (0: no limit).
+    pub challenges_per_minute: u32,
+    /// Take the client's address from this header (set by a proxy the operator trusts).
+    pub trust_proxy_header: Option<String>,
+    /// How long a challenge's nonce may be used (echos: 60 s).
+    pub nonce_ttl: Duration,
+}
+
+pub struct Relay {
+    pub store: Arc<dyn RelayStore>,
+    pub limits: Limits,
+    nonces: Mutex<HashMap<[u8; wire::NONCE_LEN], (String, Instant)>>,
+    windows: Mutex<HashMap<(IpAddr, u8), (Instant, u32)>>,
+    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An error answer: the status and `{"error": "…"}`.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn unauthorized(msg: &str) -> ApiError {
+    ApiError(StatusCode::UNAUTHORIZED, msg.into())
+}
+
+fn internal(e: anyhow::Error) -> ApiError {
+    // The cause goes to the log, not to the client.
+    eprintln!("relay: internal error: {e:#}");
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+}
+
+/// Run store work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(internal(e)),
+        Err(e) => Err(internal(anyhow::anyhow!("store task failed: {e}"))),
+    }
+}
+
+const POSTS: u8 = 0;
+const CHALLENGES: u8 = 1;
+
+impl Relay {
+    pub fn new(store: Arc<dyn RelayStore>, limits: Limits) -> Arc<Relay> {
+        Arc::new(Relay {
+            store,
+            limits,
+            nonces: Mutex::default(),
+            windows: Mutex::default(),
+            waiters: Mutex::default(),
+        })
+    }
+
+    fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+        if let Some(name) = &self.limits.trust_proxy_header {
+            let forwarded = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+            if let Some(ip) = forwarded.and_then(|v| v.split(',').next()).and_then(|v| v.trim().parse().ok()) {
+                return ip;
+            }
+        }
+        peer.ip()
+    }
+
+    /// A fixed one-minute window per client address and kind of request.
+    fn admit(&self, ip: IpAddr, kind: u8, per_minute: u32) -> Result<(), ApiError> {
+        if per_minute == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut windows = lock(&self.windows);
+        let w = windows.entry((ip, kind)).or_insert((now, 0));
+        if now.duration_since(w.0) >= Duration::from_secs(60) {
+            *w = (now, 0);
+        }
+        if w.1 >= per_minute {
+            return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, "rate limited; try again in a minute".into()));
+        }
+        w.1 += 1;
+        Ok(())
+    }
+
+    fn waiter(&self, id: &str) -> Arc<Notify> {
+        lock(&self.waiters).entry(id.to_string()).or_default().clone()
+    }
+
+    /// Check the three auth headers; the nonce is consumed whatever the outcome.
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (Some(id), Some(nonce), Some(sig)) =
+            (header("x-echos-fingerprint"), header("x-echos-nonce"), header("x-echos-signature"))
+        else {
+            return Err(unauthorized("missing authentication headers"));
+        };
+        let nonce: [u8; wire::NONCE_LEN] =
+            wire::unb64(&nonce).and_then(|n| n.try_into().ok()).ok_or_else(|| unauthorized("malformed nonce"))?;
+        let issued = lock(&self.nonces).remove(&nonce);
+        let Some((issued_for, expires)) = issued else { return Err(unauthorized("unknown or used nonce")) };
+        if Instant::now() > expires {
+            return Err(unauthorized("expired nonce"));
+        }
+        if issued_for != id {
+            return Err(unauthorized("nonce issued for another id"));
+        }
+        let sig = wire::unb64(&sig).ok_or_else(|| unauthorized("malformed signature"))?;
+        let store = self.store.clone();
+        let lookup = id.clone();
+        let key = blocking(move || store.key(&lookup)).await?.ok_or_else(|| unauthorized("unknown key"))?;
+        if !wire::verify(&key.public_key, &nonce, &sig) {
+            return Err(unauthorized("bad signature"));
+        }
+        Ok(id)
+    }
+
+    /// Forget expired nonces, old rate windows and idle waiters; delete expired blobs.
+    pub async fn sweep(&self) -> usize {
+        let now = Instant::now();
+        lock(&self.nonces).retain(|_, (_, expires)| *expires > now);
+        lock(&self.windows).retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+        lock(&self.waiters).retain(|_, n| Arc::strong_count(n) > 1);
+        let store = self.store.clone();
+        blocking(move || store.sweep(wire::now_secs())).await.unwrap_or(0)
+    }
+}
+
+pub fn router(relay: Arc<Relay>) -> Router {
+    Router::new()
+        .route("/keys", post(post_key))
+        .route("/keys/{id}", get(get_key))
+        .route("/challenge", get(challenge))
+        .route("/mailbox/{id}", post(post_mailbox).get(list_mailbox))
+        .route("/blob/{id}", get(get_blob).delete(delete_blob))
+        .route("/healthz", get(|| async { Json(json!({ "ok": true })) }))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
+        .with_state(relay)
+}
+
+type Shared = State<Arc<Relay>>;
+
+/// Parse `{"fingerprint", "public_key"}`: the key's SSH wire bytes and its fingerprint, or why not.
+pub fn parse_key_body(body: &[u8]) -> Result<(String, Vec<u8>), ApiError> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad("body is not JSON"))?;
+    let (Some(claimed), Some(key)) =
+        (v.get("fingerprint").and_then(|f| f.as_str()), v.get("public_key").and_then(|k| k.as_str()))
+    else {
+        return Err(bad("body needs fingerprint and public_key"));
+    };
+    let wire_key = wire::unb64(key).ok_or_else(|| bad("public_key is not base64"))?;
+    if wire::parse_key_wire(&wire_key).is_none() {
+        return Err(bad("public_key is not an ssh-ed25519 key in SSH wire form"));
+    }
+    let actual = wire::fingerprint(&wire_key);
+    // The full fingerprint, or the echo-id (its prefix): either must come from this key.
+    let matches = (wire::valid_fingerprint(claimed) && claimed == actual)
+        || (wire::valid_echo_id(claimed) && actual.starts_with(claimed));
+    if !matches {
+        return Err(bad("fingerprint is not the SHA-256 of public_key (or the echo-id is not its prefix)"));
+    }
+    Ok((actual, wire_key))
+}
+
+async fn post_key(
+    State(relay): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    relay.admit(relay.client_ip(peer, &headers), CHALLENGES, relay.limits.challenges_per_minute)?;
+    if body.len() > MAX_KEY_BODY {
+        return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, "key body too large".into()));
+    }
+    let (fingerprint, public_key) = parse_key_body(&body)?;
+    let id = wire::echo_id(&fingerprint);
+    let store = relay.store.clone();
+    let key = StoredKey { fingerprint: fingerprint.clone(), public_key };
+    match blocking(move || store.put_key(&id, &key)).await? {
+        KeyPut::Created => {
+            Ok((StatusCode::CREATED, Json(json!({ "fingerprint": fingerprint, "created": true }))).into_response())
+        }
+        KeyPut::Same => {
+            Ok((StatusCode::OK, Json(json!({ "fingerprint": fingerprint, "created": false }))).into_response())
+        }
+        KeyPut::Conflict => Err(ApiError(StatusCode::CONFLICT, "another key is registered under this id".into())),
+    }
+}
+
+fn check_echo_id(id: &str) -> Result<(), ApiError> {
+    if wire::valid_echo_id(id) {
+        Ok(())
+    } else {
+        Err(bad("an echo-id is 20 lower-case hex characters"))
+    }
+}
+
+async fn get_key(State(relay): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
+    check_echo_id(&id)?;
+    let store = relay.store.clone();
+    let key =
+        blocking(move || store.key(&id)).await?.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no such key".into()))?;
+    Ok(Json(json!({ "fingerprint": key.fingerprint, "public_key": wire::b64(&key.public_key) })).into_response())
+}
+
+async fn challenge(
+    State(relay): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    relay.admit(relay.client_ip(peer, &headers), CHALLENGES, relay.limits.challenges_per_minute)?;
+    let id = q.get("fpr").cloned().unwrap_or_default();
+    check_echo_id(&id)?;
+    let store = relay.store.clone();
+    let lookup = id.clone();
+    if blocking(move || store.key(&lookup)).await?.is_none() {
+        return Err(ApiError(StatusCode::NOT_FOUND, "no such key".into()));
+    }
+    let nonce = wire::random_bytes::<{ wire::NONCE_LEN }>();
+    {
+        let mut nonces = lock(&relay.nonces);
+        if nonces.len() >= MAX_NONCES {
+            let now = Instant::now();
+            nonces.retain(|_, (_, e)| *e > now);
+            if nonces.len() >= MAX_NONCES {
+                return Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "too many open challenges".into()));
+            }
+        }
+        nonces.insert(nonce, (id, Instant::now() + relay.limits.nonce_ttl));
+    }
+    let expires = wire::rfc3339(wire::now_secs() + relay.limits.nonce_ttl.as_secs() as i64);
+    Ok(Json(json!({ "nonce": wire::b64(&nonce), "expires_at": expires })).into_response())
+}
+
+/// Read a body into memory or a temp file, refusing it as soon as it passes `max`.
+async fn receive(body: Body, max: u64) -> Result<(Incoming, u64), ApiError> {
+    let too_large = || ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("blob over the limit of {max} bytes"));
+    let mut stream = body.into_data_stream();
+    let mut memory: Vec<u8> = Vec::new();
+    let mut file: Option<tokio::fs::File> = None;
+    let mut size: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| bad("the upload broke off"))?;
+        size += chunk.len() as u64;
+        if size > max {
+            return Err(too_large());
+        }
+        match &mut file {
+            Some(f) => tokio::io::AsyncWriteExt::write_all(f, &chunk).await.map_err(|e| internal(e.into()))?,
+            None if memory.len() + chunk.len() > SPILL_AT => {
+                let spill = tempfile::tempfile().map_err(|e| internal(e.into()))?;
+                let mut f = tokio::fs::File::from_std(spill);
+                tokio::io::AsyncWriteExt::write_all(&mut f, &memory).await.map_err(|e| internal(e.into()))?;
+                tokio::io::AsyncWriteExt::write_all(&mut f, &chunk).await.map_err(|e| internal(e.into()))?;
+                memory = Vec::new();
+                file = Some(f);
+            }
+            None => memory.extend_from_slice(&chunk),
+        }
+    }
+    Ok(match file {
+        Some(f) => (Incoming::File(f.into_std().await), size),
+        None => (Incoming::Memory(memory), size),
+    })
+}
+
+async fn post_mailbox(
+    State(relay): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    relay.admit(relay.client_ip(peer, &headers), POSTS, relay.limits.posts_per_minute)?;
+    check_echo_id(&id)?;
+    let max = relay.limits.max_blob;
+    let declared = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("blob over the limit of {max} bytes")));
+    }
+    let store = relay.store.clone();
+    let lookup = id.clone();
+    if blocking(move || store.key(&lookup)).await?.is_none() {
+        return Err(ApiError(StatusCode::NOT_FOUND, "no such mailbox (the recipient has not published a key)".into()));
+    }
+    let (incoming, size) = receive(body, max).await?;
+    let now = wire::now_secs();
+    let ttl = relay.limits.ttl_secs as i64;
+    let meta =
+        BlobMeta { id: wire::new_blob_id(), recipient: id.clone(), size, received_at: now, expires_at: now + ttl };
+    let store = relay.store.clone();
+    let stored = meta.clone();
+    blocking(move || store.put_blob(&stored, incoming)).await?;
+    relay.waiter(&id).notify_waiters();
+    let answer = json!({ "id": meta.id, "ttl": ttl, "expires_at": wire::rfc3339(meta.expires_at) });
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+fn listing(blobs: &[BlobMeta]) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = blobs
+        .iter()
+        .map(|b| {
+            json!({ "id": b.id, "size": b.size, "received_at": wire::rfc3339(b.received_at),
+                    "expires_at": wire::rfc3339(b.expires_at) })
+        })
+        .collect();
+    serde_json::Value::Array(list)
+}
+
+async fn list_mailbox(
+    State(relay): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    check_echo_id(&id)?;
+    let wait = match q.get("wait") {
+        None => 0,
+        Some(w) => w.parse::<u64>().map_err(|_| bad("wait is a number of seconds"))?.min(MAX_WAIT_SECS),
+    };
+    let me = relay.authenticate(&headers).await?;
+    if me != id {
+        return Err(unauthorized("not your mailbox"));
+    }
+    let notify = relay.waiter(&id);
+    let notified = notify.notified();
+    tokio::pin!(notified);
+    // Registered before looking, so a post between the look and the wait still wakes us.
+    notified.as_mut().enable();
+    let store = relay.store.clone();
+    let lookup = id.clone();
+    let mut blobs = blocking(move || store.list(&lookup, wire::now_secs())).await?;
+    if blobs.is_empty() && wait > 0 {
+        let _ = tokio::time::timeout(Duration::from_secs(wait), notified).await;
+        let store = relay.store.clone();
+        blobs = blocking(move || store.list(&id, wire::now_secs())).await?;
+    }
+    Ok(Json(listing(&blobs)).into_response())
+}
+
+/// The blob, if the caller is its recipient: 404 unknown, 401 not yours, 410 expired.
+async fn owned_blob(relay: &Relay, id: &str, headers: &HeaderMap) -> Result<BlobMeta, ApiError> {
+    if !wire::valid_blob_id(id) {
+        return Err(ApiError(StatusCode::NOT_FOUND, "no such blob".into()));
+    }
+    let me = relay.authenticate(headers).await?;
+    let store = relay.store.clone();
+    let lookup = id.to_string();
+    let meta = blocking(move || store.blob_meta(&lookup))
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no such blob".into()))?;
+    if meta.recipient != me {
+        return Err(unauthorized("not the recipient of this blob"));
+    }
+    if meta.expires_at <= wire::now_secs() {
+        return Err(ApiError(StatusCode::GONE, "this blob has expired".into()));
+    }
+    Ok(meta)
+}
+
+async fn get_blob(State(relay): Shared, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let meta = owned_blob(&relay, &id, &headers).await?;
+    // Read in chunks on a blocking thread, at most a few chunks ahead of the client.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let store = relay.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut offset = 0u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match store.read_blob(&meta.id, offset, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    offset += n as u64;
+                    if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    break;
+                }
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(([("content-type", "application/octet-stream")], Body::from_stream(stream)).into_response())
+}
+
+async fn delete_blob(State(relay): Shared, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    match owned_blob(&relay, &id, &headers).await {
+        // The recipient may delete what has expired too (GONE comes after the owner check).
+        Ok(_) | Err(ApiError(StatusCode::GONE, _)) => {}
+        Err(e) => return Err(e),
+    }
+    let store = relay.store.clone();
+    blocking(move || store.delete_blob(&id)).await?;
+    Ok(Json(json!({ "deleted": true })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every parser of a request, fed arbitrary input: no panic, always a 4xx.
+    use super::*;
+    use axum::http::Request;
+    use proptest::prelude::*;
+    use tower::ServiceExt;
+
+    fn app() -> (Router, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(super::super::store::SqliteStore::open(&dir.path().join("r.db")).unwrap());
+        let limits = Limits {
+            ttl_secs: 60,
+            max_blob: 1024,
+            posts_per_minute: 0,
+            challenges_per_minute: 0,
+            trust_proxy_header: Some("x-forwarded-for".into()),
+            nonce_ttl: Duration::from_secs(60),
+        };
+        (router(Relay::new(store, limits)), dir)
+    }
+
+    fn status(app: &Router, req: Request<Body>) -> u16 {
+        let mut req = req;
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 1))));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(app.clone().oneshot(req)).unwrap().status().as_u16()
+    }
+
+    fn client_error(s: u16) -> bool {
+        (400..500).contains(&s)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_key_body_is_refused(body in proptest::collection::vec(any::<u8>(), 0..600), text in ".{0,200}") {
+            let (app, _dir) = app();
+            for b in [body.clone(), text.clone().into_bytes(), format!(r#"{{"fingerprint":"{text}","public_key":"{text}"}}"#).into_bytes()] {
+                let s = status(&app, Request::post("/keys").body(Body::from(b)).unwrap());
+                prop_assert!(client_error(s), "{s}");
+            }
+        }
+
+        #[test]
+        fn any_auth_headers_are_refused(id in "[0-9a-f]{20}", nonce in ".{0,64}", sig in ".{0,128}", wait in ".{0,8}") {
+            let (app, _dir) = app();
+            let mut req = Request::get(format!("/mailbox/{id}?wait={}", urlencode(&wait)));
+            for (k, v) in [("x-echos-fingerprint", id.as_str()), ("x-echos-nonce", nonce.as_str()), ("x-echos-signature", sig.as_str())] {
+                if let Ok(v) = axum::http::HeaderValue::from_str(v) {
+                    req = req.header(k, v);
+                }
+            }
+            let s = status(&app, req.body(Body::empty()).unwrap());
+            prop_assert!(client_error(s), "{s}");
+        }
+
+        #[test]
+        fn any_path_or_query_is_a_client_error(seg in "[^/?#]{0,40}", query in ".{0,60}", forwarded in ".{0,40}") {
+            let (app, _dir) = app();
+            let seg = urlencode(&seg);
+            for (method, path) in [
+                ("GET", format!("/keys/{seg}")),
+                ("GET", format!("/blob/{seg}")),
+                ("DELETE", format!("/blob/{seg}")),
+                ("GET", format!("/mailbox/{seg}")),
+                ("POST", format!("/mailbox/{seg}")),
+                ("GET", format!("/challenge?fpr={}", urlencode(&query))),
+                ("GET", format!("/challenge?{}", urlencode(&query))),
+            ] {
+                let mut req = Request::builder().method(method).uri(&path);
+                if let Ok(v) = axum::http::HeaderValue::from_str(&forwarded) {
+                    req = req.header("x-forwarded-for", v);
+                }
+                let s = status(&app, req.body(Body::from("x")).unwrap());
+                prop_assert!(client_error(s), "{method} {path}: {s}");
+            }
+        }
+
+        #[test]
+        fn wire_parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), text in ".{0,100}") {
+            let _ = wire::parse_key_wire(&bytes);
+            let _ = wire::parse_sig_wire(&bytes);
+            let _ = wire::unb64(&text);
+            let _ = wire::verify(&bytes, &bytes, &bytes);
+            let _ = parse_key_body(&bytes);
+            prop_assert!(!wire::valid_blob_id(&text) || text.len() == 24);
+        }
+    }
+
+    fn urlencode(s: &str) -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+}

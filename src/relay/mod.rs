@@ -1,0 +1,69 @@
+//! `sbx relay`: the zero-knowledge mailbox server (ciphertext only, addressed by echo-id),
+//! speaking the echos relay API; and the client the rest of sbx uses to reach one.
+
+pub mod api;
+// The sharing commands (sbx id, friend, send, inbox, open) are its users; until they land it
+// is exercised by its own tests against an in-process relay.
+#[allow(dead_code)]
+pub mod client;
+pub mod store;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    pub limits: api::Limits,
+    pub sweep_every: Duration,
+}
+
+/// Serve until SIGTERM or Ctrl-C; requests under way are finished first. Prints the address
+/// it listens on (the port may have been 0) as the first line of stdout.
+pub async fn run(options: RelayOptions) -> Result<()> {
+    let store = store::SqliteStore::open(&options.db)?;
+    let relay = api::Relay::new(Arc::new(store), options.limits.clone());
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.addr))?;
+    let addr = listener.local_addr()?;
+    println!("sbx relay: listening on http://{addr}");
+    eprintln!(
+        "relay: store {}, ttl {} s, max blob {} bytes, {} posts/min per client",
+        options.db.display(),
+        options.limits.ttl_secs,
+        options.limits.max_blob,
+        options.limits.posts_per_minute
+    );
+    let sweeper = relay.clone();
+    let every = options.sweep_every;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let n = sweeper.sweep().await;
+            if n > 0 {
+                eprintln!("relay: swept {n} expired blobs");
+            }
+        }
+    });
+    let app = api::router(relay).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the relay stopped")?;
+    eprintln!("relay: stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = async { term.as_mut().unwrap().recv().await }, if term.is_some() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    eprintln!("relay: shutting down");
+}
