@@ -172,7 +172,7 @@ impl RelayStore for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT id, recipient, size, received_at, expires_at FROM blobs
-             WHERE recipient = ?1 AND expires_at > ?2 ORDER BY received_at, id",
+             WHERE recipient = ?1 AND expires_at > ?2 ORDER BY received_at, rowid",
         )?;
         let rows = stmt.query_map(params![recipient, now], meta_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
