@@ -47,6 +47,8 @@ pub struct Relay {
     nonces: Mutex<HashMap<[u8; wire::NONCE_LEN], (String, Instant)>>,
     windows: Mutex<HashMap<(IpAddr, u8), (Instant, u32)>>,
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Keys never change once registered: remembered after the first lookup.
+    keys: Mutex<HashMap<String, Arc<StoredKey>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -77,7 +79,13 @@ fn internal(e: anyhow::Error) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
 }
 
-/// Run store work off the async threads.
+/// Quick store work (a key, a listing, a small blob): done in place. Handing it to a blocking
+/// thread would cost two thread wake-ups, more than the work itself.
+fn quick<T>(result: anyhow::Result<T>) -> Result<T, ApiError> {
+    result.map_err(internal)
+}
+
+/// Long store work (a large blob, the sweep): off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
@@ -97,7 +105,23 @@ impl Relay {
             nonces: Mutex::default(),
             windows: Mutex::default(),
             waiters: Mutex::default(),
+            keys: Mutex::default(),
         })
+    }
+
+    fn key(&self, id: &str) -> Result<Option<Arc<StoredKey>>, ApiError> {
+        if let Some(k) = lock(&self.keys).get(id) {
+            return Ok(Some(k.clone()));
+        }
+        let Some(key) = quick(self.store.key(id))? else { return Ok(None) };
+        let key = Arc::new(key);
+        let mut keys = lock(&self.keys);
+        // Bounded: a flood of distinct ids cannot grow it without end.
+        if keys.len() >= 100_000 {
+            keys.clear();
+        }
+        keys.insert(id.to_string(), key.clone());
+        Ok(Some(key))
     }
 
     fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
@@ -151,9 +175,7 @@ impl Relay {
             return Err(unauthorized("nonce issued for another id"));
         }
         let sig = wire::unb64(&sig).ok_or_else(|| unauthorized("malformed signature"))?;
-        let store = self.store.clone();
-        let lookup = id.clone();
-        let key = blocking(move || store.key(&lookup)).await?.ok_or_else(|| unauthorized("unknown key"))?;
+        let key = self.key(&id)?.ok_or_else(|| unauthorized("unknown key"))?;
         if !wire::verify(&key.public_key, &nonce, &sig) {
             return Err(unauthorized("bad signature"));
         }
@@ -219,9 +241,8 @@ async fn post_key(
     }
     let (fingerprint, public_key) = parse_key_body(&body)?;
     let id = wire::echo_id(&fingerprint);
-    let store = relay.store.clone();
     let key = StoredKey { fingerprint: fingerprint.clone(), public_key };
-    match blocking(move || store.put_key(&id, &key)).await? {
+    match quick(relay.store.put_key(&id, &key))? {
         KeyPut::Created => {
             Ok((StatusCode::CREATED, Json(json!({ "fingerprint": fingerprint, "created": true }))).into_response())
         }
@@ -242,9 +263,7 @@ fn check_echo_id(id: &str) -> Result<(), ApiError> {
 
 async fn get_key(State(relay): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
     check_echo_id(&id)?;
-    let store = relay.store.clone();
-    let key =
-        blocking(move || store.key(&id)).await?.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no such key".into()))?;
+    let key = relay.key(&id)?.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no such key".into()))?;
     Ok(Json(json!({ "fingerprint": key.fingerprint, "public_key": wire::b64(&key.public_key) })).into_response())
 }
 
@@ -257,9 +276,7 @@ async fn challenge(
     relay.admit(relay.client_ip(peer, &headers), CHALLENGES, relay.limits.challenges_per_minute)?;
     let id = q.get("fpr").cloned().unwrap_or_default();
     check_echo_id(&id)?;
-    let store = relay.store.clone();
-    let lookup = id.clone();
-    if blocking(move || store.key(&lookup)).await?.is_none() {
+    if relay.key(&id)?.is_none() {
         return Err(ApiError(StatusCode::NOT_FOUND, "no such key".into()));
     }
     let nonce = wire::random_bytes::<{ wire::NONCE_LEN }>();
@@ -324,9 +341,7 @@ async fn post_mailbox(
     if declared.is_some_and(|n| n > max) {
         return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("blob over the limit of {max} bytes")));
     }
-    let store = relay.store.clone();
-    let lookup = id.clone();
-    if blocking(move || store.key(&lookup)).await?.is_none() {
+    if relay.key(&id)?.is_none() {
         return Err(ApiError(StatusCode::NOT_FOUND, "no such mailbox (the recipient has not published a key)".into()));
     }
     let (incoming, size) = receive(body, max).await?;
@@ -334,9 +349,14 @@ async fn post_mailbox(
     let ttl = relay.limits.ttl_secs as i64;
     let meta =
         BlobMeta { id: wire::new_blob_id(), recipient: id.clone(), size, received_at: now, expires_at: now + ttl };
-    let store = relay.store.clone();
-    let stored = meta.clone();
-    blocking(move || store.put_blob(&stored, incoming)).await?;
+    match incoming {
+        Incoming::Memory(_) => quick(relay.store.put_blob(&meta, incoming))?,
+        Incoming::File(_) => {
+            let store = relay.store.clone();
+            let stored = meta.clone();
+            blocking(move || store.put_blob(&stored, incoming)).await?
+        }
+    }
     relay.waiter(&id).notify_waiters();
     let answer = json!({ "id": meta.id, "ttl": ttl, "expires_at": wire::rfc3339(meta.expires_at) });
     Ok((StatusCode::CREATED, Json(answer)).into_response())
@@ -373,13 +393,10 @@ async fn list_mailbox(
     tokio::pin!(notified);
     // Registered before looking, so a post between the look and the wait still wakes us.
     notified.as_mut().enable();
-    let store = relay.store.clone();
-    let lookup = id.clone();
-    let mut blobs = blocking(move || store.list(&lookup, wire::now_secs())).await?;
+    let mut blobs = quick(relay.store.list(&id, wire::now_secs()))?;
     if blobs.is_empty() && wait > 0 {
         let _ = tokio::time::timeout(Duration::from_secs(wait), notified).await;
-        let store = relay.store.clone();
-        blobs = blocking(move || store.list(&id, wire::now_secs())).await?;
+        blobs = quick(relay.store.list(&id, wire::now_secs()))?;
     }
     Ok(Json(listing(&blobs)).into_response())
 }
@@ -390,11 +407,8 @@ async fn owned_blob(relay: &Relay, id: &str, headers: &HeaderMap) -> Result<Blob
         return Err(ApiError(StatusCode::NOT_FOUND, "no such blob".into()));
     }
     let me = relay.authenticate(headers).await?;
-    let store = relay.store.clone();
-    let lookup = id.to_string();
-    let meta = blocking(move || store.blob_meta(&lookup))
-        .await?
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no such blob".into()))?;
+    let meta =
+        quick(relay.store.blob_meta(id))?.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no such blob".into()))?;
     if meta.recipient != me {
         return Err(unauthorized("not the recipient of this blob"));
     }
@@ -438,8 +452,7 @@ async fn delete_blob(State(relay): Shared, Path(id): Path<String>, headers: Head
         Ok(_) | Err(ApiError(StatusCode::GONE, _)) => {}
         Err(e) => return Err(e),
     }
-    let store = relay.store.clone();
-    blocking(move || store.delete_blob(&id)).await?;
+    quick(relay.store.delete_blob(&id))?;
     Ok(Json(json!({ "deleted": true })).into_response())
 }
 

@@ -138,6 +138,21 @@ impl RelayStore for SqliteStore {
 
     fn put_blob(&self, meta: &BlobMeta, body: Incoming) -> Result<()> {
         let mut conn = self.conn();
+        if let Incoming::Memory(bytes) = &body {
+            // Small enough to bind whole.
+            conn.prepare_cached(
+                "INSERT INTO blobs(id, recipient, size, received_at, expires_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                meta.id,
+                meta.recipient,
+                meta.size as i64,
+                meta.received_at,
+                meta.expires_at,
+                bytes
+            ])?;
+            return Ok(());
+        }
         let tx = conn.transaction()?;
         tx.prepare_cached(
             "INSERT INTO blobs(id, recipient, size, received_at, expires_at, data)
