@@ -352,7 +352,26 @@ fn long_poll_wakes_on_a_post_and_restart_keeps_blobs() {
     assert_eq!(list[0]["id"], posted["id"]);
     assert!(waited < Duration::from_secs(20), "woken by the post, not the timeout: {waited:?}");
 
+    // A long-poll under way (on Bob's empty mailbox) does not hold up a graceful stop.
+    let bob = Id::new(2);
+    http.publish(&bob);
+    let auth = http.auth(&bob);
+    let url = relay.url.clone();
+    let id = bob.id();
+    let polling = std::thread::spawn(move || {
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let mut req = client.get(format!("{url}/mailbox/{id}?wait=60"));
+        for (k, v) in &auth {
+            req = req.header(k, v);
+        }
+        req.send().map(|r| r.status().as_u16()).ok()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!polling.is_finished(), "the long-poll is waiting");
+    let t0 = Instant::now();
     let (dir, db) = relay.stop();
+    assert!(t0.elapsed() < Duration::from_secs(10), "stopping took {:?}", t0.elapsed());
+    assert_eq!(polling.join().unwrap(), Some(200), "the long-poll was answered, not cut");
     let relay = start_on(dir, db, &[]);
     let http = Http::new(&relay);
     let (s, bytes) = http.get(&format!("/blob/{}", posted["id"].as_str().unwrap()), &http.auth(&alice));

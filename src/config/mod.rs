@@ -32,6 +32,8 @@ pub struct Settings {
     pub notify_desktop: String,
     /// The bridge's limits and options (`[bridge]`).
     pub bridge: crate::bridge::BridgeSettings,
+    /// The relay for sharing sessions (`$SBX_RELAY` wins); empty: none.
+    pub relay: String,
 }
 
 impl Default for Settings {
@@ -46,6 +48,7 @@ impl Default for Settings {
             notify_bell: true,
             notify_desktop: "osc9".into(),
             bridge: Default::default(),
+            relay: String::new(),
         }
     }
 }

@@ -49,6 +49,8 @@ pub struct Relay {
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
     /// Keys never change once registered: remembered after the first lookup.
     keys: Mutex<HashMap<String, Arc<StoredKey>>>,
+    /// Set when the relay is stopping: long-polls answer at once instead of holding it up.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -106,7 +108,13 @@ impl Relay {
             windows: Mutex::default(),
             waiters: Mutex::default(),
             keys: Mutex::default(),
+            closing: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Let every long-poll answer now (graceful shutdown waits for requests under way).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     fn key(&self, id: &str) -> Result<Option<Arc<StoredKey>>, ApiError> {
@@ -395,7 +403,13 @@ async fn list_mailbox(
     notified.as_mut().enable();
     let mut blobs = quick(relay.store.list(&id, wire::now_secs()))?;
     if blobs.is_empty() && wait > 0 {
-        let _ = tokio::time::timeout(Duration::from_secs(wait), notified).await;
+        let mut closing = relay.closing.subscribe();
+        if !*closing.borrow_and_update() {
+            tokio::select! {
+                _ = tokio::time::timeout(Duration::from_secs(wait), notified) => {}
+                _ = closing.changed() => {}
+            }
+        }
         blobs = quick(relay.store.list(&id, wire::now_secs()))?;
     }
     Ok(Json(listing(&blobs)).into_response())

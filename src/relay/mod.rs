@@ -53,8 +53,12 @@ pub async fn run(options: RelayOptions) -> Result<()> {
             }
         }
     });
-    let app = api::router(relay).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the relay stopped")?;
+    let app = api::router(relay.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let stopping = async move {
+        shutdown().await;
+        relay.close();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(stopping).await.context("the relay stopped")?;
     eprintln!("relay: stopped");
     Ok(())
 }
