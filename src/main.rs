@@ -11,6 +11,7 @@ mod pane;
 mod protocol;
 mod relay;
 mod server;
+mod share;
 mod ui;
 
 fn main() {

@@ -147,7 +147,7 @@ pub fn new_uuid() -> String {
 }
 
 /// The agent's home folder: `$VAR` when set, else `~/DEFAULT`.
-fn home_dir(var: &str, default: &str) -> PathBuf {
+pub fn home_dir(var: &str, default: &str) -> PathBuf {
     match std::env::var_os(var).filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(default),

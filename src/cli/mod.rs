@@ -4,6 +4,7 @@ mod agent;
 pub(crate) mod connect;
 mod messages;
 pub mod output;
+mod share;
 mod show;
 
 use std::path::PathBuf;
@@ -149,6 +150,45 @@ enum Cmd {
     Server,
     /// Run a relay: the mailbox server for sealed sessions (stores ciphertext only).
     Relay(RelayArgs),
+    /// Your sharing identity (created on first use) and its echo-id; publishes it to the relay.
+    Id {
+        /// Use this existing unencrypted ed25519 SSH key.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Friends you send sessions to: add NAME ECHO-ID, list, rm NAME.
+    Friend {
+        #[command(subcommand)]
+        action: share::FriendCmd,
+    },
+    /// Agent sessions on this machine, newest first.
+    Sessions {
+        #[arg(long, value_enum)]
+        tool: Option<crate::share::sessions::Tool>,
+        #[arg(long, default_value_t = 20)]
+        n: usize,
+    },
+    /// Seal an agent session for a friend and drop it in their mailbox on the relay.
+    Send { friend: String, session: Option<String> },
+    /// Sessions waiting for you on the relay (each sender's signature checked).
+    Inbox,
+    /// Open a session sent to you: check it, install it where its agent resumes it.
+    Open {
+        /// The blob id (or a unique prefix); default: the newest.
+        id: Option<String>,
+        /// The directory to resume in (Claude Code keys sessions by directory); default: here.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Accept a sender who is not a friend (the signature is still checked).
+        #[arg(long)]
+        allow_unknown: bool,
+        /// Run the agent's resume command afterwards.
+        #[arg(long)]
+        resume: bool,
+        /// Replace a different file already at the destination.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Args)]
@@ -511,6 +551,14 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
         Cmd::Channel { as_pane, action } => messages::channel(action, as_pane, json, paths).await,
         Cmd::Search { query, limit, as_pane } => messages::search(query, limit, as_pane, json, paths).await,
         Cmd::Artifact { as_pane, action } => messages::artifact(action, as_pane, json, paths).await,
+        Cmd::Id { key } => share::id(key, json, paths).await,
+        Cmd::Friend { action } => share::friend(action, json, paths).await,
+        Cmd::Sessions { tool, n } => share::list_sessions(tool, n, json),
+        Cmd::Send { friend, session } => share::send(friend, session, json, paths).await,
+        Cmd::Inbox => share::inbox(json, paths).await,
+        Cmd::Open { id, dir, allow_unknown, resume, force } => {
+            share::open(id, dir, allow_unknown, resume, force, json, paths).await
+        }
         Cmd::Server | Cmd::Relay(_) => unreachable!("handled before the runtime starts"),
     }
 }

@@ -2,9 +2,6 @@
 //! speaking the echos relay API; and the client the rest of sbx uses to reach one.
 
 pub mod api;
-// The sharing commands (sbx id, friend, send, inbox, open) are its users; until they land it
-// is exercised by its own tests against an in-process relay.
-#[allow(dead_code)]
 pub mod client;
 pub mod store;
 pub mod wire;

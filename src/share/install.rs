@@ -1,0 +1,78 @@
+//! Put an opened session where its agent resumes it: Claude Code under the project folder of the
+//! chosen directory (by Claude's own slug rule), Codex in its sessions tree. All or nothing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::envelope::Opened;
+use super::sessions::{claude_home, claude_slug, codex_home, Tool};
+
+pub struct Installed {
+    pub files: Vec<PathBuf>,
+    /// The command that resumes it, to run in `dir`.
+    pub resume: Vec<String>,
+}
+
+pub fn root_for(tool: Tool, dir: &Path) -> PathBuf {
+    match tool {
+        Tool::Claude => claude_home().join("projects").join(claude_slug(dir)),
+        Tool::Codex => codex_home().join("sessions"),
+    }
+}
+
+pub fn resume_command(tool: Tool, id: &str) -> Vec<String> {
+    match tool {
+        Tool::Claude => vec!["claude".into(), "--resume".into(), id.into()],
+        Tool::Codex => vec!["codex".into(), "resume".into(), id.into()],
+    }
+}
+
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    match (std::fs::read(a), std::fs::read(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Copy `from` to `to` atomically (temp file beside `to`, fsync, rename).
+fn place(from: &Path, to: &Path) -> Result<()> {
+    let dir = to.parent().context("a target has no folder")?;
+    std::fs::DirBuilder::new().recursive(true).create(dir)?;
+    let tmp = tempfile::Builder::new().prefix(".sbx-open-").tempfile_in(dir)?;
+    std::fs::copy(from, tmp.path())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(to).map_err(|e| e.error)?;
+    Ok(())
+}
+
+pub fn install(opened: &Opened, dir: &Path, force: bool) -> Result<Installed> {
+    let root = root_for(opened.tool, dir);
+    let m = &opened.manifest;
+    // Look before writing anything: a different file already there stops the whole install.
+    let mut plan = Vec::new();
+    for f in &m.files {
+        let target = root.join(&f.path);
+        if std::fs::symlink_metadata(&target).is_ok_and(|t| t.file_type().is_symlink()) {
+            bail!("{} is a symlink; refusing to write through it", target.display());
+        }
+        if target.exists() && !force && !same_bytes(&target, &opened.staged(&f.path)) {
+            bail!(
+                "{} already exists with other content; nothing was installed (add --force to replace it)",
+                target.display()
+            );
+        }
+        plan.push((opened.staged(&f.path), target));
+    }
+    let mut written = Vec::new();
+    for (from, to) in &plan {
+        if let Err(e) = place(from, to) {
+            for w in &written {
+                let _ = std::fs::remove_file(w);
+            }
+            return Err(e.context(format!("cannot install {}; nothing was installed", to.display())));
+        }
+        written.push(to.clone());
+    }
+    Ok(Installed { files: written, resume: resume_command(opened.tool, &m.session_id) })
+}
