@@ -1,0 +1,280 @@
+//! Sharing sessions end to end: Alice and Bob (two homes), a real relay on 127.0.0.1, real
+//! transcripts from ../shared/fixtures, real age and ssh tooling for interop, and the real
+//! `claude --resume` / `codex exec resume` (stub model) loading what arrived.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::agents::AgentLab;
+use common::*;
+use serde_json::Value;
+
+const CLAUDE_ID: &str = "ef958aa1-0e93-49f0-bb71-150f63befcd1";
+const CLAUDE_SLUG: &str = "-experiments-worktrees";
+const CODEX_ID: &str = "019e1625-789d-76c0-80ab-3724b5ddb799";
+const CODEX_FILE: &str = "2026/05/11/rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl";
+
+struct Relay {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Relay {
+    fn start() -> Relay {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(SBX)
+            .args(["relay", "--addr", "127.0.0.1:0", "--rate-limit", "0", "--challenge-limit", "0", "--db"])
+            .arg(dir.path().join("relay.db"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        Relay { child, url: line.split_whitespace().last().unwrap().to_string(), _dir: dir }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Someone with an sbx home, agent homes inside it, and the relay in the environment.
+struct Person {
+    sbx: Sbx,
+    relay: String,
+}
+
+impl Person {
+    fn new(relay: &Relay) -> Person {
+        Person { sbx: Sbx::new(), relay: relay.url.clone() }
+    }
+    fn claude(&self) -> PathBuf {
+        self.sbx.home().join("claude")
+    }
+    fn codex(&self) -> PathBuf {
+        self.sbx.home().join("codex")
+    }
+    fn command(&self) -> Command {
+        let mut c = self.sbx.command();
+        c.env("SBX_RELAY", &self.relay).env("CLAUDE_CONFIG_DIR", self.claude()).env("CODEX_HOME", self.codex());
+        c
+    }
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.command().args(args).output().unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        expect_success(args, self.run(args), "")
+    }
+    fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+    fn id(&self) -> Value {
+        self.json(&["id"])
+    }
+    /// Alice's sessions: the fixtures, copied where the agents keep them.
+    fn with_fixtures(self) -> Person {
+        copy_dir(&fixtures().join("claude/projects"), &self.claude().join("projects"));
+        copy_dir(&fixtures().join("codex/sessions"), &self.codex().join("sessions"));
+        self
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+fn befriend(a: &Person, a_name: &str, b_cmd: &dyn Fn(&[&str]) -> String, b_id: &str, b_name: &str, a_id: &str) {
+    a.ok(&["friend", "add", b_name, b_id]);
+    b_cmd(&["friend", "add", a_name, a_id]);
+}
+
+/// Bob as an agent lab (stub model, agent homes), with the relay in his environment.
+fn bob_cmd(lab: &AgentLab, relay: &Relay) -> Command {
+    let mut c = lab.command();
+    c.env("SBX_RELAY", &relay.url);
+    c
+}
+
+fn bob_ok(lab: &AgentLab, relay: &Relay, args: &[&str]) -> String {
+    expect_success(args, bob_cmd(lab, relay).args(args).output().unwrap(), "")
+}
+
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                out.extend(files_below(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sessions_arrive_byte_identical_verify_elsewhere_and_resume_in_the_real_agents() {
+    let relay = Relay::start();
+    let alice = Person::new(&relay).with_fixtures();
+    let lab = AgentLab::new();
+    let bob = |args: &[&str]| bob_ok(&lab, &relay, args);
+    let a_id = alice.id();
+    let b_id: Value = serde_json::from_str(&bob(&["id", "--json"])).unwrap();
+    assert_eq!(a_id["published"], relay.url.as_str());
+    let key = alice.sbx.home().join("config/identity");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    befriend(&alice, "alice", &bob, b_id["echo_id"].as_str().unwrap(), "bob", a_id["echo_id"].as_str().unwrap());
+
+    // Alice's sessions, newest first, with the agents' own titles.
+    let list = alice.json(&["sessions", "--n", "50"]);
+    let claude = list.as_array().unwrap().iter().find(|s| s["id"] == CLAUDE_ID).unwrap();
+    assert_eq!(claude["tool"], "claude");
+    assert!(!claude["title"].as_str().unwrap().is_empty());
+    assert_eq!(alice.json(&["sessions", "--tool", "codex"]).as_array().unwrap().len(), 4);
+
+    alice.ok(&["send", "bob", CLAUDE_ID]);
+    alice.ok(&["send", "bob", &CODEX_ID[..13]]);
+    let inbox: Value = serde_json::from_str(&bob(&["inbox", "--json"])).unwrap();
+    let rows = inbox.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        assert_eq!((r["verified"].clone(), r["from"].clone()), (Value::Bool(true), Value::from("alice")), "{r}");
+    }
+    let blob_of = |sid: &str| rows.iter().find(|r| r["session_id"] == sid).unwrap()["id"].as_str().unwrap().to_string();
+    let (claude_blob, codex_blob) = (blob_of(CLAUDE_ID), blob_of(CODEX_ID));
+
+    // Interop: the body after the 5-byte header is an age file the `age` CLI opens with Bob's
+    // SSH key; the manifest's signature verifies with Node's ed25519, not sbx's code.
+    let cached = std::fs::read(lab.sbx.home().join(format!("data/inbox/{claude_blob}.echo"))).unwrap();
+    assert_eq!(&cached[..5], b"ECHO\x01");
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("body.age"), &cached[5..]).unwrap();
+    let out = Command::new("age")
+        .args(["-d", "-i"])
+        .arg(lab.sbx.home().join("config/identity"))
+        .arg("-o")
+        .arg(work.path().join("body.tgz"))
+        .arg(work.path().join("body.age"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "age -d: {}", String::from_utf8_lossy(&out.stderr));
+    let listing = Command::new("tar").args(["-tzf"]).arg(work.path().join("body.tgz")).output().unwrap();
+    let names: Vec<String> = String::from_utf8_lossy(&listing.stdout).lines().map(String::from).collect();
+    assert_eq!(&names[..2], &["manifest.json", "signature.sig"]);
+    assert!(names.contains(&format!("{CLAUDE_ID}.jsonl")), "{names:?}");
+    let x = Command::new("tar")
+        .arg("-xzf")
+        .arg(work.path().join("body.tgz"))
+        .arg("-C")
+        .arg(work.path())
+        .args(["manifest.json", "signature.sig"])
+        .status()
+        .unwrap();
+    assert!(x.success());
+    let public = a_id["public_key"].as_str().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    let script = r#"
+const fs = require('fs'), crypto = require('crypto');
+const [pub, dir] = process.argv.slice(1);
+const wire = Buffer.from(pub, 'base64'), raw = wire.subarray(wire.length - 32);
+const key = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
+const sig = fs.readFileSync(dir + '/signature.sig'), rawSig = sig.subarray(sig.length - 64);
+const manifest = fs.readFileSync(dir + '/manifest.json');
+process.stdout.write(String(crypto.verify(null, manifest, key, rawSig)));
+"#;
+    let node = Command::new("node").arg("-e").arg(script).arg(&public).arg(work.path()).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&node.stdout), "true", "{}", String::from_utf8_lossy(&node.stderr));
+
+    // Bob opens both; the files are byte for byte the originals, where the agents look.
+    let project = lab.project.display().to_string();
+    bob(&["open", &claude_blob, "--dir", &project]);
+    bob(&["open", &codex_blob, "--dir", &project]);
+    let slug: String = project.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let sent_root = alice.claude().join("projects").join(CLAUDE_SLUG);
+    let got_root = lab.sbx.home().join("claude/projects").join(&slug);
+    let mut originals: Vec<PathBuf> = files_below(&sent_root.join(CLAUDE_ID));
+    originals.push(sent_root.join(format!("{CLAUDE_ID}.jsonl")));
+    for f in &originals {
+        let rel = f.strip_prefix(&sent_root).unwrap();
+        assert!(std::fs::read(f).unwrap() == std::fs::read(got_root.join(rel)).unwrap(), "{} differs", rel.display());
+    }
+    let got = std::fs::read(lab.sbx.home().join("codex/sessions").join(CODEX_FILE)).unwrap();
+    assert!(got == std::fs::read(fixtures().join("codex/sessions").join(CODEX_FILE)).unwrap());
+    let inbox: Value = serde_json::from_str(&bob(&["inbox", "--json"])).unwrap();
+    assert!(inbox.as_array().unwrap().is_empty(), "opened blobs are deleted from the relay: {inbox}");
+
+    // The real agents resume them (stub model): their next request carries the old conversation.
+    lab.stub.script(serde_json::json!({"default": {"text": "Resumed."}}));
+    let mut claude = lab.command();
+    claude.current_dir(&lab.project);
+    let claude_bin = agents_bin().join("claude");
+    // Bounded in time: a hung agent fails the test instead of the suite.
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(&claude_bin)
+        .args(["--resume", CLAUDE_ID, "-p", "resume check one"])
+        .envs(claude.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))))
+        .current_dir(&lab.project)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "claude --resume: {}", String::from_utf8_lossy(&out.stderr));
+    wait_for("Claude's request with the old conversation", || {
+        lab.stub
+            .turns()
+            .iter()
+            .any(|t| {
+                let b = t["body"].to_string();
+                b.contains("resume check one") && b.contains("OK, we're going to make a little experiment here")
+            })
+            .then_some(())
+    });
+    // The session was recorded with the `openai` provider, and Codex keeps a thread on its
+    // provider: point that provider at the stub.
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(agents_bin().join("codex"))
+        .args(["exec", "--skip-git-repo-check", "-c", "model_provider=\"openai\"", "-c"])
+        .arg(format!("openai_base_url=\"http://127.0.0.1:{}/v1\"", lab.stub.port))
+        .args(["resume", CODEX_ID, "resume check two"])
+        .envs(claude.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))))
+        .env("OPENAI_API_KEY", "dummy")
+        .current_dir(&lab.project)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "codex exec resume: {}", String::from_utf8_lossy(&out.stderr));
+    wait_for("Codex's request with the old conversation", || {
+        lab.stub
+            .turns()
+            .iter()
+            .any(|t| {
+                let b = t["body"].to_string();
+                b.contains("resume check two") && b.contains("show tools")
+            })
+            .then_some(())
+    });
+}
+
+fn agents_bin() -> PathBuf {
+    common::agents::agents_bin()
+}
