@@ -278,3 +278,159 @@ process.stdout.write(String(crypto.verify(null, manifest, key, rawSig)));
 fn agents_bin() -> PathBuf {
     common::agents::agents_bin()
 }
+
+/// Decrypt an envelope with `age` and Bob's key: its tar.gz.
+fn unseal(envelope: &[u8], key: &Path, work: &Path) -> PathBuf {
+    std::fs::write(work.join("in.age"), &envelope[5..]).unwrap();
+    let out = work.join("in.tgz");
+    let st =
+        Command::new("age").args(["-d", "-i"]).arg(key).arg("-o").arg(&out).arg(work.join("in.age")).status().unwrap();
+    assert!(st.success());
+    out
+}
+
+/// Seal a tar.gz for Bob with `age -R` and the echos header.
+fn reseal(tgz: &Path, recipient_pub: &Path, work: &Path) -> Vec<u8> {
+    let out = work.join("out.age");
+    let st = Command::new("age").arg("-R").arg(recipient_pub).arg("-o").arg(&out).arg(tgz).status().unwrap();
+    assert!(st.success());
+    let mut env = b"ECHO\x01".to_vec();
+    env.extend(std::fs::read(out).unwrap());
+    env
+}
+
+fn post(relay: &Relay, echo_id: &str, body: Vec<u8>) -> String {
+    let r =
+        reqwest::blocking::Client::new().post(format!("{}/mailbox/{echo_id}", relay.url)).body(body).send().unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    r.json::<Value>().unwrap()["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn hostile_envelopes_are_refused_with_nothing_installed() {
+    let relay = Relay::start();
+    let alice = Person::new(&relay).with_fixtures();
+    let bob = Person::new(&relay);
+    let carol = Person::new(&relay);
+    let mallory = Person::new(&relay).with_fixtures();
+    let ids: Vec<Value> = [&alice, &bob, &carol, &mallory].iter().map(|p| p.id()).collect();
+    let id = |i: usize| ids[i]["echo_id"].as_str().unwrap().to_string();
+    alice.ok(&["friend", "add", "bob", &id(1)]);
+    alice.ok(&["friend", "add", "carol", &id(2)]);
+    bob.ok(&["friend", "add", "alice", &id(0)]);
+    mallory.ok(&["friend", "add", "bob", &id(1)]);
+    let project = bob.sbx.home().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    let project = project.display().to_string();
+    let nothing_installed = |why: &str| {
+        let files = [files_below(&bob.claude()), files_below(&bob.codex())].concat();
+        assert!(files.is_empty(), "{why}: installed {files:?}");
+        assert!(files_below(&bob.sbx.home().join("data/staging")).is_empty(), "{why}: staging left behind");
+    };
+    let refused = |blob: &str, why: &str, expect: &str, extra: &[&str]| {
+        let mut args = vec!["open", blob, "--dir", project.as_str()];
+        args.extend_from_slice(extra);
+        let out = bob.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{why} was accepted: {err}");
+        assert!(err.contains(expect), "{why}: {err}");
+        nothing_installed(why);
+    };
+    let work = tempfile::tempdir().unwrap();
+    let bob_key = bob.sbx.home().join("config/identity");
+    let bob_pub = bob.sbx.home().join("config/identity.pub");
+
+    // A genuine envelope from Alice, as a base to tamper with.
+    alice.ok(&["send", "bob", CLAUDE_ID]);
+    let inbox = bob.json(&["inbox"]);
+    let genuine_id = inbox[0]["id"].as_str().unwrap().to_string();
+    let genuine = std::fs::read(bob.sbx.home().join(format!("data/inbox/{genuine_id}.echo"))).unwrap();
+    let tgz = unseal(&genuine, &bob_key, work.path());
+
+    // Tampered ciphertext.
+    let mut flipped = genuine.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    refused(&post(&relay, &id(1), flipped), "tampered ciphertext", "refused", &[]);
+    // Sealed for Carol, dropped in Bob's mailbox.
+    alice.ok(&["send", "carol", CODEX_ID]);
+    let carols = carol.json(&["inbox"]);
+    let for_carol =
+        std::fs::read(carol.sbx.home().join(format!("data/inbox/{}.echo", carols[0]["id"].as_str().unwrap()))).unwrap();
+    refused(&post(&relay, &id(1), for_carol), "wrong recipient", "not for you", &[]);
+    // Archives changed inside a valid encryption.
+    let craft = |mode: &str, extra: &[String]| -> Vec<u8> {
+        let out = work.path().join(format!("{mode}.tgz"));
+        let st = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/craft_envelope.py"))
+            .arg(mode)
+            .arg(&tgz)
+            .arg(&out)
+            .args(extra)
+            .status()
+            .unwrap();
+        assert!(st.success(), "craft {mode}");
+        reseal(&out, &bob_pub, work.path())
+    };
+    for (mode, expect) in [
+        ("tamper-manifest", "signature does not verify"),
+        ("extra-file", "not in the manifest"),
+        ("symlink", "not a regular file"),
+        ("dotdot", "not a clean relative path"),
+        ("absolute", "not a clean relative path"),
+        ("bad-session-id", "session id"),
+    ] {
+        refused(&post(&relay, &id(1), craft(mode, &[])), mode, expect, &[]);
+    }
+    // Mallory claims to be Alice (her id and fingerprint), signing with her own key.
+    let claim = [
+        mallory.sbx.home().join("config/identity").display().to_string(),
+        id(0),
+        ids[0]["fingerprint"].as_str().unwrap().to_string(),
+    ];
+    refused(&post(&relay, &id(1), craft("impersonate", &claim)), "impersonation", "signature does not verify", &[]);
+    refused(
+        &post(&relay, &id(1), craft("impersonate", &claim)),
+        "impersonation, allowed unknown",
+        "signature does not verify",
+        &["--allow-unknown"],
+    );
+    // A stranger's genuine envelope: refused unless --allow-unknown, and then still verified.
+    mallory.ok(&["send", "bob", CODEX_ID]);
+    let strangers: Vec<Value> = bob.json(&["inbox"]).as_array().unwrap().clone();
+    let from_mallory =
+        strangers.iter().find(|r| r["sender_echo_id"] == id(3).as_str() && r["verified"] == true).unwrap();
+    assert!(from_mallory["from"].is_null(), "not a friend: no name");
+    let blob = from_mallory["id"].as_str().unwrap().to_string();
+    refused(&blob, "unknown sender", "not a friend", &[]);
+    let out = bob.ok(&["open", &blob, "--dir", &project, "--allow-unknown"]);
+    assert!(out.contains("UNKNOWN"), "{out}");
+    assert!(bob.codex().join("sessions").join(CODEX_FILE).exists());
+    // The genuine envelope still opens after all that.
+    let out = bob.ok(&["open", &genuine_id, "--dir", &project]);
+    assert!(out.contains("from alice"), "{out}");
+}
+
+#[test]
+fn a_relay_that_substitutes_a_key_at_friend_add_is_refused() {
+    // A fake relay that answers every key request with Mallory's key.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let relay = Relay::start();
+    let mallory = Person::new(&relay);
+    let forged = mallory.id()["public_key"].as_str().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut buf);
+            let body = serde_json::json!({"fingerprint": "whatever", "public_key": forged}).to_string();
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    let bob = Person { sbx: Sbx::new(), relay: url };
+    let out = bob.run(&["friend", "add", "alice", "0123456789abcdef0123"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not hash"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!bob.sbx.home().join("config/friends.toml").exists(), "nothing saved");
+}

@@ -386,3 +386,82 @@ pub fn open_with<R: Read>(
     }
     Ok(opened)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ssh_key::private::{Ed25519Keypair, KeypairData};
+
+    fn age_identity(seed: u8) -> (age::ssh::Identity, Vec<u8>) {
+        let pair = Ed25519Keypair::from_seed(&[seed; 32]);
+        let public = wire::key_wire(&pair.public.0);
+        let key = ssh_key::PrivateKey::new(KeypairData::Ed25519(pair), "t").unwrap();
+        let text = key.to_openssh(ssh_key::LineEnding::LF).unwrap();
+        (age::ssh::Identity::from_buffer(text.as_bytes(), None).unwrap(), public)
+    }
+
+    /// An envelope whose one file is `size` zero bytes, correctly signed by `sender`.
+    fn bomb(sender: &ed25519_dalek::SigningKey, recipient: &[u8], size: u64) -> Vec<u8> {
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut std::io::repeat(0).take(size), &mut hasher).unwrap();
+        let fpr = sender.fingerprint();
+        let m = Manifest {
+            version: 1,
+            tool: "claude".into(),
+            session_id: "abcd".into(),
+            project: "/p".into(),
+            title: "t".into(),
+            sender_echo_id: wire::echo_id(&fpr),
+            sender_fingerprint: fpr,
+            created_at: wire::rfc3339(0),
+            files: vec![FileEntry { path: "abcd.jsonl".into(), size, sha256: wire::hex(&hasher.finalize()) }],
+        };
+        let bytes = serde_json::to_vec(&m).unwrap();
+        let sig = wire::sig_wire(&Signer::sign(sender, &bytes));
+        let recipient: age::ssh::Recipient = super::super::identity::public_line(recipient).parse().unwrap();
+        let mut out = MAGIC.to_vec();
+        let enc = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient)).unwrap();
+        let sealed = enc.wrap_output(&mut out).unwrap();
+        let gz = flate2::write::GzEncoder::new(sealed, flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        tar.append_data(&mut header(bytes.len() as u64, 0), "manifest.json", &bytes[..]).unwrap();
+        tar.append_data(&mut header(sig.len() as u64, 0), "signature.sig", &sig[..]).unwrap();
+        tar.append_data(&mut header(size, 0), "abcd.jsonl", std::io::repeat(0).take(size)).unwrap();
+        tar.into_inner().unwrap().finish().unwrap().finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_bound() {
+        let sender = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let (me, my_key) = age_identity(4);
+        let envelope = bomb(&sender, &my_key, 64 << 20);
+        assert!(envelope.len() < 1 << 20, "64 MiB of zeros packs small: {}", envelope.len());
+        let staging = tempfile::tempdir().unwrap();
+        let limits = Limits { max_unpacked: 8 << 20, max_files: 10 };
+        let sender_key = sender.public_wire();
+        let mut key = |_: &Manifest| Ok(sender_key.clone());
+        let err = open_with(&mut &envelope[..], &me, &mut key, staging.path(), false, limits).err().unwrap();
+        assert!(format!("{err:#}").contains("more than its bound"), "{err:#}");
+        // Within its bound the same shape opens: the bound is what stopped it.
+        let small = bomb(&sender, &my_key, 1 << 20);
+        let opened = open_with(&mut &small[..], &me, &mut key, staging.path(), false, limits).unwrap();
+        assert_eq!(std::fs::metadata(opened.staged("abcd.jsonl")).unwrap().len(), 1 << 20);
+        assert_eq!(Limits::for_envelope(10).max_unpacked, 64 << 20);
+        assert_eq!(Limits::for_envelope(1 << 40).max_unpacked, 8 << 30);
+    }
+
+    #[test]
+    fn paths_and_layouts() {
+        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b", "a\0b", "a/\u{1b}b"] {
+            assert!(clean_path(bad).is_err(), "{bad:?}");
+        }
+        assert!(clean_path("id/subagents/agent-1.jsonl").is_ok());
+        assert!(fits_layout(Tool::Claude, "id", "id.jsonl"));
+        assert!(fits_layout(Tool::Claude, "id", "id/tool-results/x"));
+        assert!(!fits_layout(Tool::Claude, "id", "other.jsonl"));
+        assert!(fits_layout(Tool::Codex, "u", "2026/05/11/rollout-2026-05-11T11-26-55-u.jsonl"));
+        assert!(!fits_layout(Tool::Codex, "u", "2026/05/rollout-u.jsonl"));
+        assert!(!fits_layout(Tool::Codex, "u", "../../05/11/rollout-u.jsonl"));
+    }
+}
