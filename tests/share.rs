@@ -434,3 +434,67 @@ fn a_relay_that_substitutes_a_key_at_friend_add_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not hash"), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!bob.sbx.home().join("config/friends.toml").exists(), "nothing saved");
 }
+
+#[test]
+fn from_the_tui_a_pane_is_sent_to_a_friend_and_opened_beside() {
+    let relay = Relay::start();
+    let lab = AgentLab::new();
+    let alice = |args: &[&str]| bob_ok(&lab, &relay, args);
+    let bob = Person::new(&relay);
+    let a: Value = serde_json::from_str(&alice(&["id", "--json"])).unwrap();
+    let b = bob.id();
+    alice(&["friend", "add", "bob", b["echo_id"].as_str().unwrap()]);
+    bob.ok(&["friend", "add", "alice", a["echo_id"].as_str().unwrap()]);
+    lab.stub.script(serde_json::json!({"default": {"text": "Hello from the stub."}}));
+    let project = lab.project.display().to_string();
+    let pane =
+        alice(&["new", "-d", "-s", "work", "--size", "150x40", "-c", &project, "--agent", "claude"]).trim().to_string();
+    lab.wait(&pane, "idle");
+    alice(&["agent", "prompt", "-t", &pane, "a session worth sharing"]);
+    lab.wait(&pane, "idle");
+    let sid = lab.agent(&pane)["session_id"].as_str().unwrap().to_string();
+
+    let tmux = Tmux::new("share");
+    tmux.start("a", 150, 42, &format!("{} SBX_RELAY={} {SBX} attach -t work", lab.env_prefix(), relay.url));
+    tmux.wait_screen("a", "claude");
+    tmux.send("a", &["C-b", "s"]);
+    tmux.wait_screen("a", "S: send this session");
+    tmux.send("a", &["C-b", "S"]);
+    tmux.wait_screen("a", "▸ bob");
+    tmux.send("a", &["Enter"]);
+    tmux.wait_screen("a", "sent claude session to bob");
+    let inbox = bob.json(&["inbox"]);
+    assert_eq!(inbox[0]["session_id"], sid.as_str());
+    assert_eq!(inbox[0]["from"], "alice");
+
+    // Bob sees it in his sidebar and opens it beside his shell.
+    let dir = bob.sbx.home().join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = std::fs::canonicalize(&dir).unwrap().display().to_string();
+    let mut new = bob.command();
+    new.args(["new", "-d", "-s", "bob", "-c", &dir, "--", "bash", "--norc"]);
+    expect_success(&["new"], new.output().unwrap(), "");
+    let env = format!(
+        "{} SBX_RELAY={} CLAUDE_CONFIG_DIR={} CODEX_HOME={}",
+        bob.sbx.env_prefix(),
+        relay.url,
+        bob.claude().display(),
+        bob.codex().display()
+    );
+    tmux.start("b", 150, 42, &format!("{env} {SBX} attach -t bob"));
+    tmux.wait_screen("b", "bash");
+    tmux.send("b", &["C-b", "s"]);
+    tmux.wait_screen("b", "⇩ alice: claude");
+    tmux.send("b", &["C-b", "O"]);
+    tmux.wait_screen("b", "▸ alice");
+    tmux.send("b", &["Enter"]);
+    // The new pane opens it, then runs `claude --resume` (not installed for Bob: the pane ends).
+    let slug: String = dir.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let installed = bob.claude().join("projects").join(slug).join(format!("{sid}.jsonl"));
+    wait_for("the session installed by the new pane", || installed.exists().then_some(()));
+    let original = files_below(&lab.sbx.home().join("claude/projects"))
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == format!("{sid}.jsonl").as_str()))
+        .unwrap();
+    assert!(std::fs::read(installed).unwrap() == std::fs::read(original).unwrap());
+}

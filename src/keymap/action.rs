@@ -24,6 +24,10 @@ pub enum Action {
     Help,
     /// Your messages: read and answer them.
     Inbox,
+    /// Send the focused agent pane's session to a friend (picker).
+    ShareSession,
+    /// Open a session a friend sent, in a new pane that resumes it (picker).
+    OpenReceived,
     SendPrefix,
     /// Open an agent in a new pane on the right.
     SplitAgent(crate::agents::AgentKind),
@@ -69,6 +73,8 @@ impl Action {
             Action::ScrollPageUp => "copy mode, one page up".into(),
             Action::Help => "show the key bindings".into(),
             Action::Inbox => "open your inbox (read and answer messages)".into(),
+            Action::ShareSession => "send this agent pane's session to a friend".into(),
+            Action::OpenReceived => "open a session a friend sent, in a new pane".into(),
             Action::SendPrefix => "send the prefix key to the pane".into(),
             Action::SplitAgent(kind) => format!("open {} in a new pane", kind.name()),
         }
@@ -96,6 +102,8 @@ impl fmt::Display for Action {
             Action::ScrollPageUp => f.write_str("scroll-page-up"),
             Action::Help => f.write_str("help"),
             Action::Inbox => f.write_str("inbox"),
+            Action::ShareSession => f.write_str("share-session"),
+            Action::OpenReceived => f.write_str("open-received"),
             Action::SendPrefix => f.write_str("send-prefix"),
             Action::SplitAgent(kind) => write!(f, "split-{}", kind.name()),
         }
@@ -129,6 +137,8 @@ impl FromStr for Action {
             "scroll-page-up" => Action::ScrollPageUp,
             "help" => Action::Help,
             "inbox" => Action::Inbox,
+            "share-session" => Action::ShareSession,
+            "open-received" => Action::OpenReceived,
             "send-prefix" => Action::SendPrefix,
             "split-claude" => Action::SplitAgent(crate::agents::AgentKind::Claude),
             "split-codex" => Action::SplitAgent(crate::agents::AgentKind::Codex),

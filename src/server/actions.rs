@@ -75,6 +75,7 @@ impl Server {
             }
             Mode::Copy(_) => self.copy_key(id, key),
             Mode::Inbox(_) => self.inbox_key(id, key),
+            Mode::Pick(_) => self.pick_key(id, key),
             Mode::Prefix => {
                 client.mode = Mode::Normal;
                 client.dirty = true;
@@ -196,6 +197,17 @@ impl Server {
             Action::Inbox => {
                 if let Some(c) = self.clients.get_mut(&id) {
                     c.mode = Mode::Inbox(Default::default());
+                }
+                Ok(())
+            }
+            Action::ShareSession | Action::OpenReceived => {
+                let result = if action == Action::ShareSession {
+                    self.share_session(id, focused)
+                } else {
+                    self.open_received(id, focused)
+                };
+                if let Err(message) = result {
+                    self.set_message(id, message);
                 }
                 Ok(())
             }

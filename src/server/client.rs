@@ -14,6 +14,7 @@ pub enum Mode {
     Copy(CopyMode),
     Help { scroll: usize },
     Inbox(super::inbox_view::InboxView),
+    Pick(super::share_view::Picker),
 }
 
 pub struct Client {

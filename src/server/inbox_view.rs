@@ -32,6 +32,10 @@ pub struct Opened {
 pub enum Internal {
     Opened(ClientId, ServerMsg),
     Replied(ClientId, ServerMsg),
+    /// Friends and received sessions, refreshed.
+    Shared(super::share_view::SharedView),
+    /// A line for a client's status bar (the outcome of a send).
+    Message(ClientId, String),
 }
 
 impl Server {
@@ -118,6 +122,15 @@ impl Server {
 
     pub(super) fn on_internal(&mut self, event: Internal) {
         match event {
+            Internal::Shared(view) => {
+                if view != self.shared {
+                    self.shared = view;
+                    for c in self.clients.values_mut() {
+                        c.dirty = true;
+                    }
+                }
+            }
+            Internal::Message(id, message) => self.set_message(id, message),
             Internal::Opened(id, msg) => {
                 let Some(client) = self.clients.get_mut(&id) else { return };
                 let Mode::Inbox(view) = &mut client.mode else { return };

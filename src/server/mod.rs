@@ -12,6 +12,7 @@ mod inbox_view;
 pub mod layout;
 mod mouse;
 mod render;
+mod share_view;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -62,8 +63,10 @@ pub struct Server {
     published: BTreeMap<PaneId, crate::bridge::PaneEntry>,
     /// The bridge's view for the sidebar.
     overview: crate::bridge::Overview,
-    /// Where answers to the loop's own bridge calls come back.
+    /// Where answers to the loop's own bridge calls (and sharing commands) come back.
     internal: UnboundedSender<inbox_view::Internal>,
+    /// Friends and received sessions, for the sidebar and the pickers.
+    shared: share_view::SharedView,
 }
 
 /// Run the server in this process until the last session ends or `kill-server`.
@@ -120,7 +123,9 @@ async fn serve(paths: Paths) -> Result<()> {
         published: BTreeMap::new(),
         overview: Default::default(),
         internal: internal_tx,
+        shared: Default::default(),
     };
+    server.start_share_refresh();
     server.run(conn_rx, notice_rx, bridge_rx, internal_rx).await;
     let _ = std::fs::remove_file(&socket);
     drop(lock_file);

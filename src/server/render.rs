@@ -128,6 +128,10 @@ impl Server {
                 let (title, lines) = self.inbox_lines(view);
                 Some((title, lines, view.scroll))
             }
+            Mode::Pick(p) => {
+                let (title, lines) = self.pick_lines(p);
+                Some((title, lines, 0))
+            }
             _ => None,
         };
         Chrome {
@@ -238,6 +242,7 @@ impl Server {
             ),
             Mode::Help { .. } => (Some("HELP"), String::new()),
             Mode::Inbox(_) => (Some("INBOX"), String::new()),
+            Mode::Pick(_) => (Some("PICK"), String::new()),
             Mode::Normal => (None, String::new()),
         };
         let right = client.message.clone().unwrap_or(right);
@@ -302,6 +307,13 @@ impl Server {
         if !o.inbox.is_empty() {
             out.push(line(format!("  {} i: read and reply", self.state.config.keymap.prefix)));
         }
+        for r in self.shared.received.iter().take(5) {
+            let title: String = r.title.chars().filter(|c| !c.is_control()).collect();
+            out.push(line(format!(" ⇩ {}: {} {title}", r.from, r.tool)));
+        }
+        if !self.shared.received.is_empty() {
+            out.push(line(format!("  {} O: open in a new pane", self.state.config.keymap.prefix)));
+        }
         out.push(blank());
         out.push(SidebarEntry { text: "Channels".into(), heading: true, selected: false });
         if o.channels.is_empty() {
@@ -313,7 +325,15 @@ impl Server {
         }
         out.push(blank());
         out.push(SidebarEntry { text: "Friends".into(), heading: true, selected: false });
-        out.push(line("  (none yet)".into()));
+        if self.shared.friends.is_empty() {
+            out.push(line("  (none: sbx friend add)".into()));
+        }
+        for f in &self.shared.friends {
+            out.push(line(format!("  {f}")));
+        }
+        if !self.shared.friends.is_empty() {
+            out.push(line(format!("  {} S: send this session", self.state.config.keymap.prefix)));
+        }
         out
     }
 

@@ -1,0 +1,224 @@
+//! Sharing from the TUI: prefix `S` picks a friend and sends the focused agent pane's session;
+//! prefix `O` picks a received session and opens it in a new pane that resumes it; the sidebar
+//! lists friends and received sessions.
+//!
+//! The work is done by the same commands a script runs (`sbx send`, `sbx inbox`, `sbx open`),
+//! started as child processes, so there is one path for sealing, checking and installing, and
+//! the network never blocks this loop.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use serde_json::Value;
+
+use super::client::Mode;
+use super::conn::ClientId;
+use super::inbox_view::Internal;
+use super::Server;
+use crate::protocol::{PaneSpec, SplitDirection};
+
+/// Every refresh of friends and received sessions is this far apart (and after each send/open).
+const REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Received {
+    pub blob: String,
+    pub from: String,
+    pub tool: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedView {
+    pub friends: Vec<String>,
+    pub received: Vec<Received>,
+}
+
+#[derive(Debug, Clone)]
+pub enum PickAction {
+    /// Send this agent session to the picked friend.
+    SendTo { session_id: String },
+    /// Open the picked blob in a new pane beside this one.
+    Open { beside: String, dir: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Picker {
+    pub title: String,
+    /// (value, what is shown)
+    pub items: Vec<(String, String)>,
+    pub selected: usize,
+    pub action: PickAction,
+}
+
+/// Run `sbx ARGS --json` and parse its output (the error message when it fails).
+async fn sbx_json(args: Vec<String>) -> Result<Value, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = tokio::process::Command::new(exe)
+        .args(&args)
+        .arg("--json")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    if out.status.success() {
+        Ok(v)
+    } else {
+        Err(v.get("error").and_then(|e| e.as_str()).unwrap_or("failed").to_string())
+    }
+}
+
+async fn fetch_shared() -> SharedView {
+    let friends = match sbx_json(vec!["friend".into(), "list".into()]).await {
+        Ok(Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    let received = match sbx_json(vec!["inbox".into()]).await {
+        Ok(Value::Array(rows)) => rows
+            .iter()
+            .filter(|r| r["verified"] == true)
+            .map(|r| {
+                let s = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+                let from =
+                    r["from"].as_str().map_or_else(|| format!("unknown {}", s("sender_echo_id")), str::to_string);
+                Received { blob: s("id"), from, tool: s("tool"), title: s("title") }
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    SharedView { friends, received }
+}
+
+impl Server {
+    /// Refresh friends and received sessions now, then every minute (first call only).
+    pub(super) fn start_share_refresh(&self) {
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            loop {
+                if internal.send(Internal::Shared(fetch_shared().await)).is_err() {
+                    break;
+                }
+                tokio::time::sleep(REFRESH).await;
+            }
+        });
+    }
+
+    fn refresh_shared_once(&self) {
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let _ = internal.send(Internal::Shared(fetch_shared().await));
+        });
+    }
+
+    pub(super) fn share_session(&mut self, id: ClientId, focused: crate::pane::PaneId) -> Result<(), String> {
+        let Some(agent) = self.state.agents.get(&focused) else {
+            return Err("this pane runs no agent; focus an agent pane, then prefix S".into());
+        };
+        let Some(session_id) = agent.session_id.clone() else {
+            return Err("the agent has no session yet (Codex starts one with its first prompt)".into());
+        };
+        if self.shared.friends.is_empty() {
+            self.refresh_shared_once();
+            return Err("no friends yet: sbx friend add NAME ECHO-ID".into());
+        }
+        let items = self.shared.friends.iter().map(|f| (f.clone(), f.clone())).collect();
+        let picker = Picker {
+            title: format!("send {session_id:.8}… to"),
+            items,
+            selected: 0,
+            action: PickAction::SendTo { session_id },
+        };
+        if let Some(c) = self.clients.get_mut(&id) {
+            c.mode = Mode::Pick(picker);
+        }
+        Ok(())
+    }
+
+    pub(super) fn open_received(&mut self, id: ClientId, focused: crate::pane::PaneId) -> Result<(), String> {
+        if self.shared.received.is_empty() {
+            self.refresh_shared_once();
+            return Err("no sessions received (sbx inbox checks the relay)".into());
+        }
+        let dir = self.state.pane_info(focused).map(|p| p.cwd).unwrap_or_else(|| "/".into());
+        let items = self
+            .shared
+            .received
+            .iter()
+            .map(|r| (r.blob.clone(), format!("{} · {} · {}", r.from, r.tool, r.title)))
+            .collect();
+        let action = PickAction::Open { beside: crate::pane::pane_name(focused), dir };
+        let picker = Picker { title: "open a received session".into(), items, selected: 0, action };
+        if let Some(c) = self.clients.get_mut(&id) {
+            c.mode = Mode::Pick(picker);
+        }
+        Ok(())
+    }
+
+    pub(super) fn pick_key(&mut self, id: ClientId, key: KeyEvent) {
+        let Some(client) = self.clients.get_mut(&id) else { return };
+        let Mode::Pick(p) = &mut client.mode else { return };
+        client.dirty = true;
+        match key.code {
+            KeyCode::Down | KeyCode::Char('j') => p.selected = (p.selected + 1).min(p.items.len().saturating_sub(1)),
+            KeyCode::Up | KeyCode::Char('k') => p.selected = p.selected.saturating_sub(1),
+            KeyCode::Enter => {
+                let Some((value, _)) = p.items.get(p.selected).cloned() else { return };
+                let action = p.action.clone();
+                client.mode = Mode::Normal;
+                self.picked(id, action, value);
+            }
+            _ => client.mode = Mode::Normal,
+        }
+    }
+
+    fn picked(&mut self, id: ClientId, action: PickAction, value: String) {
+        match action {
+            PickAction::SendTo { session_id } => {
+                self.set_message(id, format!("sending to {value}…"));
+                let internal = self.internal.clone();
+                tokio::spawn(async move {
+                    let result = sbx_json(vec!["send".into(), value.clone(), session_id]).await;
+                    let message = match result {
+                        Ok(v) => format!("sent {} session to {value}", v["tool"].as_str().unwrap_or("the")),
+                        Err(e) => format!("not sent: {e}"),
+                    };
+                    let _ = internal.send(Internal::Message(id, message));
+                });
+            }
+            PickAction::Open { beside, dir } => {
+                let exe = std::env::current_exe().unwrap_or_else(|_| "sbx".into()).display().to_string();
+                // The pane itself opens (checks, installs) and then becomes the agent (--resume).
+                let command = vec![exe, "open".into(), value, "--dir".into(), dir.clone(), "--resume".into()];
+                let spec = PaneSpec { cwd: Some(dir.into()), command, ..Default::default() };
+                match self.split(Some(&beside), SplitDirection::Right, spec) {
+                    Ok(_) => self.set_message(id, "opening in a new pane".into()),
+                    Err(e) => self.set_message(id, format!("cannot open: {}", e.message)),
+                }
+                self.shared.received.clear();
+                self.refresh_shared_once();
+            }
+        }
+    }
+
+    pub(super) fn set_message(&mut self, id: ClientId, message: String) {
+        if let Some(c) = self.clients.get_mut(&id) {
+            c.message = Some(message);
+            c.dirty = true;
+        }
+    }
+
+    pub(super) fn pick_lines(&self, p: &Picker) -> (String, Vec<String>) {
+        let mut lines: Vec<String> = p
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, (_, shown))| {
+                let shown: String = shown.chars().filter(|c| !c.is_control()).take(70).collect();
+                format!("{} {shown}", if i == p.selected { "▸" } else { " " })
+            })
+            .collect();
+        lines.push(String::new());
+        lines.push("↑↓ select · Enter · q cancel".into());
+        (p.title.clone(), lines)
+    }
+}
