@@ -498,3 +498,53 @@ fn from_the_tui_a_pane_is_sent_to_a_friend_and_opened_beside() {
         .unwrap();
     assert!(std::fs::read(installed).unwrap() == std::fs::read(original).unwrap());
 }
+
+#[test]
+fn identities_from_ssh_keys_a_relay_that_is_down_and_no_session_here() {
+    let relay = Relay::start();
+    let me = Person::new(&relay);
+    let keys = me.sbx.home().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let keygen = |name: &str, args: &[&str]| {
+        let st = Command::new("ssh-keygen")
+            .args(args)
+            .arg("-f")
+            .arg(keys.join(name))
+            .args(["-q", "-C", "t"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        keys.join(name).display().to_string()
+    };
+    let plain = keygen("plain", &["-t", "ed25519", "-N", ""]);
+    let locked = keygen("locked", &["-t", "ed25519", "-N", "secret"]);
+    let rsa = keygen("rsa", &["-t", "rsa", "-b", "2048", "-N", ""]);
+    // An existing key: its echo-id is the SHA-256 of its public half.
+    let v = me.json(&["id", "--key", &plain]);
+    let public = std::fs::read_to_string(format!("{plain}.pub")).unwrap();
+    assert_eq!(v["public_key"].as_str().unwrap(), public.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
+    assert_eq!(v["key"], plain.as_str());
+    assert_eq!(me.json(&["id"])["echo_id"], v["echo_id"], "remembered");
+    for (key, why) in [(&locked, "passphrase"), (&rsa, "not an ed25519")] {
+        let out = me.run(&["id", "--key", key]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // A relay that is down: the identity still works, with a warning.
+    let offline = Person { sbx: Sbx::new(), relay: "http://127.0.0.1:9".into() };
+    let out = offline.run(&["id"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning"), "{}", String::from_utf8_lossy(&out.stderr));
+    // `sbx send` outside any session's directory: exit 2, with recent sessions to choose from.
+    let alice = Person::new(&relay).with_fixtures();
+    alice.id();
+    alice.ok(&["friend", "add", "me", v["echo_id"].as_str().unwrap()]);
+    let out = alice.command().current_dir(alice.sbx.home()).args(["send", "me"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("recent ones") && (err.contains("claude") || err.contains("codex")), "{err}");
+    let out = alice.run(&["send", "me", "../etc"]);
+    assert_eq!(out.status.code(), Some(1), "a path is not a session id");
+    let out = alice.run(&["send", "nobody", CLAUDE_ID]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("friend add"));
+}
