@@ -196,6 +196,9 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", if full_sync { "FULL" } else { "NORMAL" })?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // The working set is recent messages: a small page cache keeps the server lean (the
+        // OS page cache still holds the file).
+        conn.pragma_update(None, "cache_size", -512)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
