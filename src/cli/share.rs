@@ -287,10 +287,14 @@ pub async fn send(friend: String, session: Option<String>, json: bool, paths: &P
     file.sync_all()?;
     let size = file.metadata()?.len();
     let body = reqwest::Body::wrap_stream(tokio_util_stream(tokio::fs::File::open(spool.path()).await?));
-    let posted = client
-        .post(&f.echo_id, body)
-        .await
-        .map_err(|e| err(e, "check the relay (SBX_RELAY) and try again; nothing was delivered"))?;
+    let posted = client.post(&f.echo_id, body).await.map_err(|e| {
+        // A relay refuses a blob over its limit as soon as it sees the length, often by
+        // closing the connection mid-upload: say how large this one was.
+        err(
+            format!("{e} (the sealed session is {size} bytes)"),
+            "check the relay and its --max-blob-size, then send again; nothing was delivered",
+        )
+    })?;
     if json {
         print_json(&json!({
             "to": friend, "blob": posted.id, "tool": manifest.tool, "session_id": manifest.session_id,
