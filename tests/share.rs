@@ -545,6 +545,11 @@ fn identities_from_ssh_keys_a_relay_that_is_down_and_no_session_here() {
     let out = offline.run(&["id"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning"), "{}", String::from_utf8_lossy(&out.stderr));
+    // Doctor tells the two apart.
+    let doctor = me.json(&["doctor"]);
+    assert_eq!(doctor["sharing"]["echo_id"], v["echo_id"]);
+    assert_eq!(doctor["sharing"]["relay_reachable"], true);
+    assert_eq!(offline.json(&["doctor"])["sharing"]["relay_reachable"], false);
     // `sbx send` outside any session's directory: exit 2, with recent sessions to choose from.
     let alice = Person::new(&relay).with_fixtures();
     alice.id();

@@ -215,12 +215,30 @@ pub async fn doctor(json: bool, paths: &Paths) -> CliResult {
         }));
     }
     let server = super::connect::connect_existing(paths).await.is_ok();
-    let report = json!({ "server": { "running": server, "socket": paths.socket() }, "agents": agents });
+    let store = paths.data.join("bridge").join("bridge.db");
+    let sharing = sharing_status(paths).await;
+    let report = json!({
+        "server": { "running": server, "socket": paths.socket() },
+        "bridge": { "store": store, "exists": store.exists() },
+        "sharing": sharing,
+        "agents": agents,
+    });
     if json {
         print_json(&report);
         return Ok(());
     }
     println!("server: {} ({})", if server { "running" } else { "not running" }, paths.socket().display());
+    println!("bridge store: {}{}", store.display(), if store.exists() { "" } else { " (created with the server)" });
+    let text = |k: &str| sharing[k].as_str().map(str::to_string);
+    match text("echo_id") {
+        Some(id) => println!("sharing identity: {id}"),
+        None => println!("sharing identity: none\n  next: sbx id"),
+    }
+    match (text("relay"), sharing["relay_reachable"].as_bool()) {
+        (Some(url), Some(true)) => println!("relay: {url} (reachable)"),
+        (Some(url), _) => println!("relay: {url} (not reachable)\n  next: check that the relay runs, or fix SBX_RELAY"),
+        (None, _) => println!("relay: none\n  next: set SBX_RELAY (or relay in config.toml) to share sessions"),
+    }
     for a in report["agents"].as_array().into_iter().flatten() {
         let name = a["agent"].as_str().unwrap_or("");
         match a["binary"].as_str() {
@@ -239,4 +257,33 @@ pub async fn doctor(json: bool, paths: &Paths) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// Identity and relay, for doctor: the echo-id if there is one, the relay and whether it answers.
+async fn sharing_status(paths: &Paths) -> serde_json::Value {
+    let identity = crate::share::identity::load(paths);
+    let echo_id = match &identity {
+        Ok(Some(id)) => Some(crate::relay::client::Signer::echo_id(id)),
+        _ => None,
+    };
+    let problem = identity.err().map(|e| format!("{e:#}"));
+    let config = crate::config::Config::load(&paths.config);
+    let relay = crate::relay::client::RelayClient::configured(&config.settings.relay).and_then(Result::ok);
+    let reachable = match &relay {
+        Some(r) => Some(
+            reqwest::Client::new()
+                .get(format!("{}/healthz", r.url()))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|resp| resp.status().is_success()),
+        ),
+        None => None,
+    };
+    json!({
+        "echo_id": echo_id,
+        "identity_problem": problem,
+        "relay": relay.as_ref().map(|r| r.url().to_string()),
+        "relay_reachable": reachable,
+    })
 }
