@@ -3,63 +3,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use common::relay::{start, start_on, Relay};
 use common::*;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{json, Value};
 use sha2::Digest;
-
-struct Relay {
-    child: Child,
-    url: String,
-    db: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn start(args: &[&str]) -> Relay {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("relay.db");
-    start_on(dir, db, args)
-}
-
-fn start_on(dir: tempfile::TempDir, db: std::path::PathBuf, args: &[&str]) -> Relay {
-    let mut child = Command::new(SBX)
-        .args(["relay", "--addr", "127.0.0.1:0", "--db"])
-        .arg(&db)
-        .args(args)
-        .env("SBX_HOME", dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    Relay { child, url, db, _dir: dir }
-}
-
-impl Relay {
-    /// SIGTERM, and wait for the graceful exit.
-    fn stop(mut self) -> (tempfile::TempDir, std::path::PathBuf) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "the relay exits cleanly on SIGTERM: {status:?}");
-        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
-        (dir, self.db.clone())
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Id {
     key: SigningKey,

@@ -4,11 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::agents::AgentLab;
+use common::relay::{self, Relay};
 use common::*;
 use serde_json::Value;
 
@@ -20,35 +21,6 @@ const CODEX_FILE: &str = "2026/05/11/rollout-2026-05-11T11-26-55-019e1625-789d-7
 /// Real transcripts from ../shared/fixtures, vendored (with their SOURCES) so a fresh clone runs.
 fn share_fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sharing")
-}
-
-struct Relay {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Relay {
-    fn start() -> Relay {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(SBX)
-            .args(["relay", "--addr", "127.0.0.1:0", "--rate-limit", "0", "--challenge-limit", "0", "--db"])
-            .arg(dir.path().join("relay.db"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        Relay { child, url: line.split_whitespace().last().unwrap().to_string(), _dir: dir }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Someone with an sbx home, agent homes inside it, and the relay in the environment.
@@ -139,7 +111,7 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn sessions_arrive_byte_identical_verify_elsewhere_and_resume_in_the_real_agents() {
-    let relay = Relay::start();
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
     let alice = Person::new(&relay).with_fixtures();
     let lab = AgentLab::new();
     let bob = |args: &[&str]| bob_ok(&lab, &relay, args);
@@ -315,7 +287,7 @@ fn post(relay: &Relay, echo_id: &str, body: Vec<u8>) -> String {
 
 #[test]
 fn hostile_envelopes_are_refused_with_nothing_installed() {
-    let relay = Relay::start();
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
     let alice = Person::new(&relay).with_fixtures();
     let bob = Person::new(&relay);
     let carol = Person::new(&relay);
@@ -423,7 +395,7 @@ fn a_relay_that_substitutes_a_key_at_friend_add_is_refused() {
     // A fake relay that answers every key request with Mallory's key.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let relay = Relay::start();
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
     let mallory = Person::new(&relay);
     let forged = mallory.id()["public_key"].as_str().unwrap().split_whitespace().nth(1).unwrap().to_string();
     std::thread::spawn(move || {
@@ -444,7 +416,7 @@ fn a_relay_that_substitutes_a_key_at_friend_add_is_refused() {
 
 #[test]
 fn from_the_tui_a_pane_is_sent_to_a_friend_and_opened_beside() {
-    let relay = Relay::start();
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
     let lab = AgentLab::new();
     let alice = |args: &[&str]| bob_ok(&lab, &relay, args);
     let bob = Person::new(&relay);
@@ -511,7 +483,7 @@ fn from_the_tui_a_pane_is_sent_to_a_friend_and_opened_beside() {
 
 #[test]
 fn identities_from_ssh_keys_a_relay_that_is_down_and_no_session_here() {
-    let relay = Relay::start();
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
     let me = Person::new(&relay);
     let keys = me.sbx.home().join("keys");
     std::fs::create_dir_all(&keys).unwrap();

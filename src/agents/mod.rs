@@ -164,7 +164,8 @@ fn hook_command(sbx: &Path, kind: AgentKind, event: &str) -> String {
     format!("{} hook {} {}", shell_quote(&sbx.display().to_string()), kind.name(), event)
 }
 
-fn shell_quote(s: &str) -> String {
+/// A word for a POSIX shell: as is when plain, else single-quoted.
+pub(crate) fn shell_quote(s: &str) -> String {
     if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:".contains(c)) {
         s.to_string()
     } else {

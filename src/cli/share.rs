@@ -476,7 +476,8 @@ pub async fn open(
         eprintln!("sbx: warning: the relay kept its copy ({e}); it expires on its own");
     }
     let _ = std::fs::remove_file(&path);
-    let command = format!("cd {} && {}", shell_quote(&dir.display().to_string()), installed.resume.join(" "));
+    let command =
+        format!("cd {} && {}", crate::agents::shell_quote(&dir.display().to_string()), installed.resume.join(" "));
     if json {
         print_json(&json!({
             "blob": blob.id, "from": from, "sender_echo_id": opened.manifest.sender_echo_id, "tool": opened.manifest.tool,
@@ -501,12 +502,4 @@ pub async fn open(
         ));
     }
     Ok(())
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:".contains(c)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }

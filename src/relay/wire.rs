@@ -46,17 +46,22 @@ pub fn key_wire(public: &[u8; 32]) -> Vec<u8> {
     out
 }
 
-/// The 32-byte ed25519 key inside an SSH wire encoding, or None.
-pub fn parse_key_wire(wire: &[u8]) -> Option<[u8; 32]> {
+/// The `N` bytes inside an SSH wire `string "ssh-ed25519" || string(N bytes)`, exactly.
+fn parse_ed25519_wire<const N: usize>(wire: &[u8]) -> Option<[u8; N]> {
     let mut rest = wire;
     if take_string(&mut rest)? != KEY_TYPE {
         return None;
     }
-    let key = take_string(&mut rest)?;
+    let body = take_string(&mut rest)?;
     if !rest.is_empty() {
         return None;
     }
-    key.try_into().ok()
+    body.try_into().ok()
+}
+
+/// The 32-byte ed25519 key inside an SSH wire encoding, or None.
+pub fn parse_key_wire(wire: &[u8]) -> Option<[u8; 32]> {
+    parse_ed25519_wire(wire)
 }
 
 pub fn sig_wire(signature: &[u8; 64]) -> Vec<u8> {
@@ -67,15 +72,7 @@ pub fn sig_wire(signature: &[u8; 64]) -> Vec<u8> {
 }
 
 pub fn parse_sig_wire(wire: &[u8]) -> Option<[u8; 64]> {
-    let mut rest = wire;
-    if take_string(&mut rest)? != KEY_TYPE {
-        return None;
-    }
-    let sig = take_string(&mut rest)?;
-    if !rest.is_empty() {
-        return None;
-    }
-    sig.try_into().ok()
+    parse_ed25519_wire(wire)
 }
 
 /// Lower-case hex SHA-256 of the key's SSH wire encoding.

@@ -125,7 +125,7 @@ async fn serve(paths: Paths) -> Result<()> {
         internal: internal_tx,
         shared: Default::default(),
     };
-    server.start_share_refresh();
+    server.start_share_refresh(paths.config.clone());
     server.run(conn_rx, notice_rx, bridge_rx, internal_rx).await;
     let _ = std::fs::remove_file(&socket);
     drop(lock_file);

@@ -90,12 +90,18 @@ async fn fetch_shared() -> SharedView {
 }
 
 impl Server {
-    /// Refresh friends and received sessions now, then every minute (first call only).
-    pub(super) fn start_share_refresh(&self) {
+    /// Refresh friends and received sessions now, then every minute (first call only). Someone
+    /// who has never made friends costs no child process and no network: a file check.
+    pub(super) fn start_share_refresh(&self, config_dir: std::path::PathBuf) {
         let internal = self.internal.clone();
         tokio::spawn(async move {
             loop {
-                if internal.send(Internal::Shared(fetch_shared().await)).is_err() {
+                if config_dir.join("friends.toml").exists()
+                    && internal.send(Internal::Shared(fetch_shared().await)).is_err()
+                {
+                    break;
+                }
+                if internal.is_closed() {
                     break;
                 }
                 tokio::time::sleep(REFRESH).await;

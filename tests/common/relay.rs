@@ -1,0 +1,54 @@
+//! A real `sbx relay` on 127.0.0.1 for the tests, in a folder of its own.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use super::SBX;
+
+pub struct Relay {
+    child: Child,
+    pub url: String,
+    db: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub fn start(args: &[&str]) -> Relay {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    start_on(dir, db, args)
+}
+
+pub fn start_on(dir: tempfile::TempDir, db: std::path::PathBuf, args: &[&str]) -> Relay {
+    let mut child = Command::new(SBX)
+        .args(["relay", "--addr", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .args(args)
+        .env("SBX_HOME", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    Relay { child, url, db, _dir: dir }
+}
+
+impl Relay {
+    /// SIGTERM, and wait for the graceful exit.
+    pub fn stop(mut self) -> (tempfile::TempDir, std::path::PathBuf) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "the relay exits cleanly on SIGTERM: {status:?}");
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
+        (dir, self.db.clone())
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
