@@ -12,6 +12,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const PROTOCOL_VERSION: u32 = 2;
 /// No honest message is larger; a bigger length is a corrupt or hostile peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+/// The first frame of a connection is a `Hello`: a few bytes. Until a peer has said it speaks
+/// this protocol, nothing larger is read from it.
+pub const MAX_HELLO: usize = 64;
+/// What is allocated for a frame before its bytes arrive: a peer that announces a large
+/// frame and sends nothing costs this much, not the length it announced.
+const READ_CHUNK: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hello {
@@ -234,18 +240,44 @@ pub struct PaneInfo {
 
 fn encode<T: Serialize>(msg: &T) -> std::io::Result<Vec<u8>> {
     let body = postcard::to_stdvec(msg).map_err(std::io::Error::other)?;
+    // Refused here rather than sent with a length the reader refuses (or, past 4 GiB, a
+    // length that wraps and desynchronises the stream).
+    if body.len() > MAX_FRAME {
+        return Err(too_large(body.len()));
+    }
     let mut frame = Vec::with_capacity(4 + body.len());
     frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
     frame.extend_from_slice(&body);
     Ok(frame)
 }
 
-fn frame_len(len: [u8; 4]) -> std::io::Result<usize> {
+/// The error for a frame over [`MAX_FRAME`]; `is_too_large` recognises it.
+fn too_large(len: usize) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("a frame of {len} bytes is over the limit of {MAX_FRAME}"),
+    )
+}
+
+pub fn is_too_large(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::InvalidData && e.to_string().contains("is over the limit of")
+}
+
+fn frame_len(len: [u8; 4], max: usize) -> std::io::Result<usize> {
     let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
+    if len > max {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame of {len} bytes")));
     }
     Ok(len)
+}
+
+/// Room for a frame of `len` bytes, grown as its bytes arrive (see READ_CHUNK).
+fn body_buffer(len: usize) -> Vec<u8> {
+    Vec::with_capacity(len.min(READ_CHUNK))
+}
+
+fn short_frame() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the peer closed the connection inside a frame")
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> std::io::Result<T> {
@@ -276,13 +308,30 @@ pub fn read_frame_blocking<T: for<'de> Deserialize<'de>>(
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let mut body = vec![0u8; frame_len(len)?];
-    reader.read_exact(&mut body)?;
+    let len = frame_len(len, MAX_FRAME)?;
+    let mut body = body_buffer(len);
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut *reader, len as u64), &mut body)?;
+    if body.len() != len {
+        return Err(short_frame());
+    }
     decode(&body).map(Some)
 }
 
 /// Read one frame; `Ok(None)` on a clean end of stream between frames.
 pub async fn read_frame<R, T>(reader: &mut R) -> std::io::Result<Option<T>>
+where
+    R: AsyncRead + Unpin,
+    T: for<'de> Deserialize<'de>,
+{
+    read_frame_up_to(reader, MAX_FRAME).await
+}
+
+/// Read a connection's first frame, which must be a small `Hello`.
+pub async fn read_hello<R: AsyncRead + Unpin>(reader: &mut R) -> std::io::Result<Option<Hello>> {
+    read_frame_up_to(reader, MAX_HELLO).await
+}
+
+async fn read_frame_up_to<R, T>(reader: &mut R, max: usize) -> std::io::Result<Option<T>>
 where
     R: AsyncRead + Unpin,
     T: for<'de> Deserialize<'de>,
@@ -293,8 +342,12 @@ where
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let mut body = vec![0u8; frame_len(len)?];
-    reader.read_exact(&mut body).await?;
+    let len = frame_len(len, max)?;
+    let mut body = body_buffer(len);
+    (&mut *reader).take(len as u64).read_to_end(&mut body).await?;
+    if body.len() != len {
+        return Err(short_frame());
+    }
     decode(&body).map(Some)
 }
 
@@ -329,5 +382,30 @@ mod tests {
         let (mut a, mut b) = tokio::io::duplex(64);
         a.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await.unwrap();
         assert!(read_frame::<_, ClientMsg>(&mut b).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_hello_is_small_and_a_frame_that_never_comes_costs_little() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&1000u32.to_be_bytes()).await.unwrap();
+        assert!(read_hello(&mut b).await.is_err(), "a hello of 1000 bytes is not a hello");
+        // A peer announcing 64 MiB and sending 10 bytes: an error, and the buffer held meanwhile
+        // is the chunk, not the announced length.
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&(MAX_FRAME as u32).to_be_bytes()).await.unwrap();
+        a.write_all(&[1; 10]).await.unwrap();
+        drop(a);
+        let err = read_frame::<_, ClientMsg>(&mut b).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert!(body_buffer(MAX_FRAME).capacity() <= READ_CHUNK);
+    }
+
+    #[test]
+    fn an_oversized_message_is_refused_before_anything_is_written() {
+        let mut out = Vec::new();
+        let big = ServerMsg::Output(vec![0; MAX_FRAME + 1]);
+        let err = write_frame_blocking(&mut out, &big).unwrap_err();
+        assert!(is_too_large(&err), "{err}");
+        assert!(out.is_empty(), "no truncated length went out");
     }
 }

@@ -61,7 +61,7 @@ impl Agent for Claude {
         let mut settings = Map::new();
         // Hooks given per launch merge with the user's own settings.
         let _ = add_hooks(&mut settings, "claude", &hook_events(ctx.sbx));
-        let mcp = serde_json::json!({ "mcpServers": { "sbx": super::mcp_entry(ctx.sbx) } });
+        let mcp = serde_json::json!({ "mcpServers": { "sbx": super::mcp_entry(ctx.sbx, Some(ctx.socket)) } });
         let mut command = vec![self.program().to_string(), "--session-id".to_string(), session_id.clone()];
         // After `sbx init` the user's settings carry the hooks already; twice would report twice.
         let installed = read_json(&settings_path()).is_ok_and(|(_, map)| has_sbx_hooks(&map, "claude", EVENTS));
@@ -84,6 +84,13 @@ impl Agent for Claude {
             &["Interrupted"],
         );
         super::ScreenHint { marker_spans_turn: true, ..hint }
+    }
+
+    fn running_session(&self, pid: u32) -> Option<String> {
+        // Claude records each running instance in `sessions/<pid>.json` (`sessionId`).
+        let text = std::fs::read_to_string(config_dir().join("sessions").join(format!("{pid}.json"))).ok()?;
+        let record: Value = serde_json::from_str(&text).ok()?;
+        record["sessionId"].as_str().map(str::to_string)
     }
 
     fn turn_ended(&self, tail: &str) -> Option<bool> {
@@ -118,7 +125,7 @@ impl Agent for Claude {
         }
         let state = state_path();
         let (bytes, mut map) = read_json(&state)?;
-        if super::config_edit::add_mcp_server(&mut map, "mcpServers", super::mcp_entry(sbx))? {
+        if super::config_edit::add_mcp_server(&mut map, "mcpServers", super::mcp_entry(sbx, None))? {
             records()?.remember(&state, bytes.as_deref())?;
             write_json(&state, &map)?;
         }

@@ -76,6 +76,13 @@ pub fn trust_hash(event: &str, matcher: Option<&str>, command: &str, timeout: Op
     format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
+/// A TOML array of strings, for a `-c` setting.
+fn toml_array(items: &[String]) -> String {
+    let items: Vec<String> =
+        items.iter().map(|i| toml_edit::Value::from(i.as_str()).to_string().trim().to_string()).collect();
+    format!("[{}]", items.join(","))
+}
+
 fn timeout_for(event: &str) -> u64 {
     if event == "SessionEnd" {
         3
@@ -99,7 +106,7 @@ impl Agent for Codex {
         let sbx = toml_edit::Value::from(ctx.sbx.display().to_string()).to_string();
         for setting in [
             format!("mcp_servers.sbx.command={}", sbx.trim()),
-            "mcp_servers.sbx.args=[\"mcp\"]".into(),
+            format!("mcp_servers.sbx.args={}", toml_array(&super::mcp_args(Some(ctx.socket)))),
             format!("mcp_servers.sbx.env_vars={MCP_ENV}"),
         ] {
             command.push("-c".into());

@@ -79,9 +79,11 @@ pub fn read_screen(
     }
 }
 
-/// What sbx knows when launching: its own binary (for hooks) and the user's extra arguments.
+/// What sbx knows when launching: its own binary (for hooks), its server's socket (for the
+/// MCP server, whose environment the agent may not pass on) and the user's extra arguments.
 pub struct LaunchCtx<'a> {
     pub sbx: &'a Path,
+    pub socket: &'a Path,
     pub args: &'a [String],
 }
 
@@ -112,6 +114,11 @@ pub trait Agent: Sync {
     /// under way (Some(false)), or cannot it tell (None)? Covers what fires no hook: a turn
     /// the user interrupted.
     fn turn_ended(&self, tail: &str) -> Option<bool>;
+    /// The session a running agent process says it is in, from the agent's own records of its
+    /// processes (Claude keeps `sessions/<pid>.json`); None when the agent keeps none.
+    fn running_session(&self, _pid: u32) -> Option<String> {
+        None
+    }
     /// The keys that answer the agent's question.
     fn answer(&self, key: crate::protocol::AgentKey) -> Vec<u8> {
         use crate::protocol::AgentKey;
@@ -122,6 +129,49 @@ pub trait Agent: Sync {
             AgentKey::Select(n) => vec![b'0' + n.min(9)],
         }
     }
+}
+
+/// Whether a command line runs `program`: as itself (`codex`), or as a script of Node's
+/// (`node …/claude-code/cli.js`). A shell whose command mentions the program does not.
+fn runs_program(argv: &[String], program: &str) -> bool {
+    let base = |a: &String| std::path::Path::new(a).file_name().map(|n| n.to_string_lossy().into_owned());
+    match argv.first().and_then(base) {
+        Some(first) if first == program => true,
+        Some(first) if first.starts_with("node") => argv.get(1).is_some_and(|script| script.contains(program)),
+        _ => false,
+    }
+}
+
+/// The agent's own processes above a hook: from the pane's first process down the hook's
+/// ancestry (`lineage`, nearest first), the unbroken run of processes that run the agent's
+/// program (a shell as the pane's first process is passed over). Processes the agent started
+/// — a tool's shell and whatever it runs — come after the run and are never part of it.
+pub fn agent_processes(kind: AgentKind, lineage: &[u32], pane_root: u32) -> Vec<u32> {
+    let Some(root) = lineage.iter().position(|p| *p == pane_root) else { return Vec::new() };
+    let mut run = Vec::new();
+    for (depth, pid) in lineage[..=root].iter().rev().enumerate() {
+        if runs_program(&crate::proc::cmdline(*pid), kind.adapter().program()) {
+            run.push(*pid);
+        } else if depth > 0 || !run.is_empty() {
+            break;
+        }
+    }
+    run
+}
+
+/// Whether the agent's own processes back a claim that they run session `id`: one was started
+/// for it (`--resume ID`, `resume ID`, `--session-id ID`), holds its transcript open, or is
+/// recorded by the agent as running it. A process the agent started cannot make its parent
+/// say any of these, so a tool's shell cannot claim another pane's session.
+pub fn vouches(kind: AgentKind, agent: &[u32], id: &str) -> bool {
+    agent.iter().any(|&pid| {
+        crate::proc::cmdline(pid).iter().any(|arg| arg == id)
+            || crate::proc::open_files(pid).iter().any(|f| {
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                name.ends_with(".jsonl") && name.contains(id)
+            })
+            || kind.adapter().running_session(pid).as_deref() == Some(id)
+    })
 }
 
 /// Find a program on PATH.
@@ -154,9 +204,19 @@ pub fn home_dir(var: &str, default: &str) -> PathBuf {
     }
 }
 
-/// The MCP server entry both agents take: `<sbx> mcp`.
-fn mcp_entry(sbx: &Path) -> serde_json::Value {
-    serde_json::json!({ "type": "stdio", "command": sbx.display().to_string(), "args": ["mcp"] })
+/// The MCP server entry both agents take: `<sbx> mcp`, with the server's socket when sbx
+/// launches the agent itself (the entry `sbx init` installs finds the server on its own).
+fn mcp_entry(sbx: &Path, socket: Option<&Path>) -> serde_json::Value {
+    serde_json::json!({ "type": "stdio", "command": sbx.display().to_string(), "args": mcp_args(socket) })
+}
+
+fn mcp_args(socket: Option<&Path>) -> Vec<String> {
+    let mut args = vec!["mcp".to_string()];
+    if let Some(socket) = socket {
+        args.push("--socket".into());
+        args.push(socket.display().to_string());
+    }
+    args
 }
 
 /// The hook command line sbx installs: `<sbx> hook <agent> <Event>`.
@@ -183,6 +243,16 @@ mod tests {
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
         assert_ne!(a, new_uuid());
+    }
+
+    #[test]
+    fn only_the_program_itself_runs_it() {
+        let v = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        assert!(runs_program(&v(&["/usr/bin/codex", "resume", "x"]), "codex"));
+        assert!(runs_program(&v(&["node", "/lib/node_modules/@anthropic-ai/claude-code/cli.js"]), "claude"));
+        assert!(!runs_program(&v(&["bash", "-c", "sbx hook claude SessionStart"]), "claude"));
+        assert!(!runs_program(&v(&["/usr/bin/sbx", "hook", "codex", "Stop"]), "codex"));
+        assert!(!runs_program(&[], "codex"));
     }
 
     #[test]

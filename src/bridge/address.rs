@@ -77,6 +77,17 @@ impl Directory {
         }
     }
 
+    /// Online, and for an agent outside sbx, still running: one of the processes its hooks ran
+    /// under is alive (a quit agent is not "live" just because it was seen minutes ago).
+    pub fn live(&self, e: &Endpoint, now: i64) -> bool {
+        if !self.online(e, now) {
+            return false;
+        }
+        e.row.kind != "external"
+            || e.hook_lineage.is_empty()
+            || e.hook_lineage.iter().any(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+    }
+
     pub fn name_of(&self, id: &str) -> String {
         self.endpoints.get(id).map_or_else(|| id.chars().take(8).collect(), Endpoint::name)
     }

@@ -21,7 +21,10 @@ struct Conn {
 }
 
 pub struct Link {
-    paths: Paths,
+    /// The server's socket.
+    socket: std::path::PathBuf,
+    /// Set when a missing server may be started (the CLI's writes); `sbx mcp` never starts one.
+    start: Option<Paths>,
     /// Whom this caller says it speaks for (the server checks it against the process tree).
     claim: Option<String>,
     conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
@@ -33,8 +36,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Link {
+    /// A link to the server of `paths`, started when none runs.
     pub fn new(paths: Paths, claim: Option<String>) -> Link {
-        Link { paths, claim, conn: tokio::sync::Mutex::new(None), next: AtomicU64::new(1) }
+        Link {
+            socket: paths.socket(),
+            start: Some(paths),
+            claim,
+            conn: tokio::sync::Mutex::new(None),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// A link to the server on `socket`, which must be running.
+    pub fn existing(socket: std::path::PathBuf, claim: Option<String>) -> Link {
+        Link { socket, start: None, claim, conn: tokio::sync::Mutex::new(None), next: AtomicU64::new(1) }
     }
 
     async fn connection(&self) -> Result<Arc<Conn>, CliError> {
@@ -42,7 +57,10 @@ impl Link {
         if let Some(conn) = slot.as_ref() {
             return Ok(conn.clone());
         }
-        let stream = crate::cli::connect::connect_or_start(&self.paths).await?;
+        let stream = match &self.start {
+            Some(paths) => crate::cli::connect::connect_or_start(paths).await?,
+            None => crate::cli::connect::connect_to(&self.socket).await?,
+        };
         let (reader, writer) = stream.into_split();
         let pending: Pending = Arc::default();
         let conn = Arc::new(Conn { writer: tokio::sync::Mutex::new(writer), pending: pending.clone() });

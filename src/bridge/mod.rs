@@ -9,7 +9,7 @@ mod address;
 pub mod client;
 mod inbox;
 mod ops;
-mod proc;
+mod quota;
 mod router;
 pub mod store;
 
@@ -19,7 +19,6 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::protocol::{ErrorReply, Reply, ServerMsg};
 
 pub use address::USER;
-pub use proc::lineage;
 pub use router::spawn;
 
 /// What a caller asks of the bridge. Every field is checked by the bridge (limits, names).
@@ -163,6 +162,12 @@ pub enum BridgeMsg {
         cwd: Option<String>,
         pid: u32,
     },
+    /// The agent in `endpoint`'s pane resumed agent session `session`, and its own processes
+    /// say so (see `agents::vouches`): the session's mail may follow it from an old endpoint.
+    Resumed {
+        endpoint: String,
+        session: String,
+    },
     /// A label the server accepted for a pane or an external session.
     Labelled {
         endpoint: String,
@@ -211,6 +216,12 @@ pub struct BridgeSettings {
     pub notify_idle: bool,
     /// "normal" (survives a crash of the server) or "full" (survives a power cut too).
     pub sync: String,
+    /// The bytes of messages and artifacts one endpoint may keep in the store.
+    pub max_bytes_per_endpoint: u64,
+    /// The bytes the whole store may keep.
+    pub max_total_bytes: u64,
+    /// An artifact no message refers to is collected this long after it was stored.
+    pub orphan_artifact_secs: u64,
 }
 
 impl Default for BridgeSettings {
@@ -226,6 +237,9 @@ impl Default for BridgeSettings {
             keep_read_days: 7,
             notify_idle: false,
             sync: "normal".into(),
+            max_bytes_per_endpoint: 256 * 1024 * 1024,
+            max_total_bytes: 2 * 1024 * 1024 * 1024,
+            orphan_artifact_secs: 3600,
         }
     }
 }
@@ -237,8 +251,17 @@ pub struct BridgeHandle {
 }
 
 impl BridgeHandle {
+    /// Hand a message to the bridge thread; a call it can no longer take is answered at once
+    /// (a caller must never wait for an answer that cannot come).
     pub fn send(&self, msg: BridgeMsg) {
-        let _ = self.tx.send(msg);
+        if let Err(std::sync::mpsc::SendError(BridgeMsg::Call { reply, .. })) = self.tx.send(msg) {
+            reply.send(Err(BridgeError::new(
+                "bridge_stopped",
+                "the bridge has stopped",
+                "restart the server: sbx kill-server, then sbx (the server log says why)",
+            )
+            .reply()));
+        }
     }
 }
 

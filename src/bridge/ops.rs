@@ -99,10 +99,13 @@ impl Router {
             return Err(BridgeError::new("bad_subject", "the subject is empty", "give the message a short subject"));
         }
         let chars = subject.chars().count();
-        if chars > self.settings.max_subject_chars || subject.contains(['\n', '\r']) {
+        if chars > self.settings.max_subject_chars || subject.chars().any(char::is_control) {
             return Err(BridgeError::new(
                 "bad_subject",
-                format!("the subject must be one line of at most {} characters", self.settings.max_subject_chars),
+                format!(
+                    "the subject must be one line of at most {} characters, with no control characters",
+                    self.settings.max_subject_chars
+                ),
                 "put the detail in the body",
             ));
         }
@@ -173,6 +176,8 @@ impl Router {
         };
         let thread = parent.as_ref().map(|p| p.thread.unwrap_or(p.id));
         let name = self.sender_name(me);
+        let bytes = (subject.len() + body.len()) as u64;
+        self.usage.check(me, bytes, &self.settings)?;
         let id = self.store.insert_message(
             &NewMessage {
                 sender: me,
@@ -189,6 +194,7 @@ impl Router {
             },
             &recipients,
         )?;
+        self.usage.charge(me, bytes);
         Ok(self.delivered(id, thread, &name, subject, &recipients, now))
     }
 
@@ -203,7 +209,7 @@ impl Router {
                 }
             }
             if self.settings.notify_idle {
-                let _ = self.notices.send(BridgeNotice::Delivered {
+                self.delivered.push(BridgeNotice::Delivered {
                     endpoint: r.clone(),
                     from: from.to_string(),
                     subject: subject.to_string(),
@@ -234,6 +240,8 @@ impl Router {
             .collect();
         let name = self.sender_name(me);
         let expires = now + ttl as i64 * 1000;
+        let bytes = (subject.len() + body.len()) as u64;
+        self.usage.check(me, bytes, &self.settings)?;
         let id = self.store.insert_message(
             &NewMessage {
                 sender: me,
@@ -250,6 +258,7 @@ impl Router {
             },
             &recipients,
         )?;
+        self.usage.charge(me, bytes);
         let mut v = self.delivered(id, None, &name, subject, &recipients, now);
         v["expires"] = json!(expires);
         Ok(v)
@@ -360,7 +369,12 @@ impl Router {
                 ));
             }
         }
-        let sha = self.store.put_artifact(data, name, me, now_ms())?;
+        // Checked before anything is written: a budget that is full stops the file, not only its row.
+        self.usage.check(me, data.len() as u64, &self.settings)?;
+        let (sha, new) = self.store.put_artifact(data, name, me, now_ms())?;
+        if new {
+            self.usage.charge(me, data.len() as u64);
+        }
         Ok(json!({ "sha256": sha, "size": data.len(), "name": name }))
     }
 

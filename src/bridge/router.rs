@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::address::{Directory, Endpoint, USER};
+use super::quota::Usage;
 use super::store::{EndpointRow, Store};
 use super::{
-    now_ms, proc, BridgeError, BridgeHandle, BridgeMsg, BridgeNotice, BridgeOp, BridgeResult, BridgeSettings, Caller,
+    now_ms, BridgeError, BridgeHandle, BridgeMsg, BridgeNotice, BridgeOp, BridgeResult, BridgeSettings, Caller,
     Overview, PaneEntry, Replier,
 };
+use crate::proc;
 
 /// A burst larger than this is split, so a flood of calls still gets answers steadily.
 const MAX_BATCH: usize = 512;
@@ -46,6 +48,10 @@ pub(super) struct Router {
     pub conns: HashMap<u64, String>,
     /// Endpoints that received messages in this burst.
     pub woken: BTreeSet<String>,
+    /// "New message" notices of this burst, sent once it has committed.
+    pub delivered: Vec<BridgeNotice>,
+    /// The bytes each endpoint keeps in the store, against its budget.
+    pub usage: Usage,
     overview_due: Option<Instant>,
     last_overview: Overview,
     next_sweep: Instant,
@@ -73,7 +79,7 @@ pub fn spawn(
                     router.run(rx);
                 }
                 Err(e) => {
-                    eprintln!("bridge: store unavailable: {e:#}");
+                    tracing::error!("bridge: store unavailable: {e:#}");
                     refuse_all(rx, &format!("{e:#}"));
                 }
             }
@@ -127,10 +133,13 @@ impl Router {
             waiters: Vec::new(),
             conns: HashMap::new(),
             woken: BTreeSet::new(),
+            delivered: Vec::new(),
+            usage: Usage::default(),
             overview_due: Some(Instant::now()),
             last_overview: Overview::default(),
             next_sweep: Instant::now(),
         };
+        router.usage = Usage::load(&router.store);
         if !router.dir.endpoints.contains_key(USER) {
             let row = EndpointRow { id: USER.into(), kind: "user".into(), last_seen: now_ms(), ..Default::default() };
             if router.store.put_endpoint(&row).is_ok() {
@@ -172,15 +181,49 @@ impl Router {
         }
     }
 
+    /// Run a burst; a bug that panics in it undoes the burst and answers its callers, and the
+    /// thread goes on (every later call would hang if it died).
     fn run_batch(&mut self, batch: Vec<BridgeMsg>) {
+        let waiting: Vec<Replier> = batch
+            .iter()
+            .filter_map(|m| match m {
+                BridgeMsg::Call { reply, .. } => Some(reply.clone()),
+                _ => None,
+            })
+            .collect();
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_burst(batch)));
+        if ran.is_err() {
+            tracing::error!("bridge: a bug while handling a burst of {} calls; undone", waiting.len());
+            self.store.rollback();
+            self.woken.clear();
+            self.delivered.clear();
+            self.usage = Usage::load(&self.store);
+            for reply in waiting {
+                reply.send(Err(BridgeError::new(
+                    "internal_error",
+                    "the bridge failed on this call",
+                    "try again; the server log says more",
+                )
+                .reply()));
+            }
+        }
+    }
+
+    fn run_burst(&mut self, batch: Vec<BridgeMsg>) {
         let mut replies: Vec<(Replier, BridgeResult<serde_json::Value>)> = Vec::new();
-        let began = self.store.begin();
+        // Without a transaction nothing may run: each write would commit on its own, and a
+        // caller told "not stored" could find it stored.
+        let began = self.store.begin().map_err(|e| format!("{e:#}"));
+        if let Err(why) = &began {
+            tracing::error!("bridge: cannot begin a transaction: {why}");
+        }
         for msg in batch {
             match msg {
                 BridgeMsg::Call { caller, op, reply } => {
-                    let outcome = match self.identify(&caller) {
-                        Ok(me) => self.store_op(&me, op, &reply),
-                        Err(e) => Outcome::Reply(Err(e)),
+                    let outcome = match (&began, self.identify(&caller)) {
+                        (Err(why), _) => Outcome::Reply(Err(not_stored(why))),
+                        (Ok(()), Ok(me)) => self.store_op(&me, op, &reply),
+                        (Ok(()), Err(e)) => Outcome::Reply(Err(e)),
                     };
                     if let Outcome::Reply(result) = outcome {
                         replies.push((reply, result));
@@ -192,25 +235,37 @@ impl Router {
                     self.on_external_hook(session_id, agent, cwd, pid)
                 }
                 BridgeMsg::Labelled { endpoint, label } => self.on_labelled(&endpoint, label),
+                BridgeMsg::Resumed { endpoint, session } => self.on_resumed(&endpoint, &session),
                 BridgeMsg::ConnClosed(conn) => {
                     self.conns.remove(&conn);
                 }
             }
         }
-        let committed = began.and_then(|_| self.store.commit());
-        if let Err(e) = committed {
+        if began.is_err() {
+            for (reply, result) in replies {
+                reply.send(result.map(|v| v.to_string()).map_err(BridgeError::reply));
+            }
+            return;
+        }
+        if let Err(e) = self.store.commit() {
             self.store.rollback();
-            eprintln!("bridge: commit failed: {e:#}");
-            // Nothing of this burst is stored: nobody may hear "sent".
+            tracing::error!("bridge: commit failed: {e:#}");
+            // Nothing of this burst is stored: nobody may hear "sent", no agent "new message".
             self.woken.clear();
+            self.delivered.clear();
+            self.usage = Usage::load(&self.store);
             let why = format!("{e:#}");
             for (reply, _) in replies {
-                reply.send(Err(BridgeError::new("store_error", format!("not stored: {why}"), "try again").reply()));
+                reply.send(Err(not_stored(&why).reply()));
             }
             return;
         }
         for (reply, result) in replies {
             reply.send(result.map(|v| v.to_string()).map_err(BridgeError::reply));
+        }
+        // Committed: only now may an idle agent be told a message came.
+        for notice in std::mem::take(&mut self.delivered) {
+            let _ = self.notices.send(notice);
         }
         if !self.woken.is_empty() {
             self.wake_waiters();
@@ -220,13 +275,17 @@ impl Router {
 
     /// Run one op so that its writes land whole or not at all.
     fn store_op(&mut self, me: &str, op: BridgeOp, reply: &Replier) -> Outcome {
+        if let Err(e) = self.store.begin_op() {
+            return Outcome::Reply(Err(not_stored(&format!("{e:#}"))));
+        }
         let woken_before = self.woken.clone();
-        let _ = self.store.begin_op();
+        let delivered_before = self.delivered.len();
         let outcome = self.op(me, op, reply);
         match &outcome {
             Outcome::Reply(Err(_)) => {
                 self.store.rollback_op();
                 self.woken = woken_before;
+                self.delivered.truncate(delivered_before);
             }
             _ => self.store.release_op(),
         }
@@ -249,9 +308,18 @@ impl Router {
             }
         }
         let lineage = proc::lineage(pid);
-        let inside = lineage.iter().find_map(|p| {
-            self.dir.endpoints.values().find(|e| e.pane.is_some() && e.pid == Some(*p)).map(|e| e.row.id.clone())
-        });
+        let inside = match proc::origin(pid, |p| self.pane_with_pid(p)) {
+            proc::Origin::Pane(me) => Some(me),
+            proc::Origin::Outside => None,
+            proc::Origin::LeftPane => {
+                return Err(BridgeError::new(
+                    "identity_refused",
+                    "this process was started in an sbx pane and left it (its parent is gone and it \
+                     runs in a session of its own), so sbx cannot tell whom it speaks for",
+                    "run it in the pane, without detaching it from the pane's shell",
+                ))
+            }
+        };
         let now = now_ms();
         let id = match (inside, claim) {
             (Some(me), None) => me,
@@ -314,6 +382,11 @@ impl Router {
         Ok(id)
     }
 
+    /// The pane endpoint whose first process is `pid`.
+    fn pane_with_pid(&self, pid: u32) -> Option<String> {
+        self.dir.endpoints.values().find(|e| e.pane.is_some() && e.pid == Some(pid)).map(|e| e.row.id.clone())
+    }
+
     fn seen(&mut self, id: &str) {
         let now = now_ms();
         if let Some(e) = self.dir.endpoints.get_mut(id) {
@@ -327,31 +400,22 @@ impl Router {
 
     fn on_pane(&mut self, entry: PaneEntry) {
         let now = now_ms();
-        // An agent session resumed in a new pane takes its unread messages and channels along.
-        if let Some(session) = &entry.agent_session {
-            let previous: Vec<String> = self
-                .dir
-                .endpoints
-                .values()
-                .filter(|e| e.row.id != entry.endpoint && e.row.agent_session.as_deref() == Some(session))
-                .map(|e| e.row.id.clone())
-                .collect();
-            for old in previous {
-                if self.store.merge_endpoint(&old, &entry.endpoint).is_ok() {
-                    if let Some(e) = self.dir.endpoints.get_mut(&old) {
-                        e.row.agent_session = None;
-                        e.row.label = None;
-                    }
-                }
+        // A session id is whatever the agent's hook said: one that another live endpoint
+        // holds is not this pane's to take (its mail would follow the claim).
+        let agent_session = entry.agent_session.clone().filter(|s| {
+            let held = self.live_holder(s, &entry.endpoint);
+            if let Some(other) = &held {
+                tracing::warn!("bridge: pane {} claims session {s}, which {other} holds; ignored", entry.pane);
             }
-        }
+            held.is_none()
+        });
         let e = self.dir.endpoints.entry(entry.endpoint.clone()).or_insert_with(|| Endpoint {
             row: EndpointRow { id: entry.endpoint.clone(), kind: "pane".into(), ..Default::default() },
             ..Default::default()
         });
         let before = e.row.clone();
         e.row.agent = entry.agent.clone().or(e.row.agent.take());
-        e.row.agent_session = entry.agent_session.clone().or(e.row.agent_session.take());
+        e.row.agent_session = agent_session.or(e.row.agent_session.take());
         e.row.label = entry.label.clone();
         e.row.cwd = Some(entry.cwd.clone());
         e.pane = Some(entry.pane.clone());
@@ -361,6 +425,43 @@ impl Router {
         if before.last_seen == 0 || e.row != (EndpointRow { last_seen: e.row.last_seen, ..before }) {
             e.row.last_seen = now;
             let _ = self.store.put_endpoint(&e.row);
+        }
+        self.overview_due.get_or_insert_with(Instant::now);
+    }
+
+    /// The live endpoint (other than `except`) that runs agent session `session`, by name.
+    fn live_holder(&self, session: &str, except: &str) -> Option<String> {
+        let now = now_ms();
+        self.dir
+            .endpoints
+            .values()
+            .filter(|e| e.row.id != except && e.row.agent_session.as_deref() == Some(session))
+            .find(|e| self.dir.live(e, now))
+            .map(|e| e.name())
+    }
+
+    /// The server vouches that the agent in `endpoint`'s pane resumed `session`: the unread
+    /// messages and channels of the session's old endpoint follow it — only from an endpoint
+    /// that is gone (a pane that closed, an external agent that stopped), never from a live one.
+    fn on_resumed(&mut self, endpoint: &str, session: &str) {
+        let now = now_ms();
+        let previous: Vec<String> = self
+            .dir
+            .endpoints
+            .values()
+            .filter(|e| e.row.id != endpoint && e.row.agent_session.as_deref() == Some(session))
+            .filter(|e| !self.dir.live(e, now))
+            .map(|e| e.row.id.clone())
+            .collect();
+        for old in previous {
+            if self.store.merge_endpoint(&old, endpoint).is_ok() {
+                tracing::info!("bridge: session {session} resumed: {old}'s mail moves to {endpoint}");
+                if let Some(e) = self.dir.endpoints.get_mut(&old) {
+                    e.row.agent_session = None;
+                    e.row.label = None;
+                }
+                self.woken.insert(endpoint.to_string());
+            }
         }
         self.overview_due.get_or_insert_with(Instant::now);
     }
@@ -455,15 +556,17 @@ impl Router {
         self.next_sweep = Instant::now() + SWEEP_EVERY;
         let now = now_ms();
         let before = now - self.settings.keep_read_days as i64 * 24 * 3600 * 1000;
-        match self.store.collect(now, before) {
+        let orphans = now - self.settings.orphan_artifact_secs as i64 * 1000;
+        match self.store.collect(now, before, orphans) {
             Ok((messages, artifacts)) if messages + artifacts > 0 => {
-                eprintln!("bridge: collected {messages} messages, {artifacts} artifacts");
+                tracing::info!("bridge: collected {messages} messages, {artifacts} artifacts");
                 self.overview_due.get_or_insert_with(Instant::now);
             }
             Ok(_) => {}
-            Err(e) => eprintln!("bridge: collection failed: {e:#}"),
+            Err(e) => tracing::warn!("bridge: collection failed: {e:#}"),
         }
         self.store.checkpoint();
+        self.usage = Usage::load(&self.store);
     }
 
     fn publish_overview(&mut self) {
@@ -497,6 +600,15 @@ impl Router {
             let _ = self.notices.send(BridgeNotice::Overview(overview));
         }
     }
+}
+
+/// A call whose writes could not be stored (the disk is full, the file is damaged).
+fn not_stored(why: &str) -> BridgeError {
+    BridgeError::new(
+        "store_error",
+        format!("not stored: {why}"),
+        "free some disk space (sbx doctor shows where the store is), then try again",
+    )
 }
 
 /// An agent's session id: a UUID (Claude and Codex both use them).

@@ -440,8 +440,9 @@ impl Store {
     }
 
     /// Store an artifact by its sha256 (the same bytes twice are stored once). The file is
-    /// written to a temp name, synced and renamed before its row exists.
-    pub fn put_artifact(&self, data: &[u8], name: Option<&str>, owner: &str, now: i64) -> Result<String> {
+    /// written to a temp name, synced and renamed before its row exists. Returns the sha and
+    /// whether these bytes were new (what the owner is charged for).
+    pub fn put_artifact(&self, data: &[u8], name: Option<&str>, owner: &str, now: i64) -> Result<(String, bool)> {
         let sha = hex(&Sha256::digest(data));
         let path = self.artifact_path(&sha);
         if !path.exists() {
@@ -449,12 +450,26 @@ impl Store {
             crate::config::paths::ensure_private_dir(dir)?;
             crate::config::paths::write_atomic(&path, data)?;
         }
-        self.conn
+        let added = self
+            .conn
             .prepare_cached(
                 "INSERT OR IGNORE INTO artifacts(sha, size, name, owner, created) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![sha, data.len() as i64, name, owner, now])?;
-        Ok(sha)
+        Ok((sha, added > 0))
+    }
+
+    /// The bytes each endpoint keeps here: the subjects and bodies it sent, and the artifacts
+    /// it stored first.
+    pub fn usage(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT who, SUM(bytes) FROM (
+                 SELECT sender AS who, length(CAST(subject AS BLOB)) + length(CAST(body AS BLOB)) AS bytes FROM messages
+                 UNION ALL SELECT owner, size FROM artifacts)
+             GROUP BY who",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn artifact(&self, sha: &str) -> Result<Option<(ArtifactRow, Vec<u8>)>> {
@@ -488,8 +503,8 @@ impl Store {
     }
 
     /// Collect expired broadcasts, messages everyone read before `read_before`, and artifacts
-    /// nothing refers to any more that are older than `read_before`. Returns (messages, artifacts).
-    pub fn collect(&self, now: i64, read_before: i64) -> Result<(usize, usize)> {
+    /// nothing refers to that were stored before `orphan_before`. Returns (messages, artifacts).
+    pub fn collect(&self, now: i64, read_before: i64, orphan_before: i64) -> Result<(usize, usize)> {
         let expired = self.conn.execute("DELETE FROM messages WHERE expires IS NOT NULL AND expires <= ?1", [now])?;
         let read = self.conn.execute(
             "DELETE FROM messages WHERE created < ?1
@@ -503,7 +518,7 @@ impl Store {
                 "SELECT sha FROM artifacts a WHERE a.created < ?1
                      AND NOT EXISTS (SELECT 1 FROM messages m, json_each(m.artifacts) j WHERE j.value = a.sha)",
             )?;
-            for sha in stmt.query_map([read_before], |r| r.get::<_, String>(0))? {
+            for sha in stmt.query_map([orphan_before], |r| r.get::<_, String>(0))? {
                 orphans.push(sha?);
             }
         }
@@ -572,7 +587,7 @@ mod tests {
         assert_eq!(store.mark_read("b", &[a], 20).unwrap(), 1);
         assert_eq!(store.mark_read("b", &[a], 20).unwrap(), 0);
         // `a` is read by everyone it went to; `r` is not: only `a` goes.
-        store.collect(100, 50).unwrap();
+        store.collect(100, 50, 50).unwrap();
         assert!(!store.message_exists(a, 100).unwrap());
         assert!(store.message_exists(r, 100).unwrap());
         assert!(store.search("a", "jumps", 10, 100).unwrap().len() == 1, "the index follows deletions");
@@ -582,8 +597,10 @@ mod tests {
     fn artifacts_are_content_addressed_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), false).unwrap();
-        let sha = store.put_artifact(b"data", Some("x.txt"), "a", 1).unwrap();
-        assert_eq!(store.put_artifact(b"data", None, "b", 2).unwrap(), sha);
+        let (sha, new) = store.put_artifact(b"data", Some("x.txt"), "a", 1).unwrap();
+        assert!(new);
+        assert_eq!(store.put_artifact(b"data", None, "b", 2).unwrap(), (sha.clone(), false));
+        assert_eq!(store.usage().unwrap(), vec![("a".to_string(), 4)], "charged to the first owner only");
         assert_eq!(store.artifact(&sha).unwrap().unwrap().1, b"data");
         assert!(store.artifact("../../etc/passwd").unwrap().is_none());
         std::fs::write(dir.path().join("artifacts").join(&sha[..2]).join(&sha), b"evil").unwrap();

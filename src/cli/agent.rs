@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::output::{print_json, CliError, CliResult};
+use super::output::{outln, print_json, CliError, CliResult};
 use super::simple;
 use crate::agents::{AgentKind, HookEvent, Installed, ALL};
 use crate::config::paths::Paths;
@@ -73,14 +73,14 @@ pub async fn run(action: AgentCmd, json: bool, paths: &Paths) -> CliResult {
             if json {
                 print_json(&info);
             } else {
-                println!("{}", info.state);
+                outln!("{}", info.state);
             }
         }
         Reply::Queued => {
             if json {
                 print_json(&json!({ "queued": true }));
             } else {
-                println!("queued: delivered when the agent is idle");
+                outln!("queued: delivered when the agent is idle");
             }
         }
         _ => {
@@ -128,7 +128,7 @@ async fn report_hook(agent: &str, event: &str, paths: &Paths) -> CliResult {
         let value: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
         if let Some(context) = value.get("context").and_then(|c| c.as_str()).filter(|c| !c.is_empty()) {
             let out = json!({ "hookSpecificOutput": { "hookEventName": event, "additionalContext": context } });
-            println!("{out}");
+            outln!("{out}");
         }
     }
     Ok(())
@@ -146,7 +146,7 @@ fn print_installed(kind: AgentKind, items: &[Installed], json: bool, verb: &str)
     }
     for item in items {
         let state = if item.present { "installed" } else { "not installed" };
-        println!("{verb} {}: {} in {} ({state})", kind.name(), item.what, item.path.display());
+        outln!("{verb} {}: {} in {} ({state})", kind.name(), item.what, item.path.display());
     }
 }
 
@@ -227,33 +227,33 @@ pub async fn doctor(json: bool, paths: &Paths) -> CliResult {
         print_json(&report);
         return Ok(());
     }
-    println!("server: {} ({})", if server { "running" } else { "not running" }, paths.socket().display());
-    println!("bridge store: {}{}", store.display(), if store.exists() { "" } else { " (created with the server)" });
+    outln!("server: {} ({})", if server { "running" } else { "not running" }, paths.socket().display());
+    outln!("bridge store: {}{}", store.display(), if store.exists() { "" } else { " (created with the server)" });
     let text = |k: &str| sharing[k].as_str().map(str::to_string);
     match text("echo_id") {
-        Some(id) => println!("sharing identity: {id}"),
-        None => println!("sharing identity: none\n  next: sbx id"),
+        Some(id) => outln!("sharing identity: {id}"),
+        None => outln!("sharing identity: none\n  next: sbx id"),
     }
     match (text("relay"), sharing["relay_reachable"].as_bool()) {
-        (Some(url), Some(true)) => println!("relay: {url} (reachable)"),
-        (Some(url), _) => println!("relay: {url} (not reachable)\n  next: check that the relay runs, or fix SBX_RELAY"),
-        (None, _) => println!("relay: none\n  next: set SBX_RELAY (or relay in config.toml) to share sessions"),
+        (Some(url), Some(true)) => outln!("relay: {url} (reachable)"),
+        (Some(url), _) => outln!("relay: {url} (not reachable)\n  next: check that the relay runs, or fix SBX_RELAY"),
+        (None, _) => outln!("relay: none\n  next: set SBX_RELAY (or relay in config.toml) to share sessions"),
     }
     for a in report["agents"].as_array().into_iter().flatten() {
         let name = a["agent"].as_str().unwrap_or("");
         match a["binary"].as_str() {
-            Some(path) => println!("{name}: {path}"),
-            None => println!("{name}: not found on PATH"),
+            Some(path) => outln!("{name}: {path}"),
+            None => outln!("{name}: not found on PATH"),
         }
         for f in a["files"].as_array().into_iter().flatten() {
             let state = if f["present"] == true { "installed" } else { "missing" };
-            println!("  {} in {}: {state}", f["what"].as_str().unwrap_or(""), f["path"].as_str().unwrap_or(""));
+            outln!("  {} in {}: {state}", f["what"].as_str().unwrap_or(""), f["path"].as_str().unwrap_or(""));
         }
         if let Some(p) = a["problem"].as_str() {
-            println!("  problem: {p}");
+            outln!("  problem: {p}");
         }
         for n in a["next"].as_array().into_iter().flatten() {
-            println!("  next: {}", n.as_str().unwrap_or(""));
+            outln!("  next: {}", n.as_str().unwrap_or(""));
         }
     }
     Ok(())

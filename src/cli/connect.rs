@@ -40,8 +40,12 @@ fn no_server(socket: &Path, err: std::io::Error) -> CliError {
 
 /// Connect to a running server; a missing server is an error with the next step.
 pub async fn connect_existing(paths: &Paths) -> CliResult<UnixStream> {
-    let socket = paths.socket();
-    connect(&socket).await.map_err(|e| no_server(&socket, e))
+    connect_to(&paths.socket()).await
+}
+
+/// Connect to the server on `socket`, which must be running.
+pub async fn connect_to(socket: &Path) -> CliResult<UnixStream> {
+    connect(socket).await.map_err(|e| no_server(socket, e))
 }
 
 /// Connect, starting a detached server first when none answers.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::output::{print_json, CliError, CliResult};
+use super::output::{outln, plain, print_json, sanitize, CliError, CliResult};
 use crate::bridge::client::Link;
 use crate::bridge::BridgeOp;
 use crate::config::paths::Paths;
@@ -129,33 +129,39 @@ fn read_upload(path: &PathBuf) -> CliResult<Vec<u8>> {
     std::fs::read(path).map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display()), "check the file"))
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
+/// A field of a bridge answer as one line of plain text: names, subjects and paths come from
+/// agents, and none of them may drive the user's terminal.
+fn s(v: &Value, k: &str) -> String {
+    plain(v.get(k).and_then(Value::as_str).unwrap_or(""))
 }
 
 fn print_list(v: &Value) {
     let list = v.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
     if list.is_empty() {
-        println!("no messages");
+        outln!("no messages");
     }
     for m in &list {
         let unread = if m.get("read") == Some(&Value::Bool(false)) { " [unread]" } else { "" };
-        println!("{:>6}  {:<16} {}{unread}", m["id"], s(m, "from"), s(m, "subject"));
+        outln!("{:>6}  {:<16} {}{unread}", m["id"], s(m, "from"), s(m, "subject"));
     }
 }
 
 fn print_message(m: &Value) {
-    println!("id:      {}", m["id"]);
-    println!("from:    {}", s(m, "from"));
-    println!("to:      {}", s(m, "to"));
-    println!("subject: {}", s(m, "subject"));
-    println!("thread:  {}", m["thread"]);
+    outln!("id:      {}", m["id"]);
+    outln!("from:    {}", s(m, "from"));
+    outln!("to:      {}", s(m, "to"));
+    outln!("subject: {}", s(m, "subject"));
+    outln!("thread:  {}", m["thread"]);
     if let Some(a) = m.get("artifacts").and_then(Value::as_array).filter(|a| !a.is_empty()) {
         let list: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
-        println!("artifacts: {}", list.join(", "));
+        outln!("artifacts: {}", list.join(", "));
     }
-    println!();
-    println!("{}", s(m, "body"));
+    outln!();
+    // Indented, as git shows a commit message: no line of a body can pass for a header.
+    let body = sanitize(m.get("body").and_then(Value::as_str).unwrap_or(""), true);
+    for line in body.lines() {
+        outln!("    {line}");
+    }
 }
 
 fn print_sent(v: &Value) {
@@ -164,10 +170,11 @@ fn print_sent(v: &Value) {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    println!("sent #{} to {}", v["id"], if to.is_empty() { "nobody yet".to_string() } else { to.join(", ") });
+    let to: Vec<String> = to.into_iter().map(plain).collect();
+    outln!("sent #{} to {}", v["id"], if to.is_empty() { "nobody yet".to_string() } else { to.join(", ") });
     if let Some(off) = v.get("offline").and_then(Value::as_array).filter(|a| !a.is_empty()) {
-        let off: Vec<&str> = off.iter().filter_map(Value::as_str).collect();
-        println!("offline (they get it when they come back): {}", off.join(", "));
+        let off: Vec<String> = off.iter().filter_map(Value::as_str).map(plain).collect();
+        outln!("offline (they get it when they come back): {}", off.join(", "));
     }
 }
 
@@ -189,7 +196,7 @@ pub async fn msg(cmd: MsgCmd, as_pane: Option<String>, json: bool, paths: &Paths
                 let data = read_upload(file)?;
                 let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
                 let v = call(&link, BridgeOp::PutArtifact { name, data }).await?;
-                shas.push(s(&v, "sha256").to_string());
+                shas.push(s(&v, "sha256"));
             }
             let op = BridgeOp::Send {
                 to: absolute_address(&to),
@@ -203,12 +210,12 @@ pub async fn msg(cmd: MsgCmd, as_pane: Option<String>, json: bool, paths: &Paths
         MsgCmd::Inbox { all, limit } => out(&call(&link, BridgeOp::ListInbox { all, limit }).await?, json, print_list),
         MsgCmd::Read { id } => out(&call(&link, BridgeOp::Read { id }).await?, json, print_message),
         MsgCmd::MarkRead { ids } => {
-            out(&call(&link, BridgeOp::MarkRead { ids }).await?, json, |v| println!("marked {} read", v["marked"]))
+            out(&call(&link, BridgeOp::MarkRead { ids }).await?, json, |v| outln!("marked {} read", v["marked"]))
         }
         MsgCmd::Thread { id } => out(&call(&link, BridgeOp::Thread { id }).await?, json, |v| {
             for m in v.get("messages").and_then(Value::as_array).cloned().unwrap_or_default() {
                 print_message(&m);
-                println!("---");
+                outln!("---");
             }
         }),
         MsgCmd::Broadcast { text, ttl } => {
@@ -221,17 +228,18 @@ pub async fn msg(cmd: MsgCmd, as_pane: Option<String>, json: bool, paths: &Paths
             out(&call(&link, op).await?, json, print_sent)
         }
         MsgCmd::Whoami => out(&call(&link, BridgeOp::WhoAmI).await?, json, |v| {
-            println!("{} ({}), {} unread", s(v, "name"), s(v, "id"), v["unread"]);
+            outln!("{} ({}), {} unread", s(v, "name"), s(v, "id"), v["unread"]);
         }),
         MsgCmd::Sessions { all } => out(&call(&link, BridgeOp::ListSessions { all }).await?, json, |v| {
             for e in v.get("sessions").and_then(Value::as_array).cloned().unwrap_or_default() {
                 let online = if e.get("online") == Some(&Value::Bool(true)) { "" } else { " (offline)" };
-                let session = e.get("session_id").and_then(Value::as_str).unwrap_or(s(&e, "id"));
-                println!(
+                let field = |k: &str| e.get(k).and_then(Value::as_str).map(plain);
+                let session = field("session_id").unwrap_or_else(|| s(&e, "id"));
+                outln!(
                     "{:<14} {:<7} {:<9} {}  {}{online}",
                     s(&e, "name"),
-                    e.get("agent").and_then(Value::as_str).unwrap_or("-"),
-                    e.get("state").and_then(Value::as_str).unwrap_or("-"),
+                    field("agent").unwrap_or_else(|| "-".into()),
+                    field("state").unwrap_or_else(|| "-".into()),
                     session,
                     s(&e, "cwd")
                 );
@@ -258,19 +266,19 @@ pub async fn channel(cmd: ChannelCmd, as_pane: Option<String>, json: bool, paths
     let link = link(paths, as_pane);
     match cmd {
         ChannelCmd::Join { channel } => out(&call(&link, BridgeOp::Join { channel }).await?, json, |v| {
-            println!("in {} with {}", s(v, "channel"), members(v))
+            outln!("in {} with {}", s(v, "channel"), members(v))
         }),
         ChannelCmd::Leave { channel } => {
-            out(&call(&link, BridgeOp::Leave { channel }).await?, json, |v| println!("left {}", s(v, "channel")))
+            out(&call(&link, BridgeOp::Leave { channel }).await?, json, |v| outln!("left {}", s(v, "channel")))
         }
         ChannelCmd::List => out(&call(&link, BridgeOp::ListChannels).await?, json, |v| {
             let list = v.get("channels").and_then(Value::as_array).cloned().unwrap_or_default();
             if list.is_empty() {
-                println!("no channels");
+                outln!("no channels");
             }
             for c in list {
                 let mark = if c.get("member") == Some(&Value::Bool(true)) { "*" } else { " " };
-                println!("{mark} {:<20} {}", s(&c, "channel"), members(&c));
+                outln!("{mark} {:<20} {}", s(&c, "channel"), members(&c));
             }
         }),
         ChannelCmd::Post { channel, subject, body } => {
@@ -284,7 +292,7 @@ pub async fn channel(cmd: ChannelCmd, as_pane: Option<String>, json: bool, paths
 fn members(v: &Value) -> String {
     v.get("members")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+        .map(|a| a.iter().filter_map(Value::as_str).map(plain).collect::<Vec<_>>().join(", "))
         .unwrap_or_default()
 }
 
@@ -299,7 +307,7 @@ pub async fn artifact(cmd: ArtifactCmd, as_pane: Option<String>, json: bool, pat
         ArtifactCmd::Put { file } => {
             let data = read_upload(&file)?;
             let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
-            out(&call(&link, BridgeOp::PutArtifact { name, data }).await?, json, |v| println!("{}", s(v, "sha256")))
+            out(&call(&link, BridgeOp::PutArtifact { name, data }).await?, json, |v| outln!("{}", s(v, "sha256")))
         }
         ArtifactCmd::Get { sha, output } => {
             let v = call(&link, BridgeOp::GetArtifact { sha }).await?;
@@ -315,13 +323,10 @@ pub async fn artifact(cmd: ArtifactCmd, as_pane: Option<String>, json: bool, pat
                     if json {
                         print_json(&serde_json::json!({ "sha256": v["sha256"], "size": data.len(), "path": path }));
                     } else {
-                        println!("wrote {} bytes to {}", data.len(), path.display());
+                        outln!("wrote {} bytes to {}", data.len(), path.display());
                     }
                 }
-                None => {
-                    use std::io::Write;
-                    std::io::stdout().write_all(&data)?;
-                }
+                None => super::output::write_out(&data),
             }
             Ok(())
         }

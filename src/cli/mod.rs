@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::paths::Paths;
 use crate::protocol::{AttachRequest, Command, NewSpec, PaneSpec, Reply, SplitDirection};
-use output::{report, CliError, CliResult};
+use output::{errln, outln, report, CliError, CliResult};
 
 #[derive(Parser)]
 #[command(name = "sbx", version, about = "A terminal multiplexer for coding agents", disable_help_subcommand = true)]
@@ -114,7 +114,11 @@ enum Cmd {
     /// Report what is installed, what is missing and what to run.
     Doctor,
     /// The MCP server an agent CLI starts (stdio); it speaks for the pane it runs in.
-    Mcp,
+    Mcp {
+        /// The server's socket (sbx passes it in the MCP entries it gives agents it launches).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
     /// Messages between agents (and you): send, inbox, read, broadcast…
     Msg {
         /// Act as this pane (pane id, label or session id); only from outside panes.
@@ -220,6 +224,19 @@ struct RelayArgs {
     /// Seconds a challenge's nonce stays usable.
     #[arg(long, default_value_t = 60, hide = true)]
     nonce_ttl: u64,
+    /// Blobs one mailbox may hold at once, from all senders (0: unlimited).
+    #[arg(long, default_value_t = 100)]
+    mailbox_max_blobs: u64,
+    /// Bytes one mailbox may hold at once, from all senders (0: unlimited).
+    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    mailbox_max_bytes: u64,
+    /// Connections one client address may hold at once (0: unlimited; set 0 behind a proxy,
+    /// where every client has the proxy's address).
+    #[arg(long, default_value_t = 32)]
+    max_connections_per_ip: usize,
+    /// Seconds a stop (SIGTERM) waits for requests under way before it ends them.
+    #[arg(long, default_value_t = 10)]
+    shutdown_grace: u64,
 }
 
 #[derive(Subcommand)]
@@ -303,7 +320,7 @@ pub fn main() -> i32 {
         return match crate::server::run(paths) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("sbx server: {e:#}");
+                errln!("sbx server: {e:#}");
                 1
             }
         };
@@ -343,9 +360,16 @@ fn run_relay(args: RelayArgs, paths: &Paths) -> i32 {
             challenges_per_minute: args.challenge_limit,
             trust_proxy_header: args.trust_proxy_header.map(|h| h.to_ascii_lowercase()),
             nonce_ttl: std::time::Duration::from_secs(args.nonce_ttl),
+            mailbox_max_blobs: args.mailbox_max_blobs,
+            mailbox_max_bytes: args.mailbox_max_bytes,
+        },
+        serve: crate::relay::serve::ServeLimits {
+            per_ip: args.max_connections_per_ip,
+            grace: std::time::Duration::from_secs(args.shutdown_grace),
         },
         sweep_every: std::time::Duration::from_secs(args.sweep_every),
     };
+    let _log = crate::log::init("info", None);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -412,7 +436,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
                 if json {
                     output::print_json(&serde_json::json!({ "session": session, "pane": pane }));
                 } else {
-                    println!("{pane}");
+                    outln!("{pane}");
                 }
                 return Ok(());
             }
@@ -430,7 +454,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
                 if json {
                     output::print_json(&serde_json::json!({ "detached": n }));
                 } else {
-                    println!("detached {n} client{}", if n == 1 { "" } else { "s" });
+                    outln!("detached {n} client{}", if n == 1 { "" } else { "s" });
                 }
             }
             Ok(())
@@ -463,7 +487,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             if json {
                 output::print_json(&info);
             } else {
-                println!("{}", info.id);
+                outln!("{}", info.id);
             }
             Ok(())
         }
@@ -475,7 +499,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             if json {
                 output::print_json(&info);
             } else {
-                println!("{}", info.id);
+                outln!("{}", info.id);
             }
             Ok(())
         }
@@ -497,7 +521,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
                     lines.pop();
                 }
                 for line in lines {
-                    println!("{line}");
+                    outln!("{line}");
                 }
             }
             Ok(())
@@ -526,7 +550,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             }
             if config.warnings.is_empty() {
                 if !json {
-                    println!(
+                    outln!(
                         "config ok: keymap {}, theme {} ({})",
                         config.keymap.name,
                         config.theme.name,
@@ -546,7 +570,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
         Cmd::Init { providers } => agent::init(providers, json),
         Cmd::Uninstall { providers } => agent::uninstall(providers, json),
         Cmd::Doctor => agent::doctor(json, paths).await,
-        Cmd::Mcp => crate::mcp::serve(paths.clone()).await,
+        Cmd::Mcp { socket } => crate::mcp::serve(paths.clone(), socket).await,
         Cmd::Msg { as_pane, action } => messages::msg(action, as_pane, json, paths).await,
         Cmd::Channel { as_pane, action } => messages::channel(action, as_pane, json, paths).await,
         Cmd::Search { query, limit, as_pane } => messages::search(query, limit, as_pane, json, paths).await,
@@ -582,6 +606,6 @@ fn unexpected() -> CliResult {
 
 async fn attach(stream: tokio::net::UnixStream, request: AttachRequest) -> CliResult {
     let message = crate::client::attach(stream, request).await?;
-    println!("{message}");
+    outln!("{message}");
     Ok(())
 }

@@ -3,6 +3,30 @@
 
 use serde::Serialize;
 
+/// A line on stdout. A reader that went away (`sbx capture … | head -1`) ends the command
+/// quietly with status 0, as it ends `cat`; a stdout that cannot be written (a full disk)
+/// is an error on stderr and status 1. Nothing panics (`println!` would).
+macro_rules! outln {
+    () => {
+        $crate::cli::output::write_out(b"\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_out(format!("{}\n", format_args!($($arg)*)).as_bytes())
+    };
+}
+
+/// A line on stderr; one that cannot be written is dropped (there is nowhere left to say so).
+macro_rules! errln {
+    () => {
+        $crate::cli::output::write_err(b"\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_err(format!("{}\n", format_args!($($arg)*)).as_bytes())
+    };
+}
+
+pub(crate) use {errln, outln};
+
 use crate::protocol::ErrorReply;
 
 #[derive(Debug)]
@@ -47,15 +71,55 @@ pub fn report(err: &CliError, json: bool) {
             code: u8,
         }
         let body = Body { error: &err.message, hint: err.hint.as_deref(), code: err.code };
-        println!("{}", serde_json::to_string(&body).unwrap_or_default());
+        outln!("{}", serde_json::to_string(&body).unwrap_or_default());
     } else {
-        eprintln!("sbx: {}", err.message);
+        errln!("sbx: {}", plain(&err.message));
         if let Some(hint) = &err.hint {
-            eprintln!("  next: {hint}");
+            errln!("  next: {}", plain(hint));
         }
     }
 }
 
 pub fn print_json<T: Serialize>(value: &T) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+/// Bytes on stdout, with `outln!`'s rules.
+pub fn write_out(bytes: &[u8]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            write_err(format!("sbx: cannot write the output: {e}\n").as_bytes());
+            std::process::exit(1);
+        }
+    }
+}
+
+pub fn write_err(bytes: &[u8]) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(bytes).and_then(|()| err.flush());
+}
+
+/// Text from outside (a stranger's manifest, an agent's message, a path) made safe for a
+/// terminal: control characters — escape sequences, carriage returns that overwrite a line,
+/// OSC 52 clipboard writes — become `\u{..}` text. Newlines and tabs stay when `lines`.
+pub fn sanitize(text: &str, lines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && !(lines && (c == '\n' || c == '\t')) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// One line of text from outside, for a terminal.
+pub fn plain(text: &str) -> String {
+    sanitize(text, false)
 }

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::output::{print_json, CliError, CliResult};
+use super::output::{errln, outln, plain, print_json, write_err, CliError, CliResult};
 use crate::config::paths::Paths;
 use crate::relay::client::{RelayClient, Signer};
 use crate::relay::wire;
 use crate::share::envelope::{self, Opened};
 use crate::share::friends::{valid_name, Friend, Friends};
 use crate::share::identity::{self, Identity};
+use crate::share::inbox;
 use crate::share::sessions::{self, Session, Tool};
 
 #[derive(Subcommand)]
@@ -33,20 +34,11 @@ fn err(e: impl std::fmt::Display, next: &str) -> CliError {
 }
 
 fn relay(paths: &Paths) -> CliResult<RelayClient> {
-    let config = crate::config::Config::load(&paths.config);
-    match RelayClient::configured(&config.settings.relay) {
-        Some(Ok(c)) => Ok(c),
-        Some(Err(e)) => Err(err(e, "set SBX_RELAY (or relay in config.toml) to the relay's http(s) URL")),
-        None => Err(err("no relay is configured", "set SBX_RELAY=https://… (or relay = \"…\" in config.toml)")),
-    }
+    Ok(crate::share::relay(paths)?)
 }
 
 fn me(paths: &Paths) -> CliResult<Identity> {
-    match identity::load(paths) {
-        Ok(Some(id)) => Ok(id),
-        Ok(None) => Err(err("you have no identity yet", "create one: sbx id")),
-        Err(e) => Err(err(format!("{e:#}"), "fix the key file, or choose another: sbx id --key PATH")),
-    }
+    Ok(crate::share::me(paths)?)
 }
 
 pub async fn id(key: Option<PathBuf>, json: bool, paths: &Paths) -> CliResult {
@@ -66,14 +58,14 @@ pub async fn id(key: Option<PathBuf>, json: bool, paths: &Paths) -> CliResult {
             "key": me.path, "created": created, "published": published.as_ref().ok(), "warning": published.as_ref().err(),
         }));
     } else {
-        println!("echo-id:     {}", me.echo_id());
-        println!("fingerprint: {}", me.fingerprint());
-        println!("key:         {}{}", me.path.display(), if created { " (new)" } else { "" });
+        outln!("echo-id:     {}", me.echo_id());
+        outln!("fingerprint: {}", me.fingerprint());
+        outln!("key:         {}{}", me.path.display(), if created { " (new)" } else { "" });
         match &published {
-            Ok(url) => println!("published:   {url}"),
-            Err(w) => eprintln!("sbx: warning: {w}\n  next: start the relay or set SBX_RELAY, then run sbx id again"),
+            Ok(url) => outln!("published:   {url}"),
+            Err(w) => errln!("sbx: warning: {w}\n  next: start the relay or set SBX_RELAY, then run sbx id again"),
         }
-        println!("Friends add you with: sbx friend add <your name> {}", me.echo_id());
+        outln!("Friends add you with: sbx friend add <your name> {}", me.echo_id());
     }
     Ok(())
 }
@@ -113,17 +105,17 @@ pub async fn friend(cmd: FriendCmd, json: bool, paths: &Paths) -> CliResult {
             if json {
                 print_json(&json!({ "name": name, "echo_id": echo_id, "fingerprint": wire::fingerprint(&key) }));
             } else {
-                println!("added {name} ({echo_id}), key fingerprint {}", wire::fingerprint(&key));
+                outln!("added {name} ({echo_id}), key fingerprint {}", wire::fingerprint(&key));
             }
         }
         FriendCmd::List => {
             if json {
                 print_json(&friends.friends);
             } else if friends.friends.is_empty() {
-                println!("no friends yet: sbx friend add NAME ECHO-ID");
+                outln!("no friends yet: sbx friend add NAME ECHO-ID");
             } else {
                 for (name, f) in &friends.friends {
-                    println!("{name:<20} {}  added {}", f.echo_id, f.added);
+                    outln!("{name:<20} {}  added {}", f.echo_id, f.added);
                 }
             }
         }
@@ -135,7 +127,7 @@ pub async fn friend(cmd: FriendCmd, json: bool, paths: &Paths) -> CliResult {
             if json {
                 print_json(&json!({ "removed": name }));
             } else {
-                println!("removed {name}");
+                outln!("removed {name}");
             }
         }
     }
@@ -163,20 +155,20 @@ pub fn list_sessions(tool: Option<Tool>, n: usize, json: bool) -> CliResult {
         return Ok(());
     }
     if list.is_empty() {
-        println!(
+        outln!(
             "no agent sessions found (Claude Code in {}, Codex in {})",
             sessions::claude_home().display(),
             sessions::codex_home().display()
         );
     }
     for s in &list {
-        println!(
+        outln!(
             "{:<6} {}  {:<9} {:<30} {}",
             s.tool.name(),
             s.id,
             age_secs(s.updated),
-            truncate(&s.project, 30),
-            s.title
+            plain(&truncate(&s.project, 30)),
+            plain(&s.title)
         );
     }
     Ok(())
@@ -246,89 +238,41 @@ async fn pick_session(id: Option<String>, paths: &Paths) -> CliResult<Session> {
 }
 
 pub async fn send(friend: String, session: Option<String>, json: bool, paths: &Paths) -> CliResult {
-    let me = me(paths)?;
-    let friends = Friends::load(paths).map_err(|e| err(format!("{e:#}"), "fix friends.toml"))?;
-    let Some(f) = friends.friends.get(&friend) else {
-        return Err(err(format!("{friend} is not a friend"), "add them: sbx friend add NAME ECHO-ID"));
-    };
-    let Some((_, key)) = friends.by_echo_id(&f.echo_id) else {
-        return Err(err(
-            format!("the key stored for {friend} does not hash to their echo-id"),
-            "re-add them: sbx friend rm, then sbx friend add",
-        ));
-    };
-    let client = relay(paths)?;
     let session = pick_session(session, paths).await?;
-    let total: u64 =
-        session.files.iter().filter_map(|f| std::fs::metadata(session.root.join(f)).ok()).map(|m| m.len()).sum();
-    let spool = tempfile::Builder::new().prefix("send-").tempfile_in(ensure(&paths.data.join("outbox"))?)?;
-    let out = spool.reopen()?;
-    let show = total > 8 << 20 && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (manifest, out) = tokio::task::spawn_blocking(move || {
-        let mut done = 0u64;
-        let mut last = 0u64;
-        let mut progress = |n: u64| {
-            done += n;
-            if show && done - last > total / 100 {
-                last = done;
-                eprint!("\rsealing {:>3}% ({} of {} MB)", done * 100 / total.max(1), done >> 20, total >> 20);
+    let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last = 0u64;
+    let progress = move |done: u64, total: u64| {
+        if show && total > 8 << 20 && done - last > total / 100 {
+            last = done;
+            write_err(
+                format!("\rsealing {:>3}% ({} of {} MB)", done * 100 / total.max(1), done >> 20, total >> 20)
+                    .as_bytes(),
+            );
+            if done >= total {
+                errln!();
             }
-        };
-        let result = envelope::seal(&session, &me, &key, std::io::BufWriter::new(out), &mut progress);
-        if show {
-            eprintln!();
         }
-        result
-    })
-    .await
-    .map_err(|e| err(e, "try again"))?
-    .map_err(|e| err(format!("{e:#}"), "check the session's files, then send again"))?;
-    let file = out.into_inner().map_err(|e| err(e.error(), "check the disk"))?;
-    file.sync_all()?;
-    let size = file.metadata()?.len();
-    let body = reqwest::Body::wrap_stream(tokio_util_stream(tokio::fs::File::open(spool.path()).await?));
-    let posted = client.post(&f.echo_id, body).await.map_err(|e| {
-        // A relay refuses a blob over its limit as soon as it sees the length, often by
-        // closing the connection mid-upload: say how large this one was.
-        err(
-            format!("{e} (the sealed session is {size} bytes)"),
-            "check the relay and its --max-blob-size, then send again; nothing was delivered",
-        )
-    })?;
+    };
+    let sent = crate::share::send::send(paths, &friend, session, progress).await?;
+    let m = &sent.manifest;
     if json {
         print_json(&json!({
-            "to": friend, "blob": posted.id, "tool": manifest.tool, "session_id": manifest.session_id,
-            "title": manifest.title, "files": manifest.files.len(), "bytes": size, "ttl": posted.ttl,
-            "expires_at": posted.expires_at,
+            "to": friend, "blob": sent.blob, "tool": m.tool, "session_id": m.session_id,
+            "title": m.title, "files": m.files.len(), "bytes": sent.bytes, "ttl": sent.ttl,
+            "expires_at": sent.expires_at,
         }));
     } else {
-        println!(
+        outln!(
             "sent {} session {} ({}, {} files, {} bytes sealed) to {friend}; it waits on the relay until {}",
-            manifest.tool,
-            manifest.session_id,
-            if manifest.title.is_empty() { "untitled" } else { &manifest.title },
-            manifest.files.len(),
-            size,
-            posted.expires_at
+            m.tool,
+            m.session_id,
+            if m.title.is_empty() { "untitled".into() } else { plain(&m.title) },
+            m.files.len(),
+            sent.bytes,
+            sent.expires_at
         );
     }
     Ok(())
-}
-
-/// A file as a stream of chunks, for an upload that never holds the whole envelope in memory.
-fn tokio_util_stream(file: tokio::fs::File) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> {
-    futures::stream::unfold(file, |mut file| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 256 * 1024];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(buf), file))
-            }
-            Err(e) => Some((Err(e), file)),
-        }
-    })
 }
 
 fn ensure(dir: &Path) -> CliResult<&Path> {
@@ -341,9 +285,8 @@ async fn cached(client: &RelayClient, me: &Identity, paths: &Paths, id: &str, si
     if !wire::valid_blob_id(id) {
         return Err(err(format!("{id:?} is not a blob id"), "see them: sbx inbox"));
     }
-    let dir = paths.data.join("inbox");
-    ensure(&dir)?;
-    let path = dir.join(format!("{id}.echo"));
+    ensure(&paths.data.join("inbox"))?;
+    let path = inbox::cached_path(paths, id);
     if path.exists() {
         return Ok(path);
     }
@@ -354,63 +297,71 @@ async fn cached(client: &RelayClient, me: &Identity, paths: &Paths, id: &str, si
 }
 
 /// Open a cached envelope, checking the sender: a friend, or (allowed) a key from the relay
-/// that hashes to the id the manifest claims. The signature is always verified.
+/// that hashes to the id the manifest claims. The signature is always verified. An envelope
+/// refused by its checks leaves the cache (it can be fetched again while the relay has it).
 async fn open_cached(
     path: PathBuf,
     me: &Identity,
     paths: &Paths,
     allow_unknown: bool,
-    header_only: bool,
 ) -> CliResult<(Opened, Option<String>)> {
     let friends = Friends::load(paths).map_err(|e| err(format!("{e:#}"), "fix friends.toml"))?;
     let client = relay(paths).ok();
     let age = me.age().map_err(|e| err(format!("{e:#}"), "check your identity: sbx id"))?;
     let staging = paths.data.join("staging");
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<(Opened, Option<String>)> {
+    let cached = path.clone();
+    let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<(Opened, Option<String>)> {
         let file = std::fs::File::open(&path)?;
         let size = file.metadata()?.len();
         let mut from = None;
-        let mut lookup = |m: &envelope::Manifest| -> anyhow::Result<Vec<u8>> {
-            if let Some((name, key)) = friends.by_echo_id(&m.sender_echo_id) {
-                from = Some(name.to_string());
-                return Ok(key);
-            }
-            if !allow_unknown {
-                anyhow::bail!(
-                    "refused: the sender {} is not a friend (open with --allow-unknown to accept it anyway)",
-                    m.sender_echo_id
-                );
-            }
-            let Some(client) = &client else { anyhow::bail!("no relay to fetch the sender's key from") };
-            handle.block_on(client.fetch_key(&m.sender_echo_id)).map_err(|e| anyhow::anyhow!("{e}"))
+        let relay = client.as_ref().filter(|_| allow_unknown).map(|c| (c, handle));
+        let opened = {
+            let mut lookup = inbox::sender_key(&friends, relay, &mut from);
+            envelope::open(std::io::BufReader::new(file), size, &age, &mut lookup, &staging, false)?
         };
-        let opened = envelope::open(std::io::BufReader::new(file), size, &age, &mut lookup, &staging, header_only)?;
         Ok((opened, from))
     })
     .await
-    .map_err(|e| err(e, "try again"))?
-    .map_err(|e| err(format!("{e:#}"), "nothing was installed; ask the sender to send it again"))
+    .map_err(|e| err(e, "try again"))?;
+    match opened {
+        Ok(opened) => Ok(opened),
+        Err(e) => {
+            let message = format!("{e:#}");
+            if inbox::is_refusal(&message) {
+                let _ = std::fs::remove_file(&cached);
+            }
+            let next = if message.contains("--allow-unknown") {
+                "if you know the sender: sbx open ID --allow-unknown, or sbx friend add NAME ECHO-ID first"
+            } else {
+                "nothing was installed; ask the sender to send it again"
+            };
+            Err(err(message, next))
+        }
+    }
 }
 
 pub async fn inbox(json: bool, paths: &Paths) -> CliResult {
     let me = me(paths)?;
     let client = relay(paths)?;
-    let list = client.list(&me, None).await.map_err(|e| err(e, "check the relay (SBX_RELAY) and try again"))?;
+    let friends = Friends::load(paths).map_err(|e| err(format!("{e:#}"), "fix friends.toml"))?;
+    let waiting = inbox::waiting(&client, &me, &friends, paths)
+        .await
+        .map_err(|e| err(e, "check the relay (SBX_RELAY) and try again"))?;
     let mut rows = Vec::new();
-    for blob in &list {
-        let row = match cached(&client, &me, paths, &blob.id, blob.size).await {
-            Ok(path) => match open_cached(path, &me, paths, true, true).await {
-                Ok((o, from)) => json!({
-                    "id": blob.id, "size": blob.size, "received_at": blob.received_at, "from": from,
-                    "sender_echo_id": o.manifest.sender_echo_id, "verified": true, "tool": o.manifest.tool,
-                    "session_id": o.manifest.session_id, "title": o.manifest.title, "project": o.manifest.project,
-                }),
-                Err(e) => {
-                    json!({ "id": blob.id, "size": blob.size, "received_at": blob.received_at, "verified": false, "error": e.message })
-                }
-            },
-            Err(e) => json!({ "id": blob.id, "size": blob.size, "verified": false, "error": e.message }),
+    for w in &waiting {
+        let blob = &w.blob;
+        let row = match (&w.checked, &w.fetch_error) {
+            (Some(Ok(h)), _) => json!({
+                "id": blob.id, "size": blob.size, "received_at": blob.received_at,
+                "from": friends.by_echo_id(&h.sender_echo_id).map(|(name, _)| name),
+                "sender_echo_id": h.sender_echo_id, "verified": true, "tool": h.tool,
+                "session_id": h.session_id, "title": h.title, "project": h.project,
+            }),
+            (Some(Err(why)), _) => {
+                json!({ "id": blob.id, "size": blob.size, "received_at": blob.received_at, "verified": false, "error": why })
+            }
+            (None, why) => json!({ "id": blob.id, "size": blob.size, "verified": false, "error": why }),
         };
         rows.push(row);
     }
@@ -419,15 +370,16 @@ pub async fn inbox(json: bool, paths: &Paths) -> CliResult {
         return Ok(());
     }
     if rows.is_empty() {
-        println!("nothing waiting");
+        outln!("nothing waiting");
     }
+    // Everything below came from strangers: shown as text, never as terminal controls.
     for r in &rows {
-        let s = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let s = |k: &str| plain(r.get(k).and_then(|v| v.as_str()).unwrap_or(""));
         if r["verified"] == true {
-            let from = r["from"].as_str().map_or_else(|| format!("UNKNOWN {}", s("sender_echo_id")), str::to_string);
-            println!("{}  from {from:<16} {:<6} {}  {}", s("id"), s("tool"), s("session_id"), s("title"));
+            let from = r["from"].as_str().map_or_else(|| format!("UNKNOWN {}", s("sender_echo_id")), plain);
+            outln!("{}  from {from:<16} {:<6} {}  {}", s("id"), s("tool"), s("session_id"), s("title"));
         } else {
-            println!("{}  REFUSED: {}", s("id"), s("error"));
+            outln!("{}  REFUSED: {}", s("id"), s("error"));
         }
     }
     Ok(())
@@ -468,12 +420,12 @@ pub async fn open(
         None => std::env::current_dir()?,
     };
     let path = cached(&client, &me, paths, &blob.id, blob.size).await?;
-    let (opened, from) = open_cached(path.clone(), &me, paths, allow_unknown, false).await?;
+    let (opened, from) = open_cached(path.clone(), &me, paths, allow_unknown).await?;
     let installed = crate::share::install::install(&opened, &dir, force)
         .map_err(|e| err(format!("{e:#}"), "nothing was installed; see the message"))?;
     // Opened and installed: the relay's copy and ours can go.
     if let Err(e) = client.delete(&me, &blob.id).await {
-        eprintln!("sbx: warning: the relay kept its copy ({e}); it expires on its own");
+        errln!("sbx: warning: the relay kept its copy ({e}); it expires on its own");
     }
     let _ = std::fs::remove_file(&path);
     let command =
@@ -485,13 +437,13 @@ pub async fn open(
         }));
     } else {
         let who = from.unwrap_or_else(|| format!("UNKNOWN {}", opened.manifest.sender_echo_id));
-        println!(
+        outln!(
             "opened {} session {} from {who} ({} files)",
             opened.manifest.tool,
             opened.manifest.session_id,
             installed.files.len()
         );
-        println!("resume it: {command}");
+        outln!("resume it: {command}");
     }
     if resume {
         use std::os::unix::process::CommandExt;

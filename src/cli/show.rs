@@ -1,5 +1,6 @@
 //! Text output for people.
 
+use super::output::{outln, plain};
 use crate::protocol::SessionInfo;
 
 pub fn print_tree(sessions: &[SessionInfo]) {
@@ -9,19 +10,19 @@ pub fn print_tree(sessions: &[SessionInfo]) {
             1 => " (attached)".into(),
             n => format!(" ({n} clients)"),
         };
-        println!("{}: {} tab{}{attached}", s.name, s.tabs.len(), if s.tabs.len() == 1 { "" } else { "s" });
+        outln!("{}: {} tab{}{attached}", s.name, s.tabs.len(), if s.tabs.len() == 1 { "" } else { "s" });
         for t in &s.tabs {
-            println!("  {}:{}{}", t.index, t.name, if t.active { " *" } else { "" });
+            outln!("  {}:{}{}", t.index, plain(&t.name), if t.active { " *" } else { "" });
             for p in &t.panes {
                 let label = p.label.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default();
-                println!(
+                outln!(
                     "    {}{label} {}x{} pid {} {} {}{}{}",
                     p.id,
                     p.cols,
                     p.rows,
                     p.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-                    p.command.join(" "),
-                    p.cwd,
+                    plain(&p.command.join(" ")),
+                    plain(&p.cwd),
                     if p.active { " *" } else { "" },
                     if p.alive { "" } else { " (exited)" }
                 );

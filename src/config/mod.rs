@@ -34,6 +34,8 @@ pub struct Settings {
     pub bridge: crate::bridge::BridgeSettings,
     /// The relay for sharing sessions (`$SBX_RELAY` wins); empty: none.
     pub relay: String,
+    /// What the server logs to server.log: error, warn, info, debug or trace (`$SBX_LOG` wins).
+    pub log_level: String,
 }
 
 impl Default for Settings {
@@ -49,6 +51,7 @@ impl Default for Settings {
             notify_desktop: "osc9".into(),
             bridge: Default::default(),
             relay: String::new(),
+            log_level: "info".into(),
         }
     }
 }

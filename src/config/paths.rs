@@ -42,24 +42,18 @@ impl Paths {
 }
 
 pub fn current_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
+    rustix::process::getuid().as_raw()
 }
 
-/// Create `dir` (and parents) with mode 0700 and check it is ours and private.
-/// A runtime dir that others can enter would let them reach the socket, so refuse it.
+/// Create one of sbx's own folders (`dir` and missing parents) with mode 0700, or check an
+/// existing one: ours, a directory, private. Folders sbx owns by name (its config, data and
+/// runtime trees) are tightened to 0700 when they have been loosened; anything else a user
+/// points sbx at goes through [`ensure_user_dir`], which never changes a mode.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+    if create_missing(dir)? {
+        return Ok(());
     }
-    let meta = fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-    if !meta.is_dir() {
-        bail!("{} is not a directory; remove it and run sbx again", dir.display());
-    }
+    let meta = checked_dir(dir)?;
     if meta.uid() != current_uid() {
         bail!(
             "{} belongs to uid {}, not to you; remove it or set SBX_HOME to a folder of yours",
@@ -72,6 +66,51 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
             .with_context(|| format!("cannot make {} private (0700)", dir.display()))?;
     }
     Ok(())
+}
+
+/// A folder the user chose for something of sbx's (the parent of `$SBX_SOCKET`, of
+/// `sbx relay --db`): created private when missing, else used as it is — its mode is the
+/// user's — unless others can write in it, which would let them put their own socket or
+/// database where sbx looks for its own. `what` names the setting in the refusal.
+pub fn ensure_user_dir(dir: &Path, what: &str) -> Result<()> {
+    if create_missing(dir)? {
+        return Ok(());
+    }
+    let meta = checked_dir(dir)?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        bail!(
+            "{} ({what}) can be written by other users (mode {mode:04o}): they could put a file of theirs \
+             where sbx expects its own; sbx does not change modes of folders it did not create, so pick \
+             a folder only you can write (mkdir -m 700 DIR)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Create `dir` (and missing parents) 0700 when it does not exist; true if it was created.
+fn create_missing(dir: &Path) -> Result<bool> {
+    if fs::symlink_metadata(dir).is_ok() {
+        return Ok(false);
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    // The umask may have taken bits away; what sbx creates is exactly 0700.
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make {} private (0700)", dir.display()))?;
+    Ok(true)
+}
+
+fn checked_dir(dir: &Path) -> Result<fs::Metadata> {
+    let meta = fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("{} is not a directory; remove it and run sbx again", dir.display());
+    }
+    Ok(meta)
 }
 
 /// Write a file atomically: temp file in the same folder, fsync, rename. A new file is 0600;
@@ -116,6 +155,25 @@ mod tests {
         fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).unwrap();
         ensure_private_dir(&run).unwrap();
         assert_eq!(fs::metadata(&run).unwrap().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_folder_the_user_chose_keeps_its_mode_and_a_loose_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = ensure_user_dir(&shared, "SBX_SOCKET's folder").unwrap_err().to_string();
+        assert!(err.contains("mode 1777") && err.contains("SBX_SOCKET"), "{err}");
+        assert_eq!(fs::metadata(&shared).unwrap().mode() & 0o7777, 0o1777, "the sticky bit stays");
+        let readable = dir.path().join("readable");
+        fs::create_dir(&readable).unwrap();
+        fs::set_permissions(&readable, fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_user_dir(&readable, "x").unwrap();
+        assert_eq!(fs::metadata(&readable).unwrap().mode() & 0o7777, 0o755, "not tightened: not sbx's");
+        let fresh = dir.path().join("new/deeper");
+        ensure_user_dir(&fresh, "x").unwrap();
+        assert_eq!(fs::metadata(&fresh).unwrap().mode() & 0o777, 0o700, "what sbx creates is private");
     }
 
     #[test]

@@ -18,6 +18,8 @@ use serde::Deserialize;
 use crate::bridge::client::Link;
 use crate::bridge::BridgeOp;
 use crate::cli::output::{CliError, CliResult};
+use std::path::PathBuf;
+
 use crate::config::paths::Paths;
 
 pub struct Bridge {
@@ -285,10 +287,52 @@ pub fn claim_from_env() -> Option<String> {
     ["SBX_PANE_ID", "CLAUDE_CODE_SESSION_ID"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
 }
 
-/// Serve MCP on stdin/stdout until the agent closes it.
-pub async fn serve(paths: Paths) -> CliResult {
-    let service = Bridge { link: Link::new(paths, claim_from_env()), tool_router: Bridge::tool_router() }
-        .serve((stdio::reader(), stdio::writer()))
+/// The socket of the server to speak to. An MCP host may give its servers only a default
+/// environment (the official Python and TypeScript SDKs keep HOME, LOGNAME, PATH, SHELL, TERM
+/// and USER), so `sbx mcp` looks, in order: `--socket` (sbx writes it into the MCP entries it
+/// passes per launch); `$SBX_SOCKET` or `$SBX_HOME`; the nearest ancestor that had one (the
+/// agent, the pane's shell) or had `$XDG_RUNTIME_DIR`; the usual place; systemd's runtime
+/// folder when `$XDG_RUNTIME_DIR` was taken away.
+pub fn find_socket(arg: Option<PathBuf>, paths: &Paths) -> PathBuf {
+    if let Some(socket) = arg {
+        return socket;
+    }
+    let own = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if own("SBX_SOCKET") || own("SBX_HOME") {
+        return paths.socket();
+    }
+    for pid in crate::proc::lineage(std::process::id()).into_iter().skip(1) {
+        let var = |name: &str| crate::proc::env_var(pid, name);
+        if let Some(socket) = var("SBX_SOCKET") {
+            return socket.into();
+        }
+        if let Some(home) = var("SBX_HOME") {
+            return PathBuf::from(home).join("run").join("default.sock");
+        }
+        if let Some(runtime) = var("XDG_RUNTIME_DIR") {
+            return PathBuf::from(runtime).join("sbx").join("default.sock");
+        }
+    }
+    let usual = paths.socket();
+    let systemd = PathBuf::from(format!("/run/user/{}/sbx/default.sock", crate::config::paths::current_uid()));
+    if !usual.exists() && systemd.exists() {
+        return systemd;
+    }
+    usual
+}
+
+/// Serve MCP on stdin/stdout until the agent closes it. It speaks to a running server and
+/// never starts one (a second server could not open the bridge's store); with none, every
+/// tool answers why.
+pub async fn serve(paths: Paths, socket: Option<PathBuf>) -> CliResult {
+    let link = Link::existing(find_socket(socket, &paths), claim_from_env());
+    let (reader, writer, driver) = stdio::guarded(stdio::reader(), stdio::writer());
+    tokio::spawn(driver);
+    // The guard bounds lines itself (and answers the ones it cuts); rmcp's bound sits above it.
+    let transport = rmcp::transport::async_rw::AsyncRwTransport::new_server(reader, writer)
+        .with_max_line_length(stdio::MAX_LINE + 1);
+    let service = Bridge { link, tool_router: Bridge::tool_router() }
+        .serve(transport)
         .await
         .map_err(|e| CliError::new(format!("MCP start-up failed: {e}"), "the agent must speak MCP on stdio"))?;
     let _ = service.waiting().await;

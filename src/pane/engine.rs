@@ -21,6 +21,11 @@ use super::writer::PtyWriter;
 
 pub const MIN_COLS: u16 = 2;
 pub const MIN_ROWS: u16 = 1;
+/// The largest terminal sbx draws for (as `sbx new --size` allows): every size that comes
+/// from outside — a client's terminal, an attach, a new session — is clamped to it, since
+/// a frame costs memory per cell (65535×65535 would be tens of gigabytes).
+pub const MAX_COLS: u16 = 1000;
+pub const MAX_ROWS: u16 = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size {
@@ -30,7 +35,7 @@ pub struct Size {
 
 impl Size {
     pub fn clamped(cols: u16, rows: u16) -> Size {
-        Size { cols: cols.max(MIN_COLS), rows: rows.max(MIN_ROWS) }
+        Size { cols: cols.clamp(MIN_COLS, MAX_COLS), rows: rows.clamp(MIN_ROWS, MAX_ROWS) }
     }
 }
 

@@ -26,6 +26,11 @@ const SPILL_AT: usize = 1024 * 1024;
 const MAX_NONCES: usize = 100_000;
 const MAX_WAIT_SECS: u64 = 60;
 const MAX_KEY_BODY: usize = 4096;
+/// An upload whose next piece does not come within this long is cut off (a slow client
+/// cannot hold a connection open with a trickle).
+pub const BODY_IDLE: Duration = Duration::from_secs(20);
+/// The longest any one upload may take, however steadily it trickles.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -39,6 +44,10 @@ pub struct Limits {
     pub trust_proxy_header: Option<String>,
     /// How long a challenge's nonce may be used (echos: 60 s).
     pub nonce_ttl: Duration,
+    /// What one mailbox may hold at once, whoever posts (0: no limit): per-address rate
+    /// limits alone let many addresses fill one mailbox.
+    pub mailbox_max_blobs: u64,
+    pub mailbox_max_bytes: u64,
 }
 
 pub struct Relay {
@@ -77,7 +86,7 @@ fn unauthorized(msg: &str) -> ApiError {
 
 fn internal(e: anyhow::Error) -> ApiError {
     // The cause goes to the log, not to the client.
-    eprintln!("relay: internal error: {e:#}");
+    tracing::error!("relay: internal error: {e:#}");
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
 }
 
@@ -157,6 +166,24 @@ impl Relay {
             return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, "rate limited; try again in a minute".into()));
         }
         w.1 += 1;
+        Ok(())
+    }
+
+    /// Whether the mailbox has room for one more blob of `size` bytes.
+    fn room_in_mailbox(&self, id: &str, size: u64) -> Result<(), ApiError> {
+        let (max_blobs, max_bytes) = (self.limits.mailbox_max_blobs, self.limits.mailbox_max_bytes);
+        if max_blobs == 0 && max_bytes == 0 {
+            return Ok(());
+        }
+        let (count, bytes) = quick(self.store.usage(id, wire::now_secs()))?;
+        if (max_blobs > 0 && count >= max_blobs) || (max_bytes > 0 && bytes + size > max_bytes) {
+            return Err(ApiError(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!(
+                    "the recipient's mailbox is full ({count} blobs, {bytes} bytes); they need to open or clear it"
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -310,7 +337,11 @@ async fn receive(body: Body, max: u64) -> Result<(Incoming, u64), ApiError> {
     let mut memory: Vec<u8> = Vec::new();
     let mut file: Option<tokio::fs::File> = None;
     let mut size: u64 = 0;
-    while let Some(chunk) = stream.next().await {
+    let deadline = tokio::time::Instant::now() + BODY_DEADLINE;
+    let slow = || ApiError(StatusCode::REQUEST_TIMEOUT, "the upload stalled; send it again".into());
+    loop {
+        let next = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + BODY_IDLE), stream.next());
+        let Some(chunk) = next.await.map_err(|_| slow())? else { break };
         let chunk = chunk.map_err(|_| bad("the upload broke off"))?;
         size += chunk.len() as u64;
         if size > max {
@@ -352,7 +383,10 @@ async fn post_mailbox(
     if relay.key(&id)?.is_none() {
         return Err(ApiError(StatusCode::NOT_FOUND, "no such mailbox (the recipient has not published a key)".into()));
     }
+    relay.room_in_mailbox(&id, declared.unwrap_or(0))?;
     let (incoming, size) = receive(body, max).await?;
+    // Checked again with the real size: uploads under way at the same time all fit, or not.
+    relay.room_in_mailbox(&id, size)?;
     let now = wire::now_secs();
     let ttl = relay.limits.ttl_secs as i64;
     let meta =
@@ -488,6 +522,8 @@ mod tests {
             challenges_per_minute: 0,
             trust_proxy_header: Some("x-forwarded-for".into()),
             nonce_ttl: Duration::from_secs(60),
+            mailbox_max_blobs: 0,
+            mailbox_max_bytes: 0,
         };
         (router(Relay::new(store, limits)), dir)
     }

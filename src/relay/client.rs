@@ -203,6 +203,31 @@ impl RelayClient {
         Ok(out)
     }
 
+    /// At most the first `max` bytes of a blob; the rest is never downloaded (the connection
+    /// is dropped once enough has come). A relay that honours `Range` sends only those.
+    pub async fn fetch_prefix(&self, signer: &dyn Signer, id: &str, max: u64) -> RelayResult<Vec<u8>> {
+        let headers = self.auth(signer).await?;
+        let range = format!("bytes=0-{}", max.saturating_sub(1));
+        let r = self
+            .http
+            .get(format!("{}/blob/{id}", self.base))
+            .headers(headers)
+            .header(reqwest::header::RANGE, range)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let mut r = Self::check(r).await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = r.chunk().await.map_err(unreachable)? {
+            let room = (max as usize).saturating_sub(out.len());
+            out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if out.len() as u64 >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn delete(&self, signer: &dyn Signer, id: &str) -> RelayResult<()> {
         let headers = self.auth(signer).await?;
         let r =
@@ -235,6 +260,8 @@ mod tests {
             challenges_per_minute: 0,
             trust_proxy_header: None,
             nonce_ttl: Duration::from_secs(60),
+            mailbox_max_blobs: 0,
+            mailbox_max_bytes: 0,
         }
     }
 

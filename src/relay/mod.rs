@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod client;
+pub mod serve;
 pub mod store;
 pub mod wire;
 
@@ -18,6 +19,7 @@ pub struct RelayOptions {
     pub addr: SocketAddr,
     pub db: PathBuf,
     pub limits: api::Limits,
+    pub serve: serve::ServeLimits,
     pub sweep_every: Duration,
 }
 
@@ -30,8 +32,8 @@ pub async fn run(options: RelayOptions) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", options.addr))?;
     let addr = listener.local_addr()?;
-    println!("sbx relay: listening on http://{addr}");
-    eprintln!(
+    crate::cli::output::write_out(format!("sbx relay: listening on http://{addr}\n").as_bytes());
+    tracing::info!(
         "relay: store {}, ttl {} s, max blob {} bytes, {} posts/min per client",
         options.db.display(),
         options.limits.ttl_secs,
@@ -46,17 +48,17 @@ pub async fn run(options: RelayOptions) -> Result<()> {
             tick.tick().await;
             let n = sweeper.sweep().await;
             if n > 0 {
-                eprintln!("relay: swept {n} expired blobs");
+                tracing::info!("relay: swept {n} expired blobs");
             }
         }
     });
-    let app = api::router(relay.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = api::router(relay.clone());
     let stopping = async move {
         shutdown().await;
         relay.close();
     };
-    axum::serve(listener, app).with_graceful_shutdown(stopping).await.context("the relay stopped")?;
-    eprintln!("relay: stopped");
+    serve::serve(listener, app, options.serve.clone(), stopping).await.context("the relay stopped")?;
+    tracing::info!("relay: stopped");
     Ok(())
 }
 
@@ -66,5 +68,5 @@ async fn shutdown() {
         _ = async { term.as_mut().unwrap().recv().await }, if term.is_some() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    eprintln!("relay: shutting down");
+    tracing::info!("relay: shutting down");
 }

@@ -43,6 +43,8 @@ pub trait RelayStore: Send + Sync + 'static {
     fn put_blob(&self, meta: &BlobMeta, body: Incoming) -> Result<()>;
     /// The recipient's blobs that have not expired, oldest first.
     fn list(&self, recipient: &str, now: i64) -> Result<Vec<BlobMeta>>;
+    /// How many blobs wait for the recipient, and their bytes (expired ones not counted).
+    fn usage(&self, recipient: &str, now: i64) -> Result<(u64, u64)>;
     fn blob_meta(&self, id: &str) -> Result<Option<BlobMeta>>;
     /// Read up to `buf.len()` bytes of a blob from `offset`; 0 at the end.
     fn read_blob(&self, id: &str, offset: u64, buf: &mut [u8]) -> Result<usize>;
@@ -60,7 +62,9 @@ const CHUNK: usize = 64 * 1024;
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::config::paths::ensure_private_dir(dir)?;
+            // `--db` may name any folder of the operator's: created private if missing, else
+            // used with its own mode (the files in it are 0600).
+            crate::config::paths::ensure_user_dir(dir, "the folder of the relay's --db")?;
         }
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -191,6 +195,16 @@ impl RelayStore for SqliteStore {
         )?;
         let rows = stmt.query_map(params![recipient, now], meta_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn usage(&self, recipient: &str, now: i64) -> Result<(u64, u64)> {
+        let conn = self.conn();
+        let (count, bytes): (i64, i64) = conn
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE recipient = ?1 AND expires_at > ?2",
+            )?
+            .query_row(params![recipient, now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((count.max(0) as u64, bytes.max(0) as u64))
     }
 
     fn blob_meta(&self, id: &str) -> Result<Option<BlobMeta>> {

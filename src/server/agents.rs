@@ -99,24 +99,55 @@ impl Typed {
 }
 
 impl Server {
-    pub(super) fn on_hook(&mut self, pane: &str, kind: &str, hook: HookEvent) -> Result<Reply, ErrorReply> {
-        let id = self.state.resolve_pane(pane)?;
+    /// A hook from the agent in pane `id` (from process `pid`): its state, and its session. A
+    /// new session id is taken only if no other pane's agent runs it; it comes back when the
+    /// agent's own processes vouch for it (the session was resumed here, so its mail may follow).
+    pub(super) fn on_hook(
+        &mut self,
+        id: PaneId,
+        kind: &str,
+        hook: HookEvent,
+        pid: u32,
+    ) -> Result<Option<String>, ErrorReply> {
         if let std::collections::btree_map::Entry::Vacant(entry) = self.state.agents.entry(id) {
             // An agent the user started by hand in a shell pane, with `sbx init`'s hooks:
             // from its first hook on, the pane is an agent pane like any other.
             let Some(kind) = crate::agents::ALL.iter().copied().find(|k| k.name() == kind) else {
-                return Ok(Reply::Done);
+                return Ok(None);
             };
             entry.insert(PaneAgent::new(kind, None));
         }
+        let claimed = hook.session_id.clone().filter(|s| !s.is_empty());
+        let taken = claimed.as_ref().and_then(|sid| {
+            self.state
+                .agents
+                .iter()
+                .find(|(other, a)| **other != id && a.session_id.as_ref() == Some(sid) && a.state != AgentState::Exited)
+                .map(|(other, _)| *other)
+        });
+        let pane_pid = self.state.panes.get(&id).and_then(|p| p.pid);
         let Some(agent) = self.state.agents.get_mut(&id) else {
-            return Ok(Reply::Done);
+            return Ok(None);
         };
         // The server's log says what moved each agent (no prompt text, no tool input).
-        eprintln!("agent {}: hook {} (state {})", crate::pane::pane_name(id), hook.event, agent.state.label());
+        tracing::info!("agent {}: hook {} (state {})", crate::pane::pane_name(id), hook.event, agent.state.label());
         agent.hooks_seen = true;
-        if let Some(sid) = hook.session_id.as_ref().filter(|s| !s.is_empty()) {
-            agent.session_id = Some(sid.clone());
+        let mut resumed = None;
+        match (claimed, taken) {
+            (Some(sid), Some(other)) => tracing::warn!(
+                "agent {}: a hook claims session {sid}, which the agent in {} runs; not taken",
+                crate::pane::pane_name(id),
+                crate::pane::pane_name(other)
+            ),
+            (Some(sid), None) if agent.session_id.as_ref() != Some(&sid) => {
+                let own =
+                    pane_pid.map(|root| crate::agents::agent_processes(agent.kind, &crate::proc::lineage(pid), root));
+                if own.is_some_and(|own| crate::agents::vouches(agent.kind, &own, &sid)) {
+                    resumed = Some(sid.clone());
+                }
+                agent.session_id = Some(sid);
+            }
+            _ => {}
         }
         if let Some(path) = hook.transcript_path.as_ref().filter(|p| !p.is_empty()) {
             agent.transcript = Some(path.into());
@@ -124,7 +155,7 @@ impl Server {
         if let Some(next) = after_hook(&agent.state, &hook) {
             self.set_agent_state(id, next);
         }
-        Ok(Reply::Done)
+        Ok(resumed)
     }
 
     pub(super) fn set_agent_state(&mut self, id: PaneId, next: AgentState) {
@@ -133,7 +164,7 @@ impl Server {
         if agent.state == next {
             return;
         }
-        eprintln!("agent {}: {} -> {}", crate::pane::pane_name(id), agent.state.label(), next.label());
+        tracing::info!("agent {}: {} -> {}", crate::pane::pane_name(id), agent.state.label(), next.label());
         self.bridge_dirty = true;
         agent.state = next.clone();
         agent.interruptions = hint.map_or(0, |h| h.interruptions);
@@ -185,7 +216,7 @@ impl Server {
         agent.transcript_len = meta.len();
         let Some(tail) = read_since(&path, agent.transcript_from, meta.len()) else { return };
         if agent.kind.adapter().turn_ended(&tail) == Some(true) {
-            eprintln!("agent {}: the transcript says the turn ended", crate::pane::pane_name(id));
+            tracing::info!("agent {}: the transcript says the turn ended", crate::pane::pane_name(id));
             self.set_agent_state(id, AgentState::Idle);
         }
     }
@@ -201,7 +232,7 @@ impl Server {
         let marker_gone = hint.marker_spans_turn && agent.marker_seen && !hint.working && !hint.waiting;
         let next = match &agent.state {
             AgentState::Working { .. } if marker_gone => {
-                eprintln!("agent {}: working marker gone", crate::pane::pane_name(id));
+                tracing::info!("agent {}: working marker gone", crate::pane::pane_name(id));
                 Some(AgentState::Idle)
             }
             AgentState::Starting if hint.ready && !hint.working && !hint.waiting => Some(AgentState::Idle),

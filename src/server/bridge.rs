@@ -69,24 +69,27 @@ impl Server {
                     }
                 };
                 // A hook speaks for the pane it runs in, whatever its environment says.
-                let pane_pid = self.state.panes.get(&id).and_then(|p| p.pid);
-                let lineage = crate::bridge::lineage(pid);
-                if pane_pid.is_none_or(|p| !lineage.contains(&p)) {
+                let runs_in = crate::proc::origin(pid, |p| self.state.panes.values().find(|q| q.pid == Some(p)));
+                if !matches!(runs_in, crate::proc::Origin::Pane(p) if p.id == id) {
                     let _ = out.send(ServerMsg::Error(ErrorReply::new(
                         format!("this hook does not run in pane {pane}"),
                         "hooks report for the pane they run in; unset SBX_PANE_ID outside sbx panes",
                     )));
                     return;
                 }
-                match self.on_hook(&pane, agent, hook) {
-                    Ok(_) => {}
+                let resumed = match self.on_hook(id, agent, hook, pid) {
+                    Ok(resumed) => resumed,
                     Err(e) => {
                         let _ = out.send(ServerMsg::Error(e));
                         return;
                     }
-                }
+                };
                 self.sync_bridge();
-                self.state.panes.get(&id).map(|p| p.endpoint.clone())
+                let endpoint = self.state.panes.get(&id).map(|p| p.endpoint.clone());
+                if let (Some(endpoint), Some(session)) = (&endpoint, resumed) {
+                    self.bridge.send(BridgeMsg::Resumed { endpoint: endpoint.clone(), session });
+                }
+                endpoint
             }
             None => hook.session_id.clone().filter(|s| !s.is_empty()).inspect(|session_id| {
                 self.bridge.send(BridgeMsg::ExternalHook {

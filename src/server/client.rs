@@ -44,6 +44,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(session: String, cols: u16, rows: u16, out: UnboundedSender<ServerMsg>, sidebar: bool) -> Client {
+        let (cols, rows) = terminal_size(cols, rows);
         Client {
             session,
             cols,
@@ -65,6 +66,7 @@ impl Client {
     }
 
     pub fn resize(&mut self, cols: u16, rows: u16) {
+        let (cols, rows) = terminal_size(cols, rows);
         if (cols, rows) != (self.cols, self.rows) {
             self.cols = cols;
             self.rows = rows;
@@ -85,4 +87,10 @@ impl Client {
     pub fn send(&self, msg: ServerMsg) {
         let _ = self.out.send(msg);
     }
+}
+
+/// A client's terminal size as sbx uses it: at most MAX_COLS×MAX_ROWS, whatever it reports.
+fn terminal_size(cols: u16, rows: u16) -> (u16, u16) {
+    use crate::pane::engine::{MAX_COLS, MAX_ROWS};
+    (cols.min(MAX_COLS), rows.min(MAX_ROWS))
 }

@@ -227,7 +227,8 @@ impl Server {
                 ));
             }
             let sbx = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sbx"));
-            let launch = adapter.launch(&crate::agents::LaunchCtx { sbx: &sbx, args: &spec.command });
+            let launch =
+                adapter.launch(&crate::agents::LaunchCtx { sbx: &sbx, socket: &self.socket, args: &spec.command });
             command = launch.command;
             env.extend(launch.env);
             endpoint = launch.session_id.clone();
@@ -268,6 +269,7 @@ impl Server {
             None => self.state.fresh_session_name(),
         };
         let (cols, rows) = (if spec.cols == 0 { 80 } else { spec.cols }, if spec.rows == 0 { 24 } else { spec.rows });
+        let (cols, rows) = (cols.min(crate::pane::engine::MAX_COLS), rows.min(crate::pane::engine::MAX_ROWS));
         let size = Size::clamped(cols, rows.saturating_sub(1 + super::STATUS_ROWS));
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
         let id = self.spawn_pane(&spec.pane, home, size, &name)?;

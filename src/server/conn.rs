@@ -8,7 +8,17 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::bridge::{BridgeHandle, BridgeMsg, Caller, Replier};
-use crate::protocol::{read_frame, write_frame, ClientMsg, ErrorReply, Hello, ServerMsg, PROTOCOL_VERSION};
+use crate::protocol::{
+    is_too_large, read_frame, read_hello, write_frame, ClientMsg, ErrorReply, ServerMsg, PROTOCOL_VERSION,
+};
+
+/// Strangers being refused at once: beyond this, a new one is dropped without an answer, so
+/// a flood of connections from another user costs a bounded amount.
+const MAX_REFUSING: usize = 64;
+/// After a failed accept (out of file descriptors, usually) the loop waits this long, doubling
+/// up to a second: retrying at once would spin a core while nothing can be accepted.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub type ClientId = u64;
 
@@ -28,15 +38,35 @@ static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
 
 pub async fn accept_loop(listener: UnixListener, events: UnboundedSender<ConnEvent>, bridge: BridgeHandle) {
     let uid = crate::config::paths::current_uid();
+    let refusing = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_REFUSING));
+    let mut backoff = ACCEPT_BACKOFF;
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = ACCEPT_BACKOFF;
+                stream
+            }
+            Err(e) => {
+                if backoff == ACCEPT_BACKOFF {
+                    tracing::warn!("cannot accept a connection ({e}); backing off");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
+        };
         // The socket dir is 0700 already; checking the peer as well means a socket that
         // leaked out of its folder (bind mount, fd passing) still serves only its owner.
         let pid = match stream.peer_cred() {
             Ok(cred) if cred.uid() == uid => cred.pid().unwrap_or(0).max(0) as u32,
             _ => {
                 // Refuse on a task of its own, so a stranger cannot stall the accept loop.
-                tokio::spawn(refuse(stream));
+                if let Ok(permit) = refusing.clone().try_acquire_owned() {
+                    tokio::spawn(async move {
+                        refuse(stream).await;
+                        drop(permit);
+                    });
+                }
                 continue;
             }
         };
@@ -45,16 +75,18 @@ pub async fn accept_loop(listener: UnixListener, events: UnboundedSender<ConnEve
     }
 }
 
+/// Answer a stranger without trusting anything it sends: at most a few bytes are read (so
+/// the refusal arrives instead of a reset connection), never a frame of the size it claims.
 async fn refuse(mut stream: UnixStream) {
+    use tokio::io::AsyncReadExt;
     let wait = std::time::Duration::from_secs(1);
-    // Read the hello first so the refusal arrives instead of a reset connection.
-    let _ = tokio::time::timeout(wait, read_frame::<_, Hello>(&mut stream)).await;
+    let mut scratch = [0u8; crate::protocol::MAX_HELLO];
+    let _ = tokio::time::timeout(wait, stream.read(&mut scratch)).await;
     let refusal = ServerMsg::Error(ErrorReply::new(
         "this sbx server belongs to another user",
         "start your own with SBX_HOME or SBX_SOCKET pointing at a folder of yours",
     ));
-    let _ = write_frame(&mut stream, &refusal).await;
-    let _ = tokio::time::timeout(wait, read_frame::<_, ClientMsg>(&mut stream)).await;
+    let _ = tokio::time::timeout(wait, write_frame(&mut stream, &refusal)).await;
 }
 
 async fn serve(id: ClientId, stream: UnixStream, pid: u32, events: UnboundedSender<ConnEvent>, bridge: BridgeHandle) {
@@ -64,7 +96,7 @@ async fn serve(id: ClientId, stream: UnixStream, pid: u32, events: UnboundedSend
     let (out_tx, out_rx) = unbounded_channel::<ServerMsg>();
     tokio::spawn(write_loop(id, writer, out_rx, events.clone()));
 
-    match read_frame::<_, Hello>(&mut reader).await {
+    match read_hello(&mut reader).await {
         Ok(Some(hello)) if hello.version == PROTOCOL_VERSION => {}
         Ok(Some(hello)) => {
             let _ = out_tx.send(ServerMsg::Error(ErrorReply::new(
@@ -100,8 +132,16 @@ async fn write_loop(
     while let Some(msg) = rx.recv().await {
         let is_output = matches!(msg, ServerMsg::Output(_));
         let is_final = matches!(msg, ServerMsg::Exit(_));
-        if write_frame(&mut writer, &msg).await.is_err() {
-            break;
+        match write_frame(&mut writer, &msg).await {
+            Ok(()) => {}
+            // An answer too large for one frame (a huge capture) becomes an error the caller
+            // can act on; anything else means the connection is gone.
+            Err(e) if is_too_large(&e) && !is_output => {
+                if write_frame(&mut writer, &too_large_answer(&msg, &e)).await.is_err() {
+                    break;
+                }
+            }
+            Err(_) => break,
         }
         if is_output {
             let _ = events.send(ConnEvent::Written(id));
@@ -109,5 +149,17 @@ async fn write_loop(
         if is_final {
             break;
         }
+    }
+}
+
+/// What a caller gets instead of an answer too large for one frame.
+fn too_large_answer(msg: &ServerMsg, e: &std::io::Error) -> ServerMsg {
+    let error = ErrorReply::new(
+        format!("the answer is too large to send ({e})"),
+        "ask for less (fewer --scrollback lines, a smaller artifact)",
+    );
+    match msg {
+        ServerMsg::Bridge { call, .. } => ServerMsg::Bridge { call: *call, result: Err(error) },
+        _ => ServerMsg::Error(error),
     }
 }

@@ -67,6 +67,8 @@ pub struct Server {
     internal: UnboundedSender<inbox_view::Internal>,
     /// Friends and received sessions, for the sidebar and the pickers.
     shared: share_view::SharedView,
+    /// sbx's folders (the sharing workflows need the config and data ones).
+    paths: Paths,
 }
 
 /// Run the server in this process until the last session ends or `kill-server`.
@@ -79,10 +81,17 @@ pub fn run(paths: Paths) -> Result<()> {
 }
 
 async fn serve(paths: Paths) -> Result<()> {
+    let config = Config::load(&paths.config);
+    let _log = crate::log::init(&config.settings.log_level, Some(paths.runtime.join("server.log")));
     crate::config::paths::ensure_private_dir(&paths.runtime)?;
     let socket = paths.socket();
-    if let Some(parent) = socket.parent() {
-        crate::config::paths::ensure_private_dir(parent)?;
+    match socket.parent() {
+        // The default socket lives in sbx's own runtime folder; `$SBX_SOCKET` may name a
+        // folder of the user's, whose mode is theirs.
+        Some(parent) if parent != paths.runtime && !parent.as_os_str().is_empty() => {
+            crate::config::paths::ensure_user_dir(parent, "the folder of $SBX_SOCKET")?
+        }
+        _ => {}
     }
     // One server per socket: the lock is held for the server's lifetime.
     let lock_path = socket.with_extension("lock");
@@ -100,9 +109,11 @@ async fn serve(paths: Paths) -> Result<()> {
     let listener = UnixListener::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
     std::fs::set_permissions(&socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
 
+    // Orphans of pane processes come to the server, not init: a process cannot leave its pane
+    // unseen (see proc::origin), and the server reaps what it is given.
+    crate::proc::become_subreaper();
     let (conn_tx, conn_rx) = unbounded_channel();
     let (notice_tx, notice_rx) = unbounded_channel();
-    let config = Config::load(&paths.config);
     let (bridge_tx, bridge_rx) = unbounded_channel();
     let (internal_tx, internal_rx) = unbounded_channel();
     let bridge = crate::bridge::spawn(paths.data.clone(), config.settings.bridge.clone(), bridge_tx);
@@ -124,8 +135,9 @@ async fn serve(paths: Paths) -> Result<()> {
         overview: Default::default(),
         internal: internal_tx,
         shared: Default::default(),
+        paths: paths.clone(),
     };
-    server.start_share_refresh(paths.config.clone());
+    server.start_share_refresh();
     server.run(conn_rx, notice_rx, bridge_rx, internal_rx).await;
     let _ = std::fs::remove_file(&socket);
     drop(lock_file);
@@ -141,6 +153,7 @@ impl Server {
         mut internal: UnboundedReceiver<inbox_view::Internal>,
     ) {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut child_exited = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).ok();
         loop {
             let deadline = [
                 self.next_sync_deadline(),
@@ -165,6 +178,11 @@ impl Server {
                     s.check_typed();
                 }),
                 _ = async { terminate.as_mut().unwrap().recv().await }, if terminate.is_some() => self.exiting = true,
+                _ = async { child_exited.as_mut().unwrap().recv().await }, if child_exited.is_some() => {
+                    // A pane's first process is reaped by its pane; anything else was adopted.
+                    let panes: std::collections::BTreeSet<u32> = self.state.panes.values().filter_map(|p| p.pid).collect();
+                    crate::proc::reap_children(|pid| panes.contains(&pid));
+                }
             }
             // Take everything already queued before drawing, so a burst costs one frame.
             while let Ok(ev) = conns.try_recv() {
@@ -199,7 +217,7 @@ impl Server {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            eprintln!("sbx server: a bug while handling {what}: {message}; carrying on");
+            tracing::error!("a bug while handling {what}: {message}; carrying on");
             for client in self.clients.values_mut() {
                 client.redraw_all();
             }

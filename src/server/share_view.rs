@@ -2,12 +2,11 @@
 //! prefix `O` picks a received session and opens it in a new pane that resumes it; the sidebar
 //! lists friends and received sessions.
 //!
-//! The work is done by the same commands a script runs (`sbx send`, `sbx inbox`, `sbx open`),
-//! started as child processes, so there is one path for sealing, checking and installing, and
-//! the network never blocks this loop.
+//! The work is the same library calls the CLI makes (`share::send`, `share::inbox`), run on
+//! the server's runtime (the network and the sealing never block this loop); opening runs
+//! `sbx open --resume` as the new pane's own command.
 
 use crossterm::event::{KeyCode, KeyEvent};
-use serde_json::Value;
 
 use super::client::Mode;
 use super::conn::ClientId;
@@ -49,55 +48,51 @@ pub struct Picker {
     pub action: PickAction,
 }
 
-/// Run `sbx ARGS --json` and parse its output (the error message when it fails).
-async fn sbx_json(args: Vec<String>) -> Result<Value, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let out = tokio::process::Command::new(exe)
-        .args(&args)
-        .arg("--json")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| e.to_string())?;
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    if out.status.success() {
-        Ok(v)
-    } else {
-        Err(v.get("error").and_then(|e| e.as_str()).unwrap_or("failed").to_string())
-    }
+async fn fetch_shared(paths: crate::config::paths::Paths) -> SharedView {
+    let Ok(friends) = crate::share::friends::Friends::load(&paths) else { return SharedView::default() };
+    let names = friends.friends.keys().cloned().collect();
+    let (Ok(me), Ok(relay)) = (crate::share::me(&paths), crate::share::relay(&paths)) else {
+        return SharedView { friends: names, received: Vec::new() };
+    };
+    let waiting = crate::share::inbox::waiting(&relay, &me, &friends, &paths).await.unwrap_or_default();
+    let received = waiting
+        .into_iter()
+        .filter_map(|w| {
+            let header = w.checked?.ok()?;
+            let from = friends
+                .by_echo_id(&header.sender_echo_id)
+                .map_or_else(|| format!("unknown {}", header.sender_echo_id), |(name, _)| name.to_string());
+            Some(Received { blob: w.blob.id, from, tool: header.tool, title: header.title })
+        })
+        .collect();
+    SharedView { friends: names, received }
 }
 
-async fn fetch_shared() -> SharedView {
-    let friends = match sbx_json(vec!["friend".into(), "list".into()]).await {
-        Ok(Value::Object(map)) => map.keys().cloned().collect(),
-        _ => Vec::new(),
-    };
-    let received = match sbx_json(vec!["inbox".into()]).await {
-        Ok(Value::Array(rows)) => rows
-            .iter()
-            .filter(|r| r["verified"] == true)
-            .map(|r| {
-                let s = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-                let from =
-                    r["from"].as_str().map_or_else(|| format!("unknown {}", s("sender_echo_id")), str::to_string);
-                Received { blob: s("id"), from, tool: s("tool"), title: s("title") }
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    SharedView { friends, received }
+/// Send the local agent session `session_id` to `friend`; a line for the status bar.
+async fn send_session(paths: crate::config::paths::Paths, friend: String, session_id: String) -> String {
+    let found = tokio::task::spawn_blocking(move || {
+        crate::share::sessions::list(None).into_iter().find(|s| s.id == session_id)
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(session) = found else { return "not sent: the agent's session is not on disk yet".into() };
+    match crate::share::send::send(&paths, &friend, session, |_, _| {}).await {
+        Ok(sent) => format!("sent {} session to {friend}", sent.manifest.tool),
+        Err(e) => format!("not sent: {}", e.message),
+    }
 }
 
 impl Server {
     /// Refresh friends and received sessions now, then every minute (first call only). Someone
     /// who has never made friends costs no child process and no network: a file check.
-    pub(super) fn start_share_refresh(&self, config_dir: std::path::PathBuf) {
+    pub(super) fn start_share_refresh(&self) {
         let internal = self.internal.clone();
+        let paths = self.paths.clone();
         tokio::spawn(async move {
             loop {
-                if config_dir.join("friends.toml").exists()
-                    && internal.send(Internal::Shared(fetch_shared().await)).is_err()
+                if paths.config.join("friends.toml").exists()
+                    && internal.send(Internal::Shared(fetch_shared(paths.clone()).await)).is_err()
                 {
                     break;
                 }
@@ -111,8 +106,9 @@ impl Server {
 
     fn refresh_shared_once(&self) {
         let internal = self.internal.clone();
+        let paths = self.paths.clone();
         tokio::spawn(async move {
-            let _ = internal.send(Internal::Shared(fetch_shared().await));
+            let _ = internal.send(Internal::Shared(fetch_shared(paths).await));
         });
     }
 
@@ -182,12 +178,9 @@ impl Server {
             PickAction::SendTo { session_id } => {
                 self.set_message(id, format!("sending to {value}…"));
                 let internal = self.internal.clone();
+                let paths = self.paths.clone();
                 tokio::spawn(async move {
-                    let result = sbx_json(vec!["send".into(), value.clone(), session_id]).await;
-                    let message = match result {
-                        Ok(v) => format!("sent {} session to {value}", v["tool"].as_str().unwrap_or("the")),
-                        Err(e) => format!("not sent: {e}"),
-                    };
+                    let message = send_session(paths, value, session_id).await;
                     let _ = internal.send(Internal::Message(id, message));
                 });
             }

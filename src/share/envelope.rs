@@ -162,20 +162,54 @@ impl Limits {
     }
 }
 
-/// A reader that fails once more than `left` bytes have come through.
+/// What may be unpacked before the sender's signature is checked: the manifest (at most
+/// MAX_MANIFEST), the signature, and their tar headers. Anything a stranger sends beyond that
+/// — a GNU long-name or PAX entry claiming gigabytes, which the tar reader would hold in
+/// memory whole — is refused before it costs more than this.
+const BEFORE_SIGNATURE: u64 = MAX_MANIFEST + 1024 * 1024;
+/// Between two files (after the signature): a header, a long name of at most 4 KiB (the
+/// longest path `clean_path` allows), padding.
+const BETWEEN_FILES: u64 = 64 * 1024;
+
+/// How much more the archive may unpack: in all (`total`), and in the current stretch
+/// (`stretch`: before the signature, a header between files, one file's bytes). Shared
+/// between the reader under the tar parser and the code that walks the entries.
+#[derive(Clone)]
+struct Budget(std::rc::Rc<std::cell::Cell<(u64, u64)>>);
+
+impl Budget {
+    fn new(total: u64, stretch: u64) -> Budget {
+        Budget(std::rc::Rc::new(std::cell::Cell::new((total, stretch.min(total)))))
+    }
+
+    /// Allow `stretch` more bytes (at most what is left in all) for what comes next.
+    fn allow(&self, stretch: u64) {
+        let (total, _) = self.0.get();
+        self.0.set((total, stretch.min(total)));
+    }
+}
+
+/// A reader that fails once more than its budget has come through.
 struct Bounded<R> {
     inner: R,
-    left: u64,
+    budget: Budget,
 }
 
 impl<R: Read> Read for Bounded<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n as u64 > self.left {
-            return Err(std::io::Error::other("the envelope unpacks to more than its bound (a gzip bomb?)"));
+        let (total, stretch) = self.budget.0.get();
+        // Never read more than may be used: a long-name entry cannot grow past the budget.
+        let want = buf.len().min(usize::try_from(stretch.saturating_add(1)).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])? as u64;
+        if n > stretch {
+            return Err(std::io::Error::other(if stretch == total {
+                "the envelope unpacks to more than its bound (a gzip bomb?)"
+            } else {
+                "the envelope holds more than its entries announce (an oversized header or name)"
+            }));
         }
-        self.left -= n as u64;
-        Ok(n)
+        self.budget.0.set((total - n, stretch - n));
+        Ok(n as usize)
     }
 }
 
@@ -306,7 +340,8 @@ pub fn open_with<R: Read>(
         e => anyhow::anyhow!("refused: cannot decrypt: {e}"),
     })?;
     let gz = flate2::read::GzDecoder::new(plain);
-    let mut archive = tar::Archive::new(Bounded { inner: gz, left: limits.max_unpacked });
+    let budget = Budget::new(limits.max_unpacked, BEFORE_SIGNATURE);
+    let mut archive = tar::Archive::new(Bounded { inner: gz, budget: budget.clone() });
     let mut entries = archive.entries().context("refused: not a tar archive")?;
     let mut first = next_entry(&mut entries, "manifest.json")?;
     if first.path_bytes().as_ref() != b"manifest.json" || first.header().entry_type() != tar::EntryType::Regular {
@@ -341,6 +376,7 @@ pub fn open_with<R: Read>(
         opened.manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
     let mut done = std::collections::BTreeSet::new();
     loop {
+        budget.allow(BETWEEN_FILES);
         let mut entry = match entries.next() {
             None => break,
             Some(e) => e.map_err(|e| anyhow::anyhow!("refused: broken archive: {e}"))?,
@@ -358,11 +394,14 @@ pub fn open_with<R: Read>(
         if entry.header().size()? != f.size {
             bail!("refused: {path:?} is not the size the manifest says");
         }
+        budget.allow(f.size);
         let target = opened.staged(&path);
         if let Some(dir) = target.parent() {
-            std::fs::DirBuilder::new().recursive(true).create(dir)?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         }
-        let mut out = std::fs::OpenOptions::new().write(true).create_new(true).open(&target)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target)?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 256 * 1024];
         let mut written = 0u64;

@@ -16,7 +16,7 @@ pub struct Friend {
     pub added: String,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Friends {
     #[serde(default)]
     pub friends: BTreeMap<String, Friend>,

@@ -35,12 +35,49 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Copy `from` to `to` atomically (temp file beside `to`, fsync, rename).
-fn place(from: &Path, to: &Path) -> Result<()> {
+/// Make the folders from `root` down to `dir` (a folder inside it), 0700 where sbx creates
+/// them, refusing any that is a symlink: a link planted below the root would carry the
+/// files wherever it points.
+fn folders_below(root: &Path, dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let rel = dir.strip_prefix(root).context("a target outside its root")?;
+    if let Some(above) = root.parent().filter(|p| !p.exists()) {
+        // The agent's own folders (`~/.claude/projects`), on a machine that never ran it.
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(above)?;
+    }
+    let mut at = root.to_path_buf();
+    let below = rel.components().map(|c| c.as_os_str().to_owned());
+    for part in std::iter::once(None).chain(below.map(Some)) {
+        if let Some(part) = part {
+            at.push(part);
+        }
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                bail!("{} is a symlink; refusing to write through it", at.display())
+            }
+            Ok(meta) if !meta.is_dir() => bail!("{} is not a folder", at.display()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&at)
+                    .with_context(|| format!("cannot create {}", at.display()))?;
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", at.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Copy `from` to `to` atomically (temp file beside `to`, 0600, fsync, rename).
+fn place(root: &Path, from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = to.parent().context("a target has no folder")?;
-    std::fs::DirBuilder::new().recursive(true).create(dir)?;
+    folders_below(root, dir)?;
     let tmp = tempfile::Builder::new().prefix(".sbx-open-").tempfile_in(dir)?;
     std::fs::copy(from, tmp.path())?;
+    // A transcript is private whatever the umask or the staged copy's mode.
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
     tmp.as_file().sync_all()?;
     tmp.persist(to).map_err(|e| e.error)?;
     Ok(())
@@ -66,7 +103,7 @@ pub fn install(opened: &Opened, dir: &Path, force: bool) -> Result<Installed> {
     }
     let mut written = Vec::new();
     for (from, to) in &plan {
-        if let Err(e) = place(from, to) {
+        if let Err(e) = place(&root, from, to) {
             for w in &written {
                 let _ = std::fs::remove_file(w);
             }
