@@ -328,3 +328,95 @@ fn long_poll_wakes_on_a_post_and_restart_keeps_blobs() {
     let (s, bytes) = http.get(&format!("/blob/{}", posted["id"].as_str().unwrap()), &http.auth(&alice));
     assert_eq!((s, bytes), (200, payload), "the blob survived the restart");
 }
+
+#[test]
+fn one_mailbox_holds_only_so_much_whoever_posts() {
+    let relay = start(&["--rate-limit", "0", "--mailbox-max-blobs", "3", "--mailbox-max-bytes", "2500"]);
+    let http = Http::new(&relay);
+    let alice = Id::new(1);
+    http.publish(&alice);
+    // From three addresses, so no per-address limit is what stops them.
+    let from = |last: u8| {
+        reqwest::blocking::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, last])).build().unwrap()
+    };
+    let post = |last: u8, size: usize| {
+        from(last)
+            .post(format!("{}/mailbox/{}", relay.url, alice.id()))
+            .body(vec![0u8; size])
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post(2, 1000), 201);
+    assert_eq!(post(3, 1000), 201);
+    assert_eq!(post(4, 1000), 507, "over the mailbox's bytes");
+    assert_eq!(post(4, 100), 201);
+    let r = from(5).post(format!("{}/mailbox/{}", relay.url, alice.id())).body(vec![0u8; 10]).send().unwrap();
+    assert_eq!(r.status().as_u16(), 507, "over the mailbox's blobs");
+    assert!(r.json::<Value>().unwrap()["error"].as_str().unwrap().contains("mailbox is full"));
+    let (_, listed) = http.json(&format!("/mailbox/{}", alice.id()), &http.auth(&alice));
+    assert_eq!(listed.as_array().unwrap().len(), 3, "nothing over the limit was stored");
+}
+
+#[test]
+fn slow_clients_cannot_starve_others_and_a_stop_ends_in_bounded_time() {
+    let relay = start(&["--rate-limit", "0", "--challenge-limit", "0"]);
+    let port = relay.url.rsplit(':').next().unwrap().to_string();
+    // 1,100 connections from one address, each sending half a request and nothing more.
+    let script = r#"
+import select, socket, sys, time
+port = int(sys.argv[1])
+conns = []
+for _ in range(1100):
+    s = socket.socket()
+    s.bind(("127.0.0.2", 0))
+    s.connect(("127.0.0.1", port))
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n")
+    except OSError:
+        pass  # already closed by the relay: counted below
+    conns.append(s)
+closed, deadline = set(), time.time() + 10
+poll = select.poll()
+by_fd = {s.fileno(): s for s in conns}
+for fd in by_fd:
+    poll.register(fd, select.POLLIN)
+while time.time() < deadline and len(closed) < 1100 - 64:
+    for fd, _ in poll.poll(500):
+        s = by_fd[fd]
+        try:
+            gone = not s.recv(1)
+        except OSError:
+            gone = True
+        if gone:
+            closed.add(fd)
+            poll.unregister(fd)
+print(len(closed), flush=True)
+sys.stdin.read()
+"#;
+    let mut slow = std::process::Command::new("python3")
+        .args(["-c", script, &port])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(slow.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let closed: usize = line.trim().parse().unwrap();
+    assert!(closed >= 1100 - 64, "only {closed} of the connections over the per-address cap were closed");
+    // Everyone else is served meanwhile.
+    let started = Instant::now();
+    let (status, _) = Http::new(&relay).get("/healthz", &[]);
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < PATIENCE);
+    // A stop with slow connections still open ends, within its grace.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        relay.stop();
+        let _ = done_tx.send(());
+    });
+    assert!(done_rx.recv_timeout(PATIENCE).is_ok(), "SIGTERM did not end the relay");
+    drop(slow.stdin.take());
+    let _ = slow.wait();
+}

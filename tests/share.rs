@@ -535,3 +535,138 @@ fn identities_from_ssh_keys_a_relay_that_is_down_and_no_session_here() {
     let out = alice.run(&["send", "nobody", CLAUDE_ID]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("friend add"));
 }
+
+/// Run `args` as `who` and the peak memory (resident, bytes) the process reached. It is
+/// reaped with wait4 (for its resource usage), not through `Child`.
+#[allow(clippy::zombie_processes)]
+fn peak_rss(who: &Person, args: &[&str]) -> (std::process::Output, u64) {
+    let mut child = who.command().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let readers = std::thread::spawn(move || {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let t = std::thread::spawn(move || {
+            std::io::Read::read_to_end(&mut err, &mut e).unwrap();
+            e
+        });
+        std::io::Read::read_to_end(&mut out, &mut o).unwrap();
+        (o, t.join().unwrap())
+    });
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let (stdout, stderr) = readers.join().unwrap();
+    let status = std::os::unix::process::ExitStatusExt::from_raw(status);
+    (std::process::Output { status, stdout, stderr }, usage.ru_maxrss as u64 * 1024)
+}
+
+fn listed(who: &Person) -> Vec<String> {
+    who.json(&["inbox"]).as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn what_strangers_post_costs_little_and_drives_nothing() {
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
+    let alice = Person::new(&relay).with_fixtures();
+    let bob = Person::new(&relay);
+    let (a, b) = (alice.id(), bob.id());
+    alice.ok(&["friend", "add", "bob", b["echo_id"].as_str().unwrap()]);
+    bob.ok(&["friend", "add", "alice", a["echo_id"].as_str().unwrap()]);
+    let bob_id = b["echo_id"].as_str().unwrap().to_string();
+    alice.ok(&["send", "bob", CLAUDE_ID]);
+    alice.ok(&["send", "bob", CLAUDE_ID]);
+    let genuine = listed(&bob);
+    assert_eq!(genuine.len(), 2);
+    let cache = |blob: &str| bob.sbx.home().join(format!("data/inbox/{blob}.echo"));
+    let work = tempfile::tempdir().unwrap();
+    let tgz = unseal(&std::fs::read(cache(&genuine[0])).unwrap(), &bob.sbx.home().join("config/identity"), work.path());
+    let craft = |mode: &str, extra: &[&str]| -> Vec<u8> {
+        let out = work.path().join(format!("{mode}.tgz"));
+        let st = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/craft_envelope.py"))
+            .arg(mode)
+            .arg(&tgz)
+            .arg(&out)
+            .args(extra)
+            .status()
+            .unwrap();
+        assert!(st.success(), "craft {mode}");
+        reseal(&out, &bob.sbx.home().join("config/identity.pub"), work.path())
+    };
+
+    // A GNU long-name entry announcing a gigabyte, before the manifest: refused before it
+    // costs memory (it used to be read whole, up to 200× the envelope).
+    let bomb = post(&relay, &bob_id, craft("longname", &["1073741824"]));
+    let (out, peak) = peak_rss(&bob, &["inbox", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(peak < 100 << 20, "sbx inbox peaked at {} MiB", peak >> 20);
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = rows.as_array().unwrap().iter().find(|r| r["id"] == bomb.as_str()).unwrap();
+    assert_eq!(row["verified"], false, "{row}");
+    assert!(row["error"].as_str().unwrap().starts_with("refused"), "{row}");
+    // Junk: refused, dropped from the relay, nothing of it cached.
+    let junk: Vec<String> = (0..3).map(|i| post(&relay, &bob_id, vec![i; 1 << 20])).collect();
+    let rows = bob.json(&["inbox"]);
+    for j in &junk {
+        let row = rows.as_array().unwrap().iter().find(|r| r["id"] == j.as_str()).unwrap();
+        assert_eq!(row["verified"], false);
+    }
+    let now = listed(&bob);
+    for gone in junk.iter().chain([&bomb]) {
+        assert!(!now.contains(gone), "refused blob {gone} is still on the relay");
+        assert!(!cache(gone).exists(), "refused blob {gone} is cached");
+    }
+    // A signed title that tries to drive the terminal shows as text.
+    let key = alice.sbx.home().join("config/identity").display().to_string();
+    let evil = post(&relay, &bob_id, craft("retitle", &["\x1b]52;c;aGk=\x07\x1b[2Jevil\rtitle", &key]));
+    let text = bob.ok(&["inbox"]);
+    let line = text.lines().find(|l| l.starts_with(&evil)).unwrap();
+    assert!(line.contains("evil") && !line.contains(['\x1b', '\x07', '\r']), "{line:?}");
+    // Checked once: a refresh reads the index, not the envelope again.
+    std::fs::write(cache(&genuine[1]), b"not an envelope any more").unwrap();
+    let rows = bob.json(&["inbox"]);
+    let row = rows.as_array().unwrap().iter().find(|r| r["id"] == genuine[1].as_str()).unwrap();
+    assert_eq!(row["verified"], true, "re-opened on refresh: {row}");
+
+    // Opening: a symlink planted below the agent's folder is not written through.
+    let project = bob.sbx.home().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    let slug: String =
+        project.display().to_string().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let root = bob.claude().join("projects").join(&slug);
+    std::fs::create_dir_all(&root).unwrap();
+    let trap = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(trap.path(), root.join(CLAUDE_ID)).unwrap();
+    let dir = project.display().to_string();
+    let out = bob.run(&["open", &genuine[0], "--dir", &dir]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("symlink"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(files_below(trap.path()).is_empty(), "written through the link");
+    // Without it, under umask 000: files 0600, the folders sbx made 0700.
+    std::fs::remove_file(root.join(CLAUDE_ID)).unwrap();
+    std::fs::remove_dir(&root).unwrap();
+    let mut cmd = bob.command();
+    cmd.args(["open", &genuine[0], "--dir", &dir]);
+    let line = format!("umask 000; exec {}", shell_words(&cmd));
+    let out = Command::new("sh").arg("-c").arg(line).envs(envs(&cmd)).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&root), 0o700);
+    assert_eq!(mode(&root.join(CLAUDE_ID)), 0o700);
+    for f in files_below(&root) {
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+}
+
+fn envs(cmd: &Command) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))).collect()
+}
+
+fn shell_words(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -402,20 +402,20 @@ impl Router {
         let now = now_ms();
         // A session id is whatever the agent's hook said: one that another live endpoint
         // holds is not this pane's to take (its mail would follow the claim).
-        let agent_session = entry.agent_session.clone().filter(|s| {
-            let held = self.live_holder(s, &entry.endpoint);
-            if let Some(other) = &held {
-                tracing::warn!("bridge: pane {} claims session {s}, which {other} holds; ignored", entry.pane);
-            }
-            held.is_none()
-        });
+        let claimed = entry.agent_session.clone();
+        let held = claimed.as_ref().and_then(|s| self.live_holder(s, &entry.endpoint));
+        if let (Some(s), Some(other)) = (&claimed, &held) {
+            tracing::warn!("bridge: pane {} claims session {s}, which {other} holds; ignored", entry.pane);
+        }
         let e = self.dir.endpoints.entry(entry.endpoint.clone()).or_insert_with(|| Endpoint {
             row: EndpointRow { id: entry.endpoint.clone(), kind: "pane".into(), ..Default::default() },
             ..Default::default()
         });
         let before = e.row.clone();
         e.row.agent = entry.agent.clone().or(e.row.agent.take());
-        e.row.agent_session = agent_session.or(e.row.agent_session.take());
+        if held.is_none() {
+            e.row.agent_session = claimed;
+        }
         e.row.label = entry.label.clone();
         e.row.cwd = Some(entry.cwd.clone());
         e.pane = Some(entry.pane.clone());

@@ -74,6 +74,13 @@ pub async fn connect_or_start(paths: &Paths) -> CliResult<UnixStream> {
 
 fn start_server(paths: &Paths) -> CliResult {
     ensure_private_dir(&paths.runtime)?;
+    // A socket folder the server would refuse is said here, not only in its log.
+    let socket = paths.socket();
+    if let Some(parent) = socket.parent().filter(|p| *p != paths.runtime && !p.as_os_str().is_empty()) {
+        crate::config::paths::ensure_user_dir(parent, "the folder of $SBX_SOCKET").map_err(|e| {
+            CliError::new(format!("{e:#}"), "point SBX_SOCKET at a folder only you can write, or unset it")
+        })?;
+    }
     let log_path = paths.runtime.join("server.log");
     let log =
         std::fs::OpenOptions::new().create(true).append(true).mode_0600().open(&log_path).map_err(|e| {

@@ -20,6 +20,10 @@ const PROMPT_ECHO: Duration = Duration::from_secs(10);
 pub struct PaneAgent {
     pub kind: AgentKind,
     pub session_id: Option<String>,
+    /// The session id is known for sure: sbx chose it at launch, or the agent's own processes
+    /// vouch for what a hook said (see `agents::vouches`). A claim no process backs is shown
+    /// but never keeps another pane from its session.
+    pub vouched: bool,
     pub state: AgentState,
     /// Prompts waiting for the agent to be idle (`agent prompt --queue`).
     pub queued: Vec<String>,
@@ -40,6 +44,7 @@ impl PaneAgent {
     pub fn new(kind: AgentKind, session_id: Option<String>) -> PaneAgent {
         PaneAgent {
             kind,
+            vouched: session_id.is_some(),
             session_id,
             state: AgentState::Starting,
             queued: Vec::new(),
@@ -122,7 +127,9 @@ impl Server {
             self.state
                 .agents
                 .iter()
-                .find(|(other, a)| **other != id && a.session_id.as_ref() == Some(sid) && a.state != AgentState::Exited)
+                .find(|(other, a)| {
+                    **other != id && a.vouched && a.session_id.as_ref() == Some(sid) && a.state != AgentState::Exited
+                })
                 .map(|(other, _)| *other)
         });
         let pane_pid = self.state.panes.get(&id).and_then(|p| p.pid);
@@ -139,16 +146,33 @@ impl Server {
                 crate::pane::pane_name(id),
                 crate::pane::pane_name(other)
             ),
-            (Some(sid), None) if agent.session_id.as_ref() != Some(&sid) => {
-                let own =
-                    pane_pid.map(|root| crate::agents::agent_processes(agent.kind, &crate::proc::lineage(pid), root));
-                if own.is_some_and(|own| crate::agents::vouches(agent.kind, &own, &sid)) {
-                    resumed = Some(sid.clone());
+            (Some(sid), None) => {
+                let fresh = agent.session_id.as_ref() != Some(&sid);
+                if fresh || !agent.vouched {
+                    let own = pane_pid
+                        .map(|root| crate::agents::agent_processes(agent.kind, &crate::proc::lineage(pid), root));
+                    let vouched = own.is_some_and(|own| crate::agents::vouches(agent.kind, &own, &sid));
+                    if vouched {
+                        resumed = Some(sid.clone());
+                    }
+                    agent.vouched = vouched;
+                    agent.session_id = Some(sid);
                 }
-                agent.session_id = Some(sid);
             }
             _ => {}
         }
+        if let Some(sid) = &resumed {
+            // Vouched for here: a pane that only claimed it does not keep it.
+            for (other, a) in self.state.agents.iter_mut() {
+                if *other != id && !a.vouched && a.session_id.as_ref() == Some(sid) {
+                    a.session_id = None;
+                    self.bridge_dirty = true;
+                }
+            }
+        }
+        let Some(agent) = self.state.agents.get_mut(&id) else {
+            return Ok(None);
+        };
         if let Some(path) = hook.transcript_path.as_ref().filter(|p| !p.is_empty()) {
             agent.transcript = Some(path.into());
         }

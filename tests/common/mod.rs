@@ -15,6 +15,8 @@ pub const SBX: &str = env!("CARGO_BIN_EXE_sbx");
 /// slow and loaded; the tests assert outcomes, timing goals live in scripts/bench.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+static NEXT_MARK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 pub struct Sbx {
     pub home: tempfile::TempDir,
 }
@@ -23,6 +25,28 @@ impl Sbx {
     pub fn new() -> Sbx {
         let home = tempfile::Builder::new().prefix("sbx-test-").tempdir().expect("temp dir");
         Sbx { home }
+    }
+
+    /// An sbx whose home is inside `dir` (a small filesystem the test made, say).
+    pub fn in_dir(dir: &Path) -> Sbx {
+        let home = tempfile::Builder::new().prefix("sbx-test-").tempdir_in(dir).expect("temp dir");
+        Sbx { home }
+    }
+
+    /// Type a shell command line into a pane running a shell and wait until it has run
+    /// (it ends by printing a marker the typed line itself does not show).
+    pub fn shell(&self, pane: &str, line: &str) {
+        let n = NEXT_MARK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let full = format!("{line}; echo DO\"\"NE-{n}.");
+        self.ok(&["send-keys", "-t", pane, &full, "--enter"]);
+        self.wait_capture(pane, &format!("DONE-{n}."));
+    }
+
+    /// The server's pid: the parent of the first pane's process.
+    pub fn server_pid(&self) -> u32 {
+        let pid = self.panes()[0]["pid"].as_u64().unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        stat[stat.rfind(')').unwrap() + 1..].split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
     pub fn home(&self) -> &Path {

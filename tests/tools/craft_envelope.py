@@ -3,9 +3,13 @@
 
     craft_envelope.py MODE IN.tgz OUT.tgz [SIGNING-KEY CLAIM-ECHO-ID CLAIM-FINGERPRINT]
 
-Modes: tamper-manifest, extra-file, symlink, dotdot, absolute, bad-session-id, impersonate.
+Modes: tamper-manifest, extra-file, symlink, dotdot, absolute, bad-session-id, impersonate,
+retitle, longname.
 `impersonate` rewrites the manifest to claim another sender and signs it with SIGNING-KEY (an
 OpenSSH ed25519 private key), using Node's ed25519 so no sbx code is involved.
+`retitle TITLE SIGNING-KEY` sets the manifest's title and signs it with the sender's own key.
+`longname BYTES` puts a GNU long-name entry announcing BYTES before the manifest (streamed,
+never held in memory here).
 """
 import base64, gzip, io, json, struct, subprocess, sys, tarfile
 
@@ -62,8 +66,40 @@ process.stdout.write(crypto.sign(null, Buffer.from(msg, 'base64'), key).toString
     return struct.pack(">I", len(t)) + t + struct.pack(">I", len(sig)) + sig
 
 
+def longname(src, dst, size):
+    """A gzip stream: a GNU 'L' header announcing `size`, that many zero bytes, then the
+    original archive."""
+    import zlib
+    header = bytearray(512)
+    header[0:13] = b"././@LongLink"
+    header[100:108] = b"0000644\0"
+    for field in (108, 116):
+        header[field:field + 8] = b"0000000\0"
+    header[124:136] = b"%011o\0" % size
+    header[136:148] = b"00000000000\0"
+    header[156] = ord("L")
+    header[257:265] = b"ustar  \0"
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    with gzip.open(src, "rb") as f:
+        original = f.read()
+    gz = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(dst, "wb") as out:
+        out.write(gz.compress(bytes(header)))
+        zeros = bytes(1 << 20)
+        left = size + (-size % 512)
+        while left:
+            n = min(left, len(zeros))
+            out.write(gz.compress(zeros[:n]))
+            left -= n
+        out.write(gz.compress(original))
+        out.write(gz.flush())
+
+
 def main():
     mode, src, dst = sys.argv[1:4]
+    if mode == "longname":
+        return longname(src, dst, int(sys.argv[4]))
     entries = members(src)
     manifest = json.loads(entries[0][1])
     first_file = manifest["files"][0]["path"]
@@ -99,6 +135,13 @@ def main():
         key, claim_id, claim_fpr = sys.argv[4:7]
         manifest["sender_echo_id"] = claim_id
         manifest["sender_fingerprint"] = claim_fpr
+        data = json.dumps(manifest, separators=(",", ":")).encode()
+        seed, pub = ed25519_seed(key)
+        entries[0] = (entries[0][0], data)
+        entries[1] = (entries[1][0], node_sign(seed, pub, data))
+    elif mode == "retitle":
+        title, key = sys.argv[4:6]
+        manifest["title"] = title
         data = json.dumps(manifest, separators=(",", ":")).encode()
         seed, pub = ed25519_seed(key)
         entries[0] = (entries[0][0], data)
