@@ -268,6 +268,28 @@ fn unseal(envelope: &[u8], key: &Path, work: &Path) -> PathBuf {
     out
 }
 
+/// A hostile variant of the envelope body `tgz` (tests/tools/craft_envelope.py MODE), sealed
+/// for `recipient_pub`.
+fn crafted(
+    mode: &str,
+    tgz: &Path,
+    extra: &[impl AsRef<std::ffi::OsStr>],
+    recipient_pub: &Path,
+    work: &Path,
+) -> Vec<u8> {
+    let out = work.join(format!("{mode}.tgz"));
+    let st = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/craft_envelope.py"))
+        .arg(mode)
+        .arg(tgz)
+        .arg(&out)
+        .args(extra)
+        .status()
+        .unwrap();
+    assert!(st.success(), "craft {mode}");
+    reseal(&out, recipient_pub, work)
+}
+
 /// Seal a tar.gz for Bob with `age -R` and the echos header.
 fn reseal(tgz: &Path, recipient_pub: &Path, work: &Path) -> Vec<u8> {
     let out = work.join("out.age");
@@ -338,19 +360,7 @@ fn hostile_envelopes_are_refused_with_nothing_installed() {
         std::fs::read(carol.sbx.home().join(format!("data/inbox/{}.echo", carols[0]["id"].as_str().unwrap()))).unwrap();
     refused(&post(&relay, &id(1), for_carol), "wrong recipient", "not for you", &[]);
     // Archives changed inside a valid encryption.
-    let craft = |mode: &str, extra: &[String]| -> Vec<u8> {
-        let out = work.path().join(format!("{mode}.tgz"));
-        let st = Command::new("python3")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/craft_envelope.py"))
-            .arg(mode)
-            .arg(&tgz)
-            .arg(&out)
-            .args(extra)
-            .status()
-            .unwrap();
-        assert!(st.success(), "craft {mode}");
-        reseal(&out, &bob_pub, work.path())
-    };
+    let craft = |mode: &str, extra: &[String]| -> Vec<u8> { crafted(mode, &tgz, extra, &bob_pub, work.path()) };
     for (mode, expect) in [
         ("tamper-manifest", "signature does not verify"),
         ("extra-file", "not in the manifest"),
@@ -580,19 +590,8 @@ fn what_strangers_post_costs_little_and_drives_nothing() {
     let cache = |blob: &str| bob.sbx.home().join(format!("data/inbox/{blob}.echo"));
     let work = tempfile::tempdir().unwrap();
     let tgz = unseal(&std::fs::read(cache(&genuine[0])).unwrap(), &bob.sbx.home().join("config/identity"), work.path());
-    let craft = |mode: &str, extra: &[&str]| -> Vec<u8> {
-        let out = work.path().join(format!("{mode}.tgz"));
-        let st = Command::new("python3")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/craft_envelope.py"))
-            .arg(mode)
-            .arg(&tgz)
-            .arg(&out)
-            .args(extra)
-            .status()
-            .unwrap();
-        assert!(st.success(), "craft {mode}");
-        reseal(&out, &bob.sbx.home().join("config/identity.pub"), work.path())
-    };
+    let bob_pub = bob.sbx.home().join("config/identity.pub");
+    let craft = |mode: &str, extra: &[&str]| -> Vec<u8> { crafted(mode, &tgz, extra, &bob_pub, work.path()) };
 
     // A GNU long-name entry announcing a gigabyte, before the manifest: refused before it
     // costs memory (it used to be read whole, up to 200× the envelope).
