@@ -221,7 +221,7 @@ fn addresses_by_label_cwd_and_session_id_prefix_and_ambiguity() {
     let out = sbx.run(&["msg", "send", "nobody-here", "x", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let body: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(body["error"].as_str().unwrap().contains("unknown_address") && body["hint"].is_string());
+    assert!(body["code"] == "unknown_address" && body["error"].is_string() && body["next"].is_string(), "{body}");
     // Too short a prefix is not an address.
     assert_eq!(sbx.run(&["msg", "send", &c_id[..3], "x"]).status.code(), Some(1));
     // Labels are unique, including through the bridge.

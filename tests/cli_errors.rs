@@ -13,8 +13,10 @@ fn a_dead_server_says_how_to_start_one() {
     assert!(err.contains("no sbx server is running") && err.contains("sbx new -d"), "{err}");
     let out = sbx.run(&["ls", "--json"]);
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(body["code"], 1);
-    assert!(body["hint"].as_str().unwrap().contains("sbx"));
+    // One JSON error object: the reason as a stable code, the exit status, the next step.
+    assert_eq!((body["code"].as_str(), body["exit"].as_u64()), (Some("no_server"), Some(1)), "{body}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(body["next"].as_str().unwrap().contains("sbx"));
 }
 
 #[test]

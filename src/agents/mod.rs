@@ -9,26 +9,18 @@ pub mod state;
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-pub use state::{AgentState, HookEvent};
+pub use crate::protocol::{AgentKind, HookEvent};
+pub use state::AgentState;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentKind {
-    Claude,
-    Codex,
+/// The adapter for an agent kind (the kind itself is a wire type, in `protocol`).
+pub trait Adapter {
+    fn adapter(self) -> &'static dyn Agent;
 }
 
-impl AgentKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            AgentKind::Claude => "claude",
-            AgentKind::Codex => "codex",
-        }
-    }
-
-    pub fn adapter(self) -> &'static dyn Agent {
+impl Adapter for AgentKind {
+    fn adapter(self) -> &'static dyn Agent {
         match self {
             AgentKind::Claude => &claude::Claude,
             AgentKind::Codex => &codex::Codex,
@@ -36,7 +28,7 @@ impl AgentKind {
     }
 }
 
-pub const ALL: &[AgentKind] = &[AgentKind::Claude, AgentKind::Codex];
+pub const ALL: &[AgentKind] = AgentKind::ALL;
 
 /// How to start an agent in a pane.
 #[derive(Debug, Clone, Default)]

@@ -1,6 +1,6 @@
 //! An agent pane's state, from the agent's own hooks first, its screen last.
 
-use serde::{Deserialize, Serialize};
+pub use crate::protocol::HookEvent;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentState {
@@ -41,17 +41,6 @@ impl AgentState {
             AgentState::Exited => "exited",
         }
     }
-}
-
-/// What a hook reports (the fields sbx uses from the agent's hook input).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct HookEvent {
-    pub event: String,
-    pub session_id: Option<String>,
-    pub tool_name: Option<String>,
-    pub notification_type: Option<String>,
-    pub transcript_path: Option<String>,
-    pub cwd: Option<String>,
 }
 
 /// The state a hook event moves an agent to (None: no change).

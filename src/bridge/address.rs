@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::store::EndpointRow;
-use super::{BridgeError, BridgeResult};
+use super::{BridgeResult, Error};
 
 pub const USER: &str = "user";
 
@@ -60,7 +60,7 @@ pub fn validate_channel(name: &str) -> BridgeResult<String> {
     if ok {
         Ok(name.to_string())
     } else {
-        Err(BridgeError::new(
+        Err(Error::new(
             "bad_channel",
             format!("{name:?} is not a channel name"),
             "use lower-case letters, digits, '-', '_' or '.', at most 64 characters (e.g. #review)",
@@ -110,15 +110,16 @@ impl Directory {
         match found.as_slice() {
             [one] => Ok(Target::Endpoint(one.to_string())),
             [] => Err(self.not_found(address)),
-            many => Err(BridgeError::ambiguous(
+            many => Err(Error::choose(
+                "ambiguous_address",
                 format!("{address:?} fits {} sessions by {how}: {}", many.len(), self.describe(many)),
                 "address one of them by pane id, label or a longer session id prefix",
             )),
         }
     }
 
-    fn not_found(&self, address: &str) -> BridgeError {
-        BridgeError::new(
+    fn not_found(&self, address: &str) -> Error {
+        Error::new(
             "unknown_address",
             format!("no session answers to {address:?}"),
             "list who is there with bridge_list_sessions (sbx ls); address by pane id (%3), label, cwd, \
@@ -129,7 +130,7 @@ impl Directory {
     pub fn resolve(&self, address: &str, now: i64) -> BridgeResult<Target> {
         let address = address.trim();
         if address.is_empty() {
-            return Err(BridgeError::new(
+            return Err(Error::new(
                 "unknown_address",
                 "the address is empty",
                 "say who: a pane id, label, cwd, session id or #channel",

@@ -9,11 +9,10 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::oneshot;
 
 use super::BridgeOp;
-use crate::cli::output::CliError;
 use crate::config::paths::Paths;
-use crate::protocol::{read_frame, write_frame, ClientMsg, ErrorReply, ServerMsg};
+use crate::protocol::{read_frame, write_frame, ClientMsg, Error, ServerMsg};
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<String, ErrorReply>>>>>;
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<String, Error>>>>>;
 
 struct Conn {
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
@@ -52,7 +51,7 @@ impl Link {
         Link { socket, start: None, claim, conn: tokio::sync::Mutex::new(None), next: AtomicU64::new(1) }
     }
 
-    async fn connection(&self) -> Result<Arc<Conn>, CliError> {
+    async fn connection(&self) -> Result<Arc<Conn>, Error> {
         let mut slot = self.conn.lock().await;
         if let Some(conn) = slot.as_ref() {
             return Ok(conn.clone());
@@ -94,7 +93,7 @@ impl Link {
 
     /// Make one call. A call whose request could not be written is retried once on a fresh
     /// connection (the server may have restarted); one that was written is never sent twice.
-    pub async fn call(&self, op: BridgeOp) -> Result<String, CliError> {
+    pub async fn call(&self, op: BridgeOp) -> Result<String, Error> {
         for attempt in 0..2 {
             let conn = self.connection().await?;
             let call = self.next.fetch_add(1, Ordering::Relaxed);
@@ -108,14 +107,15 @@ impl Link {
                 if attempt == 0 {
                     continue;
                 }
-                return Err(CliError::new("cannot reach the sbx server", "run sbx ls to check it"));
+                return Err(Error::new("server_gone", "cannot reach the sbx server", "run sbx ls to check it"));
             }
             return match rx.await {
                 Ok(Ok(json)) => Ok(json),
-                Ok(Err(e)) => Err(e.into()),
+                Ok(Err(e)) => Err(e),
                 Err(_) => {
                     *self.conn.lock().await = None;
-                    Err(CliError::new(
+                    Err(Error::new(
+                        "server_gone",
                         "the sbx server went away during the call (it may or may not have been done)",
                         "check with bridge_list_inbox or sbx search before repeating it",
                     ))

@@ -16,75 +16,11 @@ pub mod store;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::protocol::{ErrorReply, Reply, ServerMsg};
+use crate::protocol::{Error, Reply, ServerMsg};
 
+pub use crate::protocol::BridgeOp;
 pub use address::USER;
 pub use router::spawn;
-
-/// What a caller asks of the bridge. Every field is checked by the bridge (limits, names).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum BridgeOp {
-    WhoAmI,
-    ListSessions {
-        all: bool,
-    },
-    Send {
-        to: String,
-        subject: String,
-        body: String,
-        artifacts: Vec<String>,
-        reply_to: Option<i64>,
-    },
-    Broadcast {
-        subject: String,
-        body: String,
-        ttl_secs: Option<u64>,
-    },
-    ListInbox {
-        all: bool,
-        limit: u32,
-    },
-    Read {
-        id: i64,
-    },
-    MarkRead {
-        ids: Vec<i64>,
-    },
-    PutArtifact {
-        name: Option<String>,
-        data: Vec<u8>,
-    },
-    GetArtifact {
-        sha: String,
-    },
-    /// Answer with unread messages (newer than `after`, when given) as soon as there are any.
-    Wait {
-        timeout_ms: u64,
-        after: Option<i64>,
-    },
-    Join {
-        channel: String,
-    },
-    Leave {
-        channel: String,
-    },
-    ListChannels,
-    Thread {
-        id: i64,
-    },
-    SetSummary {
-        summary: String,
-    },
-    Search {
-        query: String,
-        limit: u32,
-    },
-    SetLabel {
-        label: String,
-    },
-    /// The `<sbx-inbox>` block a prompt hook prints (marks what it shows as read).
-    InboxBlock,
-}
 
 /// Who is calling: a process the bridge checks, or an endpoint the server vouches for.
 #[derive(Debug, Clone)]
@@ -115,7 +51,7 @@ impl Replier {
         Replier { out, call: Some(call) }
     }
 
-    pub fn send(&self, result: Result<String, ErrorReply>) {
+    pub fn send(&self, result: Result<String, Error>) {
         let msg = match (self.call, result) {
             (Some(call), result) => ServerMsg::Bridge { call, result },
             (None, Ok(json)) => ServerMsg::Reply(Reply::Bridge(json)),
@@ -255,46 +191,17 @@ impl BridgeHandle {
     /// (a caller must never wait for an answer that cannot come).
     pub fn send(&self, msg: BridgeMsg) {
         if let Err(std::sync::mpsc::SendError(BridgeMsg::Call { reply, .. })) = self.tx.send(msg) {
-            reply.send(Err(BridgeError::new(
+            reply.send(Err(Error::new(
                 "bridge_stopped",
                 "the bridge has stopped",
                 "restart the server: sbx kill-server, then sbx (the server log says why)",
-            )
-            .reply()));
+            )));
         }
     }
 }
 
-/// A bridge error: what failed, a stable code for scripts, and the next step.
-#[derive(Debug, Clone)]
-pub struct BridgeError {
-    pub code: &'static str,
-    pub message: String,
-    pub next: String,
-    pub exit: u8,
-}
-
-impl BridgeError {
-    pub fn new(code: &'static str, message: impl Into<String>, next: impl Into<String>) -> BridgeError {
-        BridgeError { code, message: message.into(), next: next.into(), exit: 1 }
-    }
-
-    pub fn ambiguous(message: impl Into<String>, next: impl Into<String>) -> BridgeError {
-        BridgeError { code: "ambiguous_address", message: message.into(), next: next.into(), exit: 2 }
-    }
-
-    pub fn reply(self) -> ErrorReply {
-        ErrorReply { code: self.exit, message: format!("{} [{}]", self.message, self.code), hint: Some(self.next) }
-    }
-}
-
-impl From<anyhow::Error> for BridgeError {
-    fn from(e: anyhow::Error) -> BridgeError {
-        BridgeError::new("store_error", format!("the bridge store failed: {e:#}"), "see the server log; try again")
-    }
-}
-
-pub type BridgeResult<T> = Result<T, BridgeError>;
+/// Bridge calls fail with sbx's one error type (codes such as `unknown_address`, `too_large`).
+pub type BridgeResult<T> = Result<T, Error>;
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)

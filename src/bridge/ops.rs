@@ -8,15 +8,15 @@ use serde_json::{json, Value};
 use super::address::{validate_channel, Target, USER};
 use super::router::{Outcome, Router, Waiter};
 use super::store::{MessageRow, NewMessage};
-use super::{now_ms, BridgeError, BridgeNotice, BridgeOp, BridgeResult, Replier};
+use super::{now_ms, BridgeNotice, BridgeOp, BridgeResult, Error, Replier};
 
 /// The longest a wait may be asked for; an agent that wants longer calls again.
 const MAX_WAIT: Duration = Duration::from_secs(600);
 const MAX_LIST: u32 = 500;
 const PREVIEW_CHARS: usize = 200;
 
-fn too_big(what: &str, size: usize, limit: usize, next: &str) -> BridgeError {
-    BridgeError::new("too_large", format!("{what} is {size} bytes, over the limit of {limit}"), next)
+fn too_big(what: &str, size: usize, limit: usize, next: &str) -> Error {
+    Error::new("too_large", format!("{what} is {size} bytes, over the limit of {limit}"), next)
 }
 
 fn preview(body: &str) -> String {
@@ -96,11 +96,11 @@ impl Router {
 
     fn check_text(&self, subject: &str, body: &str) -> BridgeResult<()> {
         if subject.trim().is_empty() {
-            return Err(BridgeError::new("bad_subject", "the subject is empty", "give the message a short subject"));
+            return Err(Error::new("bad_subject", "the subject is empty", "give the message a short subject"));
         }
         let chars = subject.chars().count();
         if chars > self.settings.max_subject_chars || subject.chars().any(char::is_control) {
-            return Err(BridgeError::new(
+            return Err(Error::new(
                 "bad_subject",
                 format!(
                     "the subject must be one line of at most {} characters, with no control characters",
@@ -136,7 +136,7 @@ impl Router {
         self.check_text(subject, body)?;
         for sha in artifacts {
             if !self.store.artifact_known(sha)? {
-                return Err(BridgeError::new(
+                return Err(Error::new(
                     "unknown_artifact",
                     format!("no artifact {sha}"),
                     "post it first with bridge_post_artifact and use the sha256 it returns",
@@ -165,7 +165,7 @@ impl Router {
             Target::Channel(name) => {
                 let members = self.store.members(&name)?;
                 if !members.iter().any(|m| m == me) {
-                    return Err(BridgeError::new(
+                    return Err(Error::new(
                         "not_a_member",
                         format!("you are not in #{name}"),
                         format!("join it first: bridge_join_channel #{name}"),
@@ -224,7 +224,7 @@ impl Router {
         self.check_text(subject, body)?;
         let ttl = ttl.unwrap_or(self.settings.broadcast_ttl_secs);
         if ttl == 0 || ttl > self.settings.max_broadcast_ttl_secs {
-            return Err(BridgeError::new(
+            return Err(Error::new(
                 "bad_ttl",
                 format!("a broadcast lives 1 to {} seconds, not {ttl}", self.settings.max_broadcast_ttl_secs),
                 "pick a TTL in that range (default 3600)",
@@ -305,13 +305,9 @@ impl Router {
             return Ok(m);
         }
         Err(if self.store.message_exists(id, now_ms())? {
-            BridgeError::new(
-                "not_yours",
-                format!("message {id} was not sent to you"),
-                "list yours with bridge_list_inbox",
-            )
+            Error::new("not_yours", format!("message {id} was not sent to you"), "list yours with bridge_list_inbox")
         } else {
-            BridgeError::new(
+            Error::new(
                 "unknown_message",
                 format!("there is no message {id} (it may have expired)"),
                 "list yours with bridge_list_inbox",
@@ -362,7 +358,7 @@ impl Router {
         }
         if let Some(name) = name {
             if name.is_empty() || name.len() > 255 || name.contains(['/', '\0']) || name == "." || name == ".." {
-                return Err(BridgeError::new(
+                return Err(Error::new(
                     "bad_name",
                     format!("{name:?} is not a file name"),
                     "give a plain file name (no '/'), at most 255 bytes",
@@ -380,7 +376,7 @@ impl Router {
 
     fn get_artifact(&self, sha: &str) -> BridgeResult<Value> {
         let Some((row, data)) = self.store.artifact(sha)? else {
-            return Err(BridgeError::new(
+            return Err(Error::new(
                 "unknown_artifact",
                 format!("no artifact {sha}"),
                 "use the full sha256 (64 lower-case hex digits) from the message",
@@ -403,7 +399,7 @@ impl Router {
     fn leave(&mut self, me: &str, channel: &str) -> BridgeResult<Value> {
         let name = validate_channel(channel)?;
         if !self.store.leave(&name, me)? {
-            return Err(BridgeError::new(
+            return Err(Error::new(
                 "not_a_member",
                 format!("you are not in #{name}"),
                 "list yours with bridge_list_channels",
@@ -437,10 +433,10 @@ impl Router {
 
     fn set_summary(&mut self, me: &str, summary: String) -> BridgeResult<Value> {
         if summary.chars().count() > 500 {
-            return Err(BridgeError::new("too_large", "a summary is at most 500 characters", "shorten it"));
+            return Err(Error::new("too_large", "a summary is at most 500 characters", "shorten it"));
         }
         let Some(e) = self.dir.endpoints.get_mut(me) else {
-            return Err(BridgeError::new("unknown_address", "you are not registered", "start the agent in sbx"));
+            return Err(Error::new("unknown_address", "you are not registered", "start the agent in sbx"));
         };
         e.row.summary = (!summary.trim().is_empty()).then_some(summary);
         self.store.put_endpoint(&e.row)?;
@@ -449,7 +445,7 @@ impl Router {
 
     fn search(&self, me: &str, query: &str, limit: u32) -> BridgeResult<Value> {
         if query.len() > 1000 {
-            return Err(BridgeError::new("bad_query", "the query is over 1000 bytes", "search by a few words"));
+            return Err(Error::new("bad_query", "the query is over 1000 bytes", "search by a few words"));
         }
         let limit = limit.clamp(1, MAX_LIST) as usize;
         let found = self.store.search(me, query, limit, now_ms())?;
@@ -459,17 +455,17 @@ impl Router {
 
     fn set_label(&mut self, me: &str, label: String, reply: &Replier) -> Outcome {
         if let Err(e) = crate::server::state::validate_label(&label) {
-            return Outcome::Reply(Err(BridgeError::new("bad_label", e.message, e.hint.unwrap_or_default())));
+            return Outcome::Reply(Err(Error::new("bad_label", e.message, e.next.unwrap_or_default())));
         }
         let Some(e) = self.dir.endpoints.get(me) else {
-            return Outcome::Reply(Err(BridgeError::new(
+            return Outcome::Reply(Err(Error::new(
                 "unknown_address",
                 "you are not registered",
                 "start the agent in sbx",
             )));
         };
         if me == USER {
-            return Outcome::Reply(Err(BridgeError::new(
+            return Outcome::Reply(Err(Error::new(
                 "bad_label",
                 "the user has no label",
                 "label a pane: sbx label -t PANE NAME",

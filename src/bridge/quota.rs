@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::store::Store;
-use super::{BridgeError, BridgeResult, BridgeSettings, USER};
+use super::{BridgeResult, BridgeSettings, Error, USER};
 
 #[derive(Debug, Default)]
 pub struct Usage {
@@ -42,7 +42,7 @@ impl Usage {
     pub fn check(&self, who: &str, bytes: u64, limits: &BridgeSettings) -> BridgeResult<()> {
         let used = self.per.get(who).copied().unwrap_or(0);
         if who != USER && used + bytes > limits.max_bytes_per_endpoint {
-            return Err(BridgeError::new(
+            return Err(Error::new(
                 "quota",
                 format!(
                     "you keep {} of messages and artifacts in the bridge; {} more is over your budget of {}",
@@ -55,7 +55,7 @@ impl Usage {
             ));
         }
         if self.total + bytes > limits.max_total_bytes {
-            return Err(BridgeError::new(
+            return Err(Error::new(
                 "quota",
                 format!(
                     "the bridge store holds {}; {} more is over its budget of {}",

@@ -12,8 +12,8 @@ use super::address::{Directory, Endpoint, USER};
 use super::quota::Usage;
 use super::store::{EndpointRow, Store};
 use super::{
-    now_ms, BridgeError, BridgeHandle, BridgeMsg, BridgeNotice, BridgeOp, BridgeResult, BridgeSettings, Caller,
-    Overview, PaneEntry, Replier,
+    now_ms, BridgeHandle, BridgeMsg, BridgeNotice, BridgeOp, BridgeResult, BridgeSettings, Caller, Error, Overview,
+    PaneEntry, Replier,
 };
 use crate::proc;
 
@@ -69,8 +69,9 @@ pub fn spawn(
         .name("sbx-bridge".into())
         .spawn(move || {
             let opened = lock_store(&data_dir.join("bridge")).and_then(|lock| {
-                let store = Store::open(&data_dir.join("bridge"), settings.sync == "full")?;
-                let endpoints = store.endpoints()?;
+                let store = Store::open(&data_dir.join("bridge"), settings.sync == "full")
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let endpoints = store.endpoints().map_err(|e| anyhow::anyhow!("{e}"))?;
                 Ok((lock, store, endpoints))
             });
             match opened {
@@ -104,12 +105,11 @@ fn lock_store(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
 fn refuse_all(rx: Receiver<BridgeMsg>, why: &str) {
     while let Ok(msg) = rx.recv() {
         if let BridgeMsg::Call { reply, .. } = msg {
-            reply.send(Err(BridgeError::new(
+            reply.send(Err(Error::new(
                 "store_unavailable",
                 format!("the bridge store cannot be opened: {why}"),
                 "fix or move the store folder (sbx doctor shows where), then sbx kill-server",
-            )
-            .reply()));
+            )));
         }
     }
 }
@@ -199,12 +199,11 @@ impl Router {
             self.delivered.clear();
             self.usage = Usage::load(&self.store);
             for reply in waiting {
-                reply.send(Err(BridgeError::new(
+                reply.send(Err(Error::new(
                     "internal_error",
                     "the bridge failed on this call",
                     "try again; the server log says more",
-                )
-                .reply()));
+                )));
             }
         }
     }
@@ -243,7 +242,7 @@ impl Router {
         }
         if began.is_err() {
             for (reply, result) in replies {
-                reply.send(result.map(|v| v.to_string()).map_err(BridgeError::reply));
+                reply.send(result.map(|v| v.to_string()));
             }
             return;
         }
@@ -256,12 +255,12 @@ impl Router {
             self.usage = Usage::load(&self.store);
             let why = format!("{e:#}");
             for (reply, _) in replies {
-                reply.send(Err(not_stored(&why).reply()));
+                reply.send(Err(not_stored(&why)));
             }
             return;
         }
         for (reply, result) in replies {
-            reply.send(result.map(|v| v.to_string()).map_err(BridgeError::reply));
+            reply.send(result.map(|v| v.to_string()));
         }
         // Committed: only now may an idle agent be told a message came.
         for notice in std::mem::take(&mut self.delivered) {
@@ -312,7 +311,7 @@ impl Router {
             proc::Origin::Pane(me) => Some(me),
             proc::Origin::Outside => None,
             proc::Origin::LeftPane => {
-                return Err(BridgeError::new(
+                return Err(Error::new(
                     "identity_refused",
                     "this process was started in an sbx pane and left it (its parent is gone and it \
                      runs in a session of its own), so sbx cannot tell whom it speaks for",
@@ -330,7 +329,7 @@ impl Router {
                     || e.row.id == claim
                     || e.row.agent_session.as_deref() == Some(claim);
                 if !matches {
-                    return Err(BridgeError::new(
+                    return Err(Error::new(
                         "identity_refused",
                         format!("this process runs in pane {} and cannot speak as {claim:?}", e.name()),
                         "drop --as (or the SBX_PANE_ID you set): inside a pane you are that pane",
@@ -341,7 +340,7 @@ impl Router {
             (None, Some(claim)) => match self.dir.resolve(claim, now) {
                 Ok(super::address::Target::Endpoint(id)) => id,
                 Ok(super::address::Target::Channel(_)) => {
-                    return Err(BridgeError::new(
+                    return Err(Error::new(
                         "identity_refused",
                         "a channel cannot be a caller",
                         "act as a pane id, label or session id",
@@ -603,8 +602,8 @@ impl Router {
 }
 
 /// A call whose writes could not be stored (the disk is full, the file is damaged).
-fn not_stored(why: &str) -> BridgeError {
-    BridgeError::new(
+fn not_stored(why: &str) -> Error {
+    Error::new(
         "store_error",
         format!("not stored: {why}"),
         "free some disk space (sbx doctor shows where the store is), then try again",

@@ -7,12 +7,40 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 const SCHEMA_VERSION: i64 = 1;
+
+/// What the store failed at (SQLite, the disk): a bridge call answers it as `store_error`.
+#[derive(Debug)]
+pub struct StoreFailure(anyhow::Error);
+
+pub type Result<T, E = StoreFailure> = std::result::Result<T, E>;
+
+impl<E: Into<anyhow::Error>> From<E> for StoreFailure {
+    fn from(e: E) -> StoreFailure {
+        StoreFailure(e.into())
+    }
+}
+
+impl std::fmt::Display for StoreFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl From<StoreFailure> for crate::protocol::Error {
+    fn from(e: StoreFailure) -> crate::protocol::Error {
+        crate::protocol::Error::new(
+            "store_error",
+            format!("the bridge store failed: {e}"),
+            "see the server log (free disk space if it is full), then try again",
+        )
+    }
+}
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS endpoints(
@@ -202,7 +230,11 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
-            anyhow::bail!("the store {} was written by a newer sbx (schema {version}); upgrade sbx", path.display());
+            return Err(anyhow::anyhow!(
+                "the store {} was written by a newer sbx (schema {version}); upgrade sbx",
+                path.display()
+            )
+            .into());
         }
         conn.execute_batch(SCHEMA).context("cannot create the store's tables")?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -493,7 +525,7 @@ impl Store {
         let data = std::fs::read(self.artifact_path(sha)).with_context(|| format!("artifact {sha} is missing"))?;
         // A file changed on disk is not the artifact any more.
         if hex(&Sha256::digest(&data)) != sha {
-            anyhow::bail!("artifact {sha} is damaged on disk");
+            return Err(anyhow::anyhow!("artifact {sha} is damaged on disk").into());
         }
         Ok(Some((row, data)))
     }

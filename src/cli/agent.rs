@@ -6,8 +6,9 @@ use std::time::Duration;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::output::{outln, print_json, CliError, CliResult};
+use super::output::{outln, print_json, CliResult, Error};
 use super::simple;
+use crate::agents::Adapter as _;
 use crate::agents::{AgentKind, HookEvent, Installed, ALL};
 use crate::config::paths::Paths;
 use crate::protocol::{AgentKey, Command, Reply};
@@ -59,7 +60,11 @@ pub async fn run(action: AgentCmd, json: bool, paths: &Paths) -> CliResult {
         AgentCmd::Cancel { target } => Command::AgentKey { target, key: AgentKey::Cancel },
         AgentCmd::Select { target, n } => {
             if !(1..=9).contains(&n) {
-                return Err(CliError::new("choose an option from 1 to 9", "look at the pane: sbx capture -t PANE"));
+                return Err(Error::new(
+                    "usage",
+                    "choose an option from 1 to 9",
+                    "look at the pane: sbx capture -t PANE",
+                ));
             }
             Command::AgentKey { target, key: AgentKey::Select(n) }
         }
@@ -135,8 +140,9 @@ async fn report_hook(agent: &str, event: &str, paths: &Paths) -> CliResult {
 }
 
 fn sbx_path() -> CliResult<std::path::PathBuf> {
-    std::env::current_exe()
-        .map_err(|e| CliError::new(format!("cannot find the sbx binary: {e}"), "run sbx by its full path"))
+    std::env::current_exe().map_err(|e| {
+        Error::new("no_binary", format!("cannot find the sbx binary: {e}"), "run sbx by its full path")
+    })
 }
 
 fn print_installed(kind: AgentKind, items: &[Installed], json: bool, verb: &str) {
@@ -155,11 +161,11 @@ pub fn init(providers: Vec<AgentKind>, json: bool) -> CliResult {
         let found: Vec<AgentKind> =
             ALL.iter().copied().filter(|k| crate::agents::which(k.adapter().program()).is_some()).collect();
         if found.is_empty() {
-            return Err(CliError {
-                code: 2,
-                message: "no agent CLI found on PATH (claude, codex)".into(),
-                hint: Some("say which: sbx init --provider claude (or codex)".into()),
-            });
+            return Err(Error::choose(
+                "no_agent",
+                "no agent CLI found on PATH (claude, codex)",
+                "say which: sbx init --provider claude (or codex)",
+            ));
         }
         found
     } else {
@@ -170,7 +176,7 @@ pub fn init(providers: Vec<AgentKind>, json: bool) -> CliResult {
         let items = kind
             .adapter()
             .install(&sbx)
-            .map_err(|e| CliError::new(format!("{e:#}"), "fix the file, then run sbx init again"))?;
+            .map_err(|e| Error::new("bad_agent_config", format!("{e:#}"), "fix the file, then run sbx init again"))?;
         print_installed(kind, &items, json, "init");
     }
     Ok(())
@@ -178,10 +184,9 @@ pub fn init(providers: Vec<AgentKind>, json: bool) -> CliResult {
 
 pub fn uninstall(providers: Vec<AgentKind>, json: bool) -> CliResult {
     for kind in providers {
-        let items = kind
-            .adapter()
-            .uninstall()
-            .map_err(|e| CliError::new(format!("{e:#}"), "fix the file, then run sbx uninstall again"))?;
+        let items = kind.adapter().uninstall().map_err(|e| {
+            Error::new("bad_agent_config", format!("{e:#}"), "fix the file, then run sbx uninstall again")
+        })?;
         print_installed(kind, &items, json, "uninstall");
     }
     Ok(())

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UnixStream;
 
-use super::output::{CliError, CliResult};
+use super::output::{CliResult, Error};
 use crate::config::paths::{ensure_private_dir, Paths};
 use crate::protocol::{read_frame, write_frame, ClientMsg, Command, Hello, Reply, ServerMsg, PROTOCOL_VERSION};
 
@@ -25,14 +25,16 @@ pub async fn connect(socket: &Path) -> std::io::Result<UnixStream> {
     Ok(stream)
 }
 
-fn no_server(socket: &Path, err: std::io::Error) -> CliError {
+fn no_server(socket: &Path, err: std::io::Error) -> Error {
     if err.kind() == std::io::ErrorKind::PermissionDenied {
-        return CliError::new(
+        return Error::new(
+            "not_your_server",
             format!("refusing to use {}: {err}", socket.display()),
             "point SBX_SOCKET or SBX_HOME at a folder of yours",
         );
     }
-    CliError::new(
+    Error::new(
+        "no_server",
         format!("no sbx server is running (socket {})", socket.display()),
         "start one with `sbx` (attach) or `sbx new -d` (in the background)",
     )
@@ -63,7 +65,8 @@ pub async fn connect_or_start(paths: &Paths) -> CliResult<UnixStream> {
             return Ok(stream);
         }
         if Instant::now() > deadline {
-            return Err(CliError::new(
+            return Err(Error::new(
+                "server_not_started",
                 "the sbx server did not start",
                 format!("see {} for why", paths.runtime.join("server.log").display()),
             ));
@@ -78,14 +81,17 @@ fn start_server(paths: &Paths) -> CliResult {
     let socket = paths.socket();
     if let Some(parent) = socket.parent().filter(|p| *p != paths.runtime && !p.as_os_str().is_empty()) {
         crate::config::paths::ensure_user_dir(parent, "the folder of $SBX_SOCKET").map_err(|e| {
-            CliError::new(format!("{e:#}"), "point SBX_SOCKET at a folder only you can write, or unset it")
+            Error::new(
+                "server_not_started",
+                format!("{e:#}"),
+                "point SBX_SOCKET at a folder only you can write, or unset it",
+            )
         })?;
     }
     let log_path = paths.runtime.join("server.log");
-    let log =
-        std::fs::OpenOptions::new().create(true).append(true).mode_0600().open(&log_path).map_err(|e| {
-            CliError::new(format!("cannot open {}: {e}", log_path.display()), "check the runtime folder")
-        })?;
+    let log = std::fs::OpenOptions::new().create(true).append(true).mode_0600().open(&log_path).map_err(|e| {
+        Error::new("server_not_started", format!("cannot open {}: {e}", log_path.display()), "check the runtime folder")
+    })?;
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("server").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log));
@@ -96,8 +102,9 @@ fn start_server(paths: &Paths) -> CliResult {
             Ok(())
         });
     }
-    cmd.spawn()
-        .map_err(|e| CliError::new(format!("cannot start the server: {e}"), "check that the sbx binary is intact"))?;
+    cmd.spawn().map_err(|e| {
+        Error::new("server_not_started", format!("cannot start the server: {e}"), "check that the sbx binary is intact")
+    })?;
     Ok(())
 }
 
@@ -117,8 +124,9 @@ pub async fn request(mut stream: UnixStream, cmd: Command) -> CliResult<Reply> {
     write_frame(&mut stream, &ClientMsg::Command(cmd)).await?;
     match read_frame::<_, ServerMsg>(&mut stream).await? {
         Some(ServerMsg::Reply(reply)) => Ok(reply),
-        Some(ServerMsg::Error(e)) => Err(e.into()),
-        Some(_) | None => Err(CliError::new(
+        Some(ServerMsg::Error(e)) => Err(e),
+        Some(_) | None => Err(Error::new(
+            "bad_answer",
             "the server closed the connection without answering",
             "run `sbx ls`; if it fails, `sbx kill-server` and start again",
         )),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::output::{outln, plain, print_json, sanitize, CliError, CliResult};
+use super::output::{outln, plain, print_json, sanitize, CliResult, Error};
 use crate::bridge::client::Link;
 use crate::bridge::BridgeOp;
 use crate::config::paths::Paths;
@@ -101,7 +101,7 @@ fn link(paths: &Paths, as_pane: Option<String>) -> Link {
 async fn call(link: &Link, op: BridgeOp) -> CliResult<Value> {
     let json = link.call(op).await?;
     serde_json::from_str(&json)
-        .map_err(|e| CliError::new(format!("bad answer from the server: {e}"), "sbx kill-server"))
+        .map_err(|e| Error::new("bad_answer", format!("bad answer from the server: {e}"), "sbx kill-server"))
 }
 
 /// A relative directory address means the caller's directory, which only the caller knows.
@@ -116,17 +116,19 @@ fn absolute_address(to: &str) -> String {
 
 fn read_upload(path: &PathBuf) -> CliResult<Vec<u8>> {
     let meta = std::fs::metadata(path)
-        .map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display()), "check the path"))?;
+        .map_err(|e| Error::new("bad_file", format!("cannot read {}: {e}", path.display()), "check the path"))?;
     if !meta.is_file() {
-        return Err(CliError::new(format!("{} is not a file", path.display()), "attach a regular file"));
+        return Err(Error::new("bad_file", format!("{} is not a file", path.display()), "attach a regular file"));
     }
     if meta.len() > MAX_UPLOAD {
-        return Err(CliError::new(
+        return Err(Error::new(
+            "bad_file",
             format!("{} is {} bytes, more than sbx carries in one artifact", path.display(), meta.len()),
             "split it or compress it",
         ));
     }
-    std::fs::read(path).map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display()), "check the file"))
+    std::fs::read(path)
+        .map_err(|e| Error::new("bad_file", format!("cannot read {}: {e}", path.display()), "check the file"))
 }
 
 /// A field of a bridge answer as one line of plain text: names, subjects and paths come from
@@ -247,7 +249,11 @@ pub async fn msg(cmd: MsgCmd, as_pane: Option<String>, json: bool, paths: &Paths
         }),
         MsgCmd::Wait { timeout } => {
             if !(0.0..=600.0).contains(&timeout) {
-                return Err(CliError::new("--timeout must be between 0 and 600 seconds", "wait again after that"));
+                return Err(Error::new(
+                    "usage",
+                    "--timeout must be between 0 and 600 seconds",
+                    "wait again after that",
+                ));
             }
             let op = BridgeOp::Wait { timeout_ms: (timeout * 1000.0) as u64, after: None };
             let v = call(&link, op).await?;
@@ -255,7 +261,7 @@ pub async fn msg(cmd: MsgCmd, as_pane: Option<String>, json: bool, paths: &Paths
                 if json {
                     print_json(&v);
                 }
-                return Err(CliError { code: 1, message: "no message came".into(), hint: Some("wait again".into()) });
+                return Err(Error::new("timeout", "no message came", "wait again: sbx msg wait --timeout S"));
             }
             out(&v, json, print_list)
         }
@@ -314,11 +320,15 @@ pub async fn artifact(cmd: ArtifactCmd, as_pane: Option<String>, json: bool, pat
             use base64::Engine;
             let data = base64::engine::general_purpose::STANDARD
                 .decode(s(&v, "base64"))
-                .map_err(|e| CliError::new(format!("bad artifact data: {e}"), "sbx kill-server"))?;
+                .map_err(|e| Error::new("bad_answer", format!("bad artifact data: {e}"), "sbx kill-server"))?;
             match output {
                 Some(path) => {
                     crate::config::paths::write_atomic(&path, &data).map_err(|e| {
-                        CliError::new(format!("cannot write {}: {e:#}", path.display()), "choose another -o path")
+                        Error::new(
+                            "write_failed",
+                            format!("cannot write {}: {e:#}", path.display()),
+                            "choose another -o path",
+                        )
                     })?;
                     if json {
                         print_json(&serde_json::json!({ "sha256": v["sha256"], "size": data.len(), "path": path }));

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::paths::Paths;
 use crate::protocol::{AttachRequest, Command, NewSpec, PaneSpec, Reply, SplitDirection};
-use output::{errln, outln, report, CliError, CliResult};
+use output::{errln, outln, report, CliResult, Error};
 
 #[derive(Parser)]
 #[command(name = "sbx", version, about = "A terminal multiplexer for coding agents", disable_help_subcommand = true)]
@@ -312,7 +312,7 @@ pub fn main() -> i32 {
     let paths = match Paths::resolve() {
         Ok(p) => p,
         Err(e) => {
-            report(&CliError::from(e), json);
+            report(&Error::from(e), json);
             return 1;
         }
     };
@@ -331,7 +331,7 @@ pub fn main() -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            report(&CliError::from(e), json);
+            report(&Error::from(e), json);
             return 1;
         }
     };
@@ -339,7 +339,7 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             report(&e, json);
-            e.code as i32
+            e.exit.max(1) as i32
         }
     }
 }
@@ -347,7 +347,10 @@ pub fn main() -> i32 {
 /// The relay serves many clients at once: it gets a runtime with a thread per core.
 fn run_relay(args: RelayArgs, paths: &Paths) -> i32 {
     if args.sweep_every == 0 || args.ttl == 0 {
-        report(&CliError::new("--ttl and --sweep-every must be at least 1 second", "pass a positive number"), false);
+        report(
+            &Error::new("usage", "--ttl and --sweep-every must be at least 1 second", "pass a positive number"),
+            false,
+        );
         return 1;
     }
     let options = crate::relay::RelayOptions {
@@ -373,14 +376,14 @@ fn run_relay(args: RelayArgs, paths: &Paths) -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            report(&CliError::from(e), false);
+            report(&Error::from(e), false);
             return 1;
         }
     };
     match runtime.block_on(crate::relay::run(options)) {
         Ok(()) => 0,
         Err(e) => {
-            report(&CliError::new(format!("{e:#}"), "check the address and the store path"), false);
+            report(&Error::new("relay_failed", format!("{e:#}"), "check the address and the store path"), false);
             1
         }
     }
@@ -392,7 +395,8 @@ fn absolute(dir: Option<PathBuf>) -> CliResult<Option<PathBuf>> {
         Some(d) => {
             let abs = std::path::absolute(&d)?;
             if !abs.is_dir() {
-                return Err(CliError::new(
+                return Err(Error::new(
+                    "not_a_directory",
                     format!("{} is not a directory", d.display()),
                     "pass an existing directory with -c DIR",
                 ));
@@ -559,7 +563,8 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
                 }
                 Ok(())
             } else {
-                Err(CliError::new(
+                Err(Error::new(
+                    "bad_config",
                     config.warnings.join("\n  "),
                     format!("fix the files in {} (sbx uses the presets until then)", paths.config.display()),
                 ))
@@ -601,7 +606,7 @@ fn ok(result: CliResult<Reply>, json: bool) -> CliResult {
 }
 
 fn unexpected() -> CliResult {
-    Err(CliError::new("the server sent an unexpected reply", "restart it: sbx kill-server"))
+    Err(Error::new("bad_answer", "the server sent an unexpected reply", "restart it: sbx kill-server"))
 }
 
 async fn attach(stream: tokio::net::UnixStream, request: AttachRequest) -> CliResult {

@@ -27,55 +27,28 @@ macro_rules! errln {
 
 pub(crate) use {errln, outln};
 
-use crate::protocol::ErrorReply;
+pub use crate::protocol::Error;
 
-#[derive(Debug)]
-pub struct CliError {
-    pub code: u8,
-    pub message: String,
-    pub hint: Option<String>,
-}
+pub type CliResult<T = ()> = Result<T, Error>;
 
-impl CliError {
-    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> CliError {
-        CliError { code: 1, message: message.into(), hint: Some(hint.into()) }
-    }
-}
-
-impl From<ErrorReply> for CliError {
-    fn from(e: ErrorReply) -> CliError {
-        CliError { code: e.code.max(1), message: e.message, hint: e.hint }
-    }
-}
-
-impl From<anyhow::Error> for CliError {
-    fn from(e: anyhow::Error) -> CliError {
-        CliError { code: 1, message: format!("{e:#}"), hint: None }
-    }
-}
-
-impl From<std::io::Error> for CliError {
-    fn from(e: std::io::Error) -> CliError {
-        CliError { code: 1, message: e.to_string(), hint: None }
-    }
-}
-
-pub type CliResult<T = ()> = Result<T, CliError>;
-
-pub fn report(err: &CliError, json: bool) {
+/// Say what failed. Text goes to stderr ("sbx: message [code]" and "next: …"); with `--json`,
+/// one object `{"error", "next", "code", "exit"}` goes to stdout, where the command's result
+/// would have gone: a script reads one document from stdout whatever happened.
+pub fn report(err: &Error, json: bool) {
     if json {
         #[derive(Serialize)]
         struct Body<'a> {
             error: &'a str,
-            hint: Option<&'a str>,
-            code: u8,
+            next: Option<&'a str>,
+            code: &'a str,
+            exit: u8,
         }
-        let body = Body { error: &err.message, hint: err.hint.as_deref(), code: err.code };
+        let body = Body { error: &err.message, next: err.next.as_deref(), code: &err.code, exit: err.exit.max(1) };
         outln!("{}", serde_json::to_string(&body).unwrap_or_default());
     } else {
-        errln!("sbx: {}", plain(&err.message));
-        if let Some(hint) = &err.hint {
-            errln!("  next: {}", plain(hint));
+        errln!("sbx: {} [{}]", plain(&err.message), plain(&err.code));
+        if let Some(next) = &err.next {
+            errln!("  next: {}", plain(next));
         }
     }
 }

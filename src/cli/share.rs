@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::output::{errln, outln, plain, print_json, write_err, CliError, CliResult};
+use super::output::{errln, outln, plain, print_json, write_err, CliResult, Error};
 use crate::config::paths::Paths;
 use crate::relay::client::{RelayClient, Signer};
 use crate::relay::wire;
@@ -29,17 +29,11 @@ pub enum FriendCmd {
     },
 }
 
-fn err(e: impl std::fmt::Display, next: &str) -> CliError {
-    CliError::new(e.to_string(), next)
+fn err(e: impl std::fmt::Display, next: &str) -> Error {
+    Error::new("share_failed", e.to_string(), next)
 }
 
-fn relay(paths: &Paths) -> CliResult<RelayClient> {
-    Ok(crate::share::relay(paths)?)
-}
-
-fn me(paths: &Paths) -> CliResult<Identity> {
-    Ok(crate::share::me(paths)?)
-}
+use crate::share::{me, relay};
 
 pub async fn id(key: Option<PathBuf>, json: bool, paths: &Paths) -> CliResult {
     let (me, created) = identity::load_or_create(paths, key.as_deref())
@@ -194,15 +188,15 @@ async fn pick_session(id: Option<String>, paths: &Paths) -> CliResult<Session> {
         return match found.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(err(format!("no local session {id}"), "list them: sbx sessions")),
-            many => Err(CliError {
-                code: 2,
-                message: format!(
+            many => Err(Error::choose(
+                "ambiguous",
+                format!(
                     "{id} fits {} sessions: {}",
                     many.len(),
                     many.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
                 ),
-                hint: Some("give more of the id".into()),
-            }),
+                "give more of the id",
+            )),
         };
     }
     if let Ok(pane) = std::env::var("SBX_PANE_ID") {
@@ -226,15 +220,15 @@ async fn pick_session(id: Option<String>, paths: &Paths) -> CliResult<Session> {
         return Ok(s.clone());
     }
     let recent: Vec<String> = all.iter().take(5).map(|s| format!("{} {} ({})", s.tool.name(), s.id, s.title)).collect();
-    Err(CliError {
-        code: 2,
-        message: format!(
+    Err(Error::choose(
+        "ambiguous",
+        format!(
             "no agent session ran in {}; recent ones: {}",
             here.display(),
             if recent.is_empty() { "none".into() } else { recent.join("; ") }
         ),
-        hint: Some("name one: sbx send FRIEND SESSION-ID (sbx sessions lists them)".into()),
-    })
+        "name one: sbx send FRIEND SESSION-ID (sbx sessions lists them)",
+    ))
 }
 
 pub async fn send(friend: String, session: Option<String>, json: bool, paths: &Paths) -> CliResult {
@@ -405,11 +399,11 @@ pub async fn open(
                 [one] => *one,
                 [] => return Err(err(format!("no blob {id} is waiting"), "see them: sbx inbox")),
                 _ => {
-                    return Err(CliError {
-                        code: 2,
-                        message: format!("{id} fits several blobs"),
-                        hint: Some("give more of the id (sbx inbox)".into()),
-                    })
+                    return Err(Error::choose(
+                        "ambiguous",
+                        format!("{id} fits several blobs"),
+                        "give more of the id (sbx inbox)",
+                    ))
                 }
             }
         }

@@ -16,7 +16,7 @@ use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{cursor, execute};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
-use crate::cli::output::{CliError, CliResult};
+use crate::cli::output::{CliResult, Error};
 use crate::protocol::{read_frame_blocking, write_frame_blocking, AttachRequest, ClientMsg, ServerMsg};
 
 struct TerminalGuard {
@@ -61,13 +61,15 @@ type Outcome = CliResult<String>;
 /// Attach over `stream` (hello already sent). Returns the message to print on exit.
 pub async fn attach(stream: tokio::net::UnixStream, mut request: AttachRequest) -> Outcome {
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        return Err(CliError::new(
+        return Err(Error::new(
+            "no_terminal",
             "sbx attach needs a terminal",
             "run it from a terminal, or use `sbx new -d` and `sbx send-keys`/`sbx capture` from scripts",
         ));
     }
     if std::env::var_os("SBX_PANE_ID").is_some() && std::env::var_os("SBX_NESTED").is_none() {
-        return Err(CliError::new(
+        return Err(Error::new(
+            "nested",
             "this is already an sbx pane; attaching here would nest sbx inside itself",
             "detach first (prefix d), or set SBX_NESTED=1 to nest anyway",
         ));
@@ -110,7 +112,7 @@ fn output_loop(reader: UnixStream, done: UnboundedSender<Outcome>) {
                 }
             }
             Ok(Some(ServerMsg::Exit(message))) => break Ok(message),
-            Ok(Some(ServerMsg::Error(e))) => break Err(CliError::from(e)),
+            Ok(Some(ServerMsg::Error(e))) => break Err(e),
             Ok(Some(ServerMsg::Reply(_) | ServerMsg::Bridge { .. })) => {}
             Ok(None) | Err(_) => break Ok("[lost server]".to_string()),
         }

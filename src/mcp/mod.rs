@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::bridge::client::Link;
 use crate::bridge::BridgeOp;
-use crate::cli::output::{CliError, CliResult};
+use crate::cli::output::{CliResult, Error};
 use std::path::PathBuf;
 
 use crate::config::paths::Paths;
@@ -38,12 +38,12 @@ impl ServerHandler for Bridge {}
 
 type ToolResult = Result<CallToolResult, ErrorData>;
 
-fn answer(result: Result<String, CliError>) -> ToolResult {
+fn answer(result: Result<String, Error>) -> ToolResult {
     Ok(match result {
         Ok(json) => CallToolResult::success(vec![ContentBlock::text(json)]),
         Err(e) => {
-            let next = e.hint.map(|h| format!("; next: {h}")).unwrap_or_default();
-            CallToolResult::error(vec![ContentBlock::text(format!("error: {}{next}", e.message))])
+            let next = e.next.map(|h| format!("; next: {h}")).unwrap_or_default();
+            CallToolResult::error(vec![ContentBlock::text(format!("error: {} [{}]{next}", e.message, e.code))])
         }
     })
 }
@@ -331,10 +331,9 @@ pub async fn serve(paths: Paths, socket: Option<PathBuf>) -> CliResult {
     // The guard bounds lines itself (and answers the ones it cuts); rmcp's bound sits above it.
     let transport = rmcp::transport::async_rw::AsyncRwTransport::new_server(reader, writer)
         .with_max_line_length(stdio::MAX_LINE + 1);
-    let service = Bridge { link, tool_router: Bridge::tool_router() }
-        .serve(transport)
-        .await
-        .map_err(|e| CliError::new(format!("MCP start-up failed: {e}"), "the agent must speak MCP on stdio"))?;
+    let service = Bridge { link, tool_router: Bridge::tool_router() }.serve(transport).await.map_err(|e| {
+        Error::new("mcp_failed", format!("MCP start-up failed: {e}"), "the agent must speak MCP on stdio")
+    })?;
     let _ = service.waiting().await;
     Ok(())
 }

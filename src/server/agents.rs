@@ -8,11 +8,12 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::Server;
 use crate::agents::state::after_hook;
+use crate::agents::Adapter as _;
 use crate::agents::{AgentKind, AgentState, HookEvent};
 use crate::pane::engine::lock;
 use crate::pane::input::encode_paste;
 use crate::pane::PaneId;
-use crate::protocol::{AgentInfo, AgentKey, ErrorReply, Reply, ServerMsg};
+use crate::protocol::{AgentInfo, AgentKey, Error, Reply, ServerMsg};
 
 /// How long a typed prompt may take to show on screen before sbx gives up submitting it.
 const PROMPT_ECHO: Duration = Duration::from_secs(10);
@@ -113,11 +114,11 @@ impl Server {
         kind: &str,
         hook: HookEvent,
         pid: u32,
-    ) -> Result<Option<String>, ErrorReply> {
+    ) -> Result<Option<String>, Error> {
         if let std::collections::btree_map::Entry::Vacant(entry) = self.state.agents.entry(id) {
             // An agent the user started by hand in a shell pane, with `sbx init`'s hooks:
             // from its first hook on, the pane is an agent pane like any other.
-            let Some(kind) = crate::agents::ALL.iter().copied().find(|k| k.name() == kind) else {
+            let Some(kind) = crate::protocol::AgentKind::from_name(kind) else {
                 return Ok(None);
             };
             entry.insert(PaneAgent::new(kind, None));
@@ -316,14 +317,15 @@ impl Server {
             match &agent.state {
                 AgentState::Idle => Ok(Some(id)),
                 AgentState::Exited => {
-                    Err(ErrorReply::new("the agent has exited", "start a new one: sbx split --agent ..."))
+                    Err(Error::new("agent_exited", "the agent has exited", "start a new one: sbx split --agent ..."))
                 }
                 state if queue => {
                     let _ = state;
                     agent.queued.push(text.clone());
                     Ok(None)
                 }
-                state => Err(ErrorReply::new(
+                state => Err(Error::new(
+                    "agent_busy",
                     format!("the agent is {}; the prompt was not typed", state.label()),
                     format!("wait for it (sbx agent wait -t {target} --until idle) or pass --queue"),
                 )),
@@ -413,7 +415,7 @@ impl Server {
                 None => {
                     let t = self.typed.remove(i);
                     if let Some(out) = t.out {
-                        let _ = out.send(ServerMsg::Error(ErrorReply::new("the pane closed", "run sbx ls")));
+                        let _ = out.send(ServerMsg::Error(Error::new("pane_closed", "the pane closed", "run sbx ls")));
                     }
                 }
                 Some(false) if t.deadline <= now => {
@@ -424,7 +426,8 @@ impl Server {
                         Ready::Question => "the agent's question never showed on its screen; nothing was answered",
                     };
                     if let Some(out) = t.out {
-                        let _ = out.send(ServerMsg::Error(ErrorReply::new(
+                        let _ = out.send(ServerMsg::Error(Error::new(
+                            "not_shown",
                             what,
                             format!("look at the pane: sbx capture -t {}", crate::pane::pane_name(t.pane)),
                         )));
@@ -441,7 +444,8 @@ impl Server {
             let id = self.state.resolve_pane(target)?;
             let agent = self.state.agents.get(&id).ok_or_else(|| not_an_agent(target))?;
             if !matches!(agent.state, AgentState::Waiting { .. }) {
-                return Err(ErrorReply::new(
+                return Err(Error::new(
+                    "agent_busy",
                     format!("the agent is {}, not waiting for an answer", agent.state.label()),
                     format!("wait for a question: sbx agent wait -t {target} --until waiting"),
                 ));
@@ -485,11 +489,13 @@ impl Server {
             let state = agents.get(&w.pane).map(|a| (a.state.label(), a.info()));
             let reply = match state {
                 Some((label, info)) if label == w.until => Some(ServerMsg::Reply(Reply::Agent(info))),
-                Some(("exited", _)) | None => Some(ServerMsg::Error(ErrorReply::new(
+                Some(("exited", _)) | None => Some(ServerMsg::Error(Error::new(
+                    "agent_exited",
                     "the agent exited before that",
                     "start a new one: sbx split --agent ...",
                 ))),
-                Some((label, _)) if w.deadline.is_some_and(|d| d <= now) => Some(ServerMsg::Error(ErrorReply::new(
+                Some((label, _)) if w.deadline.is_some_and(|d| d <= now) => Some(ServerMsg::Error(Error::new(
+                    "timeout",
                     format!("timed out; the agent is {label}"),
                     "wait longer (--timeout S) or look at the pane: sbx capture -t PANE",
                 ))),
@@ -541,8 +547,9 @@ fn read_since(path: &std::path::Path, from: u64, len: u64) -> Option<String> {
     Some(if start > from { text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default() } else { text })
 }
 
-fn not_an_agent(target: &str) -> ErrorReply {
-    ErrorReply::new(
+fn not_an_agent(target: &str) -> Error {
+    Error::new(
+        "not_an_agent",
         format!("{target} is not an agent pane"),
         "start one with sbx split --agent claude (or codex); sbx ls --json shows which panes are agents",
     )

@@ -7,7 +7,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::Server;
 use crate::agents::{AgentState, HookEvent};
 use crate::bridge::{BridgeMsg, BridgeNotice, BridgeOp, Caller, PaneEntry, Replier};
-use crate::protocol::{ErrorReply, Reply, ServerMsg};
+use crate::protocol::{Error, Reply, ServerMsg};
 
 /// Hooks that run before the agent's next turn: the ones whose output becomes context.
 fn takes_context(event: &str) -> bool {
@@ -71,7 +71,8 @@ impl Server {
                 // A hook speaks for the pane it runs in, whatever its environment says.
                 let runs_in = crate::proc::origin(pid, |p| self.state.panes.values().find(|q| q.pid == Some(p)));
                 if !matches!(runs_in, crate::proc::Origin::Pane(p) if p.id == id) {
-                    let _ = out.send(ServerMsg::Error(ErrorReply::new(
+                    let _ = out.send(ServerMsg::Error(Error::new(
+                        "identity_refused",
                         format!("this hook does not run in pane {pane}"),
                         "hooks report for the pane they run in; unset SBX_PANE_ID outside sbx panes",
                     )));
@@ -128,7 +129,8 @@ impl Server {
         let taken_outside = self.overview.external_labels.contains(&label)
             && !self.published.values().any(|p| p.endpoint == endpoint && p.label.as_ref() == Some(&label));
         let result = if taken_outside {
-            Err(ErrorReply::new(
+            Err(Error::new(
+                "label_taken",
                 format!("the label {label:?} is taken by an agent session outside sbx"),
                 "labels are unique; choose another",
             ))
@@ -140,7 +142,8 @@ impl Server {
                     if self.state.panes.values().any(|p| p.label.as_ref() == Some(&label))
                         || self.state.session_index(&label).is_some()
                     {
-                        Err(ErrorReply::new(
+                        Err(Error::new(
+                            "label_taken",
                             format!("the label {label:?} is taken"),
                             "labels are unique; choose another",
                         ))
@@ -158,7 +161,7 @@ impl Server {
                 self.mark_chrome_dirty();
                 reply.send(Ok(serde_json::json!({ "label": label, "id": endpoint }).to_string()));
             }
-            Err(e) => reply.send(Err(ErrorReply { message: format!("{} [label_taken]", e.message), ..e })),
+            Err(e) => reply.send(Err(Error { code: "label_taken".into(), ..e })),
         }
     }
 

@@ -8,10 +8,11 @@ use super::conn::ClientId;
 use super::layout::Layout;
 use super::state::{validate_label, validate_session_name, Session, Tab, Target};
 use super::Server;
+use crate::agents::Adapter as _;
 use crate::pane::engine::{lock, Size};
 use crate::pane::input::{encode_named_key, encode_paste};
 use crate::pane::{Pane, PaneId, SpawnSpec};
-use crate::protocol::{AttachRequest, Command, ErrorReply, NewSpec, PaneSpec, Reply, ServerMsg, SplitDirection};
+use crate::protocol::{AttachRequest, Command, Error, NewSpec, PaneSpec, Reply, ServerMsg, SplitDirection};
 
 impl Server {
     pub(super) fn command(&mut self, cmd: Command) -> ServerMsg {
@@ -21,7 +22,7 @@ impl Server {
         }
     }
 
-    fn run_command(&mut self, cmd: Command) -> Result<Reply, ErrorReply> {
+    fn run_command(&mut self, cmd: Command) -> Result<Reply, Error> {
         match cmd {
             Command::Ping => Ok(Reply::Pong { pid: std::process::id(), version: env!("CARGO_PKG_VERSION").into() }),
             Command::New(spec) => {
@@ -64,7 +65,8 @@ impl Server {
                 }
                 for key in &keys {
                     bytes.extend(encode_named_key(key, mode).map_err(|e| {
-                        ErrorReply::new(
+                        Error::new(
+                            "bad_key",
                             e,
                             "key names: Enter, Tab, Esc, BSpace, Up, Down, Left, Right, F1…F12, C-x, M-x",
                         )
@@ -138,23 +140,26 @@ impl Server {
         }
     }
 
-    pub(super) fn set_label(&mut self, id: PaneId, label: Option<String>) -> Result<(), ErrorReply> {
+    pub(super) fn set_label(&mut self, id: PaneId, label: Option<String>) -> Result<(), Error> {
         if let Some(label) = &label {
             validate_label(label)?;
             if let Some(other) = self.state.panes.values().find(|p| p.id != id && p.label.as_ref() == Some(label)) {
-                return Err(ErrorReply::new(
+                return Err(Error::new(
+                    "label_taken",
                     format!("the label {label:?} is taken by pane {}", other.name()),
                     "labels are unique; choose another, or free it with `sbx label -t <that pane> <new name>`",
                 ));
             }
             if self.state.session_index(label).is_some() {
-                return Err(ErrorReply::new(
+                return Err(Error::new(
+                    "name_taken",
                     format!("{label:?} is already a session name"),
                     "choose a label that is not a session name, so targets stay unambiguous",
                 ));
             }
             if self.overview.external_labels.contains(label) {
-                return Err(ErrorReply::new(
+                return Err(Error::new(
+                    "label_taken",
                     format!("the label {label:?} is taken by an agent session outside sbx"),
                     "labels are unique; choose another",
                 ));
@@ -189,10 +194,11 @@ impl Server {
         default_cwd: PathBuf,
         size: Size,
         session: &str,
-    ) -> Result<PaneId, ErrorReply> {
+    ) -> Result<PaneId, Error> {
         let cwd = spec.cwd.clone().unwrap_or(default_cwd);
         if !cwd.is_dir() {
-            return Err(ErrorReply::new(
+            return Err(Error::new(
+                "not_a_directory",
                 format!("{} is not a directory", cwd.display()),
                 "pass an existing directory with -c DIR",
             ));
@@ -200,7 +206,8 @@ impl Server {
         if let Some(label) = &spec.label {
             validate_label(label)?;
             if self.state.panes.values().any(|p| p.label.as_ref() == Some(label)) {
-                return Err(ErrorReply::new(
+                return Err(Error::new(
+                    "label_taken",
                     format!("the label {label:?} is taken"),
                     "labels are unique; run `sbx ls` to see them and choose another",
                 ));
@@ -218,7 +225,8 @@ impl Server {
         if let Some(kind) = spec.agent {
             let adapter = kind.adapter();
             if crate::agents::which(adapter.program()).is_none() {
-                return Err(ErrorReply::new(
+                return Err(Error::new(
+                    "not_installed",
                     format!("{} is not installed (not found on the sbx server's PATH)", adapter.program()),
                     format!(
                         "install it: {}; then restart the server (sbx kill-server) if PATH changed",
@@ -237,8 +245,9 @@ impl Server {
         let settings = &self.state.config.settings;
         let shell = (!settings.shell.is_empty()).then(|| settings.shell.clone());
         let spawn = SpawnSpec { command, cwd, env, shell, size, scrollback: settings.scrollback };
-        let mut pane = Pane::spawn(id, spawn, self.notices.clone())
-            .map_err(|e| ErrorReply::new(format!("{e:#}"), "check the command and the directory, then try again"))?;
+        let mut pane = Pane::spawn(id, spawn, self.notices.clone()).map_err(|e| {
+            Error::new("spawn_failed", format!("{e:#}"), "check the command and the directory, then try again")
+        })?;
         pane.label = spec.label.clone();
         if let Some(endpoint) = endpoint {
             pane.endpoint = endpoint;
@@ -251,18 +260,23 @@ impl Server {
         Ok(id)
     }
 
-    pub(super) fn create_session(&mut self, spec: NewSpec) -> Result<(String, PaneId), ErrorReply> {
+    pub(super) fn create_session(&mut self, spec: NewSpec) -> Result<(String, PaneId), Error> {
         let name = match spec.name {
             Some(name) => {
                 validate_session_name(&name)?;
                 if self.state.session_index(&name).is_some() {
-                    return Err(ErrorReply::new(
+                    return Err(Error::new(
+                        "name_taken",
                         format!("a session named {name:?} exists"),
                         format!("attach to it with `sbx attach -t {name}`, or choose another name"),
                     ));
                 }
                 if self.state.panes.values().any(|p| p.label.as_deref() == Some(name.as_str())) {
-                    return Err(ErrorReply::new(format!("{name:?} is a pane label"), "choose another session name"));
+                    return Err(Error::new(
+                        "name_taken",
+                        format!("{name:?} is a pane label"),
+                        "choose another session name",
+                    ));
                 }
                 name
             }
@@ -300,12 +314,7 @@ impl Server {
         Ok((name, id))
     }
 
-    pub(super) fn split(
-        &mut self,
-        target: Option<&str>,
-        dir: SplitDirection,
-        spec: PaneSpec,
-    ) -> Result<PaneId, ErrorReply> {
+    pub(super) fn split(&mut self, target: Option<&str>, dir: SplitDirection, spec: PaneSpec) -> Result<PaneId, Error> {
         let from = match target {
             Some(t) => self.state.resolve_pane(t)?,
             None => {
@@ -326,7 +335,7 @@ impl Server {
         Ok(id)
     }
 
-    pub(super) fn new_tab(&mut self, si: usize, spec: PaneSpec) -> Result<PaneId, ErrorReply> {
+    pub(super) fn new_tab(&mut self, si: usize, spec: PaneSpec) -> Result<PaneId, Error> {
         let session = self.state.sessions[si].name.clone();
         let active = self.state.sessions[si].tab().active;
         let cwd = self.state.panes.get(&active).map(|p| p.cwd()).unwrap_or_else(|| PathBuf::from("/"));
@@ -373,7 +382,7 @@ impl Server {
         self.reconcile(&session);
     }
 
-    fn attach_target(&mut self, req: &AttachRequest) -> Result<String, ErrorReply> {
+    fn attach_target(&mut self, req: &AttachRequest) -> Result<String, Error> {
         if let Some(target) = &req.target {
             if let Ok(target) = self.state.resolve(target) {
                 let si = match target {
@@ -403,7 +412,8 @@ impl Server {
                 Ok(self.create_session(spec)?.0)
             }
             None => Err(match &req.target {
-                Some(t) => ErrorReply::new(
+                Some(t) => Error::new(
+                    "unknown_target",
                     format!("no session {t:?}"),
                     "run `sbx ls` to see the sessions, or `sbx new -s NAME`",
                 ),
@@ -419,6 +429,6 @@ fn tab_name(pane: &Pane) -> String {
     std::path::Path::new(first).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| first.into())
 }
 
-fn no_sessions() -> ErrorReply {
-    ErrorReply::new("there are no sessions", "start one with `sbx` or `sbx new`")
+fn no_sessions() -> Error {
+    Error::new("no_sessions", "there are no sessions", "start one with `sbx` or `sbx new`")
 }

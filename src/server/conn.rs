@@ -9,7 +9,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::bridge::{BridgeHandle, BridgeMsg, Caller, Replier};
 use crate::protocol::{
-    is_too_large, read_frame, read_hello, write_frame, ClientMsg, ErrorReply, ServerMsg, PROTOCOL_VERSION,
+    is_too_large, read_frame, read_hello, write_frame, ClientMsg, Error, ServerMsg, PROTOCOL_VERSION,
 };
 
 /// Strangers being refused at once: beyond this, a new one is dropped without an answer, so
@@ -82,7 +82,8 @@ async fn refuse(mut stream: UnixStream) {
     let wait = std::time::Duration::from_secs(1);
     let mut scratch = [0u8; crate::protocol::MAX_HELLO];
     let _ = tokio::time::timeout(wait, stream.read(&mut scratch)).await;
-    let refusal = ServerMsg::Error(ErrorReply::new(
+    let refusal = ServerMsg::Error(Error::new(
+        "not_your_server",
         "this sbx server belongs to another user",
         "start your own with SBX_HOME or SBX_SOCKET pointing at a folder of yours",
     ));
@@ -99,7 +100,8 @@ async fn serve(id: ClientId, stream: UnixStream, pid: u32, events: UnboundedSend
     match read_hello(&mut reader).await {
         Ok(Some(hello)) if hello.version == PROTOCOL_VERSION => {}
         Ok(Some(hello)) => {
-            let _ = out_tx.send(ServerMsg::Error(ErrorReply::new(
+            let _ = out_tx.send(ServerMsg::Error(Error::new(
+                "protocol_mismatch",
                 format!("this sbx server speaks protocol {PROTOCOL_VERSION}, the client {}", hello.version),
                 "restart the server with the new binary: sbx kill-server, then sbx",
             )));
@@ -154,7 +156,8 @@ async fn write_loop(
 
 /// What a caller gets instead of an answer too large for one frame.
 fn too_large_answer(msg: &ServerMsg, e: &std::io::Error) -> ServerMsg {
-    let error = ErrorReply::new(
+    let error = Error::new(
+        "too_large",
         format!("the answer is too large to send ({e})"),
         "ask for less (fewer --scrollback lines, a smaller artifact)",
     );

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use super::layout::Layout;
 use crate::config::Config;
 use crate::pane::{pane_name, Pane, PaneId};
-use crate::protocol::{ErrorReply, PaneInfo, SessionInfo, TabInfo};
+use crate::protocol::{Error, PaneInfo, SessionInfo, TabInfo};
 
 pub struct Tab {
     pub name: String,
@@ -94,7 +94,7 @@ impl State {
     }
 
     /// Resolve SESSION, SESSION:TAB, %ID or a pane label. Ambiguity is exit code 2.
-    pub fn resolve(&self, target: &str) -> Result<Target, ErrorReply> {
+    pub fn resolve(&self, target: &str) -> Result<Target, Error> {
         let target = target.trim();
         if let Some(num) = target.strip_prefix('%') {
             if let Ok(id) = num.parse::<PaneId>() {
@@ -116,7 +116,8 @@ impl State {
             return match named[..] {
                 [ti] => Ok(Target::Tab(si, ti)),
                 [] => Err(self.unknown(target)),
-                _ => Err(ErrorReply::ambiguous(
+                _ => Err(Error::choose(
+                    "ambiguous",
                     format!("{} tabs of {session:?} are named {tab:?}", named.len()),
                     format!(
                         "name the tab by number: {}",
@@ -130,7 +131,8 @@ impl State {
         match (session, pane) {
             (Some(si), None) => Ok(Target::Session(si)),
             (None, Some(id)) => Ok(Target::Pane(id)),
-            (Some(_), Some(id)) => Err(ErrorReply::ambiguous(
+            (Some(_), Some(id)) => Err(Error::choose(
+                "ambiguous",
                 format!("{target:?} is both a session and the label of pane {}", pane_name(id)),
                 format!("say which: -t {target}:1 for the session's first tab, or -t {}", pane_name(id)),
             )),
@@ -138,12 +140,16 @@ impl State {
         }
     }
 
-    fn unknown(&self, target: &str) -> ErrorReply {
-        ErrorReply::new(format!("no session, tab or pane matches {target:?}"), "run `sbx ls` to see the targets")
+    fn unknown(&self, target: &str) -> Error {
+        Error::new(
+            "unknown_target",
+            format!("no session, tab or pane matches {target:?}"),
+            "run `sbx ls` to see the targets",
+        )
     }
 
     /// The pane a target means: a pane itself, or the active pane of a tab or session.
-    pub fn resolve_pane(&self, target: &str) -> Result<PaneId, ErrorReply> {
+    pub fn resolve_pane(&self, target: &str) -> Result<PaneId, Error> {
         Ok(match self.resolve(target)? {
             Target::Pane(id) => id,
             Target::Tab(si, ti) => self.sessions[si].tabs[ti].active,
@@ -209,7 +215,7 @@ impl State {
 
 /// Session names and labels end up in targets and titles: keep them plain. `%` starts a pane
 /// id; `#` will start a channel, so a label may not start with it either.
-fn plain_name(name: &str, what: &str, reserved: &[char]) -> Result<(), ErrorReply> {
+fn plain_name(name: &str, what: &str, reserved: &[char]) -> Result<(), Error> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
@@ -218,7 +224,8 @@ fn plain_name(name: &str, what: &str, reserved: &[char]) -> Result<(), ErrorRepl
         return Ok(());
     }
     let reserved: Vec<String> = reserved.iter().map(char::to_string).collect();
-    Err(ErrorReply::new(
+    Err(Error::new(
+        "bad_name",
         format!("{name:?} is not a usable {what}"),
         format!(
             "use letters, digits, '-', '_' or '.', at most 64 characters, not starting with {}",
@@ -227,15 +234,16 @@ fn plain_name(name: &str, what: &str, reserved: &[char]) -> Result<(), ErrorRepl
     ))
 }
 
-pub fn validate_session_name(name: &str) -> Result<(), ErrorReply> {
+pub fn validate_session_name(name: &str) -> Result<(), Error> {
     plain_name(name, "session name", &['%'])
 }
 
-pub fn validate_label(label: &str) -> Result<(), ErrorReply> {
+pub fn validate_label(label: &str) -> Result<(), Error> {
     // `.` would read as a path (the bridge addresses agents by cwd); `user` is the bridge's
     // name for the person at the keyboard.
     if label == "user" {
-        return Err(ErrorReply::new(
+        return Err(Error::new(
+            "bad_name",
             "\"user\" is reserved: it addresses you, the person at the keyboard",
             "choose another label",
         ));

@@ -12,28 +12,34 @@ pub mod send;
 pub mod sessions;
 
 use crate::config::paths::Paths;
-use crate::protocol::ErrorReply;
+use crate::protocol::Error;
 use crate::relay::client::RelayClient;
 
 /// The relay to share through: `$SBX_RELAY`, else config.toml's `relay`.
-pub fn relay(paths: &Paths) -> Result<RelayClient, ErrorReply> {
+pub fn relay(paths: &Paths) -> Result<RelayClient, Error> {
     let config = crate::config::Config::load(&paths.config);
     match RelayClient::configured(&config.settings.relay) {
         Some(Ok(c)) => Ok(c),
-        Some(Err(e)) => {
-            Err(ErrorReply::new(e.to_string(), "set SBX_RELAY (or relay in config.toml) to the relay's http(s) URL"))
-        }
-        None => {
-            Err(ErrorReply::new("no relay is configured", "set SBX_RELAY=https://… (or relay = \"…\" in config.toml)"))
-        }
+        Some(Err(e)) => Err(Error::new(
+            "no_relay",
+            e.to_string(),
+            "set SBX_RELAY (or relay in config.toml) to the relay's http(s) URL",
+        )),
+        None => Err(Error::new(
+            "no_relay",
+            "no relay is configured",
+            "set SBX_RELAY=https://… (or relay = \"…\" in config.toml)",
+        )),
     }
 }
 
 /// Your sharing identity, which must exist.
-pub fn me(paths: &Paths) -> Result<identity::Identity, ErrorReply> {
+pub fn me(paths: &Paths) -> Result<identity::Identity, Error> {
     match identity::load(paths) {
         Ok(Some(id)) => Ok(id),
-        Ok(None) => Err(ErrorReply::new("you have no identity yet", "create one: sbx id")),
-        Err(e) => Err(ErrorReply::new(format!("{e:#}"), "fix the key file, or choose another: sbx id --key PATH")),
+        Ok(None) => Err(Error::new("no_identity", "you have no identity yet", "create one: sbx id")),
+        Err(e) => {
+            Err(Error::new("bad_identity", format!("{e:#}"), "fix the key file, or choose another: sbx id --key PATH"))
+        }
     }
 }

@@ -5,7 +5,7 @@ use super::envelope::{self, Manifest};
 use super::friends::Friends;
 use super::sessions::Session;
 use crate::config::paths::Paths;
-use crate::protocol::ErrorReply;
+use crate::protocol::Error;
 
 /// A session on the relay, waiting for the friend.
 pub struct Sent {
@@ -17,8 +17,8 @@ pub struct Sent {
     pub expires_at: String,
 }
 
-fn err(e: impl std::fmt::Display, next: &str) -> ErrorReply {
-    ErrorReply::new(e.to_string(), next)
+fn err(e: impl std::fmt::Display, next: &str) -> Error {
+    Error::new("send_failed", e.to_string(), next)
 }
 
 /// Seal `session` for `friend` and post it. `progress(done, total)` hears the bytes sealed
@@ -28,7 +28,7 @@ pub async fn send(
     friend: &str,
     session: Session,
     mut progress: impl FnMut(u64, u64) + Send + 'static,
-) -> Result<Sent, ErrorReply> {
+) -> Result<Sent, Error> {
     let me = super::me(paths)?;
     let friends = Friends::load(paths).map_err(|e| err(format!("{e:#}"), "fix friends.toml"))?;
     let Some(f) = friends.friends.get(friend) else {

@@ -1,12 +1,20 @@
 //! The socket protocol shared by the server, attach clients and control commands:
-//! length-prefixed frames (u32 big-endian) holding postcard-encoded messages.
+//! length-prefixed frames (u32 big-endian) holding postcard-encoded messages, the types they
+//! carry, and the one error type. A leaf: it imports nothing from the rest of sbx.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agents::{AgentKind, HookEvent};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+mod agent;
+mod bridge;
+mod error;
+
+pub use agent::{AgentInfo, AgentKey, AgentKind, HookEvent};
+pub use bridge::BridgeOp;
+pub use error::Error;
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
 pub const PROTOCOL_VERSION: u32 = 2;
@@ -37,7 +45,7 @@ pub enum ClientMsg {
     /// A bridge call, answered by a `ServerMsg::Bridge` with the same number; a connection may
     /// carry many at once (`sbx mcp` keeps one open). `claim` says whom the caller speaks for:
     /// checked against the pane the caller's process runs in.
-    Bridge { call: u64, claim: Option<String>, op: crate::bridge::BridgeOp },
+    Bridge { call: u64, claim: Option<String>, op: BridgeOp },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,22 +143,6 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AgentKey {
-    Confirm,
-    Cancel,
-    Select(u8),
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AgentInfo {
-    pub kind: String,
-    pub session_id: Option<String>,
-    pub state: String,
-    pub reason: Option<String>,
-    pub tool: Option<String>,
-}
-
 // A message lives only from its decoding to its handling: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,11 +152,11 @@ pub enum ServerMsg {
     /// The attached client should restore its terminal and exit, printing this.
     Exit(String),
     Reply(Reply),
-    Error(ErrorReply),
+    Error(Error),
     /// The answer to a `ClientMsg::Bridge`: JSON text, or why not.
     Bridge {
         call: u64,
-        result: Result<String, ErrorReply>,
+        result: Result<String, Error>,
     },
 }
 
@@ -187,23 +179,6 @@ pub enum Reply {
     Detached(usize),
     /// A bridge answer (JSON text).
     Bridge(String),
-}
-
-/// An error with the exit code the CLI should use (1 error, 2 ambiguous) and the next step.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ErrorReply {
-    pub code: u8,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-impl ErrorReply {
-    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> ErrorReply {
-        ErrorReply { code: 1, message: message.into(), hint: Some(hint.into()) }
-    }
-    pub fn ambiguous(message: impl Into<String>, hint: impl Into<String>) -> ErrorReply {
-        ErrorReply { code: 2, message: message.into(), hint: Some(hint.into()) }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,0 +1,53 @@
+//! The agent types on the wire: which agent, what its hook reported, how to answer it, and
+//! what `sbx ls` shows of it.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentKind {
+    Claude,
+    Codex,
+}
+
+impl AgentKind {
+    pub const ALL: &'static [AgentKind] = &[AgentKind::Claude, AgentKind::Codex];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentKind::Claude => "claude",
+            AgentKind::Codex => "codex",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<AgentKind> {
+        AgentKind::ALL.iter().copied().find(|k| k.name() == name)
+    }
+}
+
+/// What a hook reports (the fields sbx uses from the agent's hook input).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HookEvent {
+    pub event: String,
+    pub session_id: Option<String>,
+    pub tool_name: Option<String>,
+    pub notification_type: Option<String>,
+    pub transcript_path: Option<String>,
+    pub cwd: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentKey {
+    Confirm,
+    Cancel,
+    Select(u8),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub kind: String,
+    pub session_id: Option<String>,
+    pub state: String,
+    pub reason: Option<String>,
+    pub tool: Option<String>,
+}
