@@ -5,6 +5,7 @@ mod bridge;
 mod cli;
 mod client;
 mod config;
+mod connect;
 mod keymap;
 mod log;
 mod mcp;

@@ -57,7 +57,7 @@ impl Agent for Claude {
     }
 
     fn launch(&self, ctx: &LaunchCtx) -> Launch {
-        let session_id = super::new_uuid();
+        let session_id = uuid::Uuid::new_v4().to_string();
         let mut settings = Map::new();
         // Hooks given per launch merge with the user's own settings.
         let _ = add_hooks(&mut settings, "claude", &hook_events(ctx.sbx));

@@ -73,7 +73,7 @@ pub fn trust_hash(event: &str, matcher: Option<&str>, command: &str, timeout: Op
     }
     let text = serde_json::to_string(&ident).expect("plain values");
     let digest = Sha256::digest(text.as_bytes());
-    format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("sha256:{}", hex::encode(digest))
 }
 
 /// A TOML array of strings, for a `-c` setting.

@@ -175,19 +175,6 @@ pub fn which(program: &str) -> Option<PathBuf> {
     })
 }
 
-/// A fresh random UUID (version 4), for a session id sbx chooses.
-pub fn new_uuid() -> String {
-    let mut b = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut b);
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-}
-
 /// The agent's home folder: `$VAR` when set, else `~/DEFAULT`.
 pub fn home_dir(var: &str, default: &str) -> PathBuf {
     match std::env::var_os(var).filter(|v| !v.is_empty()) {
@@ -228,14 +215,6 @@ pub(crate) fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uuids_look_like_uuids() {
-        let a = new_uuid();
-        assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "4");
-        assert_ne!(a, new_uuid());
-    }
 
     #[test]
     fn only_the_program_itself_runs_it() {

@@ -57,8 +57,8 @@ impl Link {
             return Ok(conn.clone());
         }
         let stream = match &self.start {
-            Some(paths) => crate::cli::connect::connect_or_start(paths).await?,
-            None => crate::cli::connect::connect_to(&self.socket).await?,
+            Some(paths) => crate::connect::connect_or_start(paths).await?,
+            None => crate::connect::connect_to(&self.socket).await?,
         };
         let (reader, writer) = stream.into_split();
         let pending: Pending = Arc::default();

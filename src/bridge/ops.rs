@@ -9,6 +9,7 @@ use super::address::{validate_channel, Target, USER};
 use super::router::{Outcome, Router, Waiter};
 use super::store::{MessageRow, NewMessage};
 use super::{now_ms, BridgeNotice, BridgeOp, BridgeResult, Error, Replier};
+use crate::protocol::rfc3339_ms;
 
 /// The longest a wait may be asked for; an agent that wants longer calls again.
 const MAX_WAIT: Duration = Duration::from_secs(600);
@@ -71,7 +72,7 @@ impl Router {
             "state": e.state,
             "summary": e.row.summary,
             "online": self.dir.online(e, now),
-            "last_seen": e.row.last_seen,
+            "last_seen": rfc3339_ms(e.row.last_seen),
         })
     }
 
@@ -260,7 +261,7 @@ impl Router {
         )?;
         self.usage.charge(me, bytes);
         let mut v = self.delivered(id, None, &name, subject, &recipients, now);
-        v["expires"] = json!(expires);
+        v["expires"] = json!(rfc3339_ms(expires));
         Ok(v)
     }
 
@@ -268,7 +269,7 @@ impl Router {
         json!({
             "id": m.id, "from": m.from_name, "from_id": m.from, "kind": m.kind, "to": self.to_name(m),
             "subject": m.subject, "preview": preview(&m.body), "bytes": m.body.len(), "thread": m.thread.unwrap_or(m.id),
-            "artifacts": m.artifacts, "created": m.created, "read": m.read,
+            "artifacts": m.artifacts, "created": rfc3339_ms(m.created), "read": m.read,
         })
     }
 
@@ -286,7 +287,7 @@ impl Router {
         obj.remove("preview");
         obj.insert("body".into(), json!(m.body));
         obj.insert("reply_to".into(), json!(m.reply_to));
-        obj.insert("expires".into(), json!(m.expires));
+        obj.insert("expires".into(), json!(m.expires.map(rfc3339_ms)));
         v
     }
 
@@ -454,7 +455,7 @@ impl Router {
     }
 
     fn set_label(&mut self, me: &str, label: String, reply: &Replier) -> Outcome {
-        if let Err(e) = crate::server::state::validate_label(&label) {
+        if let Err(e) = crate::protocol::validate_label(&label) {
             return Outcome::Reply(Err(Error::new("bad_label", e.message, e.next.unwrap_or_default())));
         }
         let Some(e) = self.dir.endpoints.get(me) else {

@@ -475,7 +475,7 @@ impl Store {
     /// written to a temp name, synced and renamed before its row exists. Returns the sha and
     /// whether these bytes were new (what the owner is charged for).
     pub fn put_artifact(&self, data: &[u8], name: Option<&str>, owner: &str, now: i64) -> Result<(String, bool)> {
-        let sha = hex(&Sha256::digest(data));
+        let sha = hex::encode(Sha256::digest(data));
         let path = self.artifact_path(&sha);
         if !path.exists() {
             let dir = path.parent().expect("artifact path has a folder");
@@ -524,7 +524,7 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let data = std::fs::read(self.artifact_path(sha)).with_context(|| format!("artifact {sha} is missing"))?;
         // A file changed on disk is not the artifact any more.
-        if hex(&Sha256::digest(&data)) != sha {
+        if hex::encode(Sha256::digest(&data)) != sha {
             return Err(anyhow::anyhow!("artifact {sha} is damaged on disk").into());
         }
         Ok(Some((row, data)))
@@ -565,10 +565,6 @@ impl Store {
     pub fn checkpoint(&self) {
         let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// User words as an FTS5 query: each word quoted (so `AND`, `*` or a stray quote are just

@@ -140,9 +140,8 @@ async fn report_hook(agent: &str, event: &str, paths: &Paths) -> CliResult {
 }
 
 fn sbx_path() -> CliResult<std::path::PathBuf> {
-    std::env::current_exe().map_err(|e| {
-        Error::new("no_binary", format!("cannot find the sbx binary: {e}"), "run sbx by its full path")
-    })
+    std::env::current_exe()
+        .map_err(|e| Error::new("no_binary", format!("cannot find the sbx binary: {e}"), "run sbx by its full path"))
 }
 
 fn print_installed(kind: AgentKind, items: &[Installed], json: bool, verb: &str) {
@@ -219,7 +218,7 @@ pub async fn doctor(json: bool, paths: &Paths) -> CliResult {
             "next": next,
         }));
     }
-    let server = super::connect::connect_existing(paths).await.is_ok();
+    let server = crate::connect::connect_existing(paths).await.is_ok();
     let store = paths.data.join("bridge").join("bridge.db");
     let sharing = sharing_status(paths).await;
     let report = json!({

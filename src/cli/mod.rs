@@ -1,7 +1,6 @@
 //! The command line: parse, dispatch, print. One file per concern below.
 
 mod agent;
-pub(crate) mod connect;
 mod messages;
 pub mod output;
 mod share;
@@ -12,6 +11,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::paths::Paths;
+use crate::connect;
 use crate::protocol::{AttachRequest, Command, NewSpec, PaneSpec, Reply, SplitDirection};
 use output::{errln, outln, report, CliResult, Error};
 
@@ -380,7 +380,8 @@ fn run_relay(args: RelayArgs, paths: &Paths) -> i32 {
             return 1;
         }
     };
-    match runtime.block_on(crate::relay::run(options)) {
+    let listening = |addr: std::net::SocketAddr| outln!("sbx relay: listening on http://{addr}");
+    match runtime.block_on(crate::relay::run(options, listening)) {
         Ok(()) => 0,
         Err(e) => {
             report(&Error::new("relay_failed", format!("{e:#}"), "check the address and the store path"), false);

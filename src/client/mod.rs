@@ -16,7 +16,9 @@ use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{cursor, execute};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
-use crate::cli::output::{CliResult, Error};
+use crate::protocol::Error;
+
+type CliResult<T = ()> = Result<T, Error>;
 use crate::protocol::{read_frame_blocking, write_frame_blocking, AttachRequest, ClientMsg, ServerMsg};
 
 struct TerminalGuard {
@@ -102,8 +104,11 @@ pub async fn attach(stream: tokio::net::UnixStream, mut request: AttachRequest) 
 fn output_loop(reader: UnixStream, done: UnboundedSender<Outcome>) {
     let mut reader = std::io::BufReader::with_capacity(256 * 1024, reader);
     // Unbuffered: a frame is one write to the terminal, not a line-buffered trickle.
-    // SAFETY: fd 1 stays open for the life of the process; ManuallyDrop never closes it.
-    let mut out = std::mem::ManuallyDrop::new(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(1) });
+    let Ok(out) = rustix::io::dup(rustix::stdio::stdout()) else {
+        let _ = done.send(Ok("[terminal closed]".to_string()));
+        return;
+    };
+    let mut out = std::fs::File::from(out);
     let outcome = loop {
         match read_frame_blocking::<ServerMsg>(&mut reader) {
             Ok(Some(ServerMsg::Output(bytes))) => {

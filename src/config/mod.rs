@@ -3,7 +3,10 @@
 //! A broken user file never stops sbx: it falls back to the presets and reports
 //! what it ignored (`warnings`). `sbx config check` turns the same findings into an error.
 
+mod bridge;
 pub mod paths;
+
+pub use bridge::BridgeSettings;
 
 use std::path::Path;
 
@@ -31,7 +34,7 @@ pub struct Settings {
     /// Desktop notification escape then: "osc9", "osc777" or "none".
     pub notify_desktop: String,
     /// The bridge's limits and options (`[bridge]`).
-    pub bridge: crate::bridge::BridgeSettings,
+    pub bridge: BridgeSettings,
     /// The relay for sharing sessions (`$SBX_RELAY` wins); empty: none.
     pub relay: String,
     /// What the server logs to server.log: error, warn, info, debug or trace (`$SBX_LOG` wins).

@@ -30,7 +30,7 @@ pub enum Action {
     OpenReceived,
     SendPrefix,
     /// Open an agent in a new pane on the right.
-    SplitAgent(crate::agents::AgentKind),
+    SplitAgent(crate::protocol::AgentKind),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,8 +140,8 @@ impl FromStr for Action {
             "share-session" => Action::ShareSession,
             "open-received" => Action::OpenReceived,
             "send-prefix" => Action::SendPrefix,
-            "split-claude" => Action::SplitAgent(crate::agents::AgentKind::Claude),
-            "split-codex" => Action::SplitAgent(crate::agents::AgentKind::Codex),
+            "split-claude" => Action::SplitAgent(crate::protocol::AgentKind::Claude),
+            "split-codex" => Action::SplitAgent(crate::protocol::AgentKind::Codex),
             other => {
                 if let Some(n) = other.strip_prefix("select-tab-").and_then(|n| n.parse::<u8>().ok()) {
                     Action::SelectTab(n)

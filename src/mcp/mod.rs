@@ -17,7 +17,9 @@ use serde::Deserialize;
 
 use crate::bridge::client::Link;
 use crate::bridge::BridgeOp;
-use crate::cli::output::{CliResult, Error};
+use crate::protocol::Error;
+
+type CliResult<T = ()> = Result<T, Error>;
 use std::path::PathBuf;
 
 use crate::config::paths::Paths;

@@ -185,7 +185,6 @@ impl Selection {
 
 pub struct Engine {
     /// The screen as last drawn, kept here so every client shares one conversion.
-    pub view: crate::ui::pane_view::ViewCache,
     /// What is selected for copying (copy mode or a mouse drag).
     pub selection: Option<Selection>,
     term: Term<Listener>,
@@ -204,7 +203,6 @@ impl Engine {
         let config = Config { scrolling_history: ENGINE_HISTORY, kitty_keyboard: true, ..Config::default() };
         let listener = Listener { pty_tx, signals, size: shared_size.clone() };
         Engine {
-            view: Default::default(),
             selection: None,
             term: Term::new(config, &size, listener),
             parser: Processor::new(),

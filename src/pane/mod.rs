@@ -99,15 +99,15 @@ impl Pane {
         let pid = child.process_id();
         let killer = child.clone_killer();
         let master_fd = pair.master.as_raw_fd().context("the pseudo-terminal has no file descriptor")?;
-        // The read side owns a duplicate, so it can outlive a closed pane until the child is gone.
-        // SAFETY: dup of a valid fd; the result is owned by the OwnedFd.
-        let read_fd = unsafe { libc::dup(master_fd) };
-        if read_fd < 0 {
-            return Err(std::io::Error::last_os_error()).context("cannot read the pseudo-terminal");
-        }
-        let read_fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(read_fd) };
+        // The read and write sides own duplicates, so they can outlive a closed pane until the
+        // child is gone.
+        // SAFETY: the master holds this fd open while `pair.master` lives, which is past the
+        // two dups below; the borrow goes no further.
+        let master = unsafe { std::os::fd::BorrowedFd::borrow_raw(master_fd) };
+        let read_fd = rustix::io::dup(master).context("cannot read the pseudo-terminal")?;
+        let write_fd = rustix::io::dup(master).context("cannot write to the pseudo-terminal")?;
 
-        let writer = writer::PtyWriter::spawn(format!("pane{id}-write"), master_fd)?;
+        let writer = writer::PtyWriter::spawn(format!("pane{id}-write"), write_fd)?;
         let signals = Arc::new(Mutex::new(Signals::default()));
         let engine = Arc::new(Mutex::new(Engine::new(size, spec.scrollback, writer.clone(), signals.clone())));
         let alive = Arc::new(AtomicBool::new(true));
@@ -130,7 +130,7 @@ impl Pane {
             command: spec.command,
             initial_cwd: spec.cwd,
             label: None,
-            endpoint: crate::agents::new_uuid(),
+            endpoint: uuid::Uuid::new_v4().to_string(),
             pid,
             alive,
             notified,
@@ -182,11 +182,9 @@ impl Pane {
 
     /// Hang up the child's whole process group, as a closing terminal would.
     pub fn hang_up(&mut self) {
-        if let Some(pid) = self.pid {
-            // SAFETY: plain syscall; the child leads its own session, so pgid == pid.
-            unsafe {
-                libc::killpg(pid as libc::pid_t, libc::SIGHUP);
-            }
+        // The child leads its own session, so its process group id is its pid.
+        if let Some(group) = self.pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::HUP);
         }
         let _ = self.killer.kill();
     }

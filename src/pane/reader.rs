@@ -4,7 +4,7 @@
 //! flood is parsed on another core while the server stays responsive; once anything is queued
 //! there, everything after it follows, so order holds.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
@@ -92,20 +92,15 @@ async fn read_until_closed(afd: &AsyncFd<OwnedFd>, sink: &Sink, parse_tx: &Sende
         let mut len = 0;
         let mut closed = false;
         while len < buf.len() {
-            // SAFETY: reading into the unused tail of our own buffer.
-            let n = unsafe { libc::read(afd.as_raw_fd(), buf[len..].as_mut_ptr().cast(), buf.len() - len) };
-            if n > 0 {
-                len += n as usize;
-                continue;
-            }
-            let err = std::io::Error::last_os_error();
-            if n < 0 && err.kind() == std::io::ErrorKind::WouldBlock {
-                ready.clear_ready();
-            } else if n < 0 && err.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            } else {
+            match rustix::io::read(afd.get_ref(), &mut buf[len..]) {
+                Ok(n) if n > 0 => {
+                    len += n;
+                    continue;
+                }
+                Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
+                Err(rustix::io::Errno::INTR) => continue,
                 // 0 or EIO: every process holding the other end has gone.
-                closed = true;
+                _ => closed = true,
             }
             break;
         }
@@ -125,13 +120,7 @@ async fn read_until_closed(afd: &AsyncFd<OwnedFd>, sink: &Sink, parse_tx: &Sende
     }
 }
 
-pub fn set_nonblocking(fd: &impl AsRawFd) -> std::io::Result<()> {
-    // SAFETY: fcntl on an fd we own; no memory is passed.
-    unsafe {
-        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
+pub fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
+    rustix::io::ioctl_fionbio(fd, true)?;
     Ok(())
 }

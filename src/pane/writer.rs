@@ -3,7 +3,7 @@
 //! in at once, or comes behind a queue, goes through the pane's writer thread, so the server
 //! loop never blocks on a child that stopped reading.
 
-use std::os::unix::io::RawFd;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
@@ -18,16 +18,18 @@ pub struct PtyWriter {
     /// Writes handed to the thread and not yet done: while any are, new bytes queue behind
     /// them so the order holds.
     queued: Arc<AtomicUsize>,
-    fd: Option<RawFd>,
+    fd: Option<Arc<OwnedFd>>,
 }
 
 impl PtyWriter {
     /// Start the writer thread for a PTY master (non-blocking; the pane keeps it open).
-    pub fn spawn(name: String, fd: RawFd) -> std::io::Result<PtyWriter> {
+    pub fn spawn(name: String, fd: OwnedFd) -> std::io::Result<PtyWriter> {
         let (tx, rx) = std::sync::mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let counter = queued.clone();
-        std::thread::Builder::new().name(name).spawn(move || write_loop(fd, rx, counter))?;
+        let fd = Arc::new(fd);
+        let thread_fd = fd.clone();
+        std::thread::Builder::new().name(name).spawn(move || write_loop(&thread_fd, rx, counter))?;
         Ok(PtyWriter { tx, queued, fd: Some(fd) })
     }
 
@@ -51,15 +53,14 @@ impl PtyWriter {
 
     /// Write now if that cannot block, else queue. Never blocks.
     pub fn write(&self, mut bytes: Vec<u8>) {
-        if let (Some(fd), true) = (self.fd, bytes.len() <= DIRECT_WRITE_MAX) {
+        if let (Some(fd), true) = (&self.fd, bytes.len() <= DIRECT_WRITE_MAX) {
             if !bytes.is_empty() && self.queued.load(Ordering::Acquire) == 0 {
-                // SAFETY: `fd` is the pane's master (non-blocking), open as long as the pane exists.
-                let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-                if n == bytes.len() as isize {
-                    return;
-                }
-                if n > 0 {
-                    bytes.drain(..n as usize);
+                match rustix::io::write(&**fd, &bytes) {
+                    Ok(n) if n == bytes.len() => return,
+                    Ok(n) => {
+                        bytes.drain(..n);
+                    }
+                    Err(_) => {}
                 }
             }
         }
@@ -68,32 +69,27 @@ impl PtyWriter {
 }
 
 /// Write all of `bytes` to a non-blocking fd, waiting for room as needed.
-fn write_all(fd: RawFd, mut bytes: &[u8]) -> bool {
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> bool {
+    use rustix::event::{PollFd, PollFlags};
     while !bytes.is_empty() {
-        // SAFETY: writing from a live slice to an fd the pane keeps open.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        if n > 0 {
-            bytes = &bytes[n as usize..];
-            continue;
-        }
-        match std::io::Error::last_os_error().kind() {
-            std::io::ErrorKind::WouldBlock => {
-                let mut poll = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
-                // SAFETY: one valid pollfd; waits until the child reads (or the PTY goes away).
-                if unsafe { libc::poll(&mut poll, 1, -1) } < 0
-                    || poll.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
-                {
+        match rustix::io::write(fd, bytes) {
+            Ok(n) if n > 0 => bytes = &bytes[n..],
+            Err(rustix::io::Errno::AGAIN) => {
+                // Wait until the child reads (or the PTY goes away).
+                let mut fds = [PollFd::new(fd, PollFlags::OUT)];
+                let gone = PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL;
+                if rustix::event::poll(&mut fds, None).is_err() || fds[0].revents().intersects(gone) {
                     return false;
                 }
             }
-            std::io::ErrorKind::Interrupted => {}
+            Err(rustix::io::Errno::INTR) => {}
             _ => return false,
         }
     }
     true
 }
 
-fn write_loop(fd: RawFd, rx: Receiver<Vec<u8>>, queued: Arc<AtomicUsize>) {
+fn write_loop(fd: &OwnedFd, rx: Receiver<Vec<u8>>, queued: Arc<AtomicUsize>) {
     while let Ok(mut bytes) = rx.recv() {
         // Coalesce what is already queued into one write.
         let mut items = 1;

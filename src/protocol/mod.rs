@@ -10,11 +10,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 mod agent;
 mod bridge;
+mod clock;
 mod error;
+mod names;
 
 pub use agent::{AgentInfo, AgentKey, AgentKind, HookEvent};
 pub use bridge::BridgeOp;
+pub use clock::{now_secs, rfc3339, rfc3339_ms};
 pub use error::Error;
+pub use names::{validate_label, validate_session_name};
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
 pub const PROTOCOL_VERSION: u32 = 2;

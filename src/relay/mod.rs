@@ -23,16 +23,16 @@ pub struct RelayOptions {
     pub sweep_every: Duration,
 }
 
-/// Serve until SIGTERM or Ctrl-C; requests under way are finished first. Prints the address
-/// it listens on (the port may have been 0) as the first line of stdout.
-pub async fn run(options: RelayOptions) -> Result<()> {
+/// Serve until SIGTERM or Ctrl-C; requests under way are finished first. `listening` hears the
+/// address it listens on (the port may have been 0) before any request is served.
+pub async fn run(options: RelayOptions, listening: impl FnOnce(SocketAddr)) -> Result<()> {
     let store = store::SqliteStore::open(&options.db)?;
     let relay = api::Relay::new(Arc::new(store), options.limits.clone());
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .with_context(|| format!("cannot listen on {}", options.addr))?;
     let addr = listener.local_addr()?;
-    crate::cli::output::write_out(format!("sbx relay: listening on http://{addr}\n").as_bytes());
+    listening(addr);
     tracing::info!(
         "relay: store {}, ttl {} s, max blob {} bytes, {} posts/min per client",
         options.db.display(),

@@ -69,6 +69,8 @@ pub struct Server {
     shared: share_view::SharedView,
     /// sbx's folders (the sharing workflows need the config and data ones).
     paths: Paths,
+    /// Each pane's rows as drawn cells, shared by every client (the renderer's, not the engine's).
+    views: std::collections::HashMap<PaneId, crate::ui::pane_view::ViewCache>,
 }
 
 /// Run the server in this process until the last session ends or `kill-server`.
@@ -136,6 +138,7 @@ async fn serve(paths: Paths) -> Result<()> {
         internal: internal_tx,
         shared: Default::default(),
         paths: paths.clone(),
+        views: Default::default(),
     };
     server.start_share_refresh();
     server.run(conn_rx, notice_rx, bridge_rx, internal_rx).await;
@@ -455,6 +458,7 @@ impl Server {
         self.held.remove(&pane_id);
         let location = self.state.locate(pane_id);
         self.state.panes.remove(&pane_id);
+        self.views.remove(&pane_id);
         for client in self.clients.values_mut() {
             if matches!(&client.mode, Mode::Copy(c) if c.pane == pane_id) {
                 client.mode = Mode::Normal;

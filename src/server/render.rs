@@ -182,10 +182,10 @@ impl Server {
             let mut engine = lock(&pane.engine);
             let copy_cursor = copy_state.filter(|(p, _)| p == pane_id).map(|(_, c)| c);
             let content = Rect::new(rect.x, rect.y + 1, rect.width, rect.height.saturating_sub(1));
-            let mut cache = std::mem::take(&mut engine.view);
+            // One cache per pane, shared by every client: it consumes the engine's damage.
+            let cache = self.views.entry(*pane_id).or_default();
             let drawn = client.drawn.entry(*pane_id).or_default();
-            let spot = pane_view::draw(buf, content, &mut engine, &mut cache, drawn, &hl, copy_cursor, &mut touched);
-            engine.view = cache;
+            let spot = pane_view::draw(buf, content, &mut engine, cache, drawn, &hl, copy_cursor, &mut touched);
             if *pane_id == map.focused {
                 cursor = spot;
             }

@@ -1,4 +1,5 @@
-//! Reaching the server: connect to its socket, starting it in the background if needed.
+//! Reaching the server: connect to its socket (refusing one that is not the user's), starting
+//! it in the background if needed, and one request and its answer.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -7,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UnixStream;
 
-use super::output::{CliResult, Error};
+use crate::protocol::Error;
+
+type CliResult<T = ()> = Result<T, Error>;
 use crate::config::paths::{ensure_private_dir, Paths};
 use crate::protocol::{read_frame, write_frame, ClientMsg, Command, Hello, Reply, ServerMsg, PROTOCOL_VERSION};
 
@@ -96,9 +99,10 @@ fn start_server(paths: &Paths) -> CliResult {
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("server").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log));
     // The server leads its own session: a closing terminal or a killed client never reaches it.
+    // SAFETY: the hook only calls setsid, which is async-signal-safe, between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
-            libc::setsid();
+            let _ = rustix::process::setsid();
             Ok(())
         });
     }
