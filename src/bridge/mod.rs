@@ -34,34 +34,47 @@ pub enum Caller {
     Endpoint(String),
 }
 
-/// Where a call's answer goes: a one-shot command's reply, or a numbered answer on a
-/// connection that carries many calls (`sbx mcp`).
+/// Where a call's answer goes: a one-shot command's reply, a numbered answer on a connection
+/// that carries many calls (`sbx mcp`) — JSON text, at the socket's edge — or, for the server
+/// itself, the value as it is.
 #[derive(Debug, Clone)]
-pub struct Replier {
-    out: UnboundedSender<ServerMsg>,
-    call: Option<u64>,
+pub enum Replier {
+    Once(UnboundedSender<ServerMsg>),
+    Numbered(UnboundedSender<ServerMsg>, u64),
+    Value(UnboundedSender<Result<serde_json::Value, Error>>),
 }
 
 impl Replier {
     pub fn once(out: UnboundedSender<ServerMsg>) -> Replier {
-        Replier { out, call: None }
+        Replier::Once(out)
     }
 
     pub fn numbered(out: UnboundedSender<ServerMsg>, call: u64) -> Replier {
-        Replier { out, call: Some(call) }
+        Replier::Numbered(out, call)
     }
 
-    pub fn send(&self, result: Result<String, Error>) {
-        let msg = match (self.call, result) {
-            (Some(call), result) => ServerMsg::Bridge { call, result },
-            (None, Ok(json)) => ServerMsg::Reply(Reply::Bridge(json)),
-            (None, Err(e)) => ServerMsg::Error(e),
-        };
-        let _ = self.out.send(msg);
+    pub fn send(&self, result: Result<serde_json::Value, Error>) {
+        match self {
+            Replier::Numbered(out, call) => {
+                let _ = out.send(ServerMsg::Bridge { call: *call, result: result.map(|v| v.to_string()) });
+            }
+            Replier::Once(out) => {
+                let _ = out.send(match result {
+                    Ok(v) => ServerMsg::Reply(Reply::Bridge(v.to_string())),
+                    Err(e) => ServerMsg::Error(e),
+                });
+            }
+            Replier::Value(out) => {
+                let _ = out.send(result);
+            }
+        }
     }
 
     pub fn is_closed(&self) -> bool {
-        self.out.is_closed()
+        match self {
+            Replier::Once(out) | Replier::Numbered(out, _) => out.is_closed(),
+            Replier::Value(out) => out.is_closed(),
+        }
     }
 }
 

@@ -242,7 +242,7 @@ impl Router {
         }
         if began.is_err() {
             for (reply, result) in replies {
-                reply.send(result.map(|v| v.to_string()));
+                reply.send(result);
             }
             return;
         }
@@ -260,7 +260,7 @@ impl Router {
             return;
         }
         for (reply, result) in replies {
-            reply.send(result.map(|v| v.to_string()));
+            reply.send(result);
         }
         // Committed: only now may an idle agent be told a message came.
         for notice in std::mem::take(&mut self.delivered) {
@@ -525,7 +525,7 @@ impl Router {
                 return false;
             }
             if w.deadline <= now {
-                w.reply.send(Ok(serde_json::json!({ "messages": [], "timed_out": true }).to_string()));
+                w.reply.send(Ok(serde_json::json!({ "messages": [], "timed_out": true })));
                 return false;
             }
             true
@@ -543,7 +543,7 @@ impl Router {
             }
             match self.unread_after(&w.endpoint, w.after, now) {
                 Ok(messages) if !messages.is_empty() => {
-                    w.reply.send(Ok(serde_json::json!({ "messages": messages, "timed_out": false }).to_string()));
+                    w.reply.send(Ok(serde_json::json!({ "messages": messages, "timed_out": false })));
                 }
                 _ => keep.push(w),
             }

@@ -184,7 +184,6 @@ impl Selection {
 }
 
 pub struct Engine {
-    /// The screen as last drawn, kept here so every client shares one conversion.
     /// What is selected for copying (copy mode or a mouse drag).
     pub selection: Option<Selection>,
     term: Term<Listener>,

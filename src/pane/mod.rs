@@ -19,6 +19,8 @@ use anyhow::{Context, Result};
 use portable_pty::{native_pty_system, CommandBuilder, MasterPty, PtySize};
 use tokio::sync::mpsc::UnboundedSender;
 
+use alacritty_terminal::term::TermMode;
+use crossterm::event::{KeyEvent, MouseEvent};
 use engine::{lock, Engine, Signals, Size};
 
 pub type PaneId = u32;
@@ -45,10 +47,68 @@ pub struct SpawnSpec {
     pub scrollback: usize,
 }
 
+/// The OS side of a pane: its child on a PTY, or (in tests) nothing but a record of what was
+/// written. Everything else about a pane — its engine, its intents — is the same either way.
+pub trait PaneIo: Send {
+    /// Bytes for the child; never blocks.
+    fn write(&self, bytes: Vec<u8>);
+    /// Tell the child its terminal's new size.
+    fn resize(&self, size: Size);
+    /// Hang up the child, as a closing terminal would.
+    fn hang_up(&mut self);
+}
+
+/// A child on a PTY.
+struct Pty {
+    pid: Option<u32>,
+    writer: writer::PtyWriter,
+    master: Box<dyn MasterPty + Send>,
+    killer: Box<dyn portable_pty::ChildKiller + Send + Sync>,
+}
+
+impl PaneIo for Pty {
+    fn write(&self, bytes: Vec<u8>) {
+        self.writer.write(bytes);
+    }
+
+    fn resize(&self, size: Size) {
+        let _ = self.master.resize(PtySize { rows: size.rows, cols: size.cols, pixel_width: 0, pixel_height: 0 });
+    }
+
+    fn hang_up(&mut self) {
+        // The child leads its own session, so its process group id is its pid.
+        if let Some(group) = self.pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::HUP);
+        }
+        let _ = self.killer.kill();
+    }
+}
+
+/// No child: what a test drives by hand (see `Pane::detached`).
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub written: Arc<Mutex<Vec<u8>>>,
+    pub hung_up: Arc<AtomicBool>,
+}
+
+#[cfg(test)]
+impl PaneIo for Recorder {
+    fn write(&self, bytes: Vec<u8>) {
+        lock(&self.written).extend_from_slice(&bytes);
+    }
+
+    fn resize(&self, _size: Size) {}
+
+    fn hang_up(&mut self) {
+        self.hung_up.store(true, Ordering::Release);
+    }
+}
+
 pub struct Pane {
     pub id: PaneId,
     pub engine: Arc<Mutex<Engine>>,
-    pub signals: Arc<Mutex<Signals>>,
+    signals: Arc<Mutex<Signals>>,
     pub command: Vec<String>,
     pub initial_cwd: PathBuf,
     pub label: Option<String>,
@@ -56,16 +116,25 @@ pub struct Pane {
     /// chose one at launch).
     pub endpoint: String,
     pub pid: Option<u32>,
-    pub alive: Arc<AtomicBool>,
+    alive: Arc<AtomicBool>,
     /// Set by the reader when it has told the server about new output and the server has
     /// not looked yet: one notice per burst, not one per read.
     notified: Arc<AtomicBool>,
     /// Output bytes since a frame last showed this pane: a large count means a flood.
-    pub unseen_bytes: Arc<AtomicUsize>,
-    writer: writer::PtyWriter,
-    master: Box<dyn MasterPty + Send>,
-    killer: Box<dyn portable_pty::ChildKiller + Send + Sync>,
+    unseen_bytes: Arc<AtomicUsize>,
+    io: Box<dyn PaneIo>,
 }
+
+/// What a pane's program asked of the outside world since the server last looked.
+#[derive(Debug, Default)]
+pub struct Asked {
+    pub bell: bool,
+    /// OSC 52 copies to forward to the clients' terminals.
+    pub clipboard: Vec<String>,
+}
+
+/// More unseen output than this since the last frame is a flood.
+pub const FLOOD_BYTES: usize = 16 * 1024;
 
 impl Pane {
     pub fn spawn(id: PaneId, spec: SpawnSpec, notices: UnboundedSender<PaneNotice>) -> Result<Pane> {
@@ -122,37 +191,169 @@ impl Pane {
             notices,
         };
         reader::start(read_fd, child, sink, alive.clone()).context("cannot watch the pseudo-terminal")?;
+        let io = Pty { pid, writer, master: pair.master, killer };
+        Ok(Pane::assemble(
+            id,
+            spec.command,
+            spec.cwd,
+            pid,
+            engine,
+            signals,
+            alive,
+            notified,
+            unseen_bytes,
+            Box::new(io),
+        ))
+    }
 
-        Ok(Pane {
+    #[cfg(test)]
+    /// A pane with no child and no PTY, of `size`: output is fed with `feed`, and what sbx
+    /// writes to it lands in the returned recorder. For testing the model without an OS.
+    pub fn detached(id: PaneId, command: Vec<String>, cwd: PathBuf, size: Size) -> (Pane, Recorder) {
+        let recorder = Recorder::default();
+        let signals = Arc::new(Mutex::new(Signals::default()));
+        let engine = Arc::new(Mutex::new(Engine::new(size, 1000, writer::PtyWriter::detached(), signals.clone())));
+        let pane = Pane::assemble(
+            id,
+            command,
+            cwd,
+            None,
+            engine,
+            signals,
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicUsize::new(0)),
+            Box::new(recorder.clone()),
+        );
+        (pane, recorder)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        id: PaneId,
+        command: Vec<String>,
+        initial_cwd: PathBuf,
+        pid: Option<u32>,
+        engine: Arc<Mutex<Engine>>,
+        signals: Arc<Mutex<Signals>>,
+        alive: Arc<AtomicBool>,
+        notified: Arc<AtomicBool>,
+        unseen_bytes: Arc<AtomicUsize>,
+        io: Box<dyn PaneIo>,
+    ) -> Pane {
+        Pane {
             id,
             engine,
             signals,
-            command: spec.command,
-            initial_cwd: spec.cwd,
+            command,
+            initial_cwd,
             label: None,
             endpoint: uuid::Uuid::new_v4().to_string(),
             pid,
             alive,
             notified,
             unseen_bytes,
-            writer,
-            master: pair.master,
-            killer,
-        })
+            io,
+        }
     }
 
     pub fn name(&self) -> String {
         pane_name(self.id)
     }
 
-    /// Send bytes to the child. Never blocks.
+    /// Parse output as if the child had written it (a detached pane's only output).
+    #[cfg(test)]
+    pub fn feed(&self, bytes: &[u8]) {
+        lock(&self.engine).advance(bytes);
+    }
+
+    /// Send bytes to the child as they are. Never blocks.
     pub fn write(&self, bytes: Vec<u8>) {
-        self.writer.write(bytes);
+        self.io.write(bytes);
+    }
+
+    fn mode(&self) -> TermMode {
+        lock(&self.engine).mode()
+    }
+
+    /// A key the user pressed, encoded for the modes the child asked for.
+    pub fn key(&self, key: &KeyEvent) {
+        self.write(input::encode_key(key, self.mode()));
+    }
+
+    /// Pasted text: bracketed when the child asked, so it cannot run as typed keys.
+    pub fn paste(&self, text: &str) {
+        self.write(input::encode_paste(text, self.mode()));
+    }
+
+    /// `sbx send-keys`: text typed as keystrokes would arrive (never bracketed: its newlines
+    /// are Enter), then named keys ("Enter", "C-c", "Up"…), then Enter if asked. An unknown
+    /// key name is an error and nothing is sent.
+    pub fn send_keys(&self, text: &str, names: &[String], enter: bool) -> std::result::Result<(), String> {
+        let mode = self.mode();
+        let mut bytes = Vec::new();
+        if !text.is_empty() {
+            bytes.extend(input::encode_paste(text, mode - TermMode::BRACKETED_PASTE));
+        }
+        for name in names {
+            bytes.extend(input::encode_named_key(name, mode)?);
+        }
+        if enter {
+            bytes.push(b'\r');
+        }
+        self.write(bytes);
+        Ok(())
+    }
+
+    /// The pane gained or lost focus (sent only if the child asked for focus events).
+    pub fn focus(&self, gained: bool) {
+        self.write(input::encode_focus(gained, self.mode()));
+    }
+
+    /// A mouse event at pane-local (col, row); false when the child does not take the mouse.
+    pub fn mouse(&self, event: &MouseEvent, col: u16, row: u16) -> bool {
+        match input::encode_mouse(event, col, row, self.mode()) {
+            Some(bytes) => {
+                self.write(bytes);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A wheel turn for a full-screen program that does not take the mouse: arrow keys, as
+    /// xterm sends. False when the pane shows its own screen (the wheel scrolls history).
+    pub fn wheel_as_arrows(&self, up: bool, lines: usize) -> bool {
+        let mode = self.mode();
+        if !mode.contains(TermMode::ALT_SCREEN | TermMode::ALTERNATE_SCROLL) {
+            return false;
+        }
+        let code = if up { crossterm::event::KeyCode::Up } else { crossterm::event::KeyCode::Down };
+        let key = KeyEvent::new(code, crossterm::event::KeyModifiers::NONE);
+        self.write(input::encode_key(&key, mode).repeat(lines));
+        true
     }
 
     /// The server has seen the latest output notice; the next output sends a new one.
     pub fn acknowledge_output(&self) {
         self.notified.store(false, Ordering::Release);
+    }
+
+    /// Whether more output arrived since the last frame than a person could read.
+    pub fn flooding(&self) -> bool {
+        self.unseen_bytes.load(Ordering::Relaxed) > FLOOD_BYTES
+    }
+
+    /// A frame has shown what this pane had.
+    pub fn shown(&self) {
+        self.unseen_bytes.store(0, Ordering::Relaxed);
+    }
+
+    /// What the program asked for since the last call (a bell, clipboard copies).
+    pub fn take_asked(&self) -> Asked {
+        let mut s = lock(&self.signals);
+        s.title_changed = false;
+        Asked { bell: std::mem::take(&mut s.bell), clipboard: std::mem::take(&mut s.clipboard) }
     }
 
     pub fn size(&self) -> Size {
@@ -164,8 +365,7 @@ impl Pane {
     pub fn resize(&self, cols: u16, rows: u16) {
         let changed = lock(&self.engine).resize(cols, rows);
         if changed {
-            let size = Size::clamped(cols, rows);
-            let _ = self.master.resize(PtySize { rows: size.rows, cols: size.cols, pixel_width: 0, pixel_height: 0 });
+            self.io.resize(Size::clamped(cols, rows));
         }
     }
 
@@ -175,18 +375,12 @@ impl Pane {
 
     /// The child's current directory (it may have `cd`-ed since it started).
     pub fn cwd(&self) -> PathBuf {
-        self.pid
-            .and_then(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).ok())
-            .unwrap_or_else(|| self.initial_cwd.clone())
+        self.pid.and_then(crate::proc::cwd).map(PathBuf::from).unwrap_or_else(|| self.initial_cwd.clone())
     }
 
     /// Hang up the child's whole process group, as a closing terminal would.
     pub fn hang_up(&mut self) {
-        // The child leads its own session, so its process group id is its pid.
-        if let Some(group) = self.pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::HUP);
-        }
-        let _ = self.killer.kill();
+        self.io.hang_up();
     }
 
     pub fn title(&self) -> Option<String> {

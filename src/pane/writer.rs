@@ -33,6 +33,12 @@ impl PtyWriter {
         Ok(PtyWriter { tx, queued, fd: Some(fd) })
     }
 
+    /// A writer with no child: what the engine answers (DA, DSR) goes nowhere.
+    #[cfg(test)]
+    pub fn detached() -> PtyWriter {
+        PtyWriter::channel().0
+    }
+
     /// A writer whose bytes land in a channel (for tests of the engine).
     #[cfg(test)]
     pub fn channel() -> (PtyWriter, Receiver<Vec<u8>>) {

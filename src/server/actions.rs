@@ -1,263 +1,220 @@
-//! What an attached client's input does: keys through the keymap (prefix, root bindings,
-//! or on to the focused pane), paste, focus, and the actions the bindings name.
+//! What a binding's action does, and the other effects the front asks for: each one joins
+//! the parts the loop owns (the model for panes, the front for modes, the links for sharing).
 
-use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyEvent, KeyModifiers};
 
-use super::client::Mode;
 use super::conn::ClientId;
-use super::copy::CopyMode;
-use super::layout::neighbour;
-use super::Server;
-use crate::keymap::{Action, Chord};
-use crate::pane::engine::lock;
-use crate::pane::input::{encode_focus, encode_key, encode_paste};
+use super::front::modes::{CopyMode, Help, Mode, PickAction, Picker};
+use super::front::Effect;
+use super::model::layout::neighbour;
+use super::{Internal, Server};
+use crate::keymap::Action;
 use crate::pane::PaneId;
-use crate::protocol::{PaneSpec, SplitDirection};
+use crate::protocol::{Error, PaneSpec, SplitDirection};
 
 impl Server {
-    pub(super) fn on_event(&mut self, id: ClientId, event: Event) {
-        match event {
-            Event::Key(key) if key.kind != KeyEventKind::Release => self.on_key(id, key),
-            Event::Key(_) => {}
-            Event::Paste(text) => {
-                if let Some(pane) = self.focused_pane(id) {
-                    let p = &self.state.panes[&pane];
-                    let mode = lock(&p.engine).mode();
-                    p.write(encode_paste(&text, mode));
-                }
+    /// Carry out what the front asked for on behalf of client `id`.
+    pub(super) fn apply(&mut self, id: ClientId, effect: Effect) {
+        match effect {
+            Effect::Act(action) => self.act(id, action),
+            Effect::Bridge { op, opening } => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                self.bridge.as_user(op, tx);
+                let internal = self.internal.clone();
+                tokio::spawn(async move {
+                    if let Some(answer) = rx.recv().await {
+                        let _ = internal.send(if opening {
+                            Internal::Opened(id, answer)
+                        } else {
+                            Internal::Replied(id, answer)
+                        });
+                    }
+                });
             }
-            Event::Mouse(mouse) => self.on_mouse(id, mouse),
-            Event::FocusGained | Event::FocusLost => {
-                if let Some(pane) = self.focused_pane(id) {
-                    let p = &self.state.panes[&pane];
-                    let mode = lock(&p.engine).mode();
-                    p.write(encode_focus(matches!(event, Event::FocusGained), mode));
-                }
+            Effect::Send { friend, session_id } => {
+                self.front.set_message(id, format!("sending to {friend}…"));
+                self.share.send(id, friend, session_id);
             }
-            Event::Resize(cols, rows) => {
-                if let Some(c) = self.clients.get_mut(&id) {
-                    c.resize(cols, rows);
-                    let session = c.session.clone();
-                    self.reconcile(&session);
-                }
+            Effect::Open { blob, beside, dir } => {
+                let exe = std::env::current_exe().unwrap_or_else(|_| "sbx".into()).display().to_string();
+                // The pane itself opens (checks, installs) and then becomes the agent (--resume).
+                let command = vec![exe, "open".into(), blob, "--dir".into(), dir.clone(), "--resume".into()];
+                let spec = PaneSpec { cwd: Some(dir.into()), command, ..Default::default() };
+                let message = match self.model.split(Some(beside), SplitDirection::Right, spec) {
+                    Ok(_) => "opening in a new pane".to_string(),
+                    Err(e) => format!("cannot open: {}", e.message),
+                };
+                self.front.set_message(id, message);
+                self.share.view.received.clear();
+                self.share.refresh_once();
             }
+            Effect::Redraw(pane) => self.redraw_pane(pane),
+            Effect::Reshape(session) => self.reshape(&session),
         }
     }
 
-    /// The session index and focused pane of a client.
-    pub(super) fn client_focus(&self, id: ClientId) -> Option<(usize, PaneId)> {
-        let client = self.clients.get(&id)?;
-        let si = self.state.session_index(&client.session)?;
-        Some((si, self.state.sessions[si].tab().active))
-    }
-
-    pub(super) fn focused_pane(&self, id: ClientId) -> Option<PaneId> {
-        self.client_focus(id).map(|(_, p)| p)
-    }
-
-    fn on_key(&mut self, id: ClientId, key: KeyEvent) {
-        let Some(client) = self.clients.get_mut(&id) else { return };
-        // Any key clears a status message.
-        if client.message.take().is_some() {
-            client.dirty = true;
-        }
-        let chord = Chord::from_event(&key);
-        match &mut client.mode {
-            Mode::Help { scroll } => {
-                match key.code {
-                    KeyCode::Down | KeyCode::Char('j') => *scroll += 1,
-                    KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                    KeyCode::PageDown | KeyCode::Char(' ') => *scroll += 10,
-                    KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-                    _ => client.mode = Mode::Normal,
-                }
-                client.dirty = true;
-            }
-            Mode::Copy(_) => self.copy_key(id, key),
-            Mode::Inbox(_) => self.inbox_key(id, key),
-            Mode::Pick(_) => self.pick_key(id, key),
-            Mode::Prefix => {
-                client.mode = Mode::Normal;
-                client.dirty = true;
-                if let Some(action) = self.state.config.keymap.lookup_prefixed(&chord) {
-                    self.act(id, action);
-                }
-            }
-            Mode::Normal => {
-                let keymap = &self.state.config.keymap;
-                if chord == keymap.prefix {
-                    client.mode = Mode::Prefix;
-                    client.dirty = true;
-                } else if let Some(action) = keymap.lookup_root(&chord) {
-                    self.act(id, action);
-                } else if let Some(pane) = self.focused_pane(id) {
-                    let p = &self.state.panes[&pane];
-                    let mode = lock(&p.engine).mode();
-                    p.write(encode_key(&key, mode));
-                }
-            }
-        }
-    }
-
-    pub(super) fn act(&mut self, id: ClientId, action: Action) {
-        let Some((si, focused)) = self.client_focus(id) else { return };
-        let session = self.state.sessions[si].name.clone();
-        let result = match action {
+    /// A binding's action, for client `id`.
+    fn act(&mut self, id: ClientId, action: Action) {
+        let Some((si, focused)) = self.front.focus(id, &self.model) else { return };
+        let session = self.model.sessions[si].name.clone();
+        let split = |dir, agent| (dir, PaneSpec { agent, ..PaneSpec::default() });
+        let result: Result<(), Error> = match action {
             Action::Detach => {
-                self.detach_client(id, "[detached]");
-                Ok(())
+                self.front.detach(id, "[detached]");
+                self.reshape(&session);
+                return;
             }
-            Action::SplitRight => {
-                self.split(Some(&crate::pane::pane_name(focused)), SplitDirection::Right, PaneSpec::default()).map(drop)
+            Action::SplitRight | Action::SplitDown | Action::SplitAgent(_) => {
+                let (dir, spec) = match action {
+                    Action::SplitDown => split(SplitDirection::Down, None),
+                    Action::SplitAgent(kind) => split(SplitDirection::Right, Some(kind)),
+                    _ => split(SplitDirection::Right, None),
+                };
+                self.model.split(Some(focused), dir, spec).map(drop)
             }
-            Action::SplitDown => {
-                self.split(Some(&crate::pane::pane_name(focused)), SplitDirection::Down, PaneSpec::default()).map(drop)
-            }
-            Action::NewTab => self.new_tab(si, PaneSpec::default()).map(drop),
-            Action::SplitAgent(kind) => self
-                .split(
-                    Some(&crate::pane::pane_name(focused)),
-                    SplitDirection::Right,
-                    PaneSpec { agent: Some(kind), ..Default::default() },
-                )
-                .map(drop),
+            Action::NewTab => self.model.new_tab(si, PaneSpec::default()).map(drop),
             Action::NextTab | Action::PrevTab | Action::SelectTab(_) => {
-                let s = &mut self.state.sessions[si];
+                let s = &self.model.sessions[si];
                 let n = s.tabs.len();
                 let next = match action {
                     Action::NextTab => (s.active_tab + 1) % n,
                     Action::PrevTab => (s.active_tab + n - 1) % n,
                     Action::SelectTab(k) => (k as usize).saturating_sub(1).min(n - 1),
-                    _ => unreachable!(),
+                    _ => s.active_tab,
                 };
-                self.switch_tab(si, next);
+                self.model.switch_tab(si, next);
                 Ok(())
             }
             Action::Focus(dir) => {
-                let area = self.session_area(si);
-                let tab = self.state.sessions[si].tab();
+                let area = self.model.area(si);
+                let tab = self.model.sessions[si].tab();
                 if let Some(next) = neighbour(&tab.layout.geometry(area), focused, dir) {
-                    self.focus_pane(next);
+                    self.model.focus_pane(next);
                 }
                 Ok(())
             }
             Action::FocusNext => {
-                let panes = self.state.sessions[si].tab().layout.panes();
+                let panes = self.model.sessions[si].tab().layout.panes();
                 let i = panes.iter().position(|p| *p == focused).unwrap_or(0);
-                self.focus_pane(panes[(i + 1) % panes.len()]);
+                self.model.focus_pane(panes[(i + 1) % panes.len()]);
                 Ok(())
             }
             Action::Resize(dir) => {
-                let area = self.session_area(si);
-                let tab = self.state.sessions[si].tab_mut();
-                tab.layout.resize(focused, dir, 2, area);
-                self.reconcile(&session);
+                let area = self.model.area(si);
+                self.model.sessions[si].tab_mut().layout.resize(focused, dir, 2, area);
+                self.reshape(&session);
                 Ok(())
             }
             Action::Zoom => {
-                let tab = self.state.sessions[si].tab_mut();
-                tab.zoomed = !tab.zoomed && tab.layout.panes().len() > 1;
-                self.reconcile(&session);
+                self.model.toggle_zoom(si);
                 Ok(())
             }
             Action::ClosePane => {
-                self.close_pane(focused);
+                self.model.close_pane(focused);
                 Ok(())
             }
             Action::CloseTab => {
-                for pane in self.state.sessions[si].tab().layout.panes() {
-                    self.close_pane(pane);
-                }
+                self.close_tab(si);
                 Ok(())
             }
             Action::ToggleSidebar => {
-                if let Some(c) = self.clients.get_mut(&id) {
+                if let Some(c) = self.front.clients.get_mut(&id) {
                     c.sidebar = !c.sidebar;
                     c.redraw_all();
                 }
-                self.reconcile(&session);
+                self.reshape(&session);
                 Ok(())
             }
             Action::CopyMode | Action::ScrollPageUp => {
-                let mut copy = CopyMode::enter(&self.state.panes[&focused]);
+                let pane = &self.model.panes[&focused];
+                let mut copy = CopyMode::enter(pane);
                 if action == Action::ScrollPageUp {
-                    copy.page(&self.state.panes[&focused], -1);
+                    copy.page(pane, -1);
                 }
-                if let Some(c) = self.clients.get_mut(&id) {
-                    c.mode = Mode::Copy(copy);
-                }
+                self.set_mode(id, Mode::Copy(copy));
                 Ok(())
             }
             Action::Help => {
-                if let Some(c) = self.clients.get_mut(&id) {
-                    c.mode = Mode::Help { scroll: 0 };
-                }
+                self.set_mode(id, Mode::Help(Help::default()));
                 Ok(())
             }
             Action::Inbox => {
-                if let Some(c) = self.clients.get_mut(&id) {
-                    c.mode = Mode::Inbox(Default::default());
-                }
+                self.set_mode(id, Mode::Inbox(Default::default()));
                 Ok(())
             }
-            Action::ShareSession | Action::OpenReceived => {
-                let result = if action == Action::ShareSession {
-                    self.share_session(id, focused)
-                } else {
-                    self.open_received(id, focused)
-                };
-                if let Err(message) = result {
-                    self.set_message(id, message);
-                }
+            Action::ShareSession => {
+                let picker = self.send_picker(focused);
+                self.pick(id, picker);
+                Ok(())
+            }
+            Action::OpenReceived => {
+                let picker = self.open_picker(focused);
+                self.pick(id, picker);
                 Ok(())
             }
             Action::SendPrefix => {
-                let prefix = self.state.config.keymap.prefix;
-                let p = &self.state.panes[&focused];
-                let mode = lock(&p.engine).mode();
-                p.write(encode_key(&KeyEvent::new(prefix.code, prefix.mods | KeyModifiers::NONE), mode));
+                let prefix = self.model.config.keymap.prefix;
+                self.model.panes[&focused].key(&KeyEvent::new(prefix.code, prefix.mods | KeyModifiers::NONE));
                 Ok(())
             }
         };
-        if let Some(c) = self.clients.get_mut(&id) {
-            if let Err(e) = result {
-                c.message = Some(e.message);
-            }
+        if let Err(e) = result {
+            self.front.set_message(id, e.message);
+        }
+        self.front.mark_dirty(&session);
+    }
+
+    fn set_mode(&mut self, id: ClientId, mode: Mode) {
+        if let Some(c) = self.front.clients.get_mut(&id) {
+            c.mode = mode;
             c.dirty = true;
         }
-        self.mark_session_dirty(&session);
     }
 
-    pub(super) fn switch_tab(&mut self, si: usize, tab: usize) {
-        let s = &mut self.state.sessions[si];
-        if s.active_tab != tab && tab < s.tabs.len() {
-            s.active_tab = tab;
-            let name = s.name.clone();
-            for c in self.clients.values_mut().filter(|c| c.session == name) {
-                if matches!(c.mode, Mode::Copy(_)) {
-                    c.mode = Mode::Normal;
-                }
-            }
-            self.mark_session_dirty(&name);
+    /// Show a picker, or say why there is nothing to pick.
+    fn pick(&mut self, id: ClientId, picker: Result<Picker, String>) {
+        match picker {
+            Ok(picker) => self.set_mode(id, Mode::Pick(picker)),
+            Err(message) => self.front.set_message(id, message),
         }
     }
 
-    /// Focus a pane: tell the old and new pane (if they asked for focus events).
-    pub(super) fn focus_pane(&mut self, pane: PaneId) {
-        let Some((si, ti)) = self.state.locate(pane) else { return };
-        let tab = &mut self.state.sessions[si].tabs[ti];
-        let old = tab.active;
-        if old == pane {
-            return;
+    /// Prefix S: pick the friend to send the focused agent pane's session to.
+    fn send_picker(&self, focused: PaneId) -> Result<Picker, String> {
+        let Some(agent) = self.model.agents.get(&focused) else {
+            return Err("this pane runs no agent; focus an agent pane, then prefix S".into());
+        };
+        let Some(session_id) = agent.session_id.clone() else {
+            return Err("the agent has no session yet (Codex starts one with its first prompt)".into());
+        };
+        if self.share.view.friends.is_empty() {
+            self.share.refresh_once();
+            return Err("no friends yet: sbx friend add NAME ECHO-ID".into());
         }
-        tab.active = pane;
-        for (id, gained) in [(old, false), (pane, true)] {
-            if let Some(p) = self.state.panes.get(&id) {
-                let mode = lock(&p.engine).mode();
-                p.write(encode_focus(gained, mode));
-            }
+        let items = self.share.view.friends.iter().map(|f| (f.clone(), f.clone())).collect();
+        Ok(Picker {
+            title: format!("send {session_id:.8}… to"),
+            items,
+            selected: 0,
+            action: PickAction::SendTo { session_id },
+        })
+    }
+
+    /// Prefix O: pick a received session to open beside the focused pane.
+    fn open_picker(&self, focused: PaneId) -> Result<Picker, String> {
+        if self.share.view.received.is_empty() {
+            self.share.refresh_once();
+            return Err("no sessions received (sbx inbox checks the relay)".into());
         }
-        let name = self.state.sessions[si].name.clone();
-        self.mark_session_dirty(&name);
+        let dir = self.model.pane_info(focused).map(|p| p.cwd).unwrap_or_else(|| "/".into());
+        let items = self
+            .share
+            .view
+            .received
+            .iter()
+            .map(|r| (r.blob.clone(), format!("{} · {} · {}", r.from, r.tool, r.title)))
+            .collect();
+        let action = PickAction::Open { beside: focused, dir };
+        Ok(Picker { title: "open a received session".into(), items, selected: 0, action })
     }
 }

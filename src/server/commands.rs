@@ -1,364 +1,175 @@
-//! Control commands (`sbx ls`, `split`, `send-keys`…) and attaching: each turns a request
-//! into a change of state and one reply.
+//! Requests from connections, dispatched in one place: control commands (`sbx ls`, `split`,
+//! `send-keys`…) answered at once, the agent commands and hooks that answer later, attaching a
+//! client, and what the bridge asks of the server (labels, idle notices).
 
-use std::path::PathBuf;
+use tokio::sync::mpsc::UnboundedSender;
 
-use super::client::Client;
 use super::conn::ClientId;
-use super::layout::Layout;
-use super::state::{validate_label, validate_session_name, Session, Tab, Target};
+use super::front::Client;
+use super::model::Target;
 use super::Server;
-use crate::agents::Adapter as _;
-use crate::pane::engine::{lock, Size};
-use crate::pane::input::{encode_named_key, encode_paste};
-use crate::pane::{Pane, PaneId, SpawnSpec};
-use crate::protocol::{AttachRequest, Command, Error, NewSpec, PaneSpec, Reply, ServerMsg, SplitDirection};
+use crate::agents::AgentState;
+use crate::bridge::{BridgeMsg, BridgeNotice, Caller, Replier};
+use crate::pane::{pane_name, PaneId};
+use crate::protocol::{AttachRequest, BridgeOp, Command, Error, HookEvent, Reply, ServerMsg};
+
+/// Hooks that run before the agent's next turn: the ones whose output becomes context.
+fn takes_context(event: &str) -> bool {
+    matches!(event, "UserPromptSubmit" | "SessionStart")
+}
+
+fn no_sessions() -> Error {
+    Error::new("no_sessions", "there are no sessions", "start one with `sbx` or `sbx new`")
+}
 
 impl Server {
-    pub(super) fn command(&mut self, cmd: Command) -> ServerMsg {
-        match self.run_command(cmd) {
-            Ok(reply) => ServerMsg::Reply(reply),
-            Err(e) => ServerMsg::Error(e),
-        }
-    }
-
-    fn run_command(&mut self, cmd: Command) -> Result<Reply, Error> {
-        match cmd {
+    /// A command from a connection; its answer goes to `out` (now, or once it can be given).
+    /// `pid` is the process on the other end, from the kernel.
+    pub(super) fn command(&mut self, cmd: Command, out: UnboundedSender<ServerMsg>, pid: u32) {
+        let answer = match cmd {
+            Command::Hook { pane, agent, hook } => return self.hook(pane, &agent, hook, pid, out),
+            Command::AgentPrompt { target, text, queue } => {
+                return self.driver.prompt(&mut self.model, &target, text, queue, out)
+            }
+            Command::AgentKey { target, key } => return self.driver.key(&self.model, &target, key, out),
+            Command::AgentWait { target, until, timeout_ms } => {
+                return self.driver.wait(&self.model, &target, until, timeout_ms, out)
+            }
             Command::Ping => Ok(Reply::Pong { pid: std::process::id(), version: env!("CARGO_PKG_VERSION").into() }),
             Command::New(spec) => {
-                let (session, pane) = self.create_session(spec)?;
-                Ok(Reply::Created { session, pane: crate::pane::pane_name(pane) })
+                self.model.create_session(spec).map(|(session, pane)| Reply::Created { session, pane: pane_name(pane) })
             }
-            Command::List => {
-                let counts = |si: usize| {
-                    let name = &self.state.sessions[si].name;
-                    self.clients.values().filter(|c| &c.session == name).count()
-                };
-                Ok(Reply::List(self.state.list(counts)))
-            }
-            Command::Split { target, direction, pane } => {
-                let id = self.split(target.as_deref(), direction, pane)?;
-                Ok(Reply::Pane(self.state.pane_info(id).expect("pane just created")))
-            }
-            Command::NewTab { target, pane } => {
+            Command::List => Ok(Reply::List(self.model.list(|s| self.front.count(s)))),
+            Command::Split { target, direction, pane } => (|| {
+                let from = target.map(|t| self.model.resolve_pane(&t)).transpose()?;
+                let id = self.model.split(from, direction, pane)?;
+                Ok(Reply::Pane(self.model.pane_info(id).expect("pane just created")))
+            })(),
+            Command::NewTab { target, pane } => (|| {
                 let si = match target {
-                    Some(t) => match self.state.resolve(&t)? {
-                        Target::Session(si) | Target::Tab(si, _) => si,
-                        Target::Pane(id) => self.state.locate(id).expect("resolved panes are placed").0,
-                    },
-                    None => self.state.default_session().ok_or_else(no_sessions)?,
+                    Some(t) => {
+                        let target = self.model.resolve(&t)?;
+                        self.model.session_of(target)
+                    }
+                    None => self.model.default_session().ok_or_else(no_sessions)?,
                 };
-                let id = self.new_tab(si, pane)?;
-                Ok(Reply::Pane(self.state.pane_info(id).expect("pane just created")))
-            }
-            Command::SendKeys { target, text, keys, enter } => {
-                let id = self.state.resolve_pane(&target)?;
-                let pane = &self.state.panes[&id];
-                let mode = lock(&pane.engine).mode();
-                let mut bytes = Vec::new();
-                if !text.is_empty() {
-                    // Typed text is not a paste: send it as keystrokes would arrive.
-                    bytes.extend_from_slice(&encode_paste(
-                        &text,
-                        mode - alacritty_terminal::term::TermMode::BRACKETED_PASTE,
-                    ));
-                }
-                for key in &keys {
-                    bytes.extend(encode_named_key(key, mode).map_err(|e| {
-                        Error::new(
-                            "bad_key",
-                            e,
-                            "key names: Enter, Tab, Esc, BSpace, Up, Down, Left, Right, F1…F12, C-x, M-x",
-                        )
-                    })?);
-                }
-                if enter {
-                    bytes.push(b'\r');
-                }
-                pane.write(bytes);
+                let id = self.model.new_tab(si, pane)?;
+                Ok(Reply::Pane(self.model.pane_info(id).expect("pane just created")))
+            })(),
+            Command::SendKeys { target, text, keys, enter } => (|| {
+                let pane = &self.model.panes[&self.model.resolve_pane(&target)?];
+                pane.send_keys(&text, &keys, enter).map_err(|e| {
+                    Error::new(
+                        "bad_key",
+                        e,
+                        "key names: Enter, Tab, Esc, BSpace, Up, Down, Left, Right, F1…F12, C-x, M-x",
+                    )
+                })?;
                 Ok(Reply::Done)
-            }
-            Command::Capture { target, scrollback } => {
-                let id = self.state.resolve_pane(&target)?;
-                let lines = lock(&self.state.panes[&id].engine).capture(scrollback);
-                Ok(Reply::Capture(lines))
-            }
-            Command::Kill { target } => {
-                match self.state.resolve(&target)? {
-                    Target::Pane(id) => self.close_pane(id),
-                    Target::Tab(si, ti) => {
-                        for id in self.state.sessions[si].tabs[ti].layout.panes() {
-                            self.close_pane(id);
-                        }
-                    }
-                    Target::Session(si) => {
-                        let ids: Vec<PaneId> =
-                            self.state.sessions[si].tabs.iter().flat_map(|t| t.layout.panes()).collect();
-                        for id in ids {
-                            self.close_pane(id);
-                        }
-                    }
+            })(),
+            Command::Capture { target, scrollback } => self
+                .model
+                .resolve_pane(&target)
+                .map(|id| Reply::Capture(crate::pane::engine::lock(&self.model.panes[&id].engine).capture(scrollback))),
+            Command::Kill { target } => self.model.resolve(&target).map(|target| {
+                let panes = match target {
+                    Target::Pane(id) => vec![id],
+                    Target::Tab(si, ti) => self.model.sessions[si].tabs[ti].layout.panes(),
+                    Target::Session(si) => self.model.sessions[si].panes(),
+                };
+                for id in panes {
+                    self.model.close_pane(id);
                 }
-                Ok(Reply::Done)
-            }
+                Reply::Done
+            }),
             Command::KillServer => {
                 self.exiting = true;
                 Ok(Reply::Done)
             }
-            Command::Detach { target } => {
-                let session = match target {
-                    Some(t) => match self.state.resolve(&t)? {
-                        Target::Session(si) | Target::Tab(si, _) => self.state.sessions[si].name.clone(),
-                        Target::Pane(id) => {
-                            let (si, _) = self.state.locate(id).expect("resolved panes are placed");
-                            self.state.sessions[si].name.clone()
-                        }
-                    },
-                    None => {
-                        let si = self.state.default_session().ok_or_else(no_sessions)?;
-                        self.state.sessions[si].name.clone()
+            Command::Detach { target } => (|| {
+                let si = match target {
+                    Some(t) => {
+                        let target = self.model.resolve(&t)?;
+                        self.model.session_of(target)
+                    }
+                    None => self.model.default_session().ok_or_else(no_sessions)?,
+                };
+                let session = self.model.sessions[si].name.clone();
+                let ids: Vec<ClientId> =
+                    self.front.clients.iter().filter(|(_, c)| c.session == session).map(|(id, _)| *id).collect();
+                for id in &ids {
+                    self.front.detach(*id, "[detached]");
+                }
+                self.reshape(&session);
+                Ok(Reply::Detached(ids.len()))
+            })(),
+            Command::Label { target, label } => self
+                .model
+                .resolve_pane(&target)
+                .and_then(|id| self.model.set_label(id, Some(label), &self.bridge.overview.external_labels))
+                .map(|()| Reply::Done),
+        };
+        let _ = out.send(match answer {
+            Ok(reply) => ServerMsg::Reply(reply),
+            Err(e) => ServerMsg::Error(e),
+        });
+    }
+
+    /// A hook from an agent: its state (for a pane), its registration (outside sbx), and the
+    /// unread messages to show before its next turn.
+    fn hook(&mut self, pane: Option<String>, agent: &str, hook: HookEvent, pid: u32, out: UnboundedSender<ServerMsg>) {
+        let event = hook.event.clone();
+        let endpoint = match pane {
+            Some(pane) => {
+                let id = match self.model.resolve_pane(&pane) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        let _ = out.send(ServerMsg::Error(e));
+                        return;
                     }
                 };
-                let ids: Vec<ClientId> =
-                    self.clients.iter().filter(|(_, c)| c.session == session).map(|(id, _)| *id).collect();
-                for id in &ids {
-                    self.detach_client(*id, "[detached]");
+                // A hook speaks for the pane it runs in, whatever its environment says.
+                if crate::proc::origin(pid, |p| self.model.pane_with_pid(p)) != crate::proc::Origin::Pane(id) {
+                    let _ = out.send(ServerMsg::Error(Error::new(
+                        "identity_refused",
+                        format!("this hook does not run in pane {pane}"),
+                        "hooks report for the pane they run in; unset SBX_PANE_ID outside sbx panes",
+                    )));
+                    return;
                 }
-                Ok(Reply::Detached(ids.len()))
-            }
-            // Handled with the connection's pid, before commands (see Server::hook).
-            Command::Hook { .. } => Ok(Reply::Done),
-            Command::AgentPrompt { .. } | Command::AgentWait { .. } | Command::AgentKey { .. } => {
-                unreachable!("answered later, dispatched in on_message")
-            }
-            Command::Label { target, label } => {
-                let id = self.state.resolve_pane(&target)?;
-                self.set_label(id, Some(label))?;
-                self.mark_pane_dirty(id);
-                Ok(Reply::Done)
-            }
-        }
-    }
-
-    pub(super) fn set_label(&mut self, id: PaneId, label: Option<String>) -> Result<(), Error> {
-        if let Some(label) = &label {
-            validate_label(label)?;
-            if let Some(other) = self.state.panes.values().find(|p| p.id != id && p.label.as_ref() == Some(label)) {
-                return Err(Error::new(
-                    "label_taken",
-                    format!("the label {label:?} is taken by pane {}", other.name()),
-                    "labels are unique; choose another, or free it with `sbx label -t <that pane> <new name>`",
-                ));
-            }
-            if self.state.session_index(label).is_some() {
-                return Err(Error::new(
-                    "name_taken",
-                    format!("{label:?} is already a session name"),
-                    "choose a label that is not a session name, so targets stay unambiguous",
-                ));
-            }
-            if self.overview.external_labels.contains(label) {
-                return Err(Error::new(
-                    "label_taken",
-                    format!("the label {label:?} is taken by an agent session outside sbx"),
-                    "labels are unique; choose another",
-                ));
-            }
-        }
-        if let Some(pane) = self.state.panes.get_mut(&id) {
-            pane.label = label;
-        }
-        self.bridge_dirty = true;
-        Ok(())
-    }
-
-    pub(super) fn detach_client(&mut self, id: ClientId, why: &str) {
-        if let Some(client) = self.clients.remove(&id) {
-            client.send(ServerMsg::Exit(why.into()));
-            let session = client.session.clone();
-            self.reconcile(&session);
-        }
-    }
-
-    /// Close a pane now: hang up its child and take it out of the layout.
-    pub(super) fn close_pane(&mut self, id: PaneId) {
-        if let Some(pane) = self.state.panes.get_mut(&id) {
-            pane.hang_up();
-        }
-        self.remove_pane(id);
-    }
-
-    fn spawn_pane(
-        &mut self,
-        spec: &PaneSpec,
-        default_cwd: PathBuf,
-        size: Size,
-        session: &str,
-    ) -> Result<PaneId, Error> {
-        let cwd = spec.cwd.clone().unwrap_or(default_cwd);
-        if !cwd.is_dir() {
-            return Err(Error::new(
-                "not_a_directory",
-                format!("{} is not a directory", cwd.display()),
-                "pass an existing directory with -c DIR",
-            ));
-        }
-        if let Some(label) = &spec.label {
-            validate_label(label)?;
-            if self.state.panes.values().any(|p| p.label.as_ref() == Some(label)) {
-                return Err(Error::new(
-                    "label_taken",
-                    format!("the label {label:?} is taken"),
-                    "labels are unique; run `sbx ls` to see them and choose another",
-                ));
-            }
-        }
-        let id = self.state.allocate_pane_id();
-        let mut env = vec![
-            ("SBX_SOCKET".to_string(), self.socket.display().to_string()),
-            ("SBX_SESSION".to_string(), session.to_string()),
-        ];
-        env.extend(spec.env.iter().cloned());
-        let mut command = spec.command.clone();
-        let mut agent = None;
-        let mut endpoint = None;
-        if let Some(kind) = spec.agent {
-            let adapter = kind.adapter();
-            if crate::agents::which(adapter.program()).is_none() {
-                return Err(Error::new(
-                    "not_installed",
-                    format!("{} is not installed (not found on the sbx server's PATH)", adapter.program()),
-                    format!(
-                        "install it: {}; then restart the server (sbx kill-server) if PATH changed",
-                        adapter.install_hint()
-                    ),
-                ));
-            }
-            let sbx = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sbx"));
-            let launch =
-                adapter.launch(&crate::agents::LaunchCtx { sbx: &sbx, socket: &self.socket, args: &spec.command });
-            command = launch.command;
-            env.extend(launch.env);
-            endpoint = launch.session_id.clone();
-            agent = Some(super::agents::PaneAgent::new(kind, launch.session_id));
-        }
-        let settings = &self.state.config.settings;
-        let shell = (!settings.shell.is_empty()).then(|| settings.shell.clone());
-        let spawn = SpawnSpec { command, cwd, env, shell, size, scrollback: settings.scrollback };
-        let mut pane = Pane::spawn(id, spawn, self.notices.clone()).map_err(|e| {
-            Error::new("spawn_failed", format!("{e:#}"), "check the command and the directory, then try again")
-        })?;
-        pane.label = spec.label.clone();
-        if let Some(endpoint) = endpoint {
-            pane.endpoint = endpoint;
-        }
-        self.state.panes.insert(id, pane);
-        self.bridge_dirty = true;
-        if let Some(agent) = agent {
-            self.state.agents.insert(id, agent);
-        }
-        Ok(id)
-    }
-
-    pub(super) fn create_session(&mut self, spec: NewSpec) -> Result<(String, PaneId), Error> {
-        let name = match spec.name {
-            Some(name) => {
-                validate_session_name(&name)?;
-                if self.state.session_index(&name).is_some() {
-                    return Err(Error::new(
-                        "name_taken",
-                        format!("a session named {name:?} exists"),
-                        format!("attach to it with `sbx attach -t {name}`, or choose another name"),
-                    ));
+                let resumed = self.model.on_hook(id, agent, hook, pid);
+                // The bridge hears of the pane's state and session before its inbox is asked.
+                self.settle();
+                self.bridge.sync(&self.model);
+                let endpoint = self.model.panes.get(&id).map(|p| p.endpoint.clone());
+                if let (Some(endpoint), Some(session)) = (&endpoint, resumed) {
+                    self.bridge.send(BridgeMsg::Resumed { endpoint: endpoint.clone(), session });
                 }
-                if self.state.panes.values().any(|p| p.label.as_deref() == Some(name.as_str())) {
-                    return Err(Error::new(
-                        "name_taken",
-                        format!("{name:?} is a pane label"),
-                        "choose another session name",
-                    ));
-                }
-                name
+                endpoint
             }
-            None => self.state.fresh_session_name(),
+            None => hook.session_id.clone().filter(|s| !s.is_empty()).inspect(|session_id| {
+                self.bridge.send(BridgeMsg::ExternalHook {
+                    session_id: session_id.clone(),
+                    agent: agent.to_string(),
+                    cwd: hook.cwd.clone(),
+                    pid,
+                });
+            }),
         };
-        let (cols, rows) = (if spec.cols == 0 { 80 } else { spec.cols }, if spec.rows == 0 { 24 } else { spec.rows });
-        let (cols, rows) = (cols.min(crate::pane::engine::MAX_COLS), rows.min(crate::pane::engine::MAX_ROWS));
-        let size = Size::clamped(cols, rows.saturating_sub(1 + super::STATUS_ROWS));
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
-        let id = self.spawn_pane(&spec.pane, home, size, &name)?;
-        let tab = Tab { name: tab_name(&self.state.panes[&id]), layout: Layout::Pane(id), active: id, zoomed: false };
-        self.state.sessions.push(Session {
-            name: name.clone(),
-            tabs: vec![tab],
-            active_tab: 0,
-            detached_size: (cols, rows.saturating_sub(super::STATUS_ROWS)),
-            last_used: 0,
-        });
-        let si = self.state.sessions.len() - 1;
-        self.state.touch(si);
-        self.reconcile(&name);
-        if spec.pair {
-            let right = PaneSpec {
-                cwd: Some(self.state.panes[&id].initial_cwd.clone()),
-                agent: Some(crate::agents::AgentKind::Codex),
-                ..Default::default()
-            };
-            if let Err(e) = self.split(Some(&crate::pane::pane_name(id)), SplitDirection::Right, right) {
-                // No half-made pair: take the session down again.
-                self.close_pane(id);
-                return Err(e);
+        match endpoint {
+            Some(endpoint) if takes_context(&event) => self.bridge.send(BridgeMsg::Call {
+                caller: Caller::Endpoint(endpoint),
+                op: BridgeOp::InboxBlock,
+                reply: Replier::once(out),
+            }),
+            _ => {
+                let _ = out.send(ServerMsg::Reply(Reply::Done));
             }
-            self.focus_pane(id);
         }
-        Ok((name, id))
     }
 
-    pub(super) fn split(&mut self, target: Option<&str>, dir: SplitDirection, spec: PaneSpec) -> Result<PaneId, Error> {
-        let from = match target {
-            Some(t) => self.state.resolve_pane(t)?,
-            None => {
-                let si = self.state.default_session().ok_or_else(no_sessions)?;
-                self.state.sessions[si].tab().active
-            }
-        };
-        let (si, ti) = self.state.locate(from).expect("resolved panes are placed");
-        let cwd = self.state.panes[&from].cwd();
-        let size = self.state.panes[&from].size();
-        let session = self.state.sessions[si].name.clone();
-        let id = self.spawn_pane(&spec, cwd, size, &session)?;
-        let tab = &mut self.state.sessions[si].tabs[ti];
-        tab.layout.split(from, id, dir);
-        tab.active = id;
-        tab.zoomed = false;
-        self.reconcile(&session);
-        Ok(id)
-    }
-
-    pub(super) fn new_tab(&mut self, si: usize, spec: PaneSpec) -> Result<PaneId, Error> {
-        let session = self.state.sessions[si].name.clone();
-        let active = self.state.sessions[si].tab().active;
-        let cwd = self.state.panes.get(&active).map(|p| p.cwd()).unwrap_or_else(|| PathBuf::from("/"));
-        let size = self.state.panes.get(&active).map(|p| p.size()).unwrap_or(Size { cols: 80, rows: 22 });
-        let id = self.spawn_pane(&spec, cwd, size, &session)?;
-        let s = &mut self.state.sessions[si];
-        s.tabs.push(Tab {
-            name: tab_name(&self.state.panes[&id]),
-            layout: Layout::Pane(id),
-            active: id,
-            zoomed: false,
-        });
-        s.active_tab = s.tabs.len() - 1;
-        self.reconcile(&session);
-        Ok(id)
-    }
-
-    pub(super) fn attach(
-        &mut self,
-        id: ClientId,
-        req: AttachRequest,
-        out: tokio::sync::mpsc::UnboundedSender<ServerMsg>,
-    ) {
+    /// A client attaches: to its target (or the session used last), creating one if asked.
+    pub(super) fn attach(&mut self, id: ClientId, req: AttachRequest, out: UnboundedSender<ServerMsg>) {
         let session = match self.attach_target(&req) {
             Ok(name) => name,
             Err(e) => {
@@ -366,42 +177,39 @@ impl Server {
                 return;
             }
         };
-        let sidebar = self.state.config.settings.sidebar;
-        let mut client = Client::new(session.clone(), req.cols, req.rows, out, sidebar);
-        if !self.state.config.warnings.is_empty() {
-            let n = self.state.config.warnings.len();
+        let config = &self.model.config;
+        let mut client = Client::new(session.clone(), req.cols, req.rows, out, config.settings.sidebar);
+        if !config.warnings.is_empty() {
+            let n = config.warnings.len();
             client.message = Some(format!(
                 "config: {n} problem{} ignored, presets used; see `sbx config check`",
                 if n == 1 { "" } else { "s" }
             ));
         }
-        self.clients.insert(id, client);
-        if let Some(si) = self.state.session_index(&session) {
-            self.state.touch(si);
+        self.front.clients.insert(id, client);
+        if let Some(si) = self.model.session_index(&session) {
+            self.model.touch(si);
         }
-        self.reconcile(&session);
+        self.reshape(&session);
     }
 
     fn attach_target(&mut self, req: &AttachRequest) -> Result<String, Error> {
         if let Some(target) = &req.target {
-            if let Ok(target) = self.state.resolve(target) {
-                let si = match target {
-                    Target::Session(si) => si,
-                    Target::Tab(si, ti) => {
-                        self.state.sessions[si].active_tab = ti;
-                        si
-                    }
+            if let Ok(target) = self.model.resolve(target) {
+                let si = self.model.session_of(target);
+                match target {
+                    Target::Tab(_, ti) => self.model.sessions[si].active_tab = ti,
                     Target::Pane(id) => {
-                        let (si, ti) = self.state.locate(id).expect("resolved panes are placed");
-                        self.state.sessions[si].active_tab = ti;
-                        self.state.sessions[si].tabs[ti].active = id;
-                        si
+                        let (_, ti) = self.model.locate(id).expect("resolved panes are placed");
+                        self.model.sessions[si].active_tab = ti;
+                        self.model.sessions[si].tabs[ti].active = id;
                     }
-                };
-                return Ok(self.state.sessions[si].name.clone());
+                    Target::Session(_) => {}
+                }
+                return Ok(self.model.sessions[si].name.clone());
             }
-        } else if let Some(si) = self.state.default_session() {
-            return Ok(self.state.sessions[si].name.clone());
+        } else if let Some(si) = self.model.default_session() {
+            return Ok(self.model.sessions[si].name.clone());
         }
         match &req.create {
             Some(spec) => {
@@ -409,7 +217,7 @@ impl Server {
                 if spec.name.is_none() {
                     spec.name = req.target.clone();
                 }
-                Ok(self.create_session(spec)?.0)
+                Ok(self.model.create_session(spec)?.0)
             }
             None => Err(match &req.target {
                 Some(t) => Error::new(
@@ -421,14 +229,80 @@ impl Server {
             }),
         }
     }
-}
 
-fn tab_name(pane: &Pane) -> String {
-    let cmd = pane.display_command();
-    let first = cmd.first().map(String::as_str).unwrap_or("shell");
-    std::path::Path::new(first).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| first.into())
-}
+    pub(super) fn on_bridge_notice(&mut self, notice: BridgeNotice) {
+        match notice {
+            BridgeNotice::SetLabel { endpoint, pane, label, reply } => self.bridge_label(endpoint, pane, label, reply),
+            BridgeNotice::Delivered { endpoint, from, subject } => self.notify_idle(&endpoint, &from, &subject),
+            BridgeNotice::Overview(overview) => {
+                self.bridge.overview = overview;
+                self.front.mark_all_dirty();
+            }
+        }
+    }
 
-fn no_sessions() -> Error {
-    Error::new("no_sessions", "there are no sessions", "start one with `sbx` or `sbx new`")
+    /// Labels are unique across panes, session names and external sessions; the server checks.
+    fn bridge_label(&mut self, endpoint: String, pane: Option<String>, label: String, reply: Replier) {
+        let taken_outside =
+            self.bridge.overview.external_labels.contains(&label) && !self.bridge.has_label(&endpoint, &label);
+        let result = if taken_outside {
+            Err(Error::new(
+                "label_taken",
+                format!("the label {label:?} is taken by an agent session outside sbx"),
+                "labels are unique; choose another",
+            ))
+        } else {
+            match pane.as_deref().map(|p| self.model.resolve_pane(p)) {
+                Some(Ok(id)) => self.model.set_label(id, Some(label.clone()), &[]),
+                Some(Err(e)) => Err(e),
+                None => {
+                    if self.model.panes.values().any(|p| p.label.as_ref() == Some(&label))
+                        || self.model.session_index(&label).is_some()
+                    {
+                        Err(Error::new(
+                            "label_taken",
+                            format!("the label {label:?} is taken"),
+                            "labels are unique; choose another",
+                        ))
+                    } else {
+                        self.bridge
+                            .send(BridgeMsg::Labelled { endpoint: endpoint.clone(), label: Some(label.clone()) });
+                        Ok(())
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.bridge_dirty = true;
+                self.front.mark_all_dirty();
+                reply.send(Ok(serde_json::json!({ "label": label, "id": endpoint })));
+            }
+            Err(e) => reply.send(Err(Error { code: "label_taken".into(), ..e })),
+        }
+    }
+
+    /// With `bridge.notify_idle`, a message for an idle agent pane is announced in its prompt:
+    /// the agent's next turn then starts, and its prompt hook shows the message.
+    fn notify_idle(&mut self, endpoint: &str, from: &str, subject: &str) {
+        if !self.model.config.settings.bridge.notify_idle {
+            return;
+        }
+        let Some(id) = self.bridge.pane_of(endpoint) else { return };
+        if !self.model.agents.get(&id).is_some_and(|a| a.state == AgentState::Idle) {
+            return;
+        }
+        let subject: String = subject.chars().filter(|c| !c.is_control()).take(80).collect();
+        let from: String = from.chars().filter(|c| !c.is_control()).take(40).collect();
+        let line = format!("[sbx] new message from {from}: \"{subject}\" (it is in your inbox)");
+        self.driver.type_prompt(&self.model, id, &line, None);
+    }
+
+    /// Close every pane of the tab a client shows.
+    pub(super) fn close_tab(&mut self, si: usize) {
+        let panes: Vec<PaneId> = self.model.sessions[si].tab().layout.panes();
+        for pane in panes {
+            self.model.close_pane(pane);
+        }
+    }
 }

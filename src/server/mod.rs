@@ -1,76 +1,50 @@
-//! The sbx server: owns sessions, panes and attached clients. One task runs the loop
-//! below and owns all state; pane threads and connection tasks talk to it by messages.
+//! The sbx server: one task runs the loop below and owns every part — the model (sessions,
+//! panes, agents), the front (attached clients and their screens), the driver (prompts and
+//! answers in progress) and the links (bridge, sharing). Pane threads and connection tasks talk
+//! to it by messages. After each burst of events the loop takes what the model changed and
+//! carries it out (geometry, redraws, the bridge), then draws.
 
 mod actions;
-mod agents;
-mod bridge;
-mod client;
 mod commands;
 mod conn;
-mod copy;
-mod inbox_view;
-pub mod layout;
-mod mouse;
-mod render;
-mod share_view;
-pub mod state;
+mod drive;
+mod front;
+mod links;
+mod model;
+mod pacing;
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ratatui::layout::Rect;
 use tokio::net::UnixListener;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+use crate::bridge::BridgeNotice;
 use crate::config::paths::Paths;
 use crate::config::Config;
-use crate::pane::engine::lock;
-use crate::pane::{PaneId, PaneNotice};
-use crate::protocol::{ClientMsg, Command, ServerMsg};
-use client::{Client, Mode};
+use crate::pane::PaneNotice;
+use crate::protocol::{Error, ServerMsg};
 use conn::{ClientId, ConnEvent};
-use state::State;
-
-pub const STATUS_ROWS: u16 = 1;
-/// While a pane floods (more than FLOOD_BYTES since its last frame), frames come at most this
-/// often: drawing a screen nobody can read would only take the engine lock from the parser.
-/// Quiet output (a keystroke echo) is drawn at once.
-const FLOOD_FRAME: std::time::Duration = std::time::Duration::from_millis(16);
-const FLOOD_BYTES: usize = 16 * 1024;
-/// A pane quiet this long gives back the memory its engine keeps for scrolling.
-const TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+use drive::Driver;
+use front::{Front, Shown};
+use links::bridge::BridgeLink;
+use links::share::{ShareLink, SharedView};
+use model::{Model, PtySpawner, Spawner};
+use pacing::Pacing;
 
 pub struct Server {
-    state: State,
-    /// Panes that had output and have not been trimmed since: when each went quiet.
-    quiet_since: BTreeMap<PaneId, Instant>,
-    /// Flooding panes whose output notices are paused (re-armed after FLOOD_FRAME): the
-    /// reader thread need not wake this loop for every read of a flood.
-    held: BTreeMap<PaneId, Instant>,
-    waiters: Vec<agents::Waiter>,
-    typed: Vec<agents::Typed>,
-    clients: BTreeMap<ClientId, Client>,
-    notices: UnboundedSender<PaneNotice>,
-    socket: PathBuf,
-    exiting: bool,
-    bridge: crate::bridge::BridgeHandle,
-    /// Panes have changed in a way the bridge should hear about.
+    model: Model,
+    front: Front,
+    driver: Driver,
+    bridge: BridgeLink,
+    share: ShareLink,
+    pacing: Pacing,
+    /// Where the server's own tasks hand back their results.
+    internal: UnboundedSender<Internal>,
+    /// What the bridge knows of panes is out of date.
     bridge_dirty: bool,
-    /// What the bridge was last told about each pane.
-    published: BTreeMap<PaneId, crate::bridge::PaneEntry>,
-    /// The bridge's view for the sidebar.
-    overview: crate::bridge::Overview,
-    /// Where answers to the loop's own bridge calls (and sharing commands) come back.
-    internal: UnboundedSender<inbox_view::Internal>,
-    /// Friends and received sessions, for the sidebar and the pickers.
-    shared: share_view::SharedView,
-    /// sbx's folders (the sharing workflows need the config and data ones).
-    paths: Paths,
-    /// Each pane's rows as drawn cells, shared by every client (the renderer's, not the engine's).
-    views: std::collections::HashMap<PaneId, crate::ui::pane_view::ViewCache>,
+    exiting: bool,
 }
 
 /// Run the server in this process until the last session ends or `kill-server`.
@@ -121,26 +95,9 @@ async fn serve(paths: Paths) -> Result<()> {
     let bridge = crate::bridge::spawn(paths.data.clone(), config.settings.bridge.clone(), bridge_tx);
     tokio::spawn(conn::accept_loop(listener, conn_tx, bridge.clone()));
 
-    let mut server = Server {
-        state: State::new(config),
-        quiet_since: BTreeMap::new(),
-        held: BTreeMap::new(),
-        waiters: Vec::new(),
-        typed: Vec::new(),
-        clients: BTreeMap::new(),
-        notices: notice_tx,
-        socket: socket.clone(),
-        exiting: false,
-        bridge,
-        bridge_dirty: false,
-        published: BTreeMap::new(),
-        overview: Default::default(),
-        internal: internal_tx,
-        shared: Default::default(),
-        paths: paths.clone(),
-        views: Default::default(),
-    };
-    server.start_share_refresh();
+    let spawner = Box::new(PtySpawner { notices: notice_tx });
+    let mut server = Server::new(config, socket.clone(), spawner, bridge, paths, internal_tx);
+    server.share.start_refresh();
     server.run(conn_rx, notice_rx, bridge_rx, internal_rx).await;
     let _ = std::fs::remove_file(&socket);
     drop(lock_file);
@@ -148,22 +105,41 @@ async fn serve(paths: Paths) -> Result<()> {
 }
 
 impl Server {
+    fn new(
+        config: Config,
+        socket: std::path::PathBuf,
+        spawner: Box<dyn Spawner>,
+        bridge: crate::bridge::BridgeHandle,
+        paths: Paths,
+        internal: UnboundedSender<Internal>,
+    ) -> Server {
+        Server {
+            model: Model::new(config, socket, spawner),
+            front: Front::default(),
+            driver: Driver::default(),
+            bridge: BridgeLink::new(bridge),
+            share: ShareLink::new(paths, internal.clone()),
+            pacing: Pacing::default(),
+            internal,
+            bridge_dirty: false,
+            exiting: false,
+        }
+    }
+
     async fn run(
         &mut self,
         mut conns: UnboundedReceiver<ConnEvent>,
         mut notices: UnboundedReceiver<PaneNotice>,
-        mut bridge: UnboundedReceiver<crate::bridge::BridgeNotice>,
-        mut internal: UnboundedReceiver<inbox_view::Internal>,
+        mut bridge: UnboundedReceiver<BridgeNotice>,
+        mut internal: UnboundedReceiver<Internal>,
     ) {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let mut child_exited = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).ok();
         loop {
             let deadline = [
-                self.next_sync_deadline(),
-                self.next_flood_frame(),
-                self.next_trim(),
-                self.held.values().min().map(|t| *t + FLOOD_FRAME),
-                self.next_agent_deadline(),
+                self.pacing.next_deadline(&self.model),
+                self.front.next_flood_frame(&self.model),
+                self.driver.next_deadline(),
             ]
             .into_iter()
             .flatten()
@@ -173,17 +149,12 @@ impl Server {
                 Some(n) = notices.recv() => self.guarded("pane output", |s| s.on_notice(n)),
                 Some(n) = bridge.recv() => self.guarded("a bridge notice", |s| s.on_bridge_notice(n)),
                 Some(n) = internal.recv() => self.guarded("a bridge answer", |s| s.on_internal(n)),
-                _ = sleep_until(deadline), if deadline.is_some() => self.guarded("a timer", |s| {
-                    s.end_expired_syncs();
-                    s.trim_quiet_panes();
-                    s.rearm_held();
-                    s.wake_waiters();
-                    s.check_typed();
-                }),
+                _ = sleep_until(deadline), if deadline.is_some() => self.guarded("a timer", |s| s.on_timer()),
                 _ = async { terminate.as_mut().unwrap().recv().await }, if terminate.is_some() => self.exiting = true,
                 _ = async { child_exited.as_mut().unwrap().recv().await }, if child_exited.is_some() => {
                     // A pane's first process is reaped by its pane; anything else was adopted.
-                    let panes: std::collections::BTreeSet<u32> = self.state.panes.values().filter_map(|p| p.pid).collect();
+                    let panes: std::collections::BTreeSet<u32> =
+                        self.model.panes.values().filter_map(|p| p.pid).collect();
                     crate::proc::reap_children(|pid| panes.contains(&pid));
                 }
             }
@@ -194,19 +165,24 @@ impl Server {
             while let Ok(n) = notices.try_recv() {
                 self.guarded("pane output", |s| s.on_notice(n));
             }
+            self.guarded("settling", |s| s.settle());
             if self.exiting {
-                for client in self.clients.values() {
+                for client in self.front.clients.values() {
                     client.send(ServerMsg::Exit("[server exited]".into()));
                 }
                 // Give the writer tasks a moment to deliver the goodbyes.
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                self.state.panes.clear();
+                self.model.panes.clear();
                 return;
             }
             if self.bridge_dirty {
-                self.guarded("telling the bridge", |s| s.sync_bridge());
+                self.bridge_dirty = false;
+                self.guarded("telling the bridge", |s| s.bridge.sync(&s.model));
             }
-            self.guarded("drawing", |s| s.render_ready());
+            self.guarded("drawing", |s| {
+                let shown = Shown { overview: &s.bridge.overview, shared: &s.share.view };
+                s.front.render_ready(&s.model, &shown);
+            });
         }
     }
 
@@ -221,7 +197,7 @@ impl Server {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!("a bug while handling {what}: {message}; carrying on");
-            for client in self.clients.values_mut() {
+            for client in self.front.clients.values_mut() {
                 client.redraw_all();
             }
         }
@@ -229,309 +205,188 @@ impl Server {
 
     fn on_conn(&mut self, ev: ConnEvent) {
         match ev {
-            ConnEvent::Message(id, msg, out, pid) => {
-                // A command may change what the bridge knows of panes (labels, new panes);
-                // keystrokes and resizes do not (a split by key goes through spawn_pane).
-                if matches!(msg, ClientMsg::Command(_)) {
-                    self.bridge_dirty = true;
-                }
-                self.on_message(id, msg, out, pid)
-            }
+            ConnEvent::Message(id, msg, out, pid) => self.on_message(id, msg, out, pid),
             ConnEvent::Written(id) => {
-                if let Some(c) = self.clients.get_mut(&id) {
+                if let Some(c) = self.front.clients.get_mut(&id) {
                     c.in_flight = false;
                 }
             }
             ConnEvent::Closed(id) => {
-                if self.clients.remove(&id).is_some() {
-                    self.reconcile_all();
+                if let Some(client) = self.front.clients.remove(&id) {
+                    self.reshape(&client.session);
                 }
             }
         }
     }
 
-    fn on_message(&mut self, id: ClientId, msg: ClientMsg, out: UnboundedSender<ServerMsg>, pid: u32) {
+    fn on_message(
+        &mut self,
+        id: conn::ClientId,
+        msg: crate::protocol::ClientMsg,
+        out: UnboundedSender<ServerMsg>,
+        pid: u32,
+    ) {
+        use crate::protocol::ClientMsg;
         match msg {
-            ClientMsg::Command(Command::Hook { pane, agent, hook }) => self.hook(pane, &agent, hook, pid, out),
-            // Connections hand these to the bridge themselves.
-            ClientMsg::Bridge { .. } => {}
-            // These answer later: once the agent shows the prompt, or reaches the state.
-            ClientMsg::Command(Command::AgentPrompt { target, text, queue }) => {
-                self.agent_prompt(&target, text, queue, out)
-            }
-            ClientMsg::Command(Command::AgentKey { target, key }) => self.agent_key(&target, key, out),
-            ClientMsg::Command(Command::AgentWait { target, until, timeout_ms }) => {
-                self.agent_wait(&target, until, timeout_ms, out)
-            }
-            ClientMsg::Command(cmd) => {
-                let reply = self.command(cmd);
-                let _ = out.send(reply);
-            }
+            ClientMsg::Command(cmd) => self.command(cmd, out, pid),
             ClientMsg::Attach(req) => self.attach(id, req, out),
             ClientMsg::Resize { cols, rows } => {
-                if let Some(c) = self.clients.get_mut(&id) {
-                    c.resize(cols, rows);
-                    let session = c.session.clone();
-                    self.reconcile(&session);
+                if let Some(session) = self.front.resize(id, cols, rows) {
+                    self.reshape(&session);
                 }
             }
-            ClientMsg::Event(event) => self.on_event(id, event),
+            ClientMsg::Event(event) => {
+                let effects = self.front.event(id, event, &mut self.model, &self.bridge.overview);
+                for effect in effects {
+                    self.apply(id, effect);
+                }
+            }
+            // Connections hand these to the bridge themselves.
+            ClientMsg::Bridge { .. } => {}
         }
     }
 
     fn on_notice(&mut self, notice: PaneNotice) {
-        let output = match &notice {
-            PaneNotice::Output(id) => Some(*id),
-            PaneNotice::Exited(_) => None,
-        };
-        self.handle_notice(notice);
-        if let Some(id) = output {
-            if self.state.agents.contains_key(&id) {
-                self.check_agent_transcript(id);
-                self.check_agent_screen(id);
-            }
-            // A typed prompt may have just appeared on its agent's screen.
-            if self.typed.iter().any(|t| t.pane() == id) {
-                self.check_typed();
-            }
-        }
-    }
-
-    fn handle_notice(&mut self, notice: PaneNotice) {
         match notice {
-            PaneNotice::Output(pane_id) => {
-                let Some(pane) = self.state.panes.get(&pane_id) else { return };
-                let now = Instant::now();
-                if pane.unseen_bytes.load(std::sync::atomic::Ordering::Relaxed) > FLOOD_BYTES {
-                    self.held.entry(pane_id).or_insert(now);
-                } else {
-                    pane.acknowledge_output();
+            PaneNotice::Output(id) => {
+                self.pacing.output(id, &self.model);
+                self.front.pane_output(id, &self.model);
+                if self.model.agents.contains_key(&id) {
+                    self.model.check_agent_transcript(id);
+                    self.model.check_agent_screen(id);
                 }
-                self.quiet_since.insert(pane_id, now);
-                let (bell, clips, title_changed) = {
-                    let mut s = lock(&pane.signals);
-                    let out = (s.bell, std::mem::take(&mut s.clipboard), s.title_changed);
-                    s.bell = false;
-                    s.title_changed = false;
-                    out
+                // A typed prompt may have just appeared on its agent's screen.
+                if self.driver.watches(id) {
+                    self.driver.check(&self.model);
+                }
+            }
+            PaneNotice::Exited(id) => self.model.remove_pane(id),
+        }
+    }
+
+    fn on_timer(&mut self) {
+        for pane in self.pacing.tick(&self.model) {
+            self.redraw_pane(pane);
+        }
+        self.driver.wake(&self.model);
+        self.driver.check(&self.model);
+    }
+
+    fn on_internal(&mut self, event: Internal) {
+        match event {
+            Internal::Shared(view) => {
+                if view != self.share.view {
+                    self.share.view = view;
+                    self.front.mark_all_dirty();
+                }
+            }
+            Internal::Message(id, message) => self.front.set_message(id, message),
+            Internal::Opened(id, answer) => {
+                let Some(client) = self.front.clients.get_mut(&id) else { return };
+                if let front::modes::Mode::Inbox(view) = &mut client.mode {
+                    view.opened(answer, &mut client.message);
+                    client.dirty = true;
+                }
+            }
+            Internal::Replied(id, answer) => {
+                let message = match answer {
+                    Ok(v) => format!("reply sent (#{})", v["id"]),
+                    Err(e) => format!("reply not sent: {}", e.message),
                 };
-                let _ = title_changed;
-                let Some((si, ti)) = self.state.locate(pane_id) else { return };
-                let session = self.state.sessions[si].name.clone();
-                let visible = self.state.sessions[si].active_tab == ti;
-                for client in self.clients.values_mut().filter(|c| c.session == session) {
-                    if visible {
-                        client.dirty = true;
-                    }
-                    if bell {
-                        client.pending.push(0x07);
-                    }
-                    for text in &clips {
-                        client.pending.extend_from_slice(osc52(text).as_bytes());
-                    }
-                    if bell || !clips.is_empty() {
-                        client.dirty = true;
-                    }
-                }
-            }
-            PaneNotice::Exited(pane_id) => self.remove_pane(pane_id),
-        }
-    }
-
-    /// Resume output notices of flooding panes whose pause is over.
-    fn rearm_held(&mut self) {
-        let now = Instant::now();
-        let due: Vec<PaneId> = self.held.iter().filter(|(_, t)| **t + FLOOD_FRAME <= now).map(|(p, _)| *p).collect();
-        for id in due {
-            self.held.remove(&id);
-            if let Some(pane) = self.state.panes.get(&id) {
-                pane.acknowledge_output();
-            }
-            // What arrived during the pause is on screen at the next frame.
-            self.mark_pane_dirty(id);
-        }
-    }
-
-    fn next_trim(&self) -> Option<Instant> {
-        self.quiet_since.values().min().map(|t| *t + TRIM_AFTER)
-    }
-
-    /// Panes quiet for a while give back the memory they kept for scrolling.
-    fn trim_quiet_panes(&mut self) {
-        let now = Instant::now();
-        let due: Vec<PaneId> =
-            self.quiet_since.iter().filter(|(_, t)| **t + TRIM_AFTER <= now).map(|(p, _)| *p).collect();
-        for id in &due {
-            self.quiet_since.remove(id);
-            if let Some(pane) = self.state.panes.get(id) {
-                lock(&pane.engine).trim();
-            }
-        }
-        if !due.is_empty() {
-            // The freed rows are small blocks glibc keeps unless asked to return them.
-            // SAFETY: malloc_trim only walks the allocator's own free lists.
-            unsafe {
-                libc::malloc_trim(0);
+                self.front.set_message(id, message);
             }
         }
     }
 
-    fn next_sync_deadline(&self) -> Option<Instant> {
-        self.state.panes.values().filter_map(|p| lock(&p.engine).sync_deadline()).min()
-    }
-
-    fn end_expired_syncs(&mut self) {
-        let mut ended = Vec::new();
-        for pane in self.state.panes.values() {
-            if lock(&pane.engine).end_expired_sync() {
-                ended.push(pane.id);
+    /// Carry out what the model changed, until nothing more follows.
+    fn settle(&mut self) {
+        loop {
+            let changes = self.model.take_changes();
+            let mut settled = true;
+            for pane in changes.removed {
+                settled = false;
+                self.front.pane_gone(pane);
+                self.pacing.forget(pane);
             }
-        }
-        for id in ended {
-            self.mark_pane_dirty(id);
-        }
-    }
-
-    fn mark_pane_dirty(&mut self, pane: PaneId) {
-        if let Some((si, _)) = self.state.locate(pane) {
-            let name = self.state.sessions[si].name.clone();
-            self.mark_session_dirty(&name);
-        }
-    }
-
-    fn mark_session_dirty(&mut self, session: &str) {
-        for c in self.clients.values_mut().filter(|c| c.session == session) {
-            c.dirty = true;
-        }
-    }
-
-    /// The area a client gives the tab layout: its terminal less the status line and sidebar.
-    fn client_tab_area(&self, client: &Client) -> (u16, u16) {
-        let sidebar = if client.sidebar { self.sidebar_width(client) + 1 } else { 0 };
-        (client.cols.saturating_sub(sidebar), client.rows.saturating_sub(STATUS_ROWS))
-    }
-
-    fn sidebar_width(&self, client: &Client) -> u16 {
-        self.state.config.settings.sidebar_width.min(client.cols / 2)
-    }
-
-    /// The tab area of a session: the smallest of its clients (every client sees all of
-    /// every pane), or the size it was created with when nobody is attached.
-    pub fn session_area(&self, si: usize) -> Rect {
-        let name = &self.state.sessions[si].name;
-        let sizes: Vec<(u16, u16)> =
-            self.clients.values().filter(|c| &c.session == name).map(|c| self.client_tab_area(c)).collect();
-        let (w, h) = if sizes.is_empty() {
-            self.state.sessions[si].detached_size
-        } else {
-            (sizes.iter().map(|s| s.0).min().unwrap_or(80), sizes.iter().map(|s| s.1).min().unwrap_or(24))
-        };
-        Rect::new(0, 0, w.max(2), h.max(2))
-    }
-
-    /// Recompute the geometry of a session's panes and resize the ones whose size changed.
-    pub fn reconcile(&mut self, session: &str) {
-        let Some(si) = self.state.session_index(session) else { return };
-        let area = self.session_area(si);
-        self.state.sessions[si].detached_size = (area.width, area.height);
-        for ti in 0..self.state.sessions[si].tabs.len() {
-            self.state.apply_geometry(si, ti, area);
-        }
-        self.mark_session_dirty(session);
-    }
-
-    fn reconcile_all(&mut self) {
-        let names: Vec<String> = self.state.sessions.iter().map(|s| s.name.clone()).collect();
-        for name in names {
-            self.reconcile(&name);
-        }
-    }
-
-    /// A pane is gone (its child exited, or it was closed): take it out of its tab, the
-    /// tab out of its session when empty, the session when it has no tabs left.
-    pub fn remove_pane(&mut self, pane_id: PaneId) {
-        self.agent_exited(pane_id);
-        self.state.agents.remove(&pane_id);
-        self.wake_waiters();
-        self.check_typed();
-        self.quiet_since.remove(&pane_id);
-        self.held.remove(&pane_id);
-        let location = self.state.locate(pane_id);
-        self.state.panes.remove(&pane_id);
-        self.views.remove(&pane_id);
-        for client in self.clients.values_mut() {
-            if matches!(&client.mode, Mode::Copy(c) if c.pane == pane_id) {
-                client.mode = Mode::Normal;
+            for session in &changes.ended {
+                self.front.session_ended(session);
             }
-        }
-        self.bridge_dirty = true;
-        let Some((si, ti)) = location else { return };
-        let session = &mut self.state.sessions[si];
-        let tab = &mut session.tabs[ti];
-        if tab.layout.remove(pane_id) {
-            if tab.active == pane_id {
-                tab.active = tab.layout.panes()[0];
-            }
-            tab.zoomed = false;
-        } else {
-            session.tabs.remove(ti);
-            if session.active_tab >= session.tabs.len() && !session.tabs.is_empty() {
-                session.active_tab = session.tabs.len() - 1;
-            }
-        }
-        let name = session.name.clone();
-        if session.tabs.is_empty() {
-            self.state.sessions.remove(si);
-            for client in self.clients.values().filter(|c| c.session == name) {
-                client.send(ServerMsg::Exit("[exited]".into()));
-            }
-            self.clients.retain(|_, c| c.session != name);
-            if self.state.sessions.is_empty() {
+            if changes.empty {
                 self.exiting = true;
             }
-            return;
-        }
-        self.reconcile(&name);
-    }
-
-    fn render_ready(&mut self) {
-        let now = Instant::now();
-        let ids: Vec<ClientId> = self
-            .clients
-            .iter()
-            .filter(|(id, c)| c.dirty && !c.in_flight && self.flood_hold(**id).is_none_or(|until| until <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &ids {
-            self.render_client(*id);
-            if let Some(c) = self.clients.get_mut(id) {
-                c.last_frame = now;
+            for session in &changes.switched {
+                self.front.tab_switched(session);
+            }
+            for session in &changes.reshaped {
+                settled = false;
+                self.reshape(session);
+            }
+            for session in &changes.redraw {
+                self.front.mark_dirty(session);
+            }
+            self.bridge_dirty |= changes.panes;
+            for (pane, what) in changes.waiting {
+                self.notify_waiting(pane, &what);
+            }
+            for (pane, text) in changes.prompts {
+                settled = false;
+                self.driver.type_prompt(&self.model, pane, &text, None);
+            }
+            if changes.agents || !settled {
+                self.driver.wake(&self.model);
+                self.driver.check(&self.model);
+            }
+            if settled && !changes.agents {
+                return;
             }
         }
-        if !ids.is_empty() {
-            for pane in self.state.panes.values() {
-                pane.unseen_bytes.store(0, std::sync::atomic::Ordering::Relaxed);
-            }
+    }
+
+    /// Lay a session's panes out for its clients (the smallest of them), or for the size it had.
+    fn reshape(&mut self, session: &str) {
+        let Some(si) = self.model.session_index(session) else { return };
+        let area = self.front.session_area(session, &self.model).unwrap_or(self.model.sessions[si].detached_size);
+        self.model.apply_area(session, area);
+        self.front.mark_dirty(session);
+    }
+
+    fn redraw_pane(&mut self, pane: crate::pane::PaneId) {
+        if let Some(session) = self.model.session_name_of(pane) {
+            self.front.mark_dirty(&session);
         }
     }
 
-    /// If a pane this client shows is flooding, the earliest moment of its next frame.
-    fn flood_hold(&self, id: ClientId) -> Option<Instant> {
-        let client = self.clients.get(&id)?;
-        let si = self.state.session_index(&client.session)?;
-        let flooding = self.state.sessions[si]
-            .tab()
-            .layout
-            .panes()
-            .iter()
-            .filter_map(|p| self.state.panes.get(p))
-            .any(|p| p.unseen_bytes.load(std::sync::atomic::Ordering::Relaxed) > FLOOD_BYTES);
-        flooding.then(|| client.last_frame + FLOOD_FRAME)
+    /// A bell and a desktop notification escape for the clients of the agent's session.
+    fn notify_waiting(&mut self, pane: crate::pane::PaneId, what: &str) {
+        let Some(session) = self.model.session_name_of(pane) else { return };
+        let settings = &self.model.config.settings;
+        let mut bytes = Vec::new();
+        if settings.notify_bell {
+            bytes.push(0x07);
+        }
+        // Control characters in a tool name must not end the escape early.
+        let clean: String = what.chars().filter(|c| !c.is_control()).collect();
+        match settings.notify_desktop.as_str() {
+            "osc9" => bytes.extend_from_slice(format!("\x1b]9;sbx: {clean}\x07").as_bytes()),
+            "osc777" => bytes.extend_from_slice(format!("\x1b]777;notify;sbx;{clean}\x07").as_bytes()),
+            _ => {}
+        }
+        self.front.send_to(&session, &bytes);
     }
+}
 
-    fn next_flood_frame(&self) -> Option<Instant> {
-        self.clients.iter().filter(|(_, c)| c.dirty && !c.in_flight).filter_map(|(id, _)| self.flood_hold(*id)).min()
-    }
+/// What the server's own tasks hand back to its loop: answers to the bridge calls it made for
+/// a client, sharing refreshes, status lines.
+#[derive(Debug)]
+pub enum Internal {
+    /// A message opened in a client's inbox popup (the bridge's answer to Read).
+    Opened(ClientId, Result<serde_json::Value, Error>),
+    /// The answer to a reply sent from a client's inbox popup.
+    Replied(ClientId, Result<serde_json::Value, Error>),
+    /// Friends and received sessions, refreshed.
+    Shared(SharedView),
+    /// A line for a client's status bar (the outcome of a send).
+    Message(ClientId, String),
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -540,8 +395,5 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// OSC 52: put text on the clipboard of the terminal the client runs in.
-pub fn osc52(text: &str) -> String {
-    use base64::Engine as _;
-    format!("\x1b]52;c;{}\x07", base64::engine::general_purpose::STANDARD.encode(text))
-}
+#[cfg(test)]
+mod tests;

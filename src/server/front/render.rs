@@ -3,13 +3,16 @@
 
 use ratatui::layout::{Position, Rect};
 
-use super::client::Mode;
-use super::conn::ClientId;
-use super::layout::Border;
-use super::Server;
+use super::modes::View;
+use super::Front;
+use crate::bridge::Overview;
 use crate::pane::engine::lock;
 use crate::pane::{pane_name, PaneId};
 use crate::protocol::SplitDirection;
+use crate::server::conn::ClientId;
+use crate::server::links::share::SharedView;
+use crate::server::model::layout::Border;
+use crate::server::model::{Model, STATUS_ROWS};
 use crate::ui::chrome::{self, SidebarEntry, StatusLine, TitleBar};
 use crate::ui::pane_view::{self, Highlight};
 use crate::ui::popup;
@@ -39,22 +42,28 @@ pub struct Chrome {
     help: Option<(String, Vec<String>, usize)>,
 }
 
+/// What the links know, for the sidebar.
+pub struct Shown<'a> {
+    pub overview: &'a Overview,
+    pub shared: &'a SharedView,
+}
+
 impl ScreenMap {
     pub fn pane_at(&self, x: u16, y: u16) -> Option<(PaneId, Rect)> {
         self.panes.iter().copied().find(|(_, r)| r.contains(Position::new(x, y)))
     }
 }
 
-impl Server {
-    pub(super) fn screen_map(&self, id: ClientId) -> Option<ScreenMap> {
+impl Front {
+    pub fn screen_map(&self, id: ClientId, model: &Model) -> Option<ScreenMap> {
         let client = self.clients.get(&id)?;
-        let si = self.state.session_index(&client.session)?;
-        let session = &self.state.sessions[si];
+        let si = model.session_index(&client.session)?;
+        let session = &model.sessions[si];
         let tab = session.tab();
-        let sidebar_w = if client.sidebar { self.sidebar_width(client) } else { 0 };
+        let sidebar_w = if client.sidebar { self.sidebar_width(client, model) } else { 0 };
         let x0 = if client.sidebar { sidebar_w + 1 } else { 0 };
-        let area = self.session_area(si);
-        let rows_for_tabs = client.rows.saturating_sub(super::STATUS_ROWS);
+        let area = model.area(si);
+        let rows_for_tabs = client.rows.saturating_sub(STATUS_ROWS);
         let tab_area = Rect::new(x0, 0, area.width.min(client.cols.saturating_sub(x0)), area.height.min(rows_for_tabs));
         let (panes, borders) = if tab.zoomed {
             (vec![(tab.active, tab_area)], Vec::new())
@@ -74,17 +83,14 @@ impl Server {
 
     /// Everything on a client's screen but the panes' contents. Drawn only when it changed
     /// (it seldom does while someone types), so a keystroke's frame touches one row.
-    fn chrome_for(&self, id: ClientId, map: &ScreenMap) -> Chrome {
+    fn chrome_for(&self, id: ClientId, map: &ScreenMap, model: &Model, shown: &Shown<'_>) -> Chrome {
         let client = &self.clients[&id];
-        let copy_pane = match &client.mode {
-            Mode::Copy(c) => Some(c.pane),
-            _ => None,
-        };
+        let copy_pane = client.mode.copying().map(|(p, _)| p);
         let titles = map
             .panes
             .iter()
             .filter_map(|(pane_id, rect)| {
-                let pane = self.state.panes.get(pane_id)?;
+                let pane = model.panes.get(pane_id)?;
                 let tag = if copy_pane == Some(*pane_id) {
                     let engine = lock(&pane.engine);
                     Some(format!("[copy {}/{}]", engine.scroll_offset(), engine.history_len()))
@@ -93,7 +99,7 @@ impl Server {
                 } else if !pane.is_alive() {
                     Some("[exited]".to_string())
                 } else {
-                    self.state.agents.get(pane_id).map(|a| match a.state.tool() {
+                    model.agents.get(pane_id).map(|a| match a.state.tool() {
                         Some(tool) => format!("[{} {}: {tool}]", a.kind.name(), a.state.label()),
                         None => format!("[{} {}]", a.kind.name(), a.state.label()),
                     })
@@ -122,39 +128,25 @@ impl Server {
                 (border.line, touches_active)
             })
             .collect();
-        let help = match &client.mode {
-            Mode::Help { scroll } => Some(("keys (q to close)".to_string(), self.help_lines(), *scroll)),
-            Mode::Inbox(view) => {
-                let (title, lines) = self.inbox_lines(view);
-                Some((title, lines, view.scroll))
-            }
-            Mode::Pick(p) => {
-                let (title, lines) = self.pick_lines(p);
-                Some((title, lines, 0))
-            }
-            _ => None,
-        };
+        let help = client.mode.popup(&View { overview: shown.overview, keymap: &model.config.keymap });
         Chrome {
             tab_area: map.tab_area,
             status_row: map.status,
-            sidebar: map.sidebar.map(|area| (area, self.sidebar_entries(id))),
+            sidebar: map.sidebar.map(|area| (area, self.sidebar_entries(id, model, shown))),
             titles,
             borders,
-            status: self.status_for(id),
+            status: self.status_for(id, model),
             help,
         }
     }
 
-    pub(super) fn render_client(&mut self, id: ClientId) {
-        let Some(map) = self.screen_map(id) else { return };
-        let chrome = self.chrome_for(id, &map);
-        let theme = &self.state.config.theme;
+    pub(super) fn render_client(&mut self, id: ClientId, model: &Model, shown: &Shown<'_>) {
+        let Some(map) = self.screen_map(id, model) else { return };
+        let chrome = self.chrome_for(id, &map, model, shown);
+        let theme = &model.config.theme;
         let Some(client) = self.clients.get_mut(&id) else { return };
-        let copy_state = match &client.mode {
-            Mode::Copy(c) => Some((c.pane, c.cursor)),
-            _ => None,
-        };
-        let panes = &self.state.panes;
+        let copy_state = client.mode.copying();
+        let panes = &model.panes;
         let hl = Highlight { selection_bg: theme.selection_bg, selection_fg: theme.selection_fg };
         let full = client.frame.area();
         // A popup covers panes, so while one shows everything is drawn every time.
@@ -197,11 +189,7 @@ impl Server {
             chrome::status_line(buf, chrome.status_row, &chrome.status, theme);
             if let Some((title, lines, scroll)) = &chrome.help {
                 let used = popup::draw(buf, full, title, lines, *scroll, theme);
-                match &mut client.mode {
-                    Mode::Help { scroll } => *scroll = used,
-                    Mode::Inbox(view) => view.scroll = used,
-                    _ => {}
-                }
+                client.mode.scrolled(used);
                 cursor = None;
             }
             client.frame.touch_all();
@@ -219,41 +207,27 @@ impl Server {
         }
     }
 
-    fn status_for(&self, id: ClientId) -> StatusLine {
+    fn status_for(&self, id: ClientId, model: &Model) -> StatusLine {
         let client = &self.clients[&id];
-        let si = self.state.session_index(&client.session);
+        let si = model.session_index(&client.session);
         let (session, tabs) = match si {
             Some(si) => {
-                let s = &self.state.sessions[si];
+                let s = &model.sessions[si];
                 let tabs = s.tabs.iter().enumerate().map(|(i, t)| (i + 1, t.name.clone(), i == s.active_tab)).collect();
                 (s.name.clone(), tabs)
             }
             None => (client.session.clone(), Vec::new()),
         };
-        let (mode, right) = match &client.mode {
-            Mode::Prefix => (Some("PREFIX"), String::new()),
-            Mode::Copy(c) => (
-                Some("COPY"),
-                match (&c.prompt, &c.status) {
-                    (Some(p), _) => format!("search: {p}"),
-                    (None, Some(s)) => s.clone(),
-                    (None, None) => "q quit · / search · v select · y copy".into(),
-                },
-            ),
-            Mode::Help { .. } => (Some("HELP"), String::new()),
-            Mode::Inbox(_) => (Some("INBOX"), String::new()),
-            Mode::Pick(_) => (Some("PICK"), String::new()),
-            Mode::Normal => (None, String::new()),
-        };
+        let (mode, right) = client.mode.status();
         let right = client.message.clone().unwrap_or(right);
-        let right = if right.is_empty() { format!("{} ? help", self.state.config.keymap.prefix) } else { right };
+        let right = if right.is_empty() { format!("{} ? help", model.config.keymap.prefix) } else { right };
         StatusLine { session, tabs, right, mode }
     }
 
-    fn sidebar_entries(&self, id: ClientId) -> Vec<SidebarEntry> {
+    fn sidebar_entries(&self, id: ClientId, model: &Model, shown: &Shown<'_>) -> Vec<SidebarEntry> {
         let client = &self.clients[&id];
         let mut out = vec![SidebarEntry { text: "Sessions".into(), heading: true, selected: false }];
-        for s in &self.state.sessions {
+        for s in &model.sessions {
             let here = s.name == client.session;
             out.push(SidebarEntry {
                 text: format!("{} {}", if here { "▸" } else { " " }, s.name),
@@ -263,14 +237,14 @@ impl Server {
             for (ti, t) in s.tabs.iter().enumerate() {
                 out.push(SidebarEntry { text: format!("   {}:{}", ti + 1, t.name), heading: false, selected: false });
                 for pane in t.layout.panes() {
-                    let Some(p) = self.state.panes.get(&pane) else { continue };
-                    let name = match (&p.label, self.state.agents.get(&pane)) {
+                    let Some(p) = model.panes.get(&pane) else { continue };
+                    let name = match (&p.label, model.agents.get(&pane)) {
                         (Some(label), _) => label.clone(),
                         (None, Some(a)) => format!("{} {}", a.kind.name(), a.state.label()),
                         (None, None) => p.display_command().join(" "),
                     };
                     let dot = if pane == t.active && ti == s.active_tab { "●" } else { "○" };
-                    let mail = self
+                    let mail = shown
                         .overview
                         .unread
                         .iter()
@@ -286,7 +260,7 @@ impl Server {
         }
         let blank = || SidebarEntry { text: String::new(), heading: false, selected: false };
         let line = |text: String| SidebarEntry { text, heading: false, selected: false };
-        let o = &self.overview;
+        let o = &shown.overview;
         let unread = o.unread.iter().find(|(e, _)| e == crate::bridge::USER).map_or(0, |(_, n)| *n);
         out.push(blank());
         out.push(SidebarEntry {
@@ -305,14 +279,14 @@ impl Server {
             )));
         }
         if !o.inbox.is_empty() {
-            out.push(line(format!("  {} i: read and reply", self.state.config.keymap.prefix)));
+            out.push(line(format!("  {} i: read and reply", model.config.keymap.prefix)));
         }
-        for r in self.shared.received.iter().take(5) {
+        for r in shown.shared.received.iter().take(5) {
             let title: String = r.title.chars().filter(|c| !c.is_control()).collect();
             out.push(line(format!(" ⇩ {}: {} {title}", r.from, r.tool)));
         }
-        if !self.shared.received.is_empty() {
-            out.push(line(format!("  {} O: open in a new pane", self.state.config.keymap.prefix)));
+        if !shown.shared.received.is_empty() {
+            out.push(line(format!("  {} O: open in a new pane", model.config.keymap.prefix)));
         }
         out.push(blank());
         out.push(SidebarEntry { text: "Channels".into(), heading: true, selected: false });
@@ -325,32 +299,15 @@ impl Server {
         }
         out.push(blank());
         out.push(SidebarEntry { text: "Friends".into(), heading: true, selected: false });
-        if self.shared.friends.is_empty() {
+        if shown.shared.friends.is_empty() {
             out.push(line("  (none: sbx friend add)".into()));
         }
-        for f in &self.shared.friends {
+        for f in &shown.shared.friends {
             out.push(line(format!("  {f}")));
         }
-        if !self.shared.friends.is_empty() {
-            out.push(line(format!("  {} S: send this session", self.state.config.keymap.prefix)));
+        if !shown.shared.friends.is_empty() {
+            out.push(line(format!("  {} S: send this session", model.config.keymap.prefix)));
         }
         out
-    }
-
-    fn help_lines(&self) -> Vec<String> {
-        let keymap = &self.state.config.keymap;
-        let mut lines = vec![format!("keymap {:?}, prefix {}", keymap.name, keymap.prefix), String::new()];
-        lines.push(format!("after {}:", keymap.prefix));
-        for (chord, action) in &keymap.prefix_keys {
-            lines.push(format!("  {:<10} {}", chord.to_string(), action.describe()));
-        }
-        if !keymap.root_keys.is_empty() {
-            lines.push(String::new());
-            lines.push("without prefix:".into());
-            for (chord, action) in &keymap.root_keys {
-                lines.push(format!("  {:<10} {}", chord.to_string(), action.describe()));
-            }
-        }
-        lines
     }
 }

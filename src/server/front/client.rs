@@ -3,19 +3,10 @@
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::copy::CopyMode;
-use super::layout::Border;
+use super::modes::Mode;
 use crate::protocol::ServerMsg;
+use crate::server::model::layout::Border;
 use crate::ui::frame::FrameWriter;
-
-pub enum Mode {
-    Normal,
-    Prefix,
-    Copy(CopyMode),
-    Help { scroll: usize },
-    Inbox(super::inbox_view::InboxView),
-    Pick(super::share_view::Picker),
-}
 
 pub struct Client {
     pub session: String,

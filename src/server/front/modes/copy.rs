@@ -3,9 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::client::Mode;
-use super::conn::ClientId;
-use super::Server;
+use super::{Component, Ctx, Effect, Step};
 use crate::pane::engine::{lock, Engine, Selection, VPoint};
 use crate::pane::{Pane, PaneId};
 
@@ -95,16 +93,12 @@ impl CopyMode {
     }
 }
 
-impl Server {
-    pub(super) fn copy_key(&mut self, id: ClientId, key: KeyEvent) {
-        let Some(client) = self.clients.get_mut(&id) else { return };
-        let Mode::Copy(copy) = &mut client.mode else { return };
-        client.dirty = true;
-        let Some(pane) = self.state.panes.get(&copy.pane) else {
-            client.mode = Mode::Normal;
-            return;
-        };
+impl Component for CopyMode {
+    fn key(&mut self, key: KeyEvent, ctx: &mut Ctx<'_>) -> Step {
+        let Some(pane) = ctx.model.panes.get(&self.pane) else { return Step::close() };
         let mut engine = lock(&pane.engine);
+        let pane_id = self.pane;
+        let copy = &mut *self;
 
         if let Some(prompt) = copy.prompt.as_mut() {
             match key.code {
@@ -124,7 +118,7 @@ impl Server {
                 KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => prompt.push(c),
                 _ => {}
             }
-            return;
+            return Step::stay();
         }
 
         copy.status = None;
@@ -186,17 +180,25 @@ impl Server {
             }
             _ => {}
         }
-        if exit {
-            engine.selection = None;
-            engine.set_scroll(0);
-            drop(engine);
-            client.mode = Mode::Normal;
-            if let Some(text) = copied.filter(|t| !t.is_empty()) {
-                client.pending.extend_from_slice(super::osc52(&text).as_bytes());
-                client.message = Some(format!("copied {} characters", text.chars().count()));
-            }
-            let session = client.session.clone();
-            self.mark_session_dirty(&session);
+        if !exit {
+            return Step::stay();
         }
+        engine.selection = None;
+        engine.set_scroll(0);
+        if let Some(text) = copied.filter(|t| !t.is_empty()) {
+            ctx.pending.extend_from_slice(crate::server::front::osc52(&text).as_bytes());
+            *ctx.message = Some(format!("copied {} characters", text.chars().count()));
+        }
+        // Every client of the session sees the pane back at its live screen.
+        Step::close().then(Effect::Redraw(pane_id))
+    }
+
+    fn status(&self) -> (&'static str, String) {
+        let right = match (&self.prompt, &self.status) {
+            (Some(p), _) => format!("search: {p}"),
+            (None, Some(s)) => s.clone(),
+            (None, None) => "q quit · / search · v select · y copy".into(),
+        };
+        ("COPY", right)
     }
 }

@@ -1,0 +1,294 @@
+//! Driving agents from commands: a prompt typed and submitted once it shows, an answer sent
+//! once the question is drawn, a prompt queued for the next idle, and commands that wait for
+//! a state. Each answers its caller later, on the connection it came from.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::model::Model;
+use crate::agents::Adapter as _;
+use crate::agents::AgentState;
+use crate::pane::engine::lock;
+use crate::pane::PaneId;
+use crate::protocol::{AgentKey, Error, Reply, ServerMsg};
+
+/// How long a typed prompt may take to show on screen before sbx gives up submitting it.
+const PROMPT_ECHO: Duration = Duration::from_secs(10);
+
+/// A command waiting for an agent's state.
+pub struct Waiter {
+    pane: PaneId,
+    until: String,
+    deadline: Option<Instant>,
+    out: UnboundedSender<ServerMsg>,
+}
+
+/// Keys held back until the agent's screen is ready for them: Enter once a typed prompt
+/// shows (pressed earlier, it can be lost), an answer once the question is drawn (the
+/// permission hook comes before the dialog).
+pub struct Typed {
+    pane: PaneId,
+    ready: Ready,
+    keys: Vec<u8>,
+    deadline: Instant,
+    out: Option<UnboundedSender<ServerMsg>>,
+}
+
+enum Ready {
+    /// This piece of the prompt is on screen once more than it was before typing.
+    Shows { needle: String, before: usize },
+    /// The agent took the submitted prompt (it left idle): only then does `prompt` answer,
+    /// so a script's next `agent wait --until idle` waits for this turn.
+    Started,
+    /// The agent's question is on screen.
+    Question,
+}
+
+/// The prompts, answers and waiters in progress.
+#[derive(Default)]
+pub struct Driver {
+    waiters: Vec<Waiter>,
+    typed: Vec<Typed>,
+}
+
+impl Driver {
+    /// Whether keys wait for this pane's screen (its output may be what they wait for).
+    pub fn watches(&self, pane: PaneId) -> bool {
+        self.typed.iter().any(|t| t.pane == pane)
+    }
+
+    pub fn prompt(
+        &mut self,
+        model: &mut Model,
+        target: &str,
+        text: String,
+        queue: bool,
+        out: UnboundedSender<ServerMsg>,
+    ) {
+        let result = (|| {
+            let id = model.resolve_pane(target)?;
+            let agent = model.agents.get_mut(&id).ok_or_else(|| not_an_agent(target))?;
+            match &agent.state {
+                AgentState::Idle => Ok(Some(id)),
+                AgentState::Exited => {
+                    Err(Error::new("agent_exited", "the agent has exited", "start a new one: sbx split --agent ..."))
+                }
+                state if queue => {
+                    let _ = state;
+                    agent.queued.push(text.clone());
+                    Ok(None)
+                }
+                state => Err(Error::new(
+                    "agent_busy",
+                    format!("the agent is {}; the prompt was not typed", state.label()),
+                    format!("wait for it (sbx agent wait -t {target} --until idle) or pass --queue"),
+                )),
+            }
+        })();
+        match result {
+            Ok(Some(id)) => self.type_prompt(model, id, &text, Some(out)),
+            Ok(None) => {
+                let _ = out.send(ServerMsg::Reply(Reply::Queued));
+            }
+            Err(e) => {
+                let _ = out.send(ServerMsg::Error(e));
+            }
+        }
+    }
+
+    /// Type the prompt (as a paste when the agent takes pastes) and remember to press Enter
+    /// once it shows: pressing Enter before the agent has drawn the text can lose it.
+    pub fn type_prompt(&mut self, model: &Model, id: PaneId, text: &str, out: Option<UnboundedSender<ServerMsg>>) {
+        let Some(pane) = model.panes.get(&id) else { return };
+        let last_line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        let needle: String = last_line.chars().rev().take(24).collect::<Vec<_>>().into_iter().rev().collect();
+        // The same words may be on screen already (an earlier prompt): wait for one more.
+        let before = {
+            let engine = lock(&pane.engine);
+            let screen = engine.capture(0).join("\n");
+            shown(&screen, &needle)
+        };
+        pane.paste(text);
+        let typed = Typed {
+            pane: id,
+            ready: Ready::Shows { needle, before },
+            keys: b"\r".to_vec(),
+            deadline: Instant::now() + PROMPT_ECHO,
+            out,
+        };
+        self.typed.push(typed);
+        self.check(model);
+    }
+
+    /// Submit typed prompts that now show; give up on those that never did.
+    pub fn check(&mut self, model: &Model) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.typed.len() {
+            let t = &self.typed[i];
+            let shown = model.panes.get(&t.pane).map(|p| {
+                let screen = lock(&p.engine).capture(0).join("\n");
+                match &t.ready {
+                    // A long paste may be shown folded ("[Pasted text #1 +12 lines]").
+                    Ready::Shows { needle, before } => shown(&screen, needle) > *before,
+                    Ready::Started => model
+                        .agents
+                        .get(&t.pane)
+                        .is_some_and(|a| !matches!(a.state, AgentState::Idle | AgentState::Starting)),
+                    Ready::Question => {
+                        model.agents.get(&t.pane).is_some_and(|a| a.kind.adapter().screen(&screen).waiting)
+                    }
+                }
+            });
+            match shown {
+                Some(true) => {
+                    let t = self.typed.remove(i);
+                    if let Some(p) = model.panes.get(&t.pane) {
+                        p.write(t.keys);
+                    }
+                    if matches!(t.ready, Ready::Shows { .. }) {
+                        // Submitted: answer once the agent has taken it.
+                        let deadline = Instant::now() + PROMPT_ECHO;
+                        self.typed.insert(
+                            i,
+                            Typed { pane: t.pane, ready: Ready::Started, keys: Vec::new(), deadline, out: t.out },
+                        );
+                        i += 1;
+                        continue;
+                    }
+                    let reply = match model.agents.get(&t.pane) {
+                        Some(a) if matches!(t.ready, Ready::Question) => Reply::Agent(a.info()),
+                        _ => Reply::Done,
+                    };
+                    if let Some(out) = t.out {
+                        let _ = out.send(ServerMsg::Reply(reply));
+                    }
+                }
+                None => {
+                    let t = self.typed.remove(i);
+                    if let Some(out) = t.out {
+                        let _ = out.send(ServerMsg::Error(Error::new("pane_closed", "the pane closed", "run sbx ls")));
+                    }
+                }
+                Some(false) if t.deadline <= now => {
+                    let t = self.typed.remove(i);
+                    let what = match t.ready {
+                        Ready::Shows { .. } => "the prompt never showed on the agent's screen; it was not submitted",
+                        Ready::Started => "the prompt was submitted but the agent did not start on it",
+                        Ready::Question => "the agent's question never showed on its screen; nothing was answered",
+                    };
+                    if let Some(out) = t.out {
+                        let _ = out.send(ServerMsg::Error(Error::new(
+                            "not_shown",
+                            what,
+                            format!("look at the pane: sbx capture -t {}", crate::pane::pane_name(t.pane)),
+                        )));
+                    }
+                }
+                Some(false) => i += 1,
+            }
+        }
+    }
+
+    /// Answer the agent's question once it is drawn; replies when the keys are sent.
+    pub fn key(&mut self, model: &Model, target: &str, key: AgentKey, out: UnboundedSender<ServerMsg>) {
+        let checked = (|| {
+            let id = model.resolve_pane(target)?;
+            let agent = model.agents.get(&id).ok_or_else(|| not_an_agent(target))?;
+            if !matches!(agent.state, AgentState::Waiting { .. }) {
+                return Err(Error::new(
+                    "agent_busy",
+                    format!("the agent is {}, not waiting for an answer", agent.state.label()),
+                    format!("wait for a question: sbx agent wait -t {target} --until waiting"),
+                ));
+            }
+            Ok((id, agent.kind.adapter().answer(key)))
+        })();
+        match checked {
+            Ok((id, keys)) => {
+                let deadline = Instant::now() + PROMPT_ECHO;
+                self.typed.push(Typed { pane: id, ready: Ready::Question, keys, deadline, out: Some(out) });
+                self.check(model);
+            }
+            Err(e) => {
+                let _ = out.send(ServerMsg::Error(e));
+            }
+        }
+    }
+
+    pub fn wait(
+        &mut self,
+        model: &Model,
+        target: &str,
+        until: String,
+        timeout_ms: u64,
+        out: UnboundedSender<ServerMsg>,
+    ) {
+        let pane = match model.resolve_pane(target) {
+            Ok(id) if model.agents.contains_key(&id) => id,
+            Ok(_) => {
+                let _ = out.send(ServerMsg::Error(not_an_agent(target)));
+                return;
+            }
+            Err(e) => {
+                let _ = out.send(ServerMsg::Error(e));
+                return;
+            }
+        };
+        let deadline = (timeout_ms != u64::MAX).then(|| Instant::now() + Duration::from_millis(timeout_ms));
+        self.waiters.push(Waiter { pane, until, deadline, out });
+        self.wake(model);
+    }
+
+    /// Answer the waiters whose state has come (or whose time is up).
+    pub fn wake(&mut self, model: &Model) {
+        let now = Instant::now();
+        let agents = &model.agents;
+        self.waiters.retain(|w| {
+            let state = agents.get(&w.pane).map(|a| (a.state.label(), a.info()));
+            let reply = match state {
+                Some((label, info)) if label == w.until => Some(ServerMsg::Reply(Reply::Agent(info))),
+                Some(("exited", _)) | None => Some(ServerMsg::Error(Error::new(
+                    "agent_exited",
+                    "the agent exited before that",
+                    "start a new one: sbx split --agent ...",
+                ))),
+                Some((label, _)) if w.deadline.is_some_and(|d| d <= now) => Some(ServerMsg::Error(Error::new(
+                    "timeout",
+                    format!("timed out; the agent is {label}"),
+                    "wait longer (--timeout S) or look at the pane: sbx capture -t PANE",
+                ))),
+                _ => None,
+            };
+            match reply {
+                Some(msg) => {
+                    let _ = w.out.send(msg);
+                    false
+                }
+                None => true,
+            }
+        });
+    }
+
+    /// The earliest moment a waiter or a typed prompt times out.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let waiters = self.waiters.iter().filter_map(|w| w.deadline);
+        let typed = self.typed.iter().map(|t| t.deadline);
+        waiters.chain(typed).min()
+    }
+}
+
+/// How often a typed prompt shows: its last words, or a folded long paste
+/// ("[Pasted text #1 +12 lines]").
+fn shown(screen: &str, needle: &str) -> usize {
+    screen.matches(needle).count() + screen.matches("[Pasted text").count()
+}
+
+fn not_an_agent(target: &str) -> Error {
+    Error::new(
+        "not_an_agent",
+        format!("{target} is not an agent pane"),
+        "start one with sbx split --agent claude (or codex); sbx ls --json shows which panes are agents",
+    )
+}

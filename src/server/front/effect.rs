@@ -1,0 +1,23 @@
+//! What the front asks the loop to do beyond itself (gitui's queue of events): a component or
+//! an input handler returns one, and the server, which holds every part, carries it out.
+
+use crate::keymap::Action;
+use crate::pane::PaneId;
+use crate::protocol::BridgeOp;
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// A binding's action, for the client that pressed it.
+    Act(Action),
+    /// Call the bridge as the user for the client's inbox popup; `opening` a message, or a
+    /// reply.
+    Bridge { op: BridgeOp, opening: bool },
+    /// Send an agent session to a friend.
+    Send { friend: String, session_id: String },
+    /// Open a received session in a new pane beside `beside`.
+    Open { blob: String, beside: PaneId, dir: String },
+    /// Every client showing this pane draws again.
+    Redraw(PaneId),
+    /// A session's panes are laid out again (a border moved).
+    Reshape(String),
+}

@@ -1,0 +1,255 @@
+//! Agent panes in the model: each one's state — from its hooks first, its transcript second,
+//! its screen last — and the agent session it runs.
+
+use crate::agents::state::after_hook;
+use crate::agents::Adapter as _;
+use crate::agents::{AgentKind, AgentState, HookEvent};
+use crate::pane::engine::lock;
+use crate::pane::PaneId;
+use crate::protocol::AgentInfo;
+
+use super::Model;
+
+pub struct PaneAgent {
+    pub kind: AgentKind,
+    pub session_id: Option<String>,
+    /// The session id is known for sure: sbx chose it at launch, or the agent's own processes
+    /// vouch for what a hook said (see `agents::vouches`). A claim no process backs is shown
+    /// but never keeps another pane from its session.
+    pub vouched: bool,
+    pub state: AgentState,
+    /// Prompts waiting for the agent to be idle (`agent prompt --queue`).
+    pub queued: Vec<String>,
+    /// Whether any hook has reported for this pane; without hooks the screen decides.
+    pub hooks_seen: bool,
+    /// "Interrupted" notices on screen when the current state began.
+    pub interruptions: usize,
+    /// The working marker has shown during the current turn.
+    marker_seen: bool,
+    /// The agent's transcript (from its hooks); what it appended since the current state
+    /// began is what says how the state ends.
+    pub transcript: Option<std::path::PathBuf>,
+    transcript_from: u64,
+    transcript_len: u64,
+}
+
+impl PaneAgent {
+    pub fn new(kind: AgentKind, session_id: Option<String>) -> PaneAgent {
+        PaneAgent {
+            kind,
+            vouched: session_id.is_some(),
+            session_id,
+            state: AgentState::Starting,
+            queued: Vec::new(),
+            hooks_seen: false,
+            interruptions: 0,
+            marker_seen: false,
+            transcript: None,
+            transcript_from: 0,
+            transcript_len: 0,
+        }
+    }
+
+    pub fn info(&self) -> AgentInfo {
+        AgentInfo {
+            kind: self.kind.name().into(),
+            session_id: self.session_id.clone(),
+            state: self.state.label().into(),
+            reason: self.state.reason().map(Into::into),
+            tool: self.state.tool().map(Into::into),
+        }
+    }
+}
+
+impl Model {
+    /// A hook from the agent in pane `id` (from process `pid`): its state, and its session. A
+    /// new session id is taken only if no other pane's agent runs it; it comes back when the
+    /// agent's own processes vouch for it (the session was resumed here, so its mail may follow).
+    pub fn on_hook(&mut self, id: PaneId, kind: &str, hook: HookEvent, pid: u32) -> Option<String> {
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.agents.entry(id) {
+            // An agent the user started by hand in a shell pane, with `sbx init`'s hooks:
+            // from its first hook on, the pane is an agent pane like any other.
+            let kind = crate::protocol::AgentKind::from_name(kind)?;
+            entry.insert(PaneAgent::new(kind, None));
+        }
+        let claimed = hook.session_id.clone().filter(|s| !s.is_empty());
+        let taken = claimed.as_ref().and_then(|sid| {
+            self.agents
+                .iter()
+                .find(|(other, a)| {
+                    **other != id && a.vouched && a.session_id.as_ref() == Some(sid) && a.state != AgentState::Exited
+                })
+                .map(|(other, _)| *other)
+        });
+        let pane_pid = self.panes.get(&id).and_then(|p| p.pid);
+        let agent = self.agents.get_mut(&id)?;
+        // The server's log says what moved each agent (no prompt text, no tool input).
+        tracing::info!("agent {}: hook {} (state {})", crate::pane::pane_name(id), hook.event, agent.state.label());
+        agent.hooks_seen = true;
+        let mut resumed = None;
+        match (claimed, taken) {
+            (Some(sid), Some(other)) => tracing::warn!(
+                "agent {}: a hook claims session {sid}, which the agent in {} runs; not taken",
+                crate::pane::pane_name(id),
+                crate::pane::pane_name(other)
+            ),
+            (Some(sid), None) => {
+                let fresh = agent.session_id.as_ref() != Some(&sid);
+                if fresh || !agent.vouched {
+                    let own = pane_pid
+                        .map(|root| crate::agents::agent_processes(agent.kind, &crate::proc::lineage(pid), root));
+                    let vouched = own.is_some_and(|own| crate::agents::vouches(agent.kind, &own, &sid));
+                    if vouched {
+                        resumed = Some(sid.clone());
+                    }
+                    agent.vouched = vouched;
+                    agent.session_id = Some(sid);
+                    self.changes.panes = true;
+                }
+            }
+            _ => {}
+        }
+        if let Some(sid) = &resumed {
+            // Vouched for here: a pane that only claimed it does not keep it.
+            for (other, a) in self.agents.iter_mut() {
+                if *other != id && !a.vouched && a.session_id.as_ref() == Some(sid) {
+                    a.session_id = None;
+                    self.changes.panes = true;
+                }
+            }
+        }
+        let agent = self.agents.get_mut(&id)?;
+        if let Some(path) = hook.transcript_path.as_ref().filter(|p| !p.is_empty()) {
+            agent.transcript = Some(path.into());
+        }
+        if let Some(next) = after_hook(&agent.state, &hook) {
+            self.set_agent_state(id, next);
+        }
+        resumed
+    }
+
+    pub fn set_agent_state(&mut self, id: PaneId, next: AgentState) {
+        let hint = self.agent_screen(id);
+        let Some(agent) = self.agents.get_mut(&id) else { return };
+        if agent.state == next {
+            return;
+        }
+        tracing::info!("agent {}: {} -> {}", crate::pane::pane_name(id), agent.state.label(), next.label());
+        self.changes.panes = true;
+        self.changes.agents = true;
+        agent.state = next.clone();
+        agent.interruptions = hint.map_or(0, |h| h.interruptions);
+        agent.transcript_from =
+            agent.transcript.as_ref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
+        agent.transcript_len = agent.transcript_from;
+        // Only a marker drawn after this moment counts (the screen may not have caught up).
+        agent.marker_seen = false;
+        if let AgentState::Waiting { reason, tool } = &next {
+            let text = waiting_text(agent.kind, id, reason, tool.as_deref());
+            self.changes.waiting.push((id, text));
+        }
+        if next == AgentState::Idle && !agent.queued.is_empty() {
+            // One prompt at a time: the rest wait for the next idle.
+            let first = agent.queued.remove(0);
+            self.changes.prompts.push((id, first));
+        }
+        if let Some(name) = self.session_name_of(id) {
+            self.changes.redraw.insert(name);
+        }
+    }
+
+    pub fn agent_exited(&mut self, id: PaneId) {
+        if self.agents.contains_key(&id) {
+            self.set_agent_state(id, AgentState::Exited);
+        }
+    }
+
+    pub fn agent_screen(&self, id: PaneId) -> Option<crate::agents::ScreenHint> {
+        let agent = self.agents.get(&id)?;
+        let pane = self.panes.get(&id)?;
+        let screen = lock(&pane.engine).capture(0).join("\n");
+        Some(agent.kind.adapter().screen(&screen))
+    }
+
+    /// The transcript, second: a turn interrupted by the user fires no hook, but the agent
+    /// writes it down. Read only when the file grew, and only its end.
+    pub fn check_agent_transcript(&mut self, id: PaneId) {
+        let Some(agent) = self.agents.get_mut(&id) else { return };
+        if !matches!(agent.state, AgentState::Working { .. } | AgentState::Waiting { .. }) {
+            return;
+        }
+        let Some(path) = agent.transcript.clone() else { return };
+        let Ok(meta) = std::fs::metadata(&path) else { return };
+        if meta.len() == agent.transcript_len {
+            return;
+        }
+        agent.transcript_len = meta.len();
+        let Some(tail) = read_since(&path, agent.transcript_from, meta.len()) else { return };
+        if agent.kind.adapter().turn_ended(&tail) == Some(true) {
+            tracing::info!("agent {}: the transcript says the turn ended", crate::pane::pane_name(id));
+            self.set_agent_state(id, AgentState::Idle);
+        }
+    }
+
+    /// The screen, last: what the hooks cannot say. A turn ended by an interruption or a
+    /// refused permission fires no hook; Codex says nothing until its first prompt; and an
+    /// agent whose hooks do not reach sbx is read from its screen alone.
+    pub fn check_agent_screen(&mut self, id: PaneId) {
+        let Some(hint) = self.agent_screen(id) else { return };
+        let Some(agent) = self.agents.get_mut(&id) else { return };
+        agent.marker_seen |= hint.working;
+        let interrupted = hint.interruptions > agent.interruptions;
+        let marker_gone = hint.marker_spans_turn && agent.marker_seen && !hint.working && !hint.waiting;
+        let next = match &agent.state {
+            AgentState::Working { .. } if marker_gone => {
+                tracing::info!("agent {}: working marker gone", crate::pane::pane_name(id));
+                Some(AgentState::Idle)
+            }
+            AgentState::Starting if hint.ready && !hint.working && !hint.waiting => Some(AgentState::Idle),
+            AgentState::Working { .. } | AgentState::Waiting { .. }
+                if interrupted && !hint.working && !hint.waiting =>
+            {
+                Some(AgentState::Idle)
+            }
+            _ if agent.hooks_seen => None,
+            AgentState::Idle if hint.waiting => Some(AgentState::Waiting { reason: "permission".into(), tool: None }),
+            AgentState::Idle if hint.working => Some(AgentState::Working { tool: None }),
+            AgentState::Working { .. } | AgentState::Waiting { .. } if hint.ready && !hint.working && !hint.waiting => {
+                Some(AgentState::Idle)
+            }
+            _ => None,
+        };
+        if let Some(next) = next {
+            self.set_agent_state(id, next);
+        } else if hint.interruptions != agent.interruptions && !interrupted {
+            // Notices scrolled away: count from what is on screen now.
+            if let Some(a) = self.agents.get_mut(&id) {
+                a.interruptions = hint.interruptions;
+            }
+        }
+    }
+}
+
+/// What a waiting agent's notification says (control characters are the front's to strip).
+fn waiting_text(kind: AgentKind, id: PaneId, reason: &str, tool: Option<&str>) -> String {
+    match tool {
+        Some(tool) => format!("{} in {} waits for {reason} ({tool})", kind.name(), crate::pane::pane_name(id)),
+        None => format!("{} in {} waits for {reason}", kind.name(), crate::pane::pane_name(id)),
+    }
+}
+
+/// What a file gained from `from` to `len` (at most its last 256 KiB, from a whole line).
+fn read_since(path: &std::path::Path, from: u64, len: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const MAX: u64 = 256 * 1024;
+    if len <= from {
+        return None;
+    }
+    let mut file = std::fs::File::open(path).ok()?;
+    let start = from.max(len.saturating_sub(MAX));
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = Vec::with_capacity((len - start) as usize);
+    file.take(len - start).read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Some(if start > from { text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default() } else { text })
+}

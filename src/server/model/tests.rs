@@ -1,0 +1,204 @@
+//! The model without an OS: panes are detached (no child, no PTY), fed output by hand, and
+//! what sbx writes to them is recorded.
+
+use std::path::PathBuf;
+
+use super::*;
+use crate::agents::AgentState;
+use crate::protocol::{HookEvent, NewSpec, PaneSpec, SplitDirection};
+
+fn model() -> (Model, Detached) {
+    let spawner = Detached::default();
+    let recorders = Detached { recorders: spawner.recorders.clone() };
+    let config = Config::load(std::path::Path::new("/nonexistent/sbx-test-config"));
+    (Model::new(config, PathBuf::from("/tmp/test.sock"), Box::new(spawner)), recorders)
+}
+
+fn here() -> Option<PathBuf> {
+    Some(std::env::temp_dir())
+}
+
+fn new(m: &mut Model, name: &str) -> PaneId {
+    let spec = NewSpec {
+        name: Some(name.into()),
+        pane: PaneSpec { cwd: here(), ..Default::default() },
+        cols: 120,
+        rows: 40,
+        ..Default::default()
+    };
+    m.create_session(spec).unwrap().1
+}
+
+fn split(m: &mut Model, from: PaneId, dir: SplitDirection) -> PaneId {
+    m.split(Some(from), dir, PaneSpec { cwd: here(), ..Default::default() }).unwrap()
+}
+
+fn written(d: &Detached, pane: PaneId) -> String {
+    let rec = d.recorders.borrow()[&pane].clone();
+    let bytes = rec.written.lock().unwrap().clone();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn targets_name_sessions_tabs_panes_and_labels_or_say_why_not() {
+    let (mut m, _) = model();
+    let first = new(&mut m, "work");
+    let tab2 = m.new_tab(0, PaneSpec { cwd: here(), label: Some("docs".into()), ..Default::default() }).unwrap();
+    m.sessions[0].tabs[1].name = "edit".into();
+    assert_eq!(m.resolve("work").unwrap(), Target::Session(0));
+    assert_eq!(m.resolve("work:2").unwrap(), Target::Tab(0, 1));
+    assert_eq!(m.resolve("work:edit").unwrap(), Target::Tab(0, 1));
+    assert_eq!(m.resolve(&crate::pane::pane_name(first)).unwrap(), Target::Pane(first));
+    assert_eq!(m.resolve("docs").unwrap(), Target::Pane(tab2));
+    assert_eq!(m.resolve_pane("work").unwrap(), tab2, "a session means its active tab's active pane");
+    let e = m.resolve("nope").unwrap_err();
+    assert_eq!((e.code.as_str(), e.exit), ("unknown_target", 1));
+    assert_eq!(m.resolve("%99").unwrap_err().code, "unknown_target");
+    // Two tabs of one name: a choice, with the numbers to choose by.
+    m.sessions[0].tabs[0].name = "edit".into();
+    let e = m.resolve("work:edit").unwrap_err();
+    assert_eq!((e.code.as_str(), e.exit), ("ambiguous", 2));
+    assert!(e.next.unwrap().contains("-t work:1 or -t work:2"));
+    // A label may not be a session name, nor taken twice, nor a name outside sbx has.
+    assert_eq!(m.set_label(first, Some("work".into()), &[]).unwrap_err().code, "name_taken");
+    assert_eq!(m.set_label(first, Some("docs".into()), &[]).unwrap_err().code, "label_taken");
+    assert_eq!(m.set_label(first, Some("ext".into()), &["ext".into()]).unwrap_err().code, "label_taken");
+    assert_eq!(m.set_label(first, Some("%x".into()), &[]).unwrap_err().code, "bad_name");
+    m.set_label(first, Some("main-pane".into()), &[]).unwrap();
+    assert!(m.take_changes().panes, "the bridge hears of labels");
+}
+
+#[test]
+fn splits_closes_and_the_geometry_of_a_tab() {
+    let (mut m, _) = model();
+    let a = new(&mut m, "work");
+    let b = split(&mut m, a, SplitDirection::Right);
+    let c = split(&mut m, b, SplitDirection::Down);
+    let changes = m.take_changes();
+    assert!(changes.reshaped.contains("work") && changes.panes);
+    assert_eq!(m.sessions[0].tab().active, c, "the new pane is focused");
+    m.apply_area("work", (101, 40));
+    let (wa, wb, wc) = (m.panes[&a].size(), m.panes[&b].size(), m.panes[&c].size());
+    assert_eq!(wa.cols + wb.cols + 1, 101, "side by side, one separator column");
+    assert_eq!(wb.cols, wc.cols);
+    // Each pane loses a row to its title bar; stacked panes share the height.
+    assert_eq!(wb.rows + wc.rows + 2, 40);
+    m.close_pane(c);
+    let changes = m.take_changes();
+    assert_eq!(changes.removed, vec![c]);
+    assert!(changes.reshaped.contains("work") && !changes.empty);
+    assert_eq!(m.sessions[0].tab().layout.panes(), vec![a, b], "the sibling takes the split's place");
+    assert_eq!(m.sessions[0].tab().active, a, "focus moves to a pane still there");
+    // The last pane of the last tab ends the session, and with it the server.
+    m.close_pane(a);
+    m.close_pane(b);
+    let changes = m.take_changes();
+    assert_eq!(changes.ended, vec!["work".to_string()]);
+    assert!(changes.empty && m.sessions.is_empty() && m.panes.is_empty());
+}
+
+#[test]
+fn new_sessions_take_fresh_names_and_refuse_taken_ones() {
+    let (mut m, _) = model();
+    let spec = |name: Option<&str>| NewSpec {
+        name: name.map(Into::into),
+        pane: PaneSpec { cwd: here(), ..Default::default() },
+        ..Default::default()
+    };
+    assert_eq!(m.create_session(spec(None)).unwrap().0, "main");
+    assert_eq!(m.create_session(spec(None)).unwrap().0, "2");
+    assert_eq!(m.create_session(spec(Some("main"))).unwrap_err().code, "name_taken");
+    assert_eq!(m.create_session(spec(Some("a b"))).unwrap_err().code, "bad_name");
+    let missing = NewSpec { pane: PaneSpec { cwd: Some("/no/such/dir".into()), ..Default::default() }, ..spec(None) };
+    assert_eq!(m.create_session(missing).unwrap_err().code, "not_a_directory");
+    // A terminal of any size gives a session at most what sbx draws.
+    let huge = NewSpec { cols: 65535, rows: 65535, ..spec(Some("huge")) };
+    m.create_session(huge).unwrap();
+    assert_eq!(m.sessions[2].detached_size.0, crate::pane::engine::MAX_COLS);
+    assert_eq!(m.default_session(), Some(2), "the newest is the one used last");
+}
+
+#[test]
+fn focus_moves_and_the_panes_hear_it_when_they_asked() {
+    let (mut m, d) = model();
+    let a = new(&mut m, "work");
+    let b = split(&mut m, a, SplitDirection::Right);
+    // Both programs ask for focus events (?1004).
+    m.panes[&a].feed(b"\x1b[?1004h");
+    m.panes[&b].feed(b"\x1b[?1004h");
+    m.focus_pane(a);
+    assert_eq!(m.sessions[0].tab().active, a);
+    assert!(written(&d, a).ends_with("\x1b[I") && written(&d, b).ends_with("\x1b[O"));
+    assert!(m.take_changes().redraw.contains("work"));
+    m.focus_pane(a);
+    assert!(m.take_changes().redraw.is_empty(), "focusing the focused pane changes nothing");
+}
+
+fn hook(m: &mut Model, pane: PaneId, event: &str, session: Option<&str>) -> Option<String> {
+    let h = HookEvent { event: event.into(), session_id: session.map(Into::into), ..Default::default() };
+    m.on_hook(pane, "claude", h, std::process::id())
+}
+
+#[test]
+fn hooks_make_an_agent_pane_and_move_its_state() {
+    let (mut m, _) = model();
+    let a = new(&mut m, "work");
+    assert!(m.agents.is_empty());
+    hook(&mut m, a, "SessionStart", Some("aaaaaaaa-0000-4000-8000-000000000001"));
+    assert_eq!(m.agents[&a].state, AgentState::Idle, "a hook makes a shell pane an agent pane");
+    let mut h = HookEvent { event: "PreToolUse".into(), tool_name: Some("Bash".into()), ..Default::default() };
+    m.on_hook(a, "claude", h.clone(), std::process::id());
+    assert_eq!(m.agents[&a].state, AgentState::Working { tool: Some("Bash".into()) });
+    h.event = "PermissionRequest".into();
+    m.on_hook(a, "claude", h, std::process::id());
+    let changes = m.take_changes();
+    assert!(changes.agents && changes.panes);
+    assert_eq!(changes.waiting.len(), 1);
+    assert!(changes.waiting[0].1.contains("waits for permission (Bash)"), "{:?}", changes.waiting);
+    // A prompt queued while it works is typed at the next idle, one at a time.
+    m.agents.get_mut(&a).unwrap().queued = vec!["one".into(), "two".into()];
+    hook(&mut m, a, "Stop", None);
+    assert_eq!(m.agents[&a].state, AgentState::Idle);
+    assert_eq!(m.take_changes().prompts, vec![(a, "one".to_string())]);
+    assert_eq!(m.agents[&a].queued, vec!["two".to_string()]);
+    // The pane's exit is the agent's.
+    m.remove_pane(a);
+    assert!(!m.agents.contains_key(&a));
+}
+
+#[test]
+fn a_claimed_session_is_taken_only_when_no_agent_runs_it_for_sure() {
+    let (mut m, _) = model();
+    let a = new(&mut m, "work");
+    let b = split(&mut m, a, SplitDirection::Right);
+    let sid = "aaaaaaaa-0000-4000-8000-000000000002";
+    // sbx chose this session id when it launched the agent in `a`: it is `a`'s for sure.
+    m.agents.insert(a, PaneAgent::new(crate::protocol::AgentKind::Claude, Some(sid.into())));
+    assert_eq!(hook(&mut m, b, "SessionStart", Some(sid)), None);
+    assert_ne!(m.agents[&b].session_id.as_deref(), Some(sid), "another pane cannot take it");
+    // A claim nobody vouches for is shown but blocks no one.
+    let other = "aaaaaaaa-0000-4000-8000-000000000003";
+    assert_eq!(hook(&mut m, b, "SessionStart", Some(other)), None, "not vouched: nothing to resume");
+    assert_eq!(m.agents[&b].session_id.as_deref(), Some(other));
+    assert!(!m.agents[&b].vouched);
+    m.agents.get_mut(&a).unwrap().session_id = None;
+    m.agents.get_mut(&a).unwrap().vouched = false;
+    hook(&mut m, a, "SessionStart", Some(other));
+    assert_eq!(m.agents[&a].session_id.as_deref(), Some(other), "an unvouched holder keeps no one out");
+}
+
+#[test]
+fn zoom_gives_one_pane_the_whole_tab() {
+    let (mut m, _) = model();
+    let a = new(&mut m, "work");
+    let b = split(&mut m, a, SplitDirection::Right);
+    m.apply_area("work", (100, 30));
+    assert!(m.panes[&b].size().cols < 100);
+    m.toggle_zoom(0);
+    assert!(m.take_changes().reshaped.contains("work"));
+    m.apply_area("work", (100, 30));
+    assert_eq!(m.panes[&b].size().cols, 100, "the active pane has all of it");
+    m.close_pane(a);
+    m.toggle_zoom(0);
+    assert!(!m.sessions[0].tab().zoomed, "one pane does not zoom");
+}
