@@ -125,14 +125,29 @@ impl Mode0600 for std::fs::OpenOptions {
 
 /// Send one command and wait for its reply.
 pub async fn request(mut stream: UnixStream, cmd: Command) -> CliResult<Reply> {
-    write_frame(&mut stream, &ClientMsg::Command(cmd)).await?;
-    match read_frame::<_, ServerMsg>(&mut stream).await? {
+    let gone = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => exited(),
+        _ => Error::from(e),
+    };
+    write_frame(&mut stream, &ClientMsg::Command(cmd)).await.map_err(gone)?;
+    match read_frame::<_, ServerMsg>(&mut stream).await.map_err(gone)? {
         Some(ServerMsg::Reply(reply)) => Ok(reply),
         Some(ServerMsg::Error(e)) => Err(e),
-        Some(_) | None => Err(Error::new(
+        Some(_) => Err(Error::new(
             "bad_answer",
-            "the server closed the connection without answering",
+            "the server sent something that is not an answer",
             "run `sbx ls`; if it fails, `sbx kill-server` and start again",
         )),
+        // The server went away between accepting and answering: its last session closed (it
+        // exits then) or it was stopped. Either way there is no server now.
+        None => Err(exited()),
     }
+}
+
+fn exited() -> Error {
+    Error::new(
+        "no_server",
+        "no sbx server is running (it exited before answering)",
+        "start one with `sbx` (attach) or `sbx new -d` (in the background)",
+    )
 }

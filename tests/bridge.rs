@@ -203,6 +203,9 @@ fn addresses_by_label_cwd_and_session_id_prefix_and_ambiguity() {
             .await
             .unwrap_err();
         assert!(err.contains("ambiguous_address") && err.contains("a (") && err.contains("b ("), "{err}");
+        // An agent is told the tool to call, not a command it cannot run.
+        let err = tool(&a, "bridge_send_message", json!({"to": "nobody-here", "subject": "x"})).await.unwrap_err();
+        assert!(err.contains("bridge_list_sessions") && !err.contains("sbx msg"), "{err}");
         assert_eq!(ok(&a, "bridge_list_sessions", json!({"all": true})).await["sessions"].as_array().unwrap().len(), 3);
     });
     let over_mcp = inbox_of("c").iter().filter(|s| *s == "over mcp").count();
@@ -222,6 +225,9 @@ fn addresses_by_label_cwd_and_session_id_prefix_and_ambiguity() {
     assert_eq!(out.status.code(), Some(1));
     let body: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(body["code"] == "unknown_address" && body["error"].is_string() && body["next"].is_string(), "{body}");
+    // A person is told the command, not an MCP tool.
+    let next = body["next"].as_str().unwrap();
+    assert!(next.contains("sbx msg sessions --all") && !next.contains("bridge_"), "{body}");
     // Too short a prefix is not an address.
     assert_eq!(sbx.run(&["msg", "send", &c_id[..3], "x"]).status.code(), Some(1));
     // Labels are unique, including through the bridge.
@@ -442,7 +448,9 @@ fn acknowledged_sends_survive_kill_9_exactly_once() {
         acked
     });
     wait_for("the server to die", || (!process_alive(server as u32)).then_some(()));
-    // A new server (started by the CLI) opens the same store.
+    // A new server opens the same store (started by a command that writes: one that only
+    // reads, as `msg inbox`, never starts a server).
+    sbx.ok(&["new", "-d", "--", "sleep", "1000"]);
     let mut seen = Vec::new();
     loop {
         let v: Value =

@@ -320,6 +320,16 @@ fn hostile_envelopes_are_refused_with_nothing_installed() {
     alice.ok(&["friend", "add", "carol", &id(2)]);
     bob.ok(&["friend", "add", "alice", &id(0)]);
     mallory.ok(&["friend", "add", "bob", &id(1)]);
+    // Friends are a list of objects; `friend remove` is `friend rm`.
+    alice.ok(&["friend", "add", "dave", &id(2)]);
+    let names = |who: &Person| -> Vec<String> {
+        let list = who.json(&["friend", "list"]);
+        list.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(&alice), ["bob", "carol", "dave"]);
+    assert_eq!(alice.json(&["friend", "list"])[0]["echo_id"], id(1).as_str());
+    alice.ok(&["friend", "remove", "dave"]);
+    assert_eq!(names(&alice), ["bob", "carol"]);
     let project = bob.sbx.home().join("proj");
     std::fs::create_dir_all(&project).unwrap();
     let project = project.display().to_string();
@@ -392,6 +402,9 @@ fn hostile_envelopes_are_refused_with_nothing_installed() {
     assert!(from_mallory["from"].is_null(), "not a friend: no name");
     let blob = from_mallory["id"].as_str().unwrap().to_string();
     refused(&blob, "unknown sender", "not a friend", &[]);
+    // The way on names both choices as commands.
+    let err = String::from_utf8_lossy(&bob.run(&["open", &blob, "--dir", &project]).stderr).to_string();
+    assert!(err.contains("--allow-unknown") && err.contains("sbx friend add"), "{err}");
     let out = bob.ok(&["open", &blob, "--dir", &project, "--allow-unknown"]);
     assert!(out.contains("UNKNOWN"), "{out}");
     assert!(bob.codex().join("sessions").join(CODEX_FILE).exists());

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::store::EndpointRow;
 use super::{BridgeResult, Error};
+use crate::protocol::Via;
 
 pub const USER: &str = "user";
 
@@ -106,10 +107,10 @@ impl Directory {
             .join("; ")
     }
 
-    fn one(&self, address: &str, how: &str, found: Vec<&str>) -> BridgeResult<Target> {
+    fn one(&self, address: &str, how: &str, found: Vec<&str>, via: Via) -> BridgeResult<Target> {
         match found.as_slice() {
             [one] => Ok(Target::Endpoint(one.to_string())),
-            [] => Err(self.not_found(address)),
+            [] => Err(self.not_found(address, via)),
             many => Err(Error::choose(
                 "ambiguous_address",
                 format!("{address:?} fits {} sessions by {how}: {}", many.len(), self.describe(many)),
@@ -118,16 +119,21 @@ impl Directory {
         }
     }
 
-    fn not_found(&self, address: &str) -> Error {
+    fn not_found(&self, address: &str, via: Via) -> Error {
+        let list = match via {
+            Via::Cli => "sbx msg sessions --all",
+            Via::Mcp => "bridge_list_sessions",
+        };
         Error::new(
             "unknown_address",
             format!("no session answers to {address:?}"),
-            "list who is there with bridge_list_sessions (sbx ls); address by pane id (%3), label, cwd, \
-             session id prefix, or #channel",
+            format!(
+                "list who is there with {list}; address by pane id (%3), label, cwd, session id prefix, or #channel"
+            ),
         )
     }
 
-    pub fn resolve(&self, address: &str, now: i64) -> BridgeResult<Target> {
+    pub fn resolve(&self, address: &str, now: i64, via: Via) -> BridgeResult<Target> {
         let address = address.trim();
         if address.is_empty() {
             return Err(Error::new(
@@ -149,7 +155,7 @@ impl Directory {
                 .filter(|e| e.pane.as_deref() == Some(address))
                 .map(|e| e.row.id.as_str())
                 .collect();
-            return self.one(address, "pane id", found);
+            return self.one(address, "pane id", found, via);
         }
         if address.starts_with(['/', '~', '.']) {
             let path = normalise_path(address);
@@ -159,16 +165,16 @@ impl Directory {
                 .filter(|e| self.online(e, now) && e.row.cwd.as_deref().map(normalise_path).as_deref() == Some(&path))
                 .map(|e| e.row.id.as_str())
                 .collect();
-            return self.one(address, "working directory", found);
+            return self.one(address, "working directory", found, via);
         }
         let labelled: Vec<&Endpoint> =
             self.endpoints.values().filter(|e| e.row.label.as_deref() == Some(address)).collect();
         let online: Vec<&str> = labelled.iter().filter(|e| self.online(e, now)).map(|e| e.row.id.as_str()).collect();
         if !online.is_empty() {
-            return self.one(address, "label", online);
+            return self.one(address, "label", online, via);
         }
         if !labelled.is_empty() {
-            return self.one(address, "label", labelled.iter().map(|e| e.row.id.as_str()).collect());
+            return self.one(address, "label", labelled.iter().map(|e| e.row.id.as_str()).collect(), via);
         }
         // A session id or a prefix of one: at least 4 characters, so "a" is not everyone.
         if address.len() >= 4 && address.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
@@ -183,9 +189,9 @@ impl Directory {
                 })
                 .map(|e| e.row.id.as_str())
                 .collect();
-            return self.one(address, "session id prefix", found);
+            return self.one(address, "session id prefix", found, via);
         }
-        Err(self.not_found(address))
+        Err(self.not_found(address, via))
     }
 }
 
@@ -232,17 +238,17 @@ mod tests {
             d.endpoints.insert(e.row.id.clone(), e);
         }
         let t = |s: &str| Target::Endpoint(s.into());
-        assert_eq!(d.resolve("%2", 0).unwrap(), t("aaaa2222"));
-        assert_eq!(d.resolve("front", 0).unwrap(), t("aaaa1111"));
-        assert_eq!(d.resolve("/src/lib/", 0).unwrap(), t("bbbb3333"));
-        assert_eq!(d.resolve("bbbb", 0).unwrap(), t("bbbb3333"));
-        assert_eq!(d.resolve("#Review", 0).unwrap_err().code, "bad_channel");
-        assert_eq!(d.resolve("#review", 0).unwrap(), Target::Channel("review".into()));
-        let e = d.resolve("aaaa", 0).unwrap_err();
+        assert_eq!(d.resolve("%2", 0, Via::Cli).unwrap(), t("aaaa2222"));
+        assert_eq!(d.resolve("front", 0, Via::Cli).unwrap(), t("aaaa1111"));
+        assert_eq!(d.resolve("/src/lib/", 0, Via::Cli).unwrap(), t("bbbb3333"));
+        assert_eq!(d.resolve("bbbb", 0, Via::Cli).unwrap(), t("bbbb3333"));
+        assert_eq!(d.resolve("#Review", 0, Via::Cli).unwrap_err().code, "bad_channel");
+        assert_eq!(d.resolve("#review", 0, Via::Cli).unwrap(), Target::Channel("review".into()));
+        let e = d.resolve("aaaa", 0, Via::Cli).unwrap_err();
         assert_eq!(e.exit, 2);
         assert!(e.message.contains("front") && e.message.contains("%2"), "{}", e.message);
-        assert_eq!(d.resolve("/src/app", 0).unwrap_err().exit, 2);
-        assert_eq!(d.resolve("nobody", 0).unwrap_err().code, "unknown_address");
-        assert_eq!(d.resolve("%9", 0).unwrap_err().code, "unknown_address");
+        assert_eq!(d.resolve("/src/app", 0, Via::Cli).unwrap_err().exit, 2);
+        assert_eq!(d.resolve("nobody", 0, Via::Cli).unwrap_err().code, "unknown_address");
+        assert_eq!(d.resolve("%9", 0, Via::Cli).unwrap_err().code, "unknown_address");
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::BridgeOp;
 use crate::config::paths::Paths;
-use crate::protocol::{read_frame, write_frame, ClientMsg, Error, ServerMsg};
+use crate::protocol::{read_frame, write_frame, ClientMsg, Error, ServerMsg, Via};
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<String, Error>>>>>;
 
@@ -26,6 +26,8 @@ pub struct Link {
     start: Option<Paths>,
     /// Whom this caller says it speaks for (the server checks it against the process tree).
     claim: Option<String>,
+    /// Who makes the calls: hints come back in their terms.
+    via: Via,
     conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
     next: AtomicU64,
 }
@@ -41,14 +43,15 @@ impl Link {
             socket: paths.socket(),
             start: Some(paths),
             claim,
+            via: Via::Cli,
             conn: tokio::sync::Mutex::new(None),
             next: AtomicU64::new(1),
         }
     }
 
-    /// A link to the server on `socket`, which must be running.
-    pub fn existing(socket: std::path::PathBuf, claim: Option<String>) -> Link {
-        Link { socket, start: None, claim, conn: tokio::sync::Mutex::new(None), next: AtomicU64::new(1) }
+    /// A link to the server on `socket`, which must be running, for calls made `via`.
+    pub fn existing(socket: std::path::PathBuf, claim: Option<String>, via: Via) -> Link {
+        Link { socket, start: None, claim, via, conn: tokio::sync::Mutex::new(None), next: AtomicU64::new(1) }
     }
 
     async fn connection(&self) -> Result<Arc<Conn>, Error> {
@@ -99,7 +102,7 @@ impl Link {
             let call = self.next.fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = oneshot::channel();
             lock(&conn.pending).insert(call, tx);
-            let msg = ClientMsg::Bridge { call, claim: self.claim.clone(), op: op.clone() };
+            let msg = ClientMsg::Bridge { call, claim: self.claim.clone(), via: self.via, op: op.clone() };
             let written = write_frame(&mut *conn.writer.lock().await, &msg).await;
             if written.is_err() {
                 lock(&conn.pending).remove(&call);
@@ -117,7 +120,10 @@ impl Link {
                     Err(Error::new(
                         "server_gone",
                         "the sbx server went away during the call (it may or may not have been done)",
-                        "check with bridge_list_inbox or sbx search before repeating it",
+                        match self.via {
+                            Via::Mcp => "check with bridge_list_inbox or bridge_search before repeating it",
+                            Via::Cli => "check with sbx msg inbox --all or sbx search before repeating it",
+                        },
                     ))
                 }
             };

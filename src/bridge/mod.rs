@@ -30,6 +30,7 @@ pub enum Caller {
         conn: u64,
         pid: u32,
         claim: Option<String>,
+        via: crate::protocol::Via,
     },
     Endpoint(String),
 }

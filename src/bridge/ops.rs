@@ -9,7 +9,7 @@ use super::address::{validate_channel, Target, USER};
 use super::router::{Outcome, Router, Waiter};
 use super::store::{MessageRow, NewMessage};
 use super::{now_ms, BridgeNotice, BridgeOp, BridgeResult, Error, Replier};
-use crate::protocol::rfc3339_ms;
+use crate::protocol::{rfc3339_ms, Via};
 
 /// The longest a wait may be asked for; an agent that wants longer calls again.
 const MAX_WAIT: Duration = Duration::from_secs(600);
@@ -55,6 +55,14 @@ impl Router {
             BridgeOp::InboxBlock => self.inbox_block(me),
         };
         Outcome::Reply(result)
+    }
+
+    /// The next step in the caller's terms: a command for the CLI, a tool for an agent.
+    fn step(&self, cli: &str, mcp: &str) -> String {
+        match self.via {
+            Via::Cli => cli.to_string(),
+            Via::Mcp => mcp.to_string(),
+        }
     }
 
     pub(super) fn describe(&self, id: &str) -> Value {
@@ -115,7 +123,10 @@ impl Router {
                 "the body",
                 body.len(),
                 self.settings.max_body_bytes,
-                "post the long part as an artifact (bridge_post_artifact) and send its sha256",
+                &self.step(
+                    "attach the long part as a file: sbx msg send TO SUBJECT --artifact FILE",
+                    "post the long part as an artifact (bridge_post_artifact) and send its sha256",
+                ),
             ));
         }
         Ok(())
@@ -140,7 +151,10 @@ impl Router {
                 return Err(Error::new(
                     "unknown_artifact",
                     format!("no artifact {sha}"),
-                    "post it first with bridge_post_artifact and use the sha256 it returns",
+                    self.step(
+                        "store it first (sbx artifact put FILE) and use the sha256 it prints",
+                        "post it first with bridge_post_artifact and use the sha256 it returns",
+                    ),
                 ));
             }
         }
@@ -159,7 +173,7 @@ impl Router {
         let target = if self.dir.endpoints.contains_key(&to) {
             Target::Endpoint(to.clone())
         } else {
-            self.dir.resolve(&to, now)?
+            self.dir.resolve(&to, now, self.via)?
         };
         let (kind, recipient, recipients) = match target {
             Target::Endpoint(id) => ("direct", id.clone(), vec![id]),
@@ -169,7 +183,10 @@ impl Router {
                     return Err(Error::new(
                         "not_a_member",
                         format!("you are not in #{name}"),
-                        format!("join it first: bridge_join_channel #{name}"),
+                        self.step(
+                            &format!("join it first: sbx channel join {name}"),
+                            &format!("join it first: bridge_join_channel #{name}"),
+                        ),
                     ));
                 }
                 ("channel", format!("#{name}"), members.into_iter().filter(|m| m != me).collect())
@@ -306,12 +323,16 @@ impl Router {
             return Ok(m);
         }
         Err(if self.store.message_exists(id, now_ms())? {
-            Error::new("not_yours", format!("message {id} was not sent to you"), "list yours with bridge_list_inbox")
+            Error::new(
+                "not_yours",
+                format!("message {id} was not sent to you"),
+                self.step("list yours: sbx msg inbox --all", "list yours with bridge_list_inbox"),
+            )
         } else {
             Error::new(
                 "unknown_message",
                 format!("there is no message {id} (it may have expired)"),
-                "list yours with bridge_list_inbox",
+                self.step("list yours: sbx msg inbox --all", "list yours with bridge_list_inbox"),
             )
         })
     }
@@ -403,7 +424,7 @@ impl Router {
             return Err(Error::new(
                 "not_a_member",
                 format!("you are not in #{name}"),
-                "list yours with bridge_list_channels",
+                self.step("list them: sbx channel list", "list yours with bridge_list_channels"),
             ));
         }
         Ok(json!({ "channel": format!("#{name}"), "left": true }))

@@ -16,6 +16,7 @@ use super::{
     PaneEntry, Replier,
 };
 use crate::proc;
+use crate::protocol::Via;
 
 /// A burst larger than this is split, so a flood of calls still gets answers steadily.
 const MAX_BATCH: usize = 512;
@@ -41,6 +42,8 @@ pub(super) enum Outcome {
 pub(super) struct Router {
     pub store: Store,
     pub dir: Directory,
+    /// Who makes the call being run: hints name its next step in its terms.
+    pub via: Via,
     pub settings: BridgeSettings,
     pub notices: UnboundedSender<BridgeNotice>,
     pub waiters: Vec<Waiter>,
@@ -134,6 +137,7 @@ impl Router {
             conns: HashMap::new(),
             woken: BTreeSet::new(),
             delivered: Vec::new(),
+            via: Via::Cli,
             usage: Usage::default(),
             overview_due: Some(Instant::now()),
             last_overview: Overview::default(),
@@ -219,6 +223,10 @@ impl Router {
         for msg in batch {
             match msg {
                 BridgeMsg::Call { caller, op, reply } => {
+                    self.via = match &caller {
+                        Caller::Peer { via, .. } => *via,
+                        Caller::Endpoint(_) => Via::Cli,
+                    };
                     let outcome = match (&began, self.identify(&caller)) {
                         (Err(why), _) => Outcome::Reply(Err(not_stored(why))),
                         (Ok(()), Ok(me)) => self.store_op(&me, op, &reply),
@@ -297,7 +305,7 @@ impl Router {
     pub(super) fn identify(&mut self, caller: &Caller) -> BridgeResult<String> {
         let (conn, pid, claim) = match caller {
             Caller::Endpoint(id) => return Ok(id.clone()),
-            Caller::Peer { conn, pid, claim } => (*conn, *pid, claim.as_deref().filter(|c| !c.is_empty())),
+            Caller::Peer { conn, pid, claim, .. } => (*conn, *pid, claim.as_deref().filter(|c| !c.is_empty())),
         };
         if let Some(id) = self.conns.get(&conn) {
             if self.dir.endpoints.contains_key(id) {
@@ -337,7 +345,7 @@ impl Router {
                 }
                 me
             }
-            (None, Some(claim)) => match self.dir.resolve(claim, now) {
+            (None, Some(claim)) => match self.dir.resolve(claim, now, self.via) {
                 Ok(super::address::Target::Endpoint(id)) => id,
                 Ok(super::address::Target::Channel(_)) => {
                     return Err(Error::new(

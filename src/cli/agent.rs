@@ -17,34 +17,42 @@ use crate::protocol::{AgentKey, Command, Reply};
 pub enum AgentCmd {
     /// Type a prompt into an agent pane and submit it (refused while the agent is busy unless --queue).
     Prompt {
+        /// The agent pane: pane id, label, SESSION:TAB or session name.
         #[arg(short = 't', long)]
         target: String,
         /// Deliver when the agent is next idle instead of refusing.
         #[arg(long)]
         queue: bool,
+        /// The prompt (words are joined with spaces).
         #[arg(required = true)]
         text: Vec<String>,
     },
     /// Answer the agent's permission question with yes.
     Confirm {
+        /// The agent pane: pane id, label, SESSION:TAB or session name.
         #[arg(short = 't', long)]
         target: String,
     },
     /// Answer the agent's question with no / cancel.
     Cancel {
+        /// The agent pane: pane id, label, SESSION:TAB or session name.
         #[arg(short = 't', long)]
         target: String,
     },
     /// Choose option N of the agent's question.
     Select {
+        /// The agent pane: pane id, label, SESSION:TAB or session name.
         #[arg(short = 't', long)]
         target: String,
+        /// The option's number, as the agent shows it (1 is the first).
         n: u8,
     },
     /// Wait until the agent is idle or waiting.
     Wait {
+        /// The agent pane: pane id, label, SESSION:TAB or session name.
         #[arg(short = 't', long)]
         target: String,
+        /// The state to wait for: idle (its turn is over) or waiting (it asks you something).
         #[arg(long, value_parser = ["idle", "waiting"])]
         until: String,
         /// Give up after S seconds (exit 1).

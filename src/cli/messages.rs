@@ -15,8 +15,11 @@ use crate::config::paths::Paths;
 pub enum MsgCmd {
     /// Send a message: TO is a pane id, label, directory, session id (prefix), #channel or `user`.
     Send {
+        /// Who gets it: pane id, label, directory, session id (prefix), #channel or `user`.
         to: String,
+        /// The message's one-line subject.
         subject: String,
+        /// The message's text, when the subject is not all of it.
         #[arg(long)]
         body: Option<String>,
         /// Attach a file (repeatable); it is stored as an artifact and sent by its sha256.
@@ -28,20 +31,33 @@ pub enum MsgCmd {
     },
     /// List unread messages (--all: read ones too).
     Inbox {
+        /// Read messages too, not only unread ones.
         #[arg(long)]
         all: bool,
+        /// At most this many messages, newest first.
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
     /// Show a message in full and mark it read.
-    Read { id: i64 },
+    Read {
+        /// The message's id (as `sbx msg inbox` lists it).
+        id: i64,
+    },
     /// Mark messages read.
-    MarkRead { ids: Vec<i64> },
+    MarkRead {
+        /// The messages' ids.
+        ids: Vec<i64>,
+    },
     /// Show the thread a message belongs to.
-    Thread { id: i64 },
+    Thread {
+        /// Any message of the thread.
+        id: i64,
+    },
     /// Send TEXT to every online session; it expires after --ttl seconds (default 3600).
     Broadcast {
+        /// What to tell every session.
         text: String,
+        /// Seconds until it expires (default 3600).
         #[arg(long)]
         ttl: Option<u64>,
     },
@@ -49,11 +65,13 @@ pub enum MsgCmd {
     Whoami,
     /// Agent sessions on this machine (--all: offline ones and plain panes too).
     Sessions {
+        /// Offline sessions and plain panes too.
         #[arg(long)]
         all: bool,
     },
     /// Wait for a message (prints it), up to --timeout seconds.
     Wait {
+        /// Give up after this many seconds (exit 1).
         #[arg(long, default_value_t = 60.0)]
         timeout: f64,
     },
@@ -61,17 +79,25 @@ pub enum MsgCmd {
 
 #[derive(Subcommand)]
 pub enum ChannelCmd {
+    /// Join a channel (it is created on first join); its posts reach you from then on.
     Join {
+        /// The channel's name, with or without the leading #.
         channel: String,
     },
+    /// Leave a channel.
     Leave {
+        /// The channel's name, with or without the leading #.
         channel: String,
     },
+    /// The channels you are in.
     List,
     /// Post to a channel you are in.
     Post {
+        /// The channel's name, with or without the leading #.
         channel: String,
+        /// The post's one-line subject.
         subject: String,
+        /// The post's text, when the subject is not all of it.
         #[arg(long)]
         body: Option<String>,
     },
@@ -80,10 +106,15 @@ pub enum ChannelCmd {
 #[derive(Subcommand)]
 pub enum ArtifactCmd {
     /// Store a file; prints its sha256.
-    Put { file: PathBuf },
+    Put {
+        /// The file to store.
+        file: PathBuf,
+    },
     /// Fetch an artifact to a file (-o), or to stdout.
     Get {
+        /// The artifact's sha256 (as `artifact put` or a message prints it).
         sha: String,
+        /// Write it to this file (refused if it exists); without -o, stdout (--json: a new file in this directory).
         #[arg(short = 'o', long)]
         output: Option<PathBuf>,
     },
@@ -93,9 +124,20 @@ pub enum ArtifactCmd {
 /// usually smaller, limit).
 const MAX_UPLOAD: u64 = (crate::protocol::MAX_FRAME - 1024 * 1024) as u64;
 
-fn link(paths: &Paths, as_pane: Option<String>) -> Link {
+/// Whether a command may start a server: one that only reads never does (with no server
+/// there is nothing to read, and saying so beats a server appearing behind the user's back).
+#[derive(Clone, Copy, PartialEq)]
+enum Access {
+    Reads,
+    Writes,
+}
+
+fn link(paths: &Paths, as_pane: Option<String>, access: Access) -> Link {
     let claim = as_pane.or_else(|| std::env::var("SBX_PANE_ID").ok().filter(|p| !p.is_empty()));
-    Link::new(paths.clone(), claim)
+    match access {
+        Access::Writes => Link::new(paths.clone(), claim),
+        Access::Reads => Link::existing(paths.socket(), claim, crate::protocol::Via::Cli),
+    }
 }
 
 async fn call(link: &Link, op: BridgeOp) -> CliResult<Value> {
@@ -190,7 +232,16 @@ fn out(v: &Value, json: bool, text: impl FnOnce(&Value)) -> CliResult {
 }
 
 pub async fn msg(cmd: MsgCmd, as_pane: Option<String>, json: bool, paths: &Paths) -> CliResult {
-    let link = link(paths, as_pane);
+    let access = match cmd {
+        MsgCmd::Send { .. } | MsgCmd::MarkRead { .. } | MsgCmd::Broadcast { .. } => Access::Writes,
+        MsgCmd::Inbox { .. }
+        | MsgCmd::Read { .. }
+        | MsgCmd::Thread { .. }
+        | MsgCmd::Whoami
+        | MsgCmd::Sessions { .. }
+        | MsgCmd::Wait { .. } => Access::Reads,
+    };
+    let link = link(paths, as_pane, access);
     match cmd {
         MsgCmd::Send { to, subject, body, artifacts, reply_to } => {
             let mut shas = Vec::new();
@@ -257,10 +308,8 @@ pub async fn msg(cmd: MsgCmd, as_pane: Option<String>, json: bool, paths: &Paths
             }
             let op = BridgeOp::Wait { timeout_ms: (timeout * 1000.0) as u64, after: None };
             let v = call(&link, op).await?;
+            // A timeout is an error, printed once as one (under --json: the error object only).
             if v.get("timed_out") == Some(&Value::Bool(true)) {
-                if json {
-                    print_json(&v);
-                }
                 return Err(Error::new("timeout", "no message came", "wait again: sbx msg wait --timeout S"));
             }
             out(&v, json, print_list)
@@ -269,7 +318,11 @@ pub async fn msg(cmd: MsgCmd, as_pane: Option<String>, json: bool, paths: &Paths
 }
 
 pub async fn channel(cmd: ChannelCmd, as_pane: Option<String>, json: bool, paths: &Paths) -> CliResult {
-    let link = link(paths, as_pane);
+    let access = match cmd {
+        ChannelCmd::List => Access::Reads,
+        ChannelCmd::Join { .. } | ChannelCmd::Leave { .. } | ChannelCmd::Post { .. } => Access::Writes,
+    };
+    let link = link(paths, as_pane, access);
     match cmd {
         ChannelCmd::Join { channel } => out(&call(&link, BridgeOp::Join { channel }).await?, json, |v| {
             outln!("in {} with {}", s(v, "channel"), members(v))
@@ -303,12 +356,16 @@ fn members(v: &Value) -> String {
 }
 
 pub async fn search(query: String, limit: u32, as_pane: Option<String>, json: bool, paths: &Paths) -> CliResult {
-    let link = link(paths, as_pane);
+    let link = link(paths, as_pane, Access::Reads);
     out(&call(&link, BridgeOp::Search { query, limit }).await?, json, print_list)
 }
 
 pub async fn artifact(cmd: ArtifactCmd, as_pane: Option<String>, json: bool, paths: &Paths) -> CliResult {
-    let link = link(paths, as_pane);
+    let access = match cmd {
+        ArtifactCmd::Put { .. } => Access::Writes,
+        ArtifactCmd::Get { .. } => Access::Reads,
+    };
+    let link = link(paths, as_pane, access);
     match cmd {
         ArtifactCmd::Put { file } => {
             let data = read_upload(&file)?;
@@ -330,15 +387,60 @@ pub async fn artifact(cmd: ArtifactCmd, as_pane: Option<String>, json: bool, pat
                             "choose another -o path",
                         )
                     })?;
-                    if json {
-                        print_json(&serde_json::json!({ "sha256": v["sha256"], "size": data.len(), "path": path }));
-                    } else {
-                        outln!("wrote {} bytes to {}", data.len(), path.display());
-                    }
+                    wrote(&v, data.len(), &path, json);
+                }
+                // One JSON document on stdout leaves no room for the bytes: they go to a new
+                // file in this directory, named as the sender named it when that name is safe.
+                None if json => {
+                    let path = PathBuf::from(artifact_file_name(&s(&v, "name"), &s(&v, "sha256")));
+                    crate::config::paths::write_new(&path, &data).map_err(|e| {
+                        let (code, next) = match e.kind() {
+                            std::io::ErrorKind::AlreadyExists => ("exists", "choose a path with -o PATH"),
+                            _ => ("write_failed", "choose a path with -o PATH"),
+                        };
+                        Error::new(code, format!("cannot write {}: {e}", path.display()), next)
+                    })?;
+                    wrote(&v, data.len(), &path, json);
                 }
                 None => super::output::write_out(&data),
             }
             Ok(())
+        }
+    }
+}
+
+fn wrote(v: &Value, size: usize, path: &std::path::Path, json: bool) {
+    if json {
+        print_json(&serde_json::json!({ "sha256": v["sha256"], "size": size, "path": path }));
+    } else {
+        outln!("wrote {size} bytes to {}", path.display());
+    }
+}
+
+/// The file name an artifact is saved under without -o: the name it was stored with when that
+/// is a plain, visible file name (text from another agent is never a path), else its sha256.
+fn artifact_file_name(name: &str, sha: &str) -> String {
+    let plain = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_alphanumeric() || "-_.+ ".contains(c));
+    if plain {
+        name.to_string()
+    } else {
+        sha.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::artifact_file_name;
+
+    #[test]
+    fn an_artifact_name_from_outside_is_never_a_path() {
+        let sha = "ab".repeat(32);
+        assert_eq!(artifact_file_name("notes.md", &sha), "notes.md");
+        for hostile in ["../x", "/etc/passwd", ".bashrc", "a/b", "x\u{1b}[2J", "", ".."] {
+            assert_eq!(artifact_file_name(hostile, &sha), sha, "{hostile:?}");
         }
     }
 }

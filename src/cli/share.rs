@@ -20,11 +20,17 @@ use crate::share::sessions::{self, Session, Tool};
 pub enum FriendCmd {
     /// Add a friend by echo-id (their key is fetched from the relay and checked against the id).
     Add {
+        /// The name you will send to them by (letters, digits, - _ .).
         name: String,
+        /// Their echo-id, as `sbx id` prints it on their machine.
         echo_id: String,
     },
+    /// Your friends and their echo-ids.
     List,
+    /// Forget a friend.
+    #[command(visible_alias = "remove")]
     Rm {
+        /// The friend's name.
         name: String,
     },
 }
@@ -104,7 +110,12 @@ pub async fn friend(cmd: FriendCmd, json: bool, paths: &Paths) -> CliResult {
         }
         FriendCmd::List => {
             if json {
-                print_json(&friends.friends);
+                let list: Vec<_> = friends
+                    .friends
+                    .iter()
+                    .map(|(name, f)| json!({ "name": name, "echo_id": f.echo_id, "public_key": f.public_key, "added": f.added }))
+                    .collect();
+                print_json(&list);
             } else if friends.friends.is_empty() {
                 outln!("no friends yet: sbx friend add NAME ECHO-ID");
             } else {

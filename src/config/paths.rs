@@ -116,21 +116,50 @@ fn checked_dir(dir: &Path) -> Result<fs::Metadata> {
 /// Write a file atomically: temp file in the same folder, fsync, rename. A new file is 0600;
 /// a replaced one keeps its mode. A crash leaves the old file or the new one, never half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    use std::os::unix::fs::DirBuilderExt;
+    let parent = parent_of(path);
     if !parent.exists() {
         fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
     }
+    let mode = fs::metadata(path).map(|m| m.mode() & 0o777).unwrap_or(0o600);
+    let result = write_then_place(path, bytes, mode, |tmp| fs::rename(tmp, path));
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Write a new file whole, refusing to replace one that exists: the bytes go to a temp file
+/// first and are then hard-linked into place, which fails atomically if the name is taken.
+pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_then_place(path, bytes, 0o600, |tmp| {
+        fs::hard_link(tmp, path)?;
+        fs::remove_file(tmp)
+    })
+}
+
+fn parent_of(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// The bytes, whole and synced, in a temp file beside `path`; `place` puts it there.
+fn write_then_place(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    place: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let parent = parent_of(path);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = parent.join(format!(".{name}.sbx-tmp{}", std::process::id()));
-    let mode = fs::metadata(path).map(|m| m.mode() & 0o777).unwrap_or(0o600);
-    let result = (|| -> Result<()> {
-        let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+    // A temp file left by a crash of an earlier process with this pid goes first; create_new
+    // then never writes through a link someone else placed there.
+    let _ = fs::remove_file(&tmp);
+    let result = (|| {
+        let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        fs::rename(&tmp, path)?;
+        place(&tmp)?;
         if let Ok(dir) = fs::File::open(parent) {
             let _ = dir.sync_all();
         }
@@ -139,7 +168,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.with_context(|| format!("cannot write {}", path.display()))
+    result
 }
 
 #[cfg(test)]

@@ -327,7 +327,7 @@ pub fn find_socket(arg: Option<PathBuf>, paths: &Paths) -> PathBuf {
 /// never starts one (a second server could not open the bridge's store); with none, every
 /// tool answers why.
 pub async fn serve(paths: Paths, socket: Option<PathBuf>) -> CliResult {
-    let link = Link::existing(find_socket(socket, &paths), claim_from_env());
+    let link = Link::existing(find_socket(socket, &paths), claim_from_env(), crate::protocol::Via::Mcp);
     let (reader, writer, driver) = stdio::guarded(stdio::reader(), stdio::writer());
     tokio::spawn(driver);
     // The guard bounds lines itself (and answers the ones it cuts); rmcp's bound sits above it.

@@ -67,3 +67,12 @@ pub enum BridgeOp {
     /// The `<sbx-inbox>` block a prompt hook prints (marks what it shows as read).
     InboxBlock,
 }
+
+/// Who makes a call: a person or script through the CLI, or an agent through `sbx mcp`. The
+/// bridge names the next step in the caller's own terms (a command, or a tool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Via {
+    #[default]
+    Cli,
+    Mcp,
+}

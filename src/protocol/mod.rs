@@ -15,13 +15,13 @@ mod error;
 mod names;
 
 pub use agent::{AgentInfo, AgentKey, AgentKind, HookEvent};
-pub use bridge::BridgeOp;
+pub use bridge::{BridgeOp, Via};
 pub use clock::{now_secs, rfc3339, rfc3339_ms};
 pub use error::Error;
 pub use names::{validate_label, validate_session_name};
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// No honest message is larger; a bigger length is a corrupt or hostile peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 /// The first frame of a connection is a `Hello`: a few bytes. Until a peer has said it speaks
@@ -49,7 +49,7 @@ pub enum ClientMsg {
     /// A bridge call, answered by a `ServerMsg::Bridge` with the same number; a connection may
     /// carry many at once (`sbx mcp` keeps one open). `claim` says whom the caller speaks for:
     /// checked against the pane the caller's process runs in.
-    Bridge { call: u64, claim: Option<String>, op: BridgeOp },
+    Bridge { call: u64, claim: Option<String>, via: Via, op: BridgeOp },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -112,8 +112,8 @@ async fn serve(id: ClientId, stream: UnixStream, pid: u32, events: UnboundedSend
     while let Ok(Some(msg)) = read_frame::<_, ClientMsg>(&mut reader).await {
         // Bridge calls go straight to the bridge thread: messaging never waits for the loop
         // that draws panes, and a flood of messages never delays a keystroke.
-        if let ClientMsg::Bridge { call, claim, op } = msg {
-            let caller = Caller::Peer { conn: id, pid, claim };
+        if let ClientMsg::Bridge { call, claim, via, op } = msg {
+            let caller = Caller::Peer { conn: id, pid, claim, via };
             bridge.send(BridgeMsg::Call { caller, op, reply: Replier::numbered(out_tx.clone(), call) });
             continue;
         }

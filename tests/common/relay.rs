@@ -20,7 +20,7 @@ pub fn start(args: &[&str]) -> Relay {
 
 pub fn start_on(dir: tempfile::TempDir, db: std::path::PathBuf, args: &[&str]) -> Relay {
     let mut child = Command::new(SBX)
-        .args(["relay", "--addr", "127.0.0.1:0", "--db"])
+        .args(["relay", "--addr", "127.0.0.1:0", "--json", "--db"])
         .arg(&db)
         .args(args)
         .env("SBX_HOME", dir.path())
@@ -30,7 +30,9 @@ pub fn start_on(dir: tempfile::TempDir, db: std::path::PathBuf, args: &[&str]) -
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    // Under --json the relay's first line is one JSON object naming where it listens.
+    let said: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let url = said["listening"].as_str().unwrap_or_default().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
     Relay { child, url, db, _dir: dir }
 }
