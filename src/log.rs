@@ -21,6 +21,11 @@ use tracing_subscriber::prelude::*;
 /// server.log is rotated to server.log.1 once it passes this size.
 pub const MAX_LOG_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Records waiting for the worker thread. tracing-appender's default (128,000) allocates and
+/// touches a slot for each up front, about 4 MiB of the server's memory for a log that is
+/// mostly quiet; a burst beyond this many is dropped (lossy), never waited for.
+const BUFFERED_LINES: usize = 4096;
+
 /// Keeps the worker thread alive; dropping it flushes what is queued.
 pub struct LogGuard {
     _worker: tracing_appender::non_blocking::WorkerGuard,
@@ -106,7 +111,10 @@ pub fn init(configured_level: &str, rotated: Option<PathBuf>) -> LogGuard {
 }
 
 fn init_with(configured_level: &str, out: Stderr) -> LogGuard {
-    let (writer, worker) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(true).finish(out);
+    let (writer, worker) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(BUFFERED_LINES)
+        .finish(out);
     let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false).with_target(false);
     let _ = tracing_subscriber::registry().with(layer.with_filter(filter(configured_level))).try_init();
     // A panic anywhere is a record like any other (the default hook writes to stderr with

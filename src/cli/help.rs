@@ -62,6 +62,17 @@ fn grouped(cmd: &clap::Command) -> String {
     out
 }
 
+/// The clap command to parse `args` with: the grouped help costs a third of a short command's
+/// start (every `sbx msg send` an agent runs), so it is built only when help is asked for.
+pub fn for_args(args: &[std::ffi::OsString]) -> clap::Command {
+    let wants_help = args.iter().skip(1).any(|a| a == "-h" || a == "--help" || a == "help");
+    if wants_help {
+        command()
+    } else {
+        Cli::command()
+    }
+}
+
 /// sbx's clap command with the grouped help.
 pub fn command() -> clap::Command {
     let cmd = Cli::command();

@@ -19,7 +19,8 @@ use args::{Cli, Cmd, ConfigCmd, RelayArgs};
 use output::{errln, outln, report, CliResult, Error};
 
 pub fn main() -> i32 {
-    let parsed = help::command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = help::for_args(&args).try_get_matches_from(&args).and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
