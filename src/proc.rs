@@ -10,12 +10,16 @@ pub fn parent(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The fields of /proc/PID/stat after the parenthesised name: state, ppid, pgrp, session, …
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace().take(4).map(str::to_owned).collect())
+}
+
 /// The state letter and parent of `pid` (from /proc/PID/stat).
 fn state_and_parent(pid: u32) -> Option<(char, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    Some((state, rest.next()?.parse().ok()?))
+    let fields = stat_fields(pid)?;
+    Some((fields.first()?.chars().next()?, fields.get(1)?.parse().ok()?))
 }
 
 /// Make this process the one orphans of its descendants are given to (instead of init), so a
@@ -91,10 +95,11 @@ pub fn origin<T>(pid: u32, pane: impl Fn(u32) -> Option<T>) -> Origin<T> {
     Origin::Outside
 }
 
-/// The session (its leader's pid) a process belongs to.
+/// The session (its leader's pid) a process belongs to. None when the leader lives outside
+/// this pid namespace: the kernel then reports 0 (a container started without its own session
+/// leader), which is why this reads /proc rather than calling getsid (rustix panics on a 0).
 pub fn session(pid: u32) -> Option<u32> {
-    let pid = rustix::process::Pid::from_raw(pid as i32)?;
-    rustix::process::getsid(Some(pid)).ok().map(|sid| sid.as_raw_nonzero().get() as u32)
+    stat_fields(pid)?.get(3)?.parse().ok().filter(|sid| *sid > 0)
 }
 
 /// The command line of a process, one argument per entry.
@@ -144,11 +149,36 @@ mod tests {
         assert!(!line.contains(&1));
     }
 
+    /// A child that leads a session of its own, as a pane's first process does.
+    fn session_leader() -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let mut command = std::process::Command::new("sleep");
+        command.arg("30");
+        // SAFETY: setsid is async-signal-safe and touches nothing of the parent's.
+        unsafe { command.pre_exec(|| rustix::process::setsid().map(drop).map_err(Into::into)) };
+        command.spawn().unwrap()
+    }
+
+    #[test]
+    fn a_session_is_read_even_where_its_leader_is_outside_the_namespace() {
+        let mut leader = session_leader();
+        assert_eq!(session(leader.id()), Some(leader.id()));
+        // The test's own session may be led from outside the container (the kernel says 0):
+        // that is "no session sbx can name", never a panic.
+        assert_ne!(session(std::process::id()), Some(0));
+        assert_eq!(session(u32::MAX), None);
+        leader.kill().unwrap();
+        leader.wait().unwrap();
+    }
+
     #[test]
     fn a_process_is_found_by_its_ancestry_or_its_session() {
         let me = std::process::id();
-        let sid = session(me).unwrap();
-        assert_eq!(origin(me, |p| (p == sid).then_some(1)), Origin::Pane(1));
+        let mut leader = session_leader();
+        let sid = session(leader.id()).unwrap();
+        assert_eq!(origin(leader.id(), |p| (p == sid).then_some(1)), Origin::Pane(1));
+        leader.kill().unwrap();
+        leader.wait().unwrap();
         assert_eq!(origin(me, |p| (p == me).then_some(7)), Origin::Pane(7));
         // Here the test process plays the server: anything under it that no pane claims left one.
         assert_eq!(origin(me, |_| None::<u8>), Origin::LeftPane);
