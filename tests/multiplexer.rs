@@ -322,3 +322,28 @@ fn the_mouse_wheel_scrolls_the_history() {
     tmux.ok(&["send-keys", "-t", "outer", "-l", "\x1b[<65;10;5M\x1b[<65;10;5M"]);
     wait_for("back at the bottom", || (!tmux.capture("outer").contains("COPY")).then_some(()));
 }
+
+#[test]
+fn programs_read_the_colours_of_the_users_terminal_and_those_they_set() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("colours");
+    // The user's terminal has a light background (tmux answers OSC 10/11 with its window
+    // style), set before sbx's client starts and asks.
+    tmux.start("boot", 20, 5, "true");
+    tmux.ok(&["set-option", "-g", "window-style", "bg=#fafafa,fg=#202020"]);
+    start_attached(&sbx, &tmux, 120, 30);
+    let pane = sbx.panes()[0]["id"].as_str().unwrap().to_string();
+    let query = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/terminal_query.py");
+    let query = query.display();
+
+    // A theme picker asks for the background: it is told the light one, not black.
+    sbx.shell(&pane, &format!("python3 {query} '\\e]11;?\\a' '\\e]10;?\\a'"));
+    let screen = sbx.capture(&pane);
+    assert!(screen.contains("ANSWER:ESC]11;rgb:fafa/fafa/fafaBELESC]10;rgb:2020/2020/2020BEL"), "{screen}");
+
+    // A colour the program set is what it reads back.
+    sbx.shell(&pane, "clear");
+    sbx.shell(&pane, &format!("python3 {query} '\\e]10;rgb:f0/f0/f0\\a' '\\e]10;?\\a'"));
+    let screen = sbx.capture(&pane);
+    assert!(screen.contains("ANSWER:ESC]10;rgb:f0f0/f0f0/f0f0BEL"), "{screen}");
+}

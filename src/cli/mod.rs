@@ -158,7 +158,11 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             let stream = connect::connect_or_start(paths).await?;
             let create =
                 NewSpec { pane: PaneSpec { cwd: absolute(None)?, ..Default::default() }, ..Default::default() };
-            return attach(stream, AttachRequest { target: None, create: Some(create), cols: 0, rows: 0 }).await;
+            return attach(
+                stream,
+                AttachRequest { target: None, create: Some(create), cols: 0, rows: 0, colors: Default::default() },
+            )
+            .await;
         }
         Some(cmd) => cmd,
     };
@@ -190,11 +194,15 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
                 return Ok(());
             }
             let stream = connect::connect_existing(paths).await?;
-            attach(stream, AttachRequest { target: Some(session), create: None, cols: 0, rows: 0 }).await
+            attach(
+                stream,
+                AttachRequest { target: Some(session), create: None, cols: 0, rows: 0, colors: Default::default() },
+            )
+            .await
         }
         Cmd::Attach { target } => {
             let stream = connect::connect_existing(paths).await?;
-            attach(stream, AttachRequest { target, create: None, cols: 0, rows: 0 }).await
+            attach(stream, AttachRequest { target, create: None, cols: 0, rows: 0, colors: Default::default() }).await
         }
         Cmd::Detach { target } => {
             let target = target.or_else(|| std::env::var("SBX_PANE_ID").ok());

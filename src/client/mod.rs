@@ -5,8 +5,11 @@
 //! Input and output each run on a plain thread with blocking I/O: on the keystroke-echo
 //! path every hand-off between threads costs more than the work itself.
 
+mod colors;
+
 use std::io::Write;
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 use crossterm::event::{
     DisableBracketedPaste, DisableFocusChange, DisableMouseCapture, EnableBracketedPaste, EnableFocusChange,
@@ -21,13 +24,20 @@ use crate::protocol::Error;
 type CliResult<T = ()> = Result<T, Error>;
 use crate::protocol::{read_frame_blocking, write_frame_blocking, AttachRequest, ClientMsg, ServerMsg};
 
+/// How long the client waits for its terminal to say its colours (it stops as soon as the
+/// terminal answers; a terminal that answers nothing costs this once per attach).
+const COLOR_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+
 struct TerminalGuard {
     keyboard_flags: bool,
 }
 
 impl TerminalGuard {
-    fn enter() -> std::io::Result<TerminalGuard> {
+    /// Raw mode, the terminal's colours asked for, then the client's modes.
+    fn enter() -> std::io::Result<(TerminalGuard, crate::protocol::TerminalColors)> {
         terminal::enable_raw_mode()?;
+        // Before crossterm reads stdin: the answers must not reach it as keys.
+        let colors = colors::ask(COLOR_QUERY_TIMEOUT);
         let mut out = std::io::stdout();
         execute!(out, EnterAlternateScreen, EnableMouseCapture, EnableBracketedPaste, EnableFocusChange)?;
         // Ask the outer terminal for unambiguous keys (Shift+Enter, Ctrl+Enter…) when it can.
@@ -35,7 +45,7 @@ impl TerminalGuard {
         if keyboard_flags {
             execute!(out, PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES))?;
         }
-        Ok(TerminalGuard { keyboard_flags })
+        Ok((TerminalGuard { keyboard_flags }, colors))
     }
 }
 
@@ -81,9 +91,10 @@ pub async fn attach(stream: tokio::net::UnixStream, mut request: AttachRequest) 
     request.rows = rows;
     let mut stream = stream.into_std()?;
     stream.set_nonblocking(false)?;
+    let (guard, colors) = TerminalGuard::enter()?;
+    request.colors = colors;
     write_frame_blocking(&mut stream, &ClientMsg::Attach(request))?;
 
-    let guard = TerminalGuard::enter()?;
     let (done_tx, mut done_rx) = unbounded_channel::<Outcome>();
     let reader = stream.try_clone()?;
     let tx = done_tx.clone();

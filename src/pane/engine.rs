@@ -61,6 +61,11 @@ pub struct Signals {
     pub clipboard: Vec<String>,
 }
 
+/// The colours of the terminal the user looks at (the last attached client's, as it
+/// answered OSC 10/11/4), shared by every pane: what a program that asks is told, unless it
+/// set the colour itself (the engine answers that one).
+pub type OuterColors = Arc<Mutex<crate::protocol::TerminalColors>>;
+
 /// Receives the engine's events. Replies to the child's queries go straight to the
 /// pane's writer thread, so answering a DA or DSR never waits for the server loop.
 #[derive(Clone)]
@@ -68,6 +73,7 @@ pub struct Listener {
     pty_tx: PtyWriter,
     signals: Arc<Mutex<Signals>>,
     size: Arc<Mutex<Size>>,
+    outer: OuterColors,
 }
 
 impl EventListener for Listener {
@@ -89,7 +95,11 @@ impl EventListener for Listener {
             Event::Bell => lock(&self.signals).bell = true,
             Event::ClipboardStore(_, text) => lock(&self.signals).clipboard.push(text),
             Event::ColorRequest(index, format) => {
-                self.pty_tx.send(format(default_color(index)).into_bytes());
+                let color = match lock(&self.outer).slot(index) {
+                    Some([r, g, b]) => Rgb { r, g, b },
+                    None => default_color(index),
+                };
+                self.pty_tx.send(format(color).into_bytes());
             }
             Event::TextAreaSizeRequest(format) => {
                 let size = *lock(&self.size);
@@ -106,7 +116,8 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The colour sbx reports when a child asks (OSC 4/10/11): xterm's defaults.
+/// The colour sbx reports when a child asks (OSC 4/10/11) and neither it nor the user's
+/// terminal said: xterm's defaults.
 fn default_color(index: usize) -> Rgb {
     const BASE: [(u8, u8, u8); 16] = [
         (0, 0, 0),
@@ -196,11 +207,17 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(size: Size, scrollback: usize, pty_tx: PtyWriter, signals: Arc<Mutex<Signals>>) -> Engine {
+    pub fn new(
+        size: Size,
+        scrollback: usize,
+        pty_tx: PtyWriter,
+        signals: Arc<Mutex<Signals>>,
+        outer: OuterColors,
+    ) -> Engine {
         let size = Size::clamped(size.cols, size.rows);
         let shared_size = Arc::new(Mutex::new(size));
         let config = Config { scrolling_history: ENGINE_HISTORY, kitty_keyboard: true, ..Config::default() };
-        let listener = Listener { pty_tx, signals, size: shared_size.clone() };
+        let listener = Listener { pty_tx, signals, size: shared_size.clone(), outer };
         Engine {
             selection: None,
             term: Term::new(config, &size, listener),
@@ -448,7 +465,7 @@ mod tests {
 
     fn engine(cols: u16, rows: u16) -> (Engine, std::sync::mpsc::Receiver<Vec<u8>>) {
         let (tx, rx) = PtyWriter::channel();
-        (Engine::new(Size { cols, rows }, 100, tx, Arc::default()), rx)
+        (Engine::new(Size { cols, rows }, 100, tx, Arc::default(), Arc::default()), rx)
     }
 
     #[test]
@@ -480,7 +497,7 @@ mod tests {
     #[test]
     fn history_moves_to_the_compact_store_and_stays_whole() {
         let (tx, _rx) = PtyWriter::channel();
-        let mut e = Engine::new(Size { cols: 20, rows: 5 }, 5000, tx, Arc::default());
+        let mut e = Engine::new(Size { cols: 20, rows: 5 }, 5000, tx, Arc::default(), Arc::default());
         let text: String = (0..3000).map(|i| format!("line {i}\r\n")).collect();
         e.advance(text.as_bytes());
         assert_eq!(e.term().grid().history_size(), 0, "nothing left in the engine's history");
@@ -496,7 +513,7 @@ mod tests {
     #[test]
     fn selection_joins_wrapped_lines() {
         let (tx, _rx) = PtyWriter::channel();
-        let mut e = Engine::new(Size { cols: 5, rows: 3 }, 100, tx, Arc::default());
+        let mut e = Engine::new(Size { cols: 5, rows: 3 }, 100, tx, Arc::default(), Arc::default());
         e.advance(b"abcdefgh\r\nxy\r\n\r\n\r\n");
         e.selection =
             Some(Selection { anchor: VPoint { line: -3, col: 1 }, cursor: VPoint { line: -2, col: 1 }, lines: false });
@@ -532,7 +549,7 @@ mod timing {
             i += 1;
         }
         let (tx, _rx) = PtyWriter::channel();
-        let mut e = Engine::new(Size { cols: 200, rows: 50 }, 10_000, tx, Arc::default());
+        let mut e = Engine::new(Size { cols: 200, rows: 50 }, 10_000, tx, Arc::default(), Arc::default());
         let t = std::time::Instant::now();
         for chunk in data.chunks(65536) {
             e.advance(chunk);
@@ -543,7 +560,12 @@ mod timing {
         let mut term = Term::new(
             Config { scrolling_history: 10_000, ..Config::default() },
             &Size { cols: 200, rows: 50 },
-            Listener { pty_tx: tx, signals: Arc::default(), size: Arc::new(Mutex::new(Size { cols: 200, rows: 50 })) },
+            Listener {
+                pty_tx: tx,
+                signals: Arc::default(),
+                size: Arc::new(Mutex::new(Size { cols: 200, rows: 50 })),
+                outer: Arc::default(),
+            },
         );
         let mut parser: Processor<StdSyncHandler> = Processor::new();
         let t = std::time::Instant::now();

@@ -254,7 +254,7 @@ mod tests {
 
     fn engine_rows(input: &str, cols: u16) -> (Engine, Vec<HistLine>) {
         let (tx, _rx) = crate::pane::writer::PtyWriter::channel();
-        let mut e = Engine::new(Size { cols, rows: 3 }, 1000, tx, Default::default());
+        let mut e = Engine::new(Size { cols, rows: 3 }, 1000, tx, Default::default(), Default::default());
         e.advance(input.as_bytes());
         let grid = e.term().grid();
         let lines =

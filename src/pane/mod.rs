@@ -3,6 +3,8 @@
 //! flood is parsed on its own core) and tells the server only that something changed.
 //! Writes go through a writer thread, so a child that stops reading never blocks the server.
 
+#[cfg(test)]
+mod conformance;
 pub mod engine;
 pub mod history;
 pub mod input;
@@ -45,6 +47,8 @@ pub struct SpawnSpec {
     pub shell: Option<String>,
     pub size: Size,
     pub scrollback: usize,
+    /// The user's terminal's colours, answered to a program that asks.
+    pub colors: engine::OuterColors,
 }
 
 /// The OS side of a pane: its child on a PTY, or (in tests) nothing but a record of what was
@@ -178,7 +182,13 @@ impl Pane {
 
         let writer = writer::PtyWriter::spawn(format!("pane{id}-write"), write_fd)?;
         let signals = Arc::new(Mutex::new(Signals::default()));
-        let engine = Arc::new(Mutex::new(Engine::new(size, spec.scrollback, writer.clone(), signals.clone())));
+        let engine = Arc::new(Mutex::new(Engine::new(
+            size,
+            spec.scrollback,
+            writer.clone(),
+            signals.clone(),
+            spec.colors.clone(),
+        )));
         let alive = Arc::new(AtomicBool::new(true));
         let notified = Arc::new(AtomicBool::new(false));
         let unseen_bytes = Arc::new(AtomicUsize::new(0));
@@ -209,10 +219,17 @@ impl Pane {
     #[cfg(test)]
     /// A pane with no child and no PTY, of `size`: output is fed with `feed`, and what sbx
     /// writes to it lands in the returned recorder. For testing the model without an OS.
-    pub fn detached(id: PaneId, command: Vec<String>, cwd: PathBuf, size: Size) -> (Pane, Recorder) {
+    pub fn detached(
+        id: PaneId,
+        command: Vec<String>,
+        cwd: PathBuf,
+        size: Size,
+        colors: engine::OuterColors,
+    ) -> (Pane, Recorder) {
         let recorder = Recorder::default();
         let signals = Arc::new(Mutex::new(Signals::default()));
-        let engine = Arc::new(Mutex::new(Engine::new(size, 1000, writer::PtyWriter::detached(), signals.clone())));
+        let engine =
+            Arc::new(Mutex::new(Engine::new(size, 1000, writer::PtyWriter::detached(), signals.clone(), colors)));
         let pane = Pane::assemble(
             id,
             command,

@@ -11,17 +11,19 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 mod agent;
 mod bridge;
 mod clock;
+mod colors;
 mod error;
 mod names;
 
 pub use agent::{AgentInfo, AgentKey, AgentKind, HookEvent};
 pub use bridge::{BridgeOp, Via};
 pub use clock::{now_secs, rfc3339, rfc3339_ms};
+pub use colors::{parse_color_spec, TerminalColors};
 pub use error::Error;
 pub use names::{validate_label, validate_session_name};
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// No honest message is larger; a bigger length is a corrupt or hostile peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 /// The first frame of a connection is a `Hello`: a few bytes. Until a peer has said it speaks
@@ -58,6 +60,8 @@ pub struct AttachRequest {
     pub create: Option<NewSpec>,
     pub cols: u16,
     pub rows: u16,
+    /// What the client's terminal said its colours are (empty when it did not answer).
+    pub colors: TerminalColors,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

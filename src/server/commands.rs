@@ -177,6 +177,10 @@ impl Server {
                 return;
             }
         };
+        if !req.colors.is_empty() {
+            // The terminal this user looks at now: what programs that ask are told.
+            crate::pane::engine::lock(&self.model.outer_colors).merge(&req.colors);
+        }
         let config = &self.model.config;
         let mut client = Client::new(session.clone(), req.cols, req.rows, out, config.settings.sidebar);
         if !config.warnings.is_empty() {

@@ -59,7 +59,7 @@ impl Lab {
     /// Attach client `id` of `cols`×`rows` to `session`; what it is sent.
     fn attach(&mut self, id: ClientId, session: &str, cols: u16, rows: u16) -> UnboundedReceiver<ServerMsg> {
         let (out, frames) = unbounded_channel();
-        let req = AttachRequest { target: Some(session.into()), create: None, cols, rows };
+        let req = AttachRequest { target: Some(session.into()), create: None, cols, rows, colors: Default::default() };
         self.server.on_message(id, ClientMsg::Attach(req), out, std::process::id());
         self.server.settle();
         frames

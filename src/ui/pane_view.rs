@@ -279,7 +279,7 @@ mod timing {
     #[ignore]
     fn draw_cost() {
         let (tx, _rx) = crate::pane::writer::PtyWriter::channel();
-        let mut e = Engine::new(Size { cols: 200, rows: 50 }, 100, tx, Default::default());
+        let mut e = Engine::new(Size { cols: 200, rows: 50 }, 100, tx, Default::default(), Default::default());
         for i in 0..60 {
             e.advance(format!("\x1b[3{}mline {i} {}\r\n", i % 8, "abcdefghij".repeat(19)).as_bytes());
         }

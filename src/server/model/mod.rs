@@ -63,6 +63,9 @@ pub struct Model {
     pub agents: BTreeMap<PaneId, PaneAgent>,
     /// The server's socket, given to every pane.
     pub socket: PathBuf,
+    /// The colours of the user's terminal, as the last client to attach reported them;
+    /// every pane's engine answers from it.
+    pub outer_colors: crate::pane::engine::OuterColors,
     spawner: Box<dyn Spawner>,
     changes: Changes,
     next_pane: PaneId,
@@ -77,6 +80,7 @@ impl Model {
             panes: BTreeMap::new(),
             agents: BTreeMap::new(),
             socket,
+            outer_colors: Default::default(),
             spawner,
             changes: Changes::default(),
             next_pane: 1,

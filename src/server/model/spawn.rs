@@ -40,7 +40,7 @@ pub struct Detached {
 #[cfg(test)]
 impl Spawner for Detached {
     fn spawn(&self, id: PaneId, spec: SpawnSpec) -> anyhow::Result<Pane> {
-        let (pane, recorder) = Pane::detached(id, spec.command, spec.cwd, spec.size);
+        let (pane, recorder) = Pane::detached(id, spec.command, spec.cwd, spec.size, spec.colors);
         self.recorders.borrow_mut().insert(id, recorder);
         Ok(pane)
     }
@@ -102,7 +102,8 @@ impl Model {
         let id = self.allocate_pane_id();
         let settings = &self.config.settings;
         let shell = (!settings.shell.is_empty()).then(|| settings.shell.clone());
-        let spawn = SpawnSpec { command, cwd, env, shell, size, scrollback: settings.scrollback };
+        let colors = self.outer_colors.clone();
+        let spawn = SpawnSpec { command, cwd, env, shell, size, scrollback: settings.scrollback, colors };
         let mut pane = self.spawner.spawn(id, spawn).map_err(|e| {
             Error::new("spawn_failed", format!("{e:#}"), "check the command and the directory, then try again")
         })?;
