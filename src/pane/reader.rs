@@ -3,10 +3,13 @@
 //! with no hand-off to another thread. A burst is handed to the pane's parser thread, so a
 //! flood is parsed on another core while the server stays responsive; once anything is queued
 //! there, everything after it follows, so order holds.
+//!
+//! The hand-off is bounded: once `HANDOFF_CHUNKS` reads wait for the parser, the PTY is not
+//! read until it catches up, so a child that writes faster than it can be parsed blocks in its
+//! own write (as under tmux) instead of growing the server's memory.
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
 use portable_pty::Child;
@@ -20,6 +23,8 @@ use super::{PaneId, PaneNotice};
 const INLINE_MAX: usize = 16 * 1024;
 /// One delivery gathers reads up to this size (fewer hand-offs during a flood).
 const BATCH: usize = 64 * 1024;
+/// At most this many reads wait for the parser: with `BATCH`, 1 MiB per pane.
+const HANDOFF_CHUNKS: usize = 16;
 
 /// What both the inline path and the parser thread need.
 #[derive(Clone)]
@@ -50,25 +55,11 @@ pub fn start(
     sink: Sink,
     alive: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
-    set_nonblocking(&fd)?;
-    // SAFETY: an OwnedFd stays open, and names the same file, for as long as it is owned.
-    let afd =
-        unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
-    let (parse_tx, parse_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let parser = {
-        let sink = sink.clone();
-        let queued = queued.clone();
-        std::thread::Builder::new().name(format!("pane{}-parse", sink.id)).spawn(move || {
-            for chunk in parse_rx {
-                sink.parse(&chunk);
-                queued.fetch_sub(1, Ordering::AcqRel);
-            }
-        })?
-    };
+    let afd = register(fd)?;
+    let (handoff, parser) = Handoff::start(&sink)?;
     tokio::spawn(async move {
-        read_until_closed(&afd, &sink, &parse_tx, &queued).await;
-        drop(parse_tx);
+        read_until_closed(&afd, &sink, &handoff).await;
+        drop(handoff);
         drop(afd);
         // Reap the child off the server thread; the parser finishes what it holds first.
         let notices = sink.notices.clone();
@@ -84,7 +75,49 @@ pub fn start(
     Ok(())
 }
 
-async fn read_until_closed(afd: &AsyncFd<OwnedFd>, sink: &Sink, parse_tx: &Sender<Vec<u8>>, queued: &AtomicUsize) {
+fn register(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
+    set_nonblocking(&fd)?;
+    // SAFETY: an OwnedFd stays open, and names the same file, for as long as it is owned.
+    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)
+}
+
+/// The way to the pane's parser thread: a bounded queue of reads, and how many wait in it.
+struct Handoff {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Handoff {
+    /// Start the parser thread; it ends when the handoff is dropped and the queue is empty.
+    fn start(sink: &Sink) -> std::io::Result<(Handoff, std::thread::JoinHandle<()>)> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(HANDOFF_CHUNKS);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let parser = {
+            let sink = sink.clone();
+            let queued = queued.clone();
+            std::thread::Builder::new().name(format!("pane{}-parse", sink.id)).spawn(move || {
+                while let Some(chunk) = rx.blocking_recv() {
+                    sink.parse(&chunk);
+                    queued.fetch_sub(1, Ordering::AcqRel);
+                }
+            })?
+        };
+        Ok((Handoff { tx, queued }, parser))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queued.load(Ordering::Acquire) == 0
+    }
+
+    /// Queue a read; waits (not reading the PTY meanwhile) while the queue is full. False
+    /// once the parser is gone.
+    async fn send(&self, chunk: Vec<u8>) -> bool {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        self.tx.send(chunk).await.is_ok()
+    }
+}
+
+async fn read_until_closed(afd: &AsyncFd<OwnedFd>, sink: &Sink, handoff: &Handoff) {
     let mut buf = vec![0u8; BATCH];
     loop {
         let Ok(mut ready) = afd.readable().await else { return };
@@ -105,13 +138,10 @@ async fn read_until_closed(afd: &AsyncFd<OwnedFd>, sink: &Sink, parse_tx: &Sende
             break;
         }
         if len > 0 {
-            if len <= INLINE_MAX && queued.load(Ordering::Acquire) == 0 {
+            if len <= INLINE_MAX && handoff.is_empty() {
                 sink.parse(&buf[..len]);
-            } else {
-                queued.fetch_add(1, Ordering::AcqRel);
-                if parse_tx.send(buf[..len].to_vec()).is_err() {
-                    return;
-                }
+            } else if !handoff.send(buf[..len].to_vec()).await {
+                return;
             }
         }
         if closed {
@@ -123,4 +153,71 @@ async fn read_until_closed(afd: &AsyncFd<OwnedFd>, sink: &Sink, parse_tx: &Sende
 pub fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
     rustix::io::ioctl_fionbio(fd, true)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pane::engine::{Engine, Size};
+    use crate::pane::writer::PtyWriter;
+
+    /// A child that writes faster than its output is parsed (here: not parsed at all, the
+    /// engine is held) is stopped by the pipe filling up, not queued in the server's memory.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_that_outruns_its_parser_stops_reading() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let writer = OwnedFd::from(writer);
+        set_nonblocking(&writer).unwrap();
+        let engine = Arc::new(Mutex::new(Engine::new(
+            Size { cols: 80, rows: 24 },
+            100,
+            PtyWriter::detached(),
+            Arc::default(),
+            Arc::default(),
+        )));
+        let (notices, _notices_rx) = tokio::sync::mpsc::unbounded_channel();
+        let sink = Sink { id: 1, engine: engine.clone(), notified: Arc::default(), unseen_bytes: Arc::default(), notices };
+        let held = lock(&engine);
+
+        let chunk = vec![b'y'; 64 * 1024];
+        let mut written = 0usize;
+        // Fill the pipe before the reader starts: its first read is then a large one, which
+        // goes to the (stuck) parser rather than being parsed on the reading task.
+        while let Ok(n) = rustix::io::write(&writer, &chunk) {
+            written += n;
+        }
+        let afd = register(OwnedFd::from(reader)).unwrap();
+        let (handoff, _parser) = Handoff::start(&sink).unwrap();
+        let task = tokio::spawn(async move { read_until_closed(&afd, &sink, &handoff).await });
+
+        // Write up to 64 MiB. The pipe is full whenever the reader lags; if it stays full for
+        // two seconds the reader has stopped, which is what a bounded hand-off must do.
+        let total = 64 * 1024 * 1024;
+        let writer_fd = writer;
+        let written = tokio::task::spawn_blocking(move || {
+            while written < total {
+                match rustix::io::write(&writer_fd, &chunk) {
+                    Ok(n) => written += n,
+                    Err(rustix::io::Errno::AGAIN) => {
+                        let mut fds = [rustix::event::PollFd::new(&writer_fd, rustix::event::PollFlags::OUT)];
+                        let two_seconds = rustix::event::Timespec { tv_sec: 2, tv_nsec: 0 };
+                        if rustix::event::poll(&mut fds, Some(&two_seconds)).unwrap_or(0) == 0 {
+                            break;
+                        }
+                    }
+                    Err(e) => panic!("write: {e}"),
+                }
+            }
+            drop(writer_fd);
+            written
+        })
+        .await
+        .unwrap();
+        // The queue (1 MiB), the batch in hand and the pipe: a few MiB at most, never the 64.
+        let bound = 4 * 1024 * 1024;
+        assert!(written <= bound, "{written} bytes were taken from a child whose output was not parsed (bound {bound})");
+        // Once the parser runs again, everything that was read is parsed and the reader ends.
+        drop(held);
+        task.await.unwrap();
+    }
 }
