@@ -16,7 +16,7 @@ use alacritty_terminal::term::{Config, Term, TermMode};
 use alacritty_terminal::vte::ansi::{self, Processor, Rgb, StdSyncHandler};
 
 use super::history::{CellRef, HistLine, History, Style as HistStyle};
-use super::scan::Scanner;
+use super::scan::{Scanner, MAX_SCROLL_PER_PIECE};
 use super::writer::PtyWriter;
 
 pub const MIN_COLS: u16 = 2;
@@ -156,8 +156,12 @@ fn default_color(index: usize) -> Rgb {
 }
 
 /// How many scrolled-off lines the engine itself may hold before they move to the compact
-/// history (they move after every piece of output; this is the margin for one piece).
-const ENGINE_HISTORY: usize = 1024;
+/// history (they move after every piece of output): the most one piece can scroll, which is
+/// the scanner's bound plus one more screen (a `CSI S` scrolls up to a screen at once). Every
+/// line held here costs a full-width row, so this is kept as small as that allows.
+fn engine_history(rows: u16) -> usize {
+    MAX_SCROLL_PER_PIECE + rows as usize
+}
 /// The compact history's byte bound, next to its line bound (the `scrollback` setting).
 pub const HISTORY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -216,7 +220,7 @@ impl Engine {
     ) -> Engine {
         let size = Size::clamped(size.cols, size.rows);
         let shared_size = Arc::new(Mutex::new(size));
-        let config = Config { scrolling_history: ENGINE_HISTORY, kitty_keyboard: true, ..Config::default() };
+        let config = Config { scrolling_history: engine_history(size.rows), kitty_keyboard: true, ..Config::default() };
         let listener = Listener { pty_tx, signals, size: shared_size.clone(), outer };
         Engine {
             selection: None,
@@ -255,9 +259,10 @@ impl Engine {
         for line in -(scrolled as i32)..0 {
             self.history.push(HistLine::from_row(&grid[Line(line)], cols));
         }
+        let limit = engine_history(self.size().rows);
         let grid = self.term.grid_mut();
         grid.update_history(0);
-        grid.update_history(ENGINE_HISTORY);
+        grid.update_history(limit);
         if self.scroll > 0 {
             // Someone is reading the history: keep what they read in place.
             self.scroll = (self.scroll + scrolled).min(self.history_len());

@@ -109,7 +109,7 @@ impl HistLine {
                 keep
             });
         }
-        HistLine { text: text.into(), runs: runs.into(), wrapped }
+        HistLine { text: text.into(), runs: plain_is_no_runs(runs).into(), wrapped }
     }
 
     /// Approximate heap and inline bytes, for the byte bound.
@@ -155,6 +155,15 @@ impl HistLine {
         out.truncate(out.trim_end().len());
         out
     }
+}
+
+/// A line all in the default style keeps no runs (no allocation): most of a shell's history.
+fn plain_is_no_runs(mut runs: Vec<Run>) -> Vec<Run> {
+    if runs.iter().all(|r| r.style == Style::DEFAULT) {
+        runs.clear();
+        runs.shrink_to_fit();
+    }
+    runs
 }
 
 pub struct History {
@@ -228,7 +237,11 @@ fn split(cells: &[(String, bool, Style)], cols: usize) -> Vec<HistLine> {
     let mut runs: Vec<Run> = Vec::new();
     let mut width = 0;
     let finish = |text: &mut String, runs: &mut Vec<Run>, wrapped: bool, out: &mut Vec<HistLine>| {
-        out.push(HistLine { text: std::mem::take(text).into(), runs: std::mem::take(runs).into(), wrapped });
+        out.push(HistLine {
+            text: std::mem::take(text).into(),
+            runs: plain_is_no_runs(std::mem::take(runs)).into(),
+            wrapped,
+        });
     };
     for (cell, wide, style) in cells {
         let w = if *wide { 2 } else { 1 };
@@ -272,6 +285,16 @@ mod tests {
         assert_eq!(cols[2].0, 3);
         assert_eq!(cols[4], (6, "e\u{301}".to_string(), Color::Named(NamedColor::Foreground)));
         assert!(lines[0].bytes() < 100, "{}", lines[0].bytes());
+    }
+
+    #[test]
+    fn a_plain_line_holds_no_runs() {
+        let (_e, lines) = engine_rows("plain text\r\n\x1b[1mbold\x1b[0m\r\n", 20);
+        assert!(lines[0].runs.is_empty(), "{:?}", lines[0].runs);
+        assert_eq!(lines[1].runs.len(), 1);
+        let mut styles = Vec::new();
+        lines[0].cells(|c| styles.push(c.style));
+        assert!(styles.len() == 10 && styles.iter().all(|s| *s == Style::DEFAULT));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! after each piece, so none is ever dropped unseen.
 
 /// At most this many lines may scroll off per piece (conservatively estimated).
-pub const MAX_SCROLL_PER_PIECE: usize = 256;
+pub const MAX_SCROLL_PER_PIECE: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum State {
@@ -115,7 +115,7 @@ mod tests {
     fn many_lines_are_cut_into_bounded_pieces() {
         let text = "x\n".repeat(1000);
         let pieces = Scanner::default().pieces(text.as_bytes(), 24, 80);
-        assert_eq!(pieces.len(), 4);
+        assert_eq!(pieces.len(), 1000_usize.div_ceil(MAX_SCROLL_PER_PIECE));
         let mut start = 0;
         for p in &pieces {
             let lines = text.as_bytes()[start..p.end].iter().filter(|&&b| b == b'\n').count();
@@ -141,9 +141,9 @@ mod tests {
     fn scroll_up_counts_a_screen() {
         let mut s = Scanner::default();
         let bytes = b"\x1b[5S".repeat(30);
-        let pieces = s.pieces(&bytes, 50, 80);
-        // Each `CSI n S` may scroll a screen (50 lines): five of them fit a piece of 256.
-        assert_eq!(pieces.len(), 5, "{pieces:?}");
-        assert_eq!(pieces[0].end, 24);
+        let pieces = s.pieces(&bytes, 20, 80);
+        // Each `CSI n S` may scroll a screen (20 lines): the fourth reaches a piece's 64.
+        assert_eq!(pieces.len(), 8, "{pieces:?}");
+        assert_eq!(pieces[0].end, 16);
     }
 }

@@ -10,7 +10,10 @@ use super::Row;
 use crate::index::Line;
 
 /// Maximum number of buffered lines outside of the grid for performance optimization.
-const MAX_CACHE_SIZE: usize = 1_000;
+/// Rows allocated ahead, and kept after shrinking, to amortise reallocation. (sbx patch: was
+/// 1,000 — a full-width row each, megabytes per pane for an embedder that moves scrolled-off
+/// lines out of the grid after every read, as sbx does.)
+const MAX_CACHE_SIZE: usize = 128;
 
 /// A ring buffer for optimizing indexing and rotation.
 ///
