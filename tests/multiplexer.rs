@@ -347,3 +347,74 @@ fn programs_read_the_colours_of_the_users_terminal_and_those_they_set() {
     let screen = sbx.capture(&pane);
     assert!(screen.contains("ANSWER:ESC]10;rgb:f0f0/f0f0/f0f0BEL"), "{screen}");
 }
+
+/// Bytes a process has written so far (`wchar` of /proc/PID/io): for an attach client, what it
+/// passed on to its terminal, which is every byte the server sent it.
+fn bytes_written(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("wchar: ")).and_then(|n| n.trim().parse().ok()).expect("/proc/PID/io")
+}
+
+#[test]
+fn a_client_that_cannot_keep_up_gets_frames_at_its_pace_not_the_whole_output() {
+    use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+    use std::io::Read;
+
+    let (cols, rows) = (200, 60);
+    let sbx = Sbx::new();
+    sbx.ok(&["new", "-d", "-s", "slow", "--size", &format!("{cols}x{rows}")]);
+    let pane = sbx.panes()[0]["id"].as_str().unwrap().to_string();
+    // The user's terminal: a PTY that nobody reads for now, as a terminal stuck behind a slow
+    // link would be.
+    let pty = native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
+    let mut attach = CommandBuilder::new(SBX);
+    attach.args(["attach", "-t", "slow"]);
+    attach.env("SBX_HOME", sbx.home());
+    attach.env("HOME", sbx.home());
+    attach.env_remove("SBX_SOCKET");
+    attach.env_remove("SBX_PANE_ID");
+    let mut client = pty.slave.spawn_command(attach).unwrap();
+    let client_pid = client.process_id().unwrap();
+    wait_for("the client to attach", || (sbx.ls()[0]["clients"].as_u64() == Some(1)).then_some(()));
+
+    // Output that changes the whole screen many times a second for several seconds (every
+    // frame would be a new full screen), while the client's terminal takes nothing.
+    let before = bytes_written(client_pid);
+    let flood = sbx.home().join("flood.py");
+    std::fs::write(
+        &flood,
+        "import time\nfor i in range(5000):\n    print(f'{i:08d} ' + 'abcdefghij' * 19, flush=True)\n    time.sleep(0.002)\n",
+    )
+    .unwrap();
+    sbx.shell(&pane, &format!("python3 {}", flood.display()));
+    assert!(sbx.capture(&pane).contains("00004999 abcdefghij"), "the flood ran");
+    let during = bytes_written(client_pid) - before;
+
+    // The terminal comes back: the client catches up with the screen as it is now.
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    wait_for("the client to show the end of the flood", || {
+        seen.extend(rx.try_iter().flatten());
+        // The marker `sbx shell` waited for ("DONE-n.") is on the final screen.
+        String::from_utf8_lossy(&seen).contains("DONE-").then_some(())
+    });
+    let total = bytes_written(client_pid) - before;
+    // At most what was in flight when the terminal stopped (the socket's send buffer, about
+    // 208 KiB, and the client's 256 KiB read buffer) plus the frame that catches up. Frames
+    // made at the output's pace instead, ~12 KB each, come to more than a megabyte here.
+    assert!(
+        total < 500_000,
+        "a stuck client was sent {total} bytes ({during} before its terminal read again): \
+         frames must wait for the client, not pile up"
+    );
+    client.kill().unwrap();
+}
