@@ -176,3 +176,78 @@ fn an_unset_colour_is_the_users_terminals() {
     s.feed("\x1b]11;#000000\x07\x1b]11;?\x07");
     assert_eq!(s.replies(), "\x1b]11;rgb:0000/0000/0000\x07");
 }
+
+#[test]
+fn decstr_soft_resets_margins_modes_and_the_saved_cursor_but_not_the_cursor() {
+    let mut s = screen(10, 8);
+    s.feed("\x1b[3;4r\x1b[?6h\x1b[4h\x1b[5;6H\x1b7\x1b[2;2H\x1b[!p");
+    assert_eq!(s.cursor(), (4, 2), "the cursor stays put");
+    // Origin mode is off: home is the screen's corner; insert mode is off: X replaces.
+    s.feed("\x1b[Hab\x1b[HX");
+    assert_eq!(s.row(1), "Xb");
+    // No margins: CUD runs to the last row.
+    s.feed("\x1b[99B");
+    assert_eq!(s.cursor().0, 8);
+    // The saved cursor is home.
+    s.feed("\x1b8");
+    assert_eq!(s.cursor(), (1, 1));
+    // Autowrap stays on (xterm keeps DECAWM).
+    s.feed("\x1b[!p\x1b[1;9Hxyz");
+    assert_eq!(s.row(2), "z");
+}
+
+#[test]
+fn reverse_wraparound_goes_back_up_a_wrapped_line_only() {
+    // 45 on: from the left edge BS goes to the end of the line above when it wrapped here.
+    let mut s = screen(10, 6);
+    s.feed("\x1b[?45h\x1b[2;1H0123456789ab\x08\x08\x08");
+    assert_eq!(s.cursor(), (2, 10));
+    // Not across a line that ended with a newline.
+    s.feed("\x1b[4;1Hxy\r\n\x08\x08");
+    assert_eq!(s.cursor(), (5, 1));
+    // A pending wrap is only cancelled.
+    s.feed("\x1b[6;9Hab\x08X");
+    assert_eq!(s.row(6), "        aX");
+    // Off again: BS stops at the left edge, and from a pending wrap moves back a column.
+    s.feed("\x1b[?45l\x1b[3;1H\x08");
+    assert_eq!(s.cursor(), (3, 1));
+    s.feed("\x1b[1;9Hcd\x08Y");
+    assert_eq!(s.row(1), "        Yd");
+    s.feed("\x1b[?45$p");
+    assert_eq!(s.replies(), "\x1b[?45;2$y");
+}
+
+#[test]
+fn cursor_position_reports_count_from_the_region_in_origin_mode() {
+    let mut s = screen(10, 8);
+    s.feed("\x1b[3;6r\x1b[?6h\x1b[2;4H\x1b[6n");
+    assert_eq!(s.replies(), "\x1b[2;4R");
+    s.feed("\x1b[?6l\x1b[4;4H\x1b[6n");
+    assert_eq!(s.replies(), "\x1b[4;4R");
+}
+
+#[test]
+fn a_vt200_level_has_no_decrqm_until_reset() {
+    let mut s = screen(10, 4);
+    s.feed("\x1b[62;1\"p\x1b[4$p\x1b[?6$p");
+    assert_eq!(s.replies(), "", "DECRQM is a VT300 control");
+    s.feed("\x1b[65;1\"p\x1b[4$p");
+    assert_eq!(s.replies(), "\x1b[4;2$y");
+    s.feed("\x1b[62\"p\x1bc\x1b[4$p");
+    assert_eq!(s.replies(), "\x1b[4;2$y", "RIS restores the full level");
+}
+
+#[test]
+fn extended_reverse_wraparound_goes_up_any_line_and_from_the_top_to_the_bottom() {
+    let mut s = screen(10, 6);
+    s.feed("\x1b[?1045h\x1b[3;1Hxy\r\n\x08");
+    assert_eq!(s.cursor(), (3, 10), "up a line that did not wrap");
+    // From the region's top to its bottom.
+    s.feed("\x1b[2;5r\x1b[2;1H\x08");
+    assert_eq!(s.cursor(), (5, 10));
+    // A pending wrap is only cancelled.
+    s.feed("\x1b[r\x1b[6;9Hab\x08X");
+    assert_eq!(s.row(6), "        aX");
+    s.feed("\x1b[!p\x1b[3;1H\x08");
+    assert_eq!(s.cursor(), (3, 1), "DECSTR turns it off");
+}

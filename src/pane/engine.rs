@@ -16,7 +16,7 @@ use alacritty_terminal::term::{Config, Term, TermMode};
 use alacritty_terminal::vte::ansi::{self, Processor, Rgb, StdSyncHandler};
 
 use super::history::{CellRef, HistLine, History, Style as HistStyle};
-use super::scan::{Scanner, MAX_SCROLL_PER_PIECE};
+use super::scan::{Control, Scanner, MAX_SCROLL_PER_PIECE};
 use super::writer::PtyWriter;
 
 pub const MIN_COLS: u16 = 2;
@@ -244,6 +244,17 @@ impl Engine {
             if piece.clears_history {
                 self.history.clear();
                 self.scroll = 0;
+            }
+            if let Some(control) = piece.then {
+                // Bytes held for a synchronized update must come before the control.
+                if self.sync_deadline().is_some() {
+                    self.parser.stop_sync(&mut self.term);
+                    self.migrate();
+                }
+                match control {
+                    Control::SoftReset => self.term.soft_reset(),
+                    Control::ConformanceLevel(level) => self.term.set_conformance_level(level),
+                }
             }
         }
     }

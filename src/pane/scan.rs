@@ -23,6 +23,8 @@ pub struct Scanner {
     /// Parameter bytes of the CSI being read (only the first few matter).
     params: [u8; 4],
     nparams: usize,
+    /// The CSI's intermediate byte, if any (DECSTR is `CSI ! p`, DECSCL `CSI Ps ; Ps " p`).
+    intermediate: Option<u8>,
     estimate: usize,
     printable: usize,
 }
@@ -32,6 +34,17 @@ pub struct Scanner {
 pub struct Piece {
     pub end: usize,
     pub clears_history: bool,
+    /// The piece ends with a control the parser does not know, for the engine to carry out.
+    pub then: Option<Control>,
+}
+
+/// Controls vte 0.15 does not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// DECSTR, the soft reset.
+    SoftReset,
+    /// DECSCL: the VT level asked for (61 → 1, 62 → 2, …).
+    ConformanceLevel(u8),
 }
 
 impl Scanner {
@@ -41,6 +54,7 @@ impl Scanner {
         let cols = cols.max(1);
         for (i, &b) in bytes.iter().enumerate() {
             let mut clears = false;
+            let mut then = None;
             match self.state {
                 State::Ground => match b {
                     0x1b => self.state = State::Esc,
@@ -61,6 +75,7 @@ impl Scanner {
                         b'[' => {
                             self.state = State::Csi;
                             self.nparams = 0;
+                            self.intermediate = None;
                         }
                         b']' | b'P' | b'_' | b'^' | b'X' => self.state = State::Str,
                         b'D' | b'E' => self.estimate += 1,
@@ -75,13 +90,20 @@ impl Scanner {
                         }
                         self.nparams += 1;
                     }
-                    0x20..=0x2f => {}
+                    0x20..=0x2f => self.intermediate = Some(b),
                     0x40..=0x7e => {
                         self.state = State::Ground;
                         let params = &self.params[..self.nparams.min(self.params.len())];
                         match b {
                             b'S' => self.estimate += rows,
                             b'J' if params == b"3" => clears = true,
+                            b'p' if self.intermediate == Some(b'!') => then = Some(Control::SoftReset),
+                            b'p' if self.intermediate == Some(b'"') => {
+                                // The level's two digits: 61..=65.
+                                if let [b'6', level @ b'1'..=b'5', ..] = params {
+                                    then = Some(Control::ConformanceLevel(level - b'0'));
+                                }
+                            }
                             _ => {}
                         }
                     }
@@ -95,13 +117,13 @@ impl Scanner {
                 },
                 State::StrEsc => self.state = if b == b'\\' { State::Ground } else { State::Str },
             }
-            if clears || self.estimate >= MAX_SCROLL_PER_PIECE {
-                out.push(Piece { end: i + 1, clears_history: clears });
+            if clears || then.is_some() || self.estimate >= MAX_SCROLL_PER_PIECE {
+                out.push(Piece { end: i + 1, clears_history: clears, then });
                 self.estimate = 0;
             }
         }
         if out.last().is_none_or(|p| p.end < bytes.len()) {
-            out.push(Piece { end: bytes.len(), clears_history: false });
+            out.push(Piece { end: bytes.len(), clears_history: false, then: None });
         }
         out
     }
@@ -128,13 +150,40 @@ mod tests {
     #[test]
     fn clear_history_ends_a_piece_and_state_survives_a_split() {
         let mut s = Scanner::default();
-        assert_eq!(s.pieces(b"ab\x1b[", 24, 80), vec![Piece { end: 4, clears_history: false }]);
+        assert_eq!(s.pieces(b"ab\x1b[", 24, 80), vec![Piece { end: 4, clears_history: false, then: None }]);
         assert_eq!(
             s.pieces(b"3Jcd", 24, 80),
-            vec![Piece { end: 2, clears_history: true }, Piece { end: 4, clears_history: false }]
+            vec![
+                Piece { end: 2, clears_history: true, then: None },
+                Piece { end: 4, clears_history: false, then: None }
+            ]
         );
         // Text inside an OSC does not count, and `ESC c` clears.
-        assert_eq!(s.pieces(b"\x1b]0;\x1b[3J\x07\x1bc", 24, 80)[0], Piece { end: 11, clears_history: true });
+        assert_eq!(
+            s.pieces(b"\x1b]0;\x1b[3J\x07\x1bc", 24, 80)[0],
+            Piece { end: 11, clears_history: true, then: None }
+        );
+    }
+
+    #[test]
+    fn decstr_ends_a_piece_even_split_across_reads() {
+        let mut s = Scanner::default();
+        assert_eq!(s.pieces(b"ab\x1b[!", 24, 80), vec![Piece { end: 5, clears_history: false, then: None }]);
+        assert_eq!(
+            s.pieces(b"pcd\x1b[?25p", 24, 80),
+            vec![
+                Piece { end: 1, clears_history: false, then: Some(Control::SoftReset) },
+                Piece { end: 9, clears_history: false, then: None }
+            ]
+        );
+    }
+
+    #[test]
+    fn decscl_names_its_level() {
+        let mut s = Scanner::default();
+        let pieces = s.pieces(b"\x1b[62;1\"pab\x1b[99\"p", 24, 80);
+        assert_eq!(pieces[0], Piece { end: 8, clears_history: false, then: Some(Control::ConformanceLevel(2)) });
+        assert_eq!(pieces[1].then, None, "{pieces:?}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use log::{debug, trace};
 use unicode_width::UnicodeWidthChar;
 
 use crate::event::{Event, EventListener};
-use crate::grid::{Dimensions, Grid, GridIterator, Scroll};
+use crate::grid::{Cursor, Dimensions, Grid, GridIterator, Scroll};
 use crate::index::{self, Boundary, Column, Direction, Line, Point, Side};
 use crate::selection::{Selection, SelectionRange, SelectionType};
 use crate::term::cell::{Cell, Flags, LineLength};
@@ -77,6 +77,12 @@ bitflags! {
         const REPORT_ALTERNATE_KEYS   = 1 << 20;
         const REPORT_ALL_KEYS_AS_ESC  = 1 << 21;
         const REPORT_ASSOCIATED_TEXT  = 1 << 22;
+        /// Reverse wraparound (mode 45): BS at the left edge goes up a soft-wrapped line
+        /// (sbx patch).
+        const REVERSE_WRAP            = 1 << 23;
+        /// Extended reverse wraparound (mode 1045): BS at the left edge always goes up, and
+        /// from the top to the bottom (sbx patch).
+        const REVERSE_WRAP_EXTENDED   = 1 << 24;
         const MOUSE_MODE              = Self::MOUSE_REPORT_CLICK.bits() | Self::MOUSE_MOTION.bits() | Self::MOUSE_DRAG.bits();
         const KITTY_KEYBOARD_PROTOCOL = Self::DISAMBIGUATE_ESC_CODES.bits()
                                       | Self::REPORT_EVENT_TYPES.bits()
@@ -300,6 +306,9 @@ pub struct Term<T> {
     /// Range going from top to bottom of the terminal, indexed from the top of the viewport.
     scroll_region: Range<Line>,
 
+    /// The VT level set by DECSCL (sbx patch); 5 until a program asks for less.
+    conformance_level: u8,
+
     /// Modified terminal colors.
     colors: Colors,
 
@@ -425,6 +434,7 @@ impl<T> Term<T> {
         Term {
             inactive_grid,
             scroll_region,
+            conformance_level: 5,
             event_proxy,
             damage,
             config,
@@ -746,6 +756,34 @@ impl<T> Term<T> {
         }
         self.grid.cursor.point = point;
         self.grid.cursor.input_needs_wrap = needs_wrap;
+    }
+
+    /// DECSTR, the soft reset, as xterm does it (sbx patch; vte does not parse `CSI ! p`, so
+    /// the embedder finds it and calls this right after the sequence): margins, origin,
+    /// insert, reverse wraparound, cursor keys and keypad back to their defaults, the cursor
+    /// shown, attributes and character sets plain, the saved cursor at home. The cursor stays
+    /// where it is and autowrap stays as it is (xterm keeps DECAWM).
+    pub fn soft_reset(&mut self) {
+        self.scroll_region = Line(0)..Line(self.screen_lines() as i32);
+        self.mode.remove(
+            TermMode::ORIGIN
+                | TermMode::INSERT
+                | TermMode::REVERSE_WRAP
+                | TermMode::REVERSE_WRAP_EXTENDED
+                | TermMode::APP_CURSOR
+                | TermMode::APP_KEYPAD,
+        );
+        self.mode.insert(TermMode::SHOW_CURSOR);
+        self.grid.cursor.template = Cell::default();
+        self.grid.cursor.charsets = Default::default();
+        self.active_charset = Default::default();
+        self.grid.saved_cursor = Cursor::default();
+    }
+
+    /// DECSCL: the VT level programs may use (sbx patch). Below level 3 there is no DECRQM,
+    /// as on a VT200; the parser itself does not know DECSCL, so the embedder calls this.
+    pub fn set_conformance_level(&mut self, level: u8) {
+        self.conformance_level = level;
     }
 
     /// Swap primary and alternate screen buffer.
@@ -1377,7 +1415,13 @@ impl<T: EventListener> Handler for Term<T> {
             },
             6 => {
                 let pos = self.grid.cursor.point;
-                let text = format!("\x1b[{};{}R", pos.line + 1, pos.column + 1);
+                // In origin mode the row counts from the region's top (sbx patch, as xterm).
+                let line = if self.mode.contains(TermMode::ORIGIN) {
+                    pos.line - self.scroll_region.start
+                } else {
+                    pos.line
+                };
+                let text = format!("\x1b[{};{}R", line + 1, pos.column + 1);
                 self.event_proxy.send_event(Event::PtyWrite(text));
             },
             _ => debug!("unknown device status query: {arg}"),
@@ -1434,6 +1478,41 @@ impl<T: EventListener> Handler for Term<T> {
     #[inline]
     fn backspace(&mut self) {
         trace!("Backspace");
+
+        // Reverse wraparound, as xterm 383 and later (sbx patch). With either mode a pending
+        // wrap is only cancelled. From the left edge, mode 45 goes to the end of the line
+        // above when that line wrapped into this one; mode 1045 always goes up, and from the
+        // top (of the scroll region, if the cursor is in it) to the bottom.
+        let reverse = TermMode::REVERSE_WRAP | TermMode::REVERSE_WRAP_EXTENDED;
+        if self.mode.intersects(reverse) && self.mode.contains(TermMode::LINE_WRAP) {
+            if self.grid.cursor.input_needs_wrap {
+                self.grid.cursor.input_needs_wrap = false;
+                return;
+            }
+            let point = self.grid.cursor.point;
+            if point.column == Column(0) {
+                let extended = self.mode.contains(TermMode::REVERSE_WRAP_EXTENDED);
+                let region = &self.scroll_region;
+                let (top, bottom) = if region.contains(&point.line) {
+                    (region.start, region.end - 1)
+                } else {
+                    (Line(0), self.bottommost_line())
+                };
+                let last = self.last_column();
+                let target = if point.line > top {
+                    let wrapped = self.grid[point.line - 1i32][last].flags.contains(Flags::WRAPLINE);
+                    (extended || wrapped).then(|| point.line - 1)
+                } else {
+                    extended.then_some(bottom)
+                };
+                if let Some(line) = target {
+                    self.damage_cursor();
+                    self.grid.cursor.point = Point::new(line, last);
+                    self.damage_cursor();
+                }
+                return;
+            }
+        }
 
         if self.grid.cursor.point.column > Column(0) {
             let line = self.grid.cursor.point.line.0 as usize;
@@ -1889,6 +1968,7 @@ impl<T: EventListener> Handler for Term<T> {
         self.title_stack = Vec::new();
         self.title = None;
         self.selection = None;
+        self.conformance_level = 5;
         self.vi_mode_cursor = Default::default();
         self.keyboard_mode_stack = Default::default();
         self.inactive_keyboard_mode_stack = Default::default();
@@ -1986,6 +2066,8 @@ impl<T: EventListener> Handler for Term<T> {
                 return;
             },
             PrivateMode::Unknown(1048) => return self.save_cursor_position(),
+            PrivateMode::Unknown(45) => return self.mode.insert(TermMode::REVERSE_WRAP),
+            PrivateMode::Unknown(1045) => return self.mode.insert(TermMode::REVERSE_WRAP_EXTENDED),
             PrivateMode::Unknown(mode) => {
                 debug!("Ignoring unknown mode {mode} in set_private_mode");
                 return;
@@ -2056,6 +2138,8 @@ impl<T: EventListener> Handler for Term<T> {
                 return;
             },
             PrivateMode::Unknown(1048) => return self.restore_cursor_position(),
+            PrivateMode::Unknown(45) => return self.mode.remove(TermMode::REVERSE_WRAP),
+            PrivateMode::Unknown(1045) => return self.mode.remove(TermMode::REVERSE_WRAP_EXTENDED),
             PrivateMode::Unknown(mode) => {
                 debug!("Ignoring unknown mode {mode} in unset_private_mode");
                 return;
@@ -2107,6 +2191,9 @@ impl<T: EventListener> Handler for Term<T> {
     #[inline]
     fn report_private_mode(&mut self, mode: PrivateMode) {
         trace!("Reporting private mode {mode:?}");
+        if self.conformance_level < 3 {
+            return;
+        }
         let state = match mode {
             PrivateMode::Named(mode) => match mode {
                 NamedPrivateMode::CursorKeys => self.mode.contains(TermMode::APP_CURSOR).into(),
@@ -2147,6 +2234,8 @@ impl<T: EventListener> Handler for Term<T> {
                 NamedPrivateMode::ColumnMode => ModeState::NotSupported,
             },
             PrivateMode::Unknown(47 | 1047) => self.mode.contains(TermMode::ALT_SCREEN).into(),
+            PrivateMode::Unknown(45) => self.mode.contains(TermMode::REVERSE_WRAP).into(),
+            PrivateMode::Unknown(1045) => self.mode.contains(TermMode::REVERSE_WRAP_EXTENDED).into(),
             PrivateMode::Unknown(_) => ModeState::NotSupported,
         };
 
@@ -2197,6 +2286,9 @@ impl<T: EventListener> Handler for Term<T> {
     #[inline]
     fn report_mode(&mut self, mode: ansi::Mode) {
         trace!("Reporting mode {mode:?}");
+        if self.conformance_level < 3 {
+            return;
+        }
         let state = match mode {
             ansi::Mode::Named(mode) => match mode {
                 NamedMode::Insert => self.mode.contains(TermMode::INSERT).into(),
