@@ -11,7 +11,7 @@ OpenSSH ed25519 private key), using Node's ed25519 so no sbx code is involved.
 `longname BYTES` puts a GNU long-name entry announcing BYTES before the manifest (streamed,
 never held in memory here).
 """
-import base64, gzip, io, json, struct, subprocess, sys, tarfile
+import base64, gzip, io, json, os, struct, subprocess, sys, tarfile
 
 
 def members(path):
@@ -55,12 +55,14 @@ def node_sign(seed, pub, message):
     b64u = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
     script = """
 const crypto = require('crypto');
-const [d, x, msg] = process.argv.slice(1);
+const { SIGN_D: d, SIGN_X: x, SIGN_MSG: msg } = process.env;
 const key = crypto.createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d, x }, format: 'jwk' });
 process.stdout.write(crypto.sign(null, Buffer.from(msg, 'base64'), key).toString('base64'));
 """
-    out = subprocess.run(["node", "-e", script, b64u(seed), b64u(pub), base64.b64encode(message).decode()],
-                         capture_output=True, text=True, check=True)
+    # Through the environment: a base64url key may begin with "-", which node would take for
+    # one of its own options.
+    env = dict(os.environ, SIGN_D=b64u(seed), SIGN_X=b64u(pub), SIGN_MSG=base64.b64encode(message).decode())
+    out = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True, env=env)
     sig = base64.b64decode(out.stdout)
     t = b"ssh-ed25519"
     return struct.pack(">I", len(t)) + t + struct.pack(">I", len(sig)) + sig
