@@ -99,8 +99,8 @@ impl Scanner {
                             b'J' if params == b"3" => clears = true,
                             b'p' if self.intermediate == Some(b'!') => then = Some(Control::SoftReset),
                             b'p' if self.intermediate == Some(b'"') => {
-                                // The level's two digits: 61..=65.
-                                if let [b'6', level @ b'1'..=b'5', ..] = params {
+                                // The level is exactly 61..=65, alone or before `;`.
+                                if let [b'6', level @ b'1'..=b'5'] | [b'6', level @ b'1'..=b'5', b';', ..] = params {
                                     then = Some(Control::ConformanceLevel(level - b'0'));
                                 }
                             }
@@ -181,9 +181,11 @@ mod tests {
     #[test]
     fn decscl_names_its_level() {
         let mut s = Scanner::default();
-        let pieces = s.pieces(b"\x1b[62;1\"pab\x1b[99\"p", 24, 80);
+        let pieces = s.pieces(b"\x1b[62;1\"pab\x1b[99\"p\x1b[621\"p\x1b[63\"p", 24, 80);
         assert_eq!(pieces[0], Piece { end: 8, clears_history: false, then: Some(Control::ConformanceLevel(2)) });
-        assert_eq!(pieces[1].then, None, "{pieces:?}");
+        // 99 and 621 are no levels; 63 alone is one.
+        assert_eq!(pieces[1], Piece { end: 29, clears_history: false, then: Some(Control::ConformanceLevel(3)) });
+        assert_eq!(pieces.len(), 2, "{pieces:?}");
     }
 
     #[test]
