@@ -1,29 +1,27 @@
-//! The attach client: put the terminal in raw mode, forward input events and resizes to
-//! the server, write the bytes it sends. It holds no state worth losing: killing it (or
-//! the SSH connection under it) leaves every pane running in the server.
-//!
-//! Input and output each run on a plain thread with blocking I/O: on the keystroke-echo
-//! path every hand-off between threads costs more than the work itself.
+//! The attach client: put the terminal in raw mode, ask it its colours, then hand it to the
+//! server with the `Attach` (as tmux's client does): from then on the server reads the keys
+//! and writes the frames itself, and the client only tells it of resizes and waits to be
+//! told to leave. It holds no state worth losing: killing it (or the SSH connection under it)
+//! leaves every pane running in the server.
 
 mod colors;
 
 use std::io::Write;
-use std::os::unix::net::UnixStream;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use crossterm::event::{
     DisableBracketedPaste, DisableFocusChange, DisableMouseCapture, EnableBracketedPaste, EnableFocusChange,
-    EnableMouseCapture, Event, KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
+    EnableMouseCapture, KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{cursor, execute};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::protocol::Error;
 
 type CliResult<T = ()> = Result<T, Error>;
-use crate::protocol::{read_frame_blocking, write_frame_blocking, AttachRequest, ClientMsg, ServerMsg};
-
+use crate::protocol::{encode, read_frame, send_with_fd, write_frame, AttachRequest, ClientMsg, ServerMsg};
 /// How long the client waits for its terminal to say its colours (it stops as soon as the
 /// terminal answers; a terminal that answers nothing costs this once per attach).
 const COLOR_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
@@ -52,6 +50,9 @@ impl TerminalGuard {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         let mut out = std::io::stdout();
+        // The server may have stopped in the middle of an escape sequence: CAN ends it, so
+        // what follows is read as written.
+        let _ = out.write_all(b"\x18");
         if self.keyboard_flags {
             let _ = execute!(out, PopKeyboardEnhancementFlags);
         }
@@ -65,6 +66,9 @@ impl Drop for TerminalGuard {
             cursor::Show
         );
         let _ = terminal::disable_raw_mode();
+        // Where the server could not open the terminal afresh it made the shared descriptor
+        // non-blocking; the shell gets it back as it was.
+        let _ = rustix::io::ioctl_fionbio(std::io::stdin(), false);
     }
 }
 
@@ -89,63 +93,44 @@ pub async fn attach(stream: tokio::net::UnixStream, mut request: AttachRequest) 
     let (cols, rows) = terminal::size()?;
     request.cols = cols;
     request.rows = rows;
-    let mut stream = stream.into_std()?;
+    let stream = stream.into_std()?;
     stream.set_nonblocking(false)?;
+    // Before the terminal is handed over, so that no resize falls between.
+    let mut resized = signal(SignalKind::window_change())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
     let (guard, colors) = TerminalGuard::enter()?;
     request.colors = colors;
-    write_frame_blocking(&mut stream, &ClientMsg::Attach(request))?;
+    send_with_fd(&stream, &encode(&ClientMsg::Attach(request))?, std::io::stdin().as_fd())?;
+    stream.set_nonblocking(true)?;
+    let (mut reader, mut writer) = tokio::net::UnixStream::from_std(stream)?.into_split();
 
-    let (done_tx, mut done_rx) = unbounded_channel::<Outcome>();
-    let reader = stream.try_clone()?;
-    let tx = done_tx.clone();
-    std::thread::Builder::new().name("output".into()).spawn(move || output_loop(reader, tx))?;
-    std::thread::Builder::new().name("input".into()).spawn(move || input_loop(stream, done_tx))?;
-
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let outcome = tokio::select! {
-        done = done_rx.recv() => done.unwrap_or_else(|| Ok("[lost server]".into())),
-        _ = hangup.recv() => Ok("[terminal closed]".into()),
-        _ = term.recv() => Ok("[terminated]".into()),
+    // Reading a frame is not cancel-safe: it runs on a task of its own.
+    let (told_tx, mut told) = tokio::sync::mpsc::channel::<Outcome>(1);
+    tokio::spawn(async move {
+        let outcome = loop {
+            match read_frame::<_, ServerMsg>(&mut reader).await {
+                Ok(Some(ServerMsg::Exit(message))) => break Ok(message),
+                Ok(Some(ServerMsg::Error(e))) => break Err(e),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break Ok("[lost server]".to_string()),
+            }
+        };
+        let _ = told_tx.send(outcome).await;
+    });
+    let outcome = loop {
+        tokio::select! {
+            outcome = told.recv() => break outcome.unwrap_or_else(|| Ok("[lost server]".into())),
+            _ = resized.recv() => {
+                let Ok((cols, rows)) = terminal::size() else { continue };
+                if write_frame(&mut writer, &ClientMsg::Resize { cols, rows }).await.is_err() {
+                    break Ok("[lost server]".into());
+                }
+            }
+            _ = hangup.recv() => break Ok("[terminal closed]".into()),
+            _ = term.recv() => break Ok("[terminated]".into()),
+        }
     };
     drop(guard);
     outcome
-}
-
-fn output_loop(reader: UnixStream, done: UnboundedSender<Outcome>) {
-    let mut reader = std::io::BufReader::with_capacity(256 * 1024, reader);
-    // Unbuffered: a frame is one write to the terminal, not a line-buffered trickle.
-    let Ok(out) = rustix::io::dup(rustix::stdio::stdout()) else {
-        let _ = done.send(Ok("[terminal closed]".to_string()));
-        return;
-    };
-    let mut out = std::fs::File::from(out);
-    let outcome = loop {
-        match read_frame_blocking::<ServerMsg>(&mut reader) {
-            Ok(Some(ServerMsg::Output(bytes))) => {
-                if out.write_all(&bytes).is_err() {
-                    break Ok("[terminal closed]".to_string());
-                }
-            }
-            Ok(Some(ServerMsg::Exit(message))) => break Ok(message),
-            Ok(Some(ServerMsg::Error(e))) => break Err(e),
-            Ok(Some(ServerMsg::Reply(_) | ServerMsg::Bridge { .. })) => {}
-            Ok(None) | Err(_) => break Ok("[lost server]".to_string()),
-        }
-    };
-    let _ = done.send(outcome);
-}
-
-fn input_loop(mut writer: UnixStream, done: UnboundedSender<Outcome>) {
-    let outcome = loop {
-        let msg = match crossterm::event::read() {
-            Ok(Event::Resize(cols, rows)) => ClientMsg::Resize { cols, rows },
-            Ok(event) => ClientMsg::Event(event),
-            Err(_) => break "[terminal closed]",
-        };
-        if write_frame_blocking(&mut writer, &msg).is_err() {
-            break "[lost server]";
-        }
-    };
-    let _ = done.send(Ok(outcome.to_string()));
 }

@@ -13,6 +13,7 @@ mod bridge;
 mod clock;
 mod colors;
 mod error;
+mod handover;
 mod names;
 
 pub use agent::{AgentInfo, AgentKey, AgentKind, HookEvent};
@@ -20,10 +21,11 @@ pub use bridge::{BridgeOp, Via};
 pub use clock::{now_secs, rfc3339, rfc3339_ms};
 pub use colors::{parse_color_spec, TerminalColors};
 pub use error::Error;
+pub use handover::{send_with_fd, FdReader};
 pub use names::{validate_label, validate_session_name};
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 /// No honest message is larger; a bigger length is a corrupt or hostile peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 /// The first frame of a connection is a `Hello`: a few bytes. Until a peer has said it speaks
@@ -40,10 +42,10 @@ pub struct Hello {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ClientMsg {
-    /// Become an attached client of a session (creating one when `create` is set and none matches).
+    /// Become an attached client of a session (creating one when `create` is set and none
+    /// matches). Sent with the client's terminal attached (`send_with_fd`): the server reads
+    /// the keys from it and writes the frames to it.
     Attach(AttachRequest),
-    /// A terminal event from an attached client.
-    Event(crossterm::event::Event),
     /// The attached client's terminal changed size.
     Resize { cols: u16, rows: u16 },
     /// A one-shot control command; the server answers with one Reply or Error and closes.
@@ -155,8 +157,6 @@ pub enum Command {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ServerMsg {
-    /// Bytes for an attached client's terminal.
-    Output(Vec<u8>),
     /// The attached client should restore its terminal and exit, printing this.
     Exit(String),
     Reply(Reply),
@@ -221,7 +221,8 @@ pub struct PaneInfo {
     pub agent: Option<AgentInfo>,
 }
 
-fn encode<T: Serialize>(msg: &T) -> std::io::Result<Vec<u8>> {
+/// A message as one frame: its length, then its body.
+pub fn encode<T: Serialize>(msg: &T) -> std::io::Result<Vec<u8>> {
     let body = postcard::to_stdvec(msg).map_err(std::io::Error::other)?;
     // Refused here rather than sent with a length the reader refuses (or, past 4 GiB, a
     // length that wraps and desynchronises the stream).
@@ -276,30 +277,6 @@ where
     writer.flush().await
 }
 
-/// Blocking versions, for the attach client's I/O threads.
-pub fn write_frame_blocking<T: Serialize>(writer: &mut impl std::io::Write, msg: &T) -> std::io::Result<()> {
-    writer.write_all(&encode(msg)?)?;
-    writer.flush()
-}
-
-pub fn read_frame_blocking<T: for<'de> Deserialize<'de>>(
-    reader: &mut impl std::io::Read,
-) -> std::io::Result<Option<T>> {
-    let mut len = [0u8; 4];
-    match reader.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let len = frame_len(len, MAX_FRAME)?;
-    let mut body = body_buffer(len);
-    std::io::Read::read_to_end(&mut std::io::Read::take(&mut *reader, len as u64), &mut body)?;
-    if body.len() != len {
-        return Err(short_frame());
-    }
-    decode(&body).map(Some)
-}
-
 /// Read one frame; `Ok(None)` on a clean end of stream between frames.
 pub async fn read_frame<R, T>(reader: &mut R) -> std::io::Result<Option<T>>
 where
@@ -337,17 +314,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 
     #[tokio::test]
     async fn frames_round_trip() {
         let (mut a, mut b) = tokio::io::duplex(1 << 16);
-        let key = Event::Key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL | KeyModifiers::ALT));
-        write_frame(&mut a, &ClientMsg::Event(key.clone())).await.unwrap();
+        let key = Command::SendKeys { target: "%1".into(), text: "x".into(), keys: vec!["C-M-x".into()], enter: true };
+        write_frame(&mut a, &ClientMsg::Command(key)).await.unwrap();
         write_frame(&mut a, &ClientMsg::Resize { cols: 80, rows: 24 }).await.unwrap();
         drop(a);
         match read_frame::<_, ClientMsg>(&mut b).await.unwrap() {
-            Some(ClientMsg::Event(e)) => assert_eq!(e, key),
+            Some(ClientMsg::Command(Command::SendKeys { keys, enter: true, .. })) => assert_eq!(keys, ["C-M-x"]),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
@@ -386,8 +362,12 @@ mod tests {
     #[test]
     fn an_oversized_message_is_refused_before_anything_is_written() {
         let mut out = Vec::new();
-        let big = ServerMsg::Output(vec![0; MAX_FRAME + 1]);
-        let err = write_frame_blocking(&mut out, &big).unwrap_err();
+        let big = ServerMsg::Exit("x".repeat(MAX_FRAME + 1));
+        let err = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(write_frame(&mut out, &big))
+            .unwrap_err();
         assert!(is_too_large(&err), "{err}");
         assert!(out.is_empty(), "no truncated length went out");
     }

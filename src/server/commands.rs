@@ -5,6 +5,7 @@
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::conn::ClientId;
+use super::front::terminal::Outlet;
 use super::front::Client;
 use super::model::Target;
 use super::Server;
@@ -169,7 +170,7 @@ impl Server {
     }
 
     /// A client attaches: to its target (or the session used last), creating one if asked.
-    pub(super) fn attach(&mut self, id: ClientId, req: AttachRequest, out: UnboundedSender<ServerMsg>) {
+    pub(super) fn attach(&mut self, id: ClientId, req: AttachRequest, outlet: Outlet, out: UnboundedSender<ServerMsg>) {
         let session = match self.attach_target(&req) {
             Ok(name) => name,
             Err(e) => {
@@ -182,7 +183,7 @@ impl Server {
             crate::pane::engine::lock(&self.model.outer_colors).merge(&req.colors);
         }
         let config = &self.model.config;
-        let mut client = Client::new(session.clone(), req.cols, req.rows, out, config.settings.sidebar);
+        let mut client = Client::new(session.clone(), req.cols, req.rows, outlet, out, config.settings.sidebar);
         if !config.warnings.is_empty() {
             let n = config.warnings.len();
             client.message = Some(format!(

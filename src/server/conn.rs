@@ -1,15 +1,18 @@
 //! Socket connections: accept, check the peer's uid, read the hello, then hand messages
-//! to the server loop. Each connection has a reader task and a writer task; the writer
-//! reports when a frame has been written so that the loop paces frames to the client.
+//! to the server loop. Each connection has a reader task and a writer task. An attaching
+//! client's terminal arrives with its `Attach` and is taken over (`front::terminal`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+use std::os::fd::OwnedFd;
+
 use crate::bridge::{BridgeHandle, BridgeMsg, Caller, Replier};
 use crate::protocol::{
-    is_too_large, read_frame, read_hello, write_frame, ClientMsg, Error, ServerMsg, PROTOCOL_VERSION,
+    is_too_large, read_frame, read_hello, write_frame, AttachRequest, ClientMsg, Error, FdReader, ServerMsg,
+    PROTOCOL_VERSION,
 };
 
 /// Strangers being refused at once: beyond this, a new one is dropped without an answer, so
@@ -29,8 +32,8 @@ pub enum ConnEvent {
     /// A message from a connection (the first one decides whether it is an attach or a command),
     /// with the pid of the process on the other end (from the kernel).
     Message(ClientId, ClientMsg, UnboundedSender<ServerMsg>, u32),
-    /// The writer task finished writing one Output frame.
-    Written(ClientId),
+    /// A client attaches, handing over its terminal (see `front::terminal`).
+    Attach(ClientId, AttachRequest, OwnedFd, UnboundedSender<ServerMsg>),
     Closed(ClientId),
 }
 
@@ -92,10 +95,11 @@ async fn refuse(mut stream: UnixStream) {
 
 async fn serve(id: ClientId, stream: UnixStream, pid: u32, events: UnboundedSender<ConnEvent>, bridge: BridgeHandle) {
     let (reader, writer) = stream.into_split();
-    // One read picks up a frame's length and body (and any frames behind it).
-    let mut reader = tokio::io::BufReader::new(reader);
+    // One read picks up a frame's length and body (and any frames behind it), and the
+    // terminal an attaching client passes with its `Attach`.
+    let mut reader = tokio::io::BufReader::new(FdReader::new(reader));
     let (out_tx, out_rx) = unbounded_channel::<ServerMsg>();
-    tokio::spawn(write_loop(id, writer, out_rx, events.clone()));
+    tokio::spawn(write_loop(writer, out_rx));
 
     match read_hello(&mut reader).await {
         Ok(Some(hello)) if hello.version == PROTOCOL_VERSION => {}
@@ -110,6 +114,19 @@ async fn serve(id: ClientId, stream: UnixStream, pid: u32, events: UnboundedSend
         _ => return,
     }
     while let Ok(Some(msg)) = read_frame::<_, ClientMsg>(&mut reader).await {
+        if let ClientMsg::Attach(request) = msg {
+            // The terminal came with the frame's first byte, so it has been read by now.
+            let Some(fd) = reader.get_mut().take_fd() else {
+                let _ = out_tx.send(ServerMsg::Error(no_terminal("the client did not hand over its terminal")));
+                break;
+            };
+            if events.send(ConnEvent::Attach(id, request, fd, out_tx.clone())).is_err() {
+                break;
+            }
+            continue;
+        }
+        // A descriptor passed with anything else is not wanted.
+        reader.get_mut().close_fds();
         // Bridge calls go straight to the bridge thread: messaging never waits for the loop
         // that draws panes, and a flood of messages never delays a keystroke.
         if let ClientMsg::Bridge { call, claim, via, op } = msg {
@@ -125,33 +142,29 @@ async fn serve(id: ClientId, stream: UnixStream, pid: u32, events: UnboundedSend
     let _ = events.send(ConnEvent::Closed(id));
 }
 
-async fn write_loop(
-    id: ClientId,
-    mut writer: tokio::net::unix::OwnedWriteHalf,
-    mut rx: UnboundedReceiver<ServerMsg>,
-    events: UnboundedSender<ConnEvent>,
-) {
+async fn write_loop(mut writer: tokio::net::unix::OwnedWriteHalf, mut rx: UnboundedReceiver<ServerMsg>) {
     while let Some(msg) = rx.recv().await {
-        let is_output = matches!(msg, ServerMsg::Output(_));
         let is_final = matches!(msg, ServerMsg::Exit(_));
         match write_frame(&mut writer, &msg).await {
             Ok(()) => {}
             // An answer too large for one frame (a huge capture) becomes an error the caller
             // can act on; anything else means the connection is gone.
-            Err(e) if is_too_large(&e) && !is_output => {
+            Err(e) if is_too_large(&e) => {
                 if write_frame(&mut writer, &too_large_answer(&msg, &e)).await.is_err() {
                     break;
                 }
             }
             Err(_) => break,
         }
-        if is_output {
-            let _ = events.send(ConnEvent::Written(id));
-        }
         if is_final {
             break;
         }
     }
+}
+
+/// Why an attach without a usable terminal is refused.
+pub fn no_terminal(why: &str) -> Error {
+    Error::new("no_terminal", why, "attach with an sbx client of the same version as the server, from a terminal")
 }
 
 /// What a caller gets instead of an answer too large for one frame.

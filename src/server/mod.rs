@@ -27,6 +27,7 @@ use crate::pane::PaneNotice;
 use crate::protocol::{Error, ServerMsg};
 use conn::{ClientId, ConnEvent};
 use drive::Driver;
+use front::terminal::{Outlet, Terminal, TerminalEvent};
 use front::{Front, Shown};
 use links::bridge::BridgeLink;
 use links::share::{ShareLink, SharedView};
@@ -42,9 +43,20 @@ pub struct Server {
     pacing: Pacing,
     /// Where the server's own tasks hand back their results.
     internal: UnboundedSender<Internal>,
+    /// Where the clients' terminals send their keys.
+    terminals: UnboundedSender<TerminalEvent>,
     /// What the bridge knows of panes is out of date.
     bridge_dirty: bool,
     exiting: bool,
+}
+
+/// What reaches the loop: requests, keys, pane output, bridge notices, tasks' results.
+struct Inbound {
+    conns: UnboundedReceiver<ConnEvent>,
+    terminals: UnboundedReceiver<TerminalEvent>,
+    notices: UnboundedReceiver<PaneNotice>,
+    bridge: UnboundedReceiver<BridgeNotice>,
+    internal: UnboundedReceiver<Internal>,
 }
 
 /// Run the server in this process until the last session ends or `kill-server`.
@@ -92,13 +104,22 @@ async fn serve(paths: Paths) -> Result<()> {
     let (notice_tx, notice_rx) = unbounded_channel();
     let (bridge_tx, bridge_rx) = unbounded_channel();
     let (internal_tx, internal_rx) = unbounded_channel();
+    let (terminal_tx, terminal_rx) = unbounded_channel();
     let bridge = crate::bridge::spawn(paths.data.clone(), config.settings.bridge.clone(), bridge_tx);
     tokio::spawn(conn::accept_loop(listener, conn_tx, bridge.clone()));
 
     let spawner = Box::new(PtySpawner { notices: notice_tx });
-    let mut server = Server::new(config, socket.clone(), spawner, bridge, paths, internal_tx);
+    let mut server = Server::new(config, socket.clone(), spawner, bridge, paths, internal_tx, terminal_tx);
     server.share.start_refresh();
-    server.run(conn_rx, notice_rx, bridge_rx, internal_rx).await;
+    server
+        .run(Inbound {
+            conns: conn_rx,
+            terminals: terminal_rx,
+            notices: notice_rx,
+            bridge: bridge_rx,
+            internal: internal_rx,
+        })
+        .await;
     let _ = std::fs::remove_file(&socket);
     drop(lock_file);
     Ok(())
@@ -112,6 +133,7 @@ impl Server {
         bridge: crate::bridge::BridgeHandle,
         paths: Paths,
         internal: UnboundedSender<Internal>,
+        terminals: UnboundedSender<TerminalEvent>,
     ) -> Server {
         Server {
             model: Model::new(config, socket, spawner),
@@ -121,18 +143,14 @@ impl Server {
             share: ShareLink::new(paths, internal.clone()),
             pacing: Pacing::default(),
             internal,
+            terminals,
             bridge_dirty: false,
             exiting: false,
         }
     }
 
-    async fn run(
-        &mut self,
-        mut conns: UnboundedReceiver<ConnEvent>,
-        mut notices: UnboundedReceiver<PaneNotice>,
-        mut bridge: UnboundedReceiver<BridgeNotice>,
-        mut internal: UnboundedReceiver<Internal>,
-    ) {
+    async fn run(&mut self, inbound: Inbound) {
+        let Inbound { mut conns, mut terminals, mut notices, mut bridge, mut internal } = inbound;
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let mut child_exited = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).ok();
         loop {
@@ -145,6 +163,7 @@ impl Server {
             .flatten()
             .min();
             tokio::select! {
+                Some(ev) = terminals.recv() => self.guarded("a key", |s| s.on_terminal(ev)),
                 Some(ev) = conns.recv() => self.guarded("a request", |s| s.on_conn(ev)),
                 Some(n) = notices.recv() => self.guarded("pane output", |s| s.on_notice(n)),
                 Some(n) = bridge.recv() => self.guarded("a bridge notice", |s| s.on_bridge_notice(n)),
@@ -159,6 +178,9 @@ impl Server {
                 }
             }
             // Take everything already queued before drawing, so a burst costs one frame.
+            while let Ok(ev) = terminals.try_recv() {
+                self.guarded("a key", |s| s.on_terminal(ev));
+            }
             while let Ok(ev) = conns.try_recv() {
                 self.guarded("a request", |s| s.on_conn(ev));
             }
@@ -167,7 +189,8 @@ impl Server {
             }
             self.guarded("settling", |s| s.settle());
             if self.exiting {
-                for client in self.front.clients.values() {
+                // Each client's terminal is let go of before it is told to restore it.
+                for (_, client) in std::mem::take(&mut self.front.clients) {
                     client.send(ServerMsg::Exit("[server exited]".into()));
                 }
                 // Give the writer tasks a moment to deliver the goodbyes.
@@ -206,16 +229,37 @@ impl Server {
     fn on_conn(&mut self, ev: ConnEvent) {
         match ev {
             ConnEvent::Message(id, msg, out, pid) => self.on_message(id, msg, out, pid),
-            ConnEvent::Written(id) => {
+            ConnEvent::Attach(id, request, tty, out) => match Terminal::open(id, tty, self.terminals.clone()) {
+                Ok(terminal) => self.attach(id, request, Outlet::Terminal(terminal), out),
+                Err(e) => {
+                    let why = format!("cannot use the client's terminal: {e}");
+                    let _ = out.send(ServerMsg::Error(conn::no_terminal(&why)));
+                }
+            },
+            ConnEvent::Closed(id) => self.client_gone(id),
+        }
+    }
+
+    fn on_terminal(&mut self, event: TerminalEvent) {
+        match event {
+            TerminalEvent::Input(id, events) => {
+                for event in events {
+                    self.input(id, event);
+                }
+            }
+            TerminalEvent::Written(id) => {
                 if let Some(c) = self.front.clients.get_mut(&id) {
                     c.in_flight = false;
                 }
             }
-            ConnEvent::Closed(id) => {
-                if let Some(client) = self.front.clients.remove(&id) {
-                    self.reshape(&client.session);
-                }
-            }
+            TerminalEvent::HungUp(id) => self.client_gone(id),
+        }
+    }
+
+    /// A client's connection or terminal went (both do, one after the other).
+    fn client_gone(&mut self, id: ClientId) {
+        if let Some(client) = self.front.clients.remove(&id) {
+            self.reshape(&client.session);
         }
     }
 
@@ -229,20 +273,23 @@ impl Server {
         use crate::protocol::ClientMsg;
         match msg {
             ClientMsg::Command(cmd) => self.command(cmd, out, pid),
-            ClientMsg::Attach(req) => self.attach(id, req, out),
+            // The connection takes the terminal that comes with it and sends ConnEvent::Attach.
+            ClientMsg::Attach(_) => {}
             ClientMsg::Resize { cols, rows } => {
                 if let Some(session) = self.front.resize(id, cols, rows) {
                     self.reshape(&session);
                 }
             }
-            ClientMsg::Event(event) => {
-                let effects = self.front.event(id, event, &mut self.model, &self.bridge.overview);
-                for effect in effects {
-                    self.apply(id, effect);
-                }
-            }
             // Connections hand these to the bridge themselves.
             ClientMsg::Bridge { .. } => {}
+        }
+    }
+
+    /// A key, a mouse event, a paste or a focus change from client `id`'s terminal.
+    fn input(&mut self, id: ClientId, event: crossterm::event::Event) {
+        let effects = self.front.event(id, event, &mut self.model, &self.bridge.overview);
+        for effect in effects {
+            self.apply(id, effect);
         }
     }
 

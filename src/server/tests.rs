@@ -5,7 +5,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::*;
-use crate::protocol::{AttachRequest, ClientMsg, Command, NewSpec, PaneSpec, Reply, SplitDirection};
+use crate::protocol::{AttachRequest, Command, NewSpec, PaneSpec, Reply, SplitDirection};
 
 struct Lab {
     server: Server,
@@ -21,9 +21,11 @@ fn lab() -> Lab {
     let (notices, _) = unbounded_channel();
     let bridge = crate::bridge::spawn(paths.data.clone(), config.settings.bridge.clone(), notices);
     let (internal, _) = unbounded_channel();
+    let (terminals, _) = unbounded_channel();
     let spawner = model::Detached::default();
     let recorders = model::Detached { recorders: spawner.recorders.clone() };
-    let server = Server::new(config, dir.path().join("run/s.sock"), Box::new(spawner), bridge, paths, internal);
+    let server =
+        Server::new(config, dir.path().join("run/s.sock"), Box::new(spawner), bridge, paths, internal, terminals);
     Lab { server, recorders, _dir: dir }
 }
 
@@ -57,18 +59,17 @@ impl Lab {
     }
 
     /// Attach client `id` of `cols`×`rows` to `session`; what it is sent.
-    fn attach(&mut self, id: ClientId, session: &str, cols: u16, rows: u16) -> UnboundedReceiver<ServerMsg> {
-        let (out, frames) = unbounded_channel();
+    fn attach(&mut self, id: ClientId, session: &str, cols: u16, rows: u16) -> UnboundedReceiver<Vec<u8>> {
+        let (out, _) = unbounded_channel();
+        let (frames_tx, frames) = unbounded_channel();
         let req = AttachRequest { target: Some(session.into()), create: None, cols, rows, colors: Default::default() };
-        self.server.on_message(id, ClientMsg::Attach(req), out, std::process::id());
+        self.server.attach(id, req, front::terminal::Outlet::Channel(frames_tx), out);
         self.server.settle();
         frames
     }
 
     fn key(&mut self, id: ClientId, code: KeyCode, mods: KeyModifiers) {
-        let event = ClientMsg::Event(Event::Key(KeyEvent::new(code, mods)));
-        let (out, _) = unbounded_channel();
-        self.server.on_message(id, event, out, std::process::id());
+        self.server.on_terminal(TerminalEvent::Input(id, vec![Event::Key(KeyEvent::new(code, mods))]));
         self.server.settle();
     }
 }
@@ -162,7 +163,7 @@ fn a_client_sizes_its_session_types_into_its_pane_and_binds_keys() {
     // The client gets a frame once something is drawn.
     let shown = front::Shown { overview: &lab.server.bridge.overview, shared: &lab.server.share.view };
     lab.server.front.render_ready(&lab.server.model, &shown);
-    let ServerMsg::Output(bytes) = frames.try_recv().expect("a frame") else { panic!() };
+    let bytes = frames.try_recv().expect("a frame");
     assert!(String::from_utf8_lossy(&bytes).contains("work"), "the status line names the session");
     // A second, smaller client shrinks the session for both.
     let _small = lab.attach(8, "work", 61, 20);

@@ -4,6 +4,7 @@
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::modes::Mode;
+use super::terminal::Outlet;
 use crate::protocol::ServerMsg;
 use crate::server::model::layout::Border;
 use crate::ui::frame::FrameWriter;
@@ -12,10 +13,13 @@ pub struct Client {
     pub session: String,
     pub cols: u16,
     pub rows: u16,
+    /// The client's connection: what ends it (Exit, Error).
     pub out: UnboundedSender<ServerMsg>,
+    /// The client's terminal: frames.
+    pub outlet: Outlet,
     pub mode: Mode,
     pub sidebar: bool,
-    /// A frame is on its way to the client; render again only once it has been written.
+    /// The client's terminal has not taken the last frame yet; render again once it has.
     pub in_flight: bool,
     /// When the last frame was sent: during a flood, frames are spaced by FLOOD_FRAME.
     pub last_frame: std::time::Instant,
@@ -34,13 +38,21 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(session: String, cols: u16, rows: u16, out: UnboundedSender<ServerMsg>, sidebar: bool) -> Client {
+    pub fn new(
+        session: String,
+        cols: u16,
+        rows: u16,
+        outlet: Outlet,
+        out: UnboundedSender<ServerMsg>,
+        sidebar: bool,
+    ) -> Client {
         let (cols, rows) = terminal_size(cols, rows);
         Client {
             session,
             cols,
             rows,
             out,
+            outlet,
             mode: Mode::Normal,
             sidebar,
             in_flight: false,
@@ -77,6 +89,11 @@ impl Client {
 
     pub fn send(&self, msg: ServerMsg) {
         let _ = self.out.send(msg);
+    }
+
+    /// Send a frame to the client's terminal.
+    pub fn present(&mut self, bytes: Vec<u8>) {
+        self.in_flight = !self.outlet.write(bytes);
     }
 }
 

@@ -8,6 +8,7 @@ mod input;
 pub mod modes;
 mod mouse;
 mod render;
+pub mod terminal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

@@ -202,8 +202,7 @@ impl Front {
         bytes.extend_from_slice(&client.frame.present(cursor.map(|c| (c.position, c.shape))));
         client.dirty = false;
         if !bytes.is_empty() {
-            client.in_flight = true;
-            client.send(crate::protocol::ServerMsg::Output(bytes));
+            client.present(bytes);
         }
     }
 
