@@ -375,3 +375,57 @@ fn with_notify_idle_a_message_starts_an_idle_agents_turn() {
     });
     lab.wait(&pane, "idle");
 }
+
+/// `sbx new --agent claude|codex --resume ID` starts a tracked agent pane on a finished
+/// session (Claude Code's `--resume`, no `--session-id` beside it; Codex's `resume`): the pane
+/// knows the session, reports idle, and the earlier conversation reaches the model.
+#[test]
+fn agents_resume_their_session_in_a_tracked_pane() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({ "rules": [], "default": {"text": "Noted."} }));
+    let project = lab.project.display().to_string();
+    // A session that stays while the agents' sessions end, so the server does.
+    lab.ok(&["new", "-d", "-s", "keep"]);
+    for (kind, word) in [("claude", "PELICAN-7"), ("codex", "HERON-9")] {
+        let first = format!("{kind}-1");
+        let pane = lab
+            .ok(&["new", "-d", "-s", &first, "--size", "160x50", "-c", &project, "--agent", kind])
+            .trim()
+            .to_string();
+        lab.wait(&pane, "idle");
+        lab.ok(&["agent", "prompt", "-t", &pane, &format!("remember the word {word}")]);
+        lab.see_state(&pane, "working");
+        lab.wait(&pane, "idle");
+        let sid = lab.agent(&pane)["session_id"].as_str().expect("a session id").to_string();
+        lab.ok(&["kill", "-t", &first]);
+        wait_for("the first session to end", || {
+            (!lab.ok(&["ls", "--json"]).contains(&format!("\"{first}\""))).then_some(())
+        });
+
+        let again = format!("{kind}-2");
+        let pane = lab
+            .ok(&["new", "-d", "-s", &again, "--size", "160x50", "-c", &project, "--agent", kind, "--resume", &sid])
+            .trim()
+            .to_string();
+        lab.wait(&pane, "idle");
+        let agent = lab.agent(&pane);
+        assert_eq!((agent["kind"].as_str(), agent["session_id"].as_str()), (Some(kind), Some(sid.as_str())));
+        let before = lab.stub.turns().len();
+        lab.ok(&["agent", "prompt", "-t", &pane, "which word was it"]);
+        lab.see_state(&pane, "working");
+        lab.wait(&pane, "idle");
+        let turns = lab.stub.turns();
+        let asked = turns[before..]
+            .iter()
+            .find(|t| t["body"].to_string().contains("which word was it"))
+            .unwrap_or_else(|| panic!("{kind}: the stub never got the question"));
+        assert!(asked["body"].to_string().contains(word), "{kind}: the resumed conversation reached the model");
+        assert_eq!(lab.agent(&pane)["session_id"], sid.as_str(), "{kind}: still the same session");
+    }
+    // An id that could be an option is refused before anything starts.
+    let bad = lab.run(&["new", "-d", "-s", "bad", "--agent", "claude", "--resume", "-rf"]);
+    assert!(!bad.status.success());
+    let bad = lab.run(&["new", "-d", "-s", "bad", "--agent", "claude", "--resume=../x"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an agent session id"));
+}

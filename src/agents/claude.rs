@@ -57,12 +57,32 @@ impl Agent for Claude {
     }
 
     fn launch(&self, ctx: &LaunchCtx) -> Launch {
-        let session_id = uuid::Uuid::new_v4().to_string();
+        // A resumed session keeps its id; a user's own --resume/--continue forbids --session-id
+        // ("can only be used with --continue or --resume if --fork-session is also specified").
+        let own_resume = super::resumed_in_args(ctx.args, &["--resume", "-r"]);
+        let continues = ctx.args.iter().any(|a| matches!(a.as_str(), "--continue" | "-c" | "--resume" | "-r"))
+            || ctx.args.iter().any(|a| a.starts_with("--resume="));
+        let forks = ctx.args.iter().any(|a| a == "--fork-session");
         let mut settings = Map::new();
         // Hooks given per launch merge with the user's own settings.
         let _ = add_hooks(&mut settings, "claude", &hook_events(ctx.sbx));
         let mcp = serde_json::json!({ "mcpServers": { "sbx": super::mcp_entry(ctx.sbx, Some(ctx.socket)) } });
-        let mut command = vec![self.program().to_string(), "--session-id".to_string(), session_id.clone()];
+        let mut command = vec![self.program().to_string()];
+        let session_id = match (ctx.resume, own_resume) {
+            (Some(id), _) => {
+                command.extend(["--resume".to_string(), id.to_string()]);
+                Some(id.to_string())
+            }
+            // The user resumes (or continues) with a flag of their own; a fork gets a new id
+            // that the hooks will report.
+            (None, Some(id)) if !forks => Some(id.to_string()),
+            (None, _) if continues => None,
+            (None, _) => {
+                let id = uuid::Uuid::new_v4().to_string();
+                command.extend(["--session-id".to_string(), id.clone()]);
+                Some(id)
+            }
+        };
         // After `sbx init` the user's settings carry the hooks already; twice would report twice.
         let installed = read_json(&settings_path()).is_ok_and(|(_, map)| has_sbx_hooks(&map, "claude", EVENTS));
         if !installed {
@@ -72,7 +92,7 @@ impl Agent for Claude {
         command.push("--mcp-config".to_string());
         command.push(mcp.to_string());
         command.extend(ctx.args.iter().cloned());
-        Launch { command, env: vec![("SBX_AGENT".into(), "claude".into())], session_id: Some(session_id) }
+        Launch { command, env: vec![("SBX_AGENT".into(), "claude".into())], session_id }
     }
 
     fn screen(&self, screen: &str) -> super::ScreenHint {

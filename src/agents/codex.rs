@@ -134,8 +134,13 @@ impl Agent for Codex {
             command.push("-c".into());
             command.push(format!("hooks.state={{{}}}", trust.join(",")));
         }
+        // `codex resume ID` takes the same options after the subcommand.
+        if let Some(id) = ctx.resume {
+            command.splice(1..1, ["resume".to_string(), id.to_string()]);
+        }
         command.extend(ctx.args.iter().cloned());
-        Launch { command, env: vec![("SBX_AGENT".into(), "codex".into())], session_id: None }
+        let session_id = ctx.resume.map(str::to_string);
+        Launch { command, env: vec![("SBX_AGENT".into(), "codex".into())], session_id }
     }
 
     fn screen(&self, screen: &str) -> super::ScreenHint {

@@ -77,6 +77,22 @@ pub struct LaunchCtx<'a> {
     pub sbx: &'a Path,
     pub socket: &'a Path,
     pub args: &'a [String],
+    /// Resume this session of the agent's instead of starting one.
+    pub resume: Option<&'a str>,
+}
+
+/// The session a user's own arguments resume (`--resume ID`, `-r ID`, `--resume=ID`), if any.
+pub fn resumed_in_args<'a>(args: &'a [String], flags: &[&str]) -> Option<&'a str> {
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if flags.contains(&arg.as_str()) {
+            return it.next().map(String::as_str).filter(|v| !v.starts_with('-'));
+        }
+        if let Some(v) = flags.iter().find_map(|f| arg.strip_prefix(f).and_then(|rest| rest.strip_prefix('='))) {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// One file an install touches, for `doctor` and `uninstall`.
@@ -233,5 +249,43 @@ mod tests {
             hook_command(Path::new("/opt/my tools/sbx"), AgentKind::Codex, "Stop"),
             "'/opt/my tools/sbx' hook codex Stop"
         );
+    }
+
+    /// Resuming never asks an agent for a new session id as well (Claude Code refuses
+    /// `--session-id` beside `--resume`), and the pane knows the resumed session's id.
+    #[test]
+    fn a_resumed_agent_keeps_its_session_and_gets_no_new_one() {
+        let v = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let (sbx, socket) = (Path::new("/usr/bin/sbx"), Path::new("/run/s.sock"));
+        let launch = |kind: AgentKind, args: &[String], resume: Option<&str>| {
+            kind.adapter().launch(&LaunchCtx { sbx, socket, args, resume })
+        };
+        let id = "0b6c3f8e-1d2a-4c5b-9e7f-000000000001";
+
+        let fresh = launch(AgentKind::Claude, &[], None);
+        assert_eq!(fresh.command[1], "--session-id");
+        assert_eq!(fresh.session_id.as_deref(), Some(fresh.command[2].as_str()));
+
+        let resumed = launch(AgentKind::Claude, &[], Some(id));
+        assert_eq!(resumed.command[..3], v(&["claude", "--resume", id])[..]);
+        assert!(!resumed.command.iter().any(|a| a == "--session-id"), "{:?}", resumed.command);
+        assert_eq!(resumed.session_id.as_deref(), Some(id));
+
+        // The user's own flags, after `--`: the same rule.
+        for own in [v(&["--resume", id]), v(&[&format!("--resume={id}")]), v(&["-r", id])] {
+            let l = launch(AgentKind::Claude, &own, None);
+            assert!(!l.command.iter().any(|a| a == "--session-id"), "{:?}", l.command);
+            assert_eq!(l.session_id.as_deref(), Some(id), "{own:?}");
+        }
+        let continued = launch(AgentKind::Claude, &v(&["--continue"]), None);
+        assert!(!continued.command.iter().any(|a| a == "--session-id"));
+        assert_eq!(continued.session_id, None, "the hooks say which session it continued");
+        let forked = launch(AgentKind::Claude, &v(&["--resume", id, "--fork-session"]), None);
+        assert_eq!(forked.session_id, None, "a fork is a new session");
+
+        let codex = launch(AgentKind::Codex, &[], Some(id));
+        assert_eq!(codex.command[..3], v(&["codex", "resume", id])[..]);
+        assert_eq!(codex.session_id.as_deref(), Some(id));
+        assert_eq!(launch(AgentKind::Codex, &[], None).command[1], "--no-daemon");
     }
 }

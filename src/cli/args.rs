@@ -80,8 +80,19 @@ pub enum Cmd {
         #[arg(short = 't', long)]
         target: String,
     },
-    /// Stop the server and every pane in it.
-    KillServer,
+    /// Stop the server and every pane in it (its layout is kept for `sbx restore`).
+    KillServer {
+        /// Keep nothing for `sbx restore`.
+        #[arg(long)]
+        forget: bool,
+    },
+    /// Bring back the sessions of the last server (kept by `kill-server`, or after a crash
+    /// with `restore = "ask"`): layouts, directories, labels, agents resumed.
+    Restore {
+        /// Show what would come back, and start nothing.
+        #[arg(long)]
+        list: bool,
+    },
     /// Give a pane a unique label, usable as a target.
     Label {
         /// The pane to label.
@@ -302,6 +313,9 @@ pub struct NewArgs {
     /// Run an agent in the first pane; arguments after -- go to the agent.
     #[arg(long, value_enum)]
     pub agent: Option<crate::protocol::AgentKind>,
+    /// Resume this session of the agent's (`claude --resume ID`, `codex resume ID`).
+    #[arg(long, value_name = "ID", requires = "agent")]
+    pub resume: Option<String>,
     /// `pair`: Claude Code on the left, Codex on the right, in the same directory.
     #[arg(long, value_parser = ["pair"])]
     pub layout: Option<String>,
@@ -330,6 +344,9 @@ pub struct SplitArgs {
     /// Run an agent; arguments after -- go to the agent.
     #[arg(long, value_enum)]
     pub agent: Option<crate::protocol::AgentKind>,
+    /// Resume this session of the agent's (`claude --resume ID`, `codex resume ID`).
+    #[arg(long, value_name = "ID", requires = "agent")]
+    pub resume: Option<String>,
     /// The program to run (default: your shell), or the agent's extra arguments.
     #[arg(last = true)]
     pub command: Vec<String>,

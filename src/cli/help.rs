@@ -21,6 +21,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "capture",
             "kill",
             "kill-server",
+            "restore",
             "label",
             "config",
         ],

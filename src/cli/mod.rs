@@ -177,6 +177,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
                     agent: if args.layout.is_some() { Some(crate::agents::AgentKind::Claude) } else { args.agent },
                     env: Vec::new(),
                     label: args.label,
+                    resume: args.resume,
                 },
                 pair: args.layout.is_some(),
                 cols,
@@ -237,6 +238,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
                 agent: args.agent,
                 env: Vec::new(),
                 label: args.label,
+                resume: args.resume,
             };
             let Reply::Pane(info) = simple(paths, Command::Split { target, direction, pane }).await? else {
                 return unexpected();
@@ -284,8 +286,25 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             Ok(())
         }
         Cmd::Kill { target } => ok(simple(paths, Command::Kill { target }).await, json),
-        Cmd::KillServer => {
-            simple(paths, Command::KillServer).await?;
+        Cmd::Restore { list: true } => {
+            let snap = crate::server::kept_snapshot(paths)?;
+            show::print_snapshot(snap.as_ref(), json);
+            Ok(())
+        }
+        Cmd::Restore { list: false } => {
+            let stream = connect::connect_or_start(paths).await?;
+            let Reply::Restored { sessions, panes } = connect::request(stream, Command::Restore).await? else {
+                return unexpected();
+            };
+            if json {
+                output::print_json(&serde_json::json!({ "sessions": sessions, "panes": panes }));
+            } else {
+                outln!("restored {sessions} session(s), {panes} pane(s); attach with `sbx attach`");
+            }
+            Ok(())
+        }
+        Cmd::KillServer { forget } => {
+            simple(paths, Command::KillServer { forget }).await?;
             // Return once the server is gone, so `kill-server; sbx` starts a fresh one.
             let socket = paths.socket();
             for _ in 0..500 {

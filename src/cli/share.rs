@@ -451,6 +451,33 @@ pub async fn open(
         outln!("resume it: {command}");
     }
     if resume {
+        // Inside sbx: the server starts the agent as a tracked pane beside this one (no
+        // `sbx init` needed for its state, bridge and sharing); this process then ends, so a
+        // pane that ran only this (prefix O) gives its place to the agent.
+        if let Ok(beside) = std::env::var("SBX_PANE_ID") {
+            let kind = match opened.tool {
+                Tool::Claude => crate::protocol::AgentKind::Claude,
+                Tool::Codex => crate::protocol::AgentKind::Codex,
+            };
+            let pane = crate::protocol::PaneSpec {
+                cwd: Some(dir.clone()),
+                agent: Some(kind),
+                resume: Some(opened.manifest.session_id.clone()),
+                ..Default::default()
+            };
+            let split = crate::protocol::Command::Split {
+                target: Some(beside),
+                direction: crate::protocol::SplitDirection::Right,
+                pane,
+            };
+            let reply = super::simple(paths, split).await?;
+            if let crate::protocol::Reply::Pane(info) = reply {
+                if !json {
+                    outln!("resumed in {}", info.id);
+                }
+            }
+            return Ok(());
+        }
         use std::os::unix::process::CommandExt;
         let e = std::process::Command::new(&installed.resume[0]).args(&installed.resume[1..]).current_dir(&dir).exec();
         return Err(err(

@@ -39,6 +39,12 @@ pub struct Settings {
     pub relay: String,
     /// What the server logs to server.log: error, warn, info, debug or trace (`$SBX_LOG` wins).
     pub log_level: String,
+    /// After a server that did not stop cleanly: "auto" rebuilds its sessions, "ask" says
+    /// that `sbx restore` can, "off" does neither.
+    pub restore: String,
+    /// Programs (base names) a restore may run again; any other command comes back as a
+    /// shell in its directory. Shells and agents always come back.
+    pub restore_commands: Vec<String>,
 }
 
 impl Default for Settings {
@@ -55,6 +61,8 @@ impl Default for Settings {
             bridge: Default::default(),
             relay: String::new(),
             log_level: "info".into(),
+            restore: "auto".into(),
+            restore_commands: Vec::new(),
         }
     }
 }
@@ -73,6 +81,13 @@ impl Config {
         let mut warnings = Vec::new();
         let settings = match read_optional(&config_dir.join("config.toml")) {
             Ok(Some(text)) => match toml::from_str::<Settings>(&text) {
+                Ok(s) if !matches!(s.restore.as_str(), "auto" | "ask" | "off") => {
+                    warnings.push(format!(
+                        "config.toml: restore is \"auto\", \"ask\" or \"off\", not {:?}; using \"auto\"",
+                        one_line(&s.restore)
+                    ));
+                    Settings { restore: "auto".into(), ..s }
+                }
                 Ok(s) if s.scrollback > MAX_SCROLLBACK => {
                     warnings.push(format!(
                         "config.toml: scrollback {} is over {MAX_SCROLLBACK}; using {DEFAULT_SCROLLBACK}",

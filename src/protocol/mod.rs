@@ -74,6 +74,8 @@ pub struct PaneSpec {
     pub agent: Option<AgentKind>,
     pub env: Vec<(String, String)>,
     pub label: Option<String>,
+    /// With `agent`: resume this session of the agent's (its own resume, not a new session).
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -120,7 +122,12 @@ pub enum Command {
     Kill {
         target: String,
     },
-    KillServer,
+    /// Stop the server; its structure is kept for `Restore` unless `forget`.
+    KillServer {
+        forget: bool,
+    },
+    /// Rebuild the sessions of the kept snapshot beside those that run.
+    Restore,
     Detach {
         target: Option<String>,
     },
@@ -185,6 +192,11 @@ pub enum Reply {
     Agent(AgentInfo),
     Queued,
     Detached(usize),
+    /// What a restore brought back: sessions, panes.
+    Restored {
+        sessions: usize,
+        panes: usize,
+    },
     /// A bridge answer (JSON text).
     Bridge(String),
 }

@@ -8,7 +8,7 @@ use super::conn::ClientId;
 use super::front::terminal::Outlet;
 use super::front::Client;
 use super::model::Target;
-use super::Server;
+use super::{Server, Stop};
 use crate::agents::AgentState;
 use crate::bridge::{BridgeMsg, BridgeNotice, Caller, Replier};
 use crate::pane::{pane_name, PaneId};
@@ -83,10 +83,12 @@ impl Server {
                 }
                 Reply::Done
             }),
-            Command::KillServer => {
+            Command::KillServer { forget } => {
                 self.exiting = true;
+                self.stop = if forget { Stop::Forget } else { Stop::Keep };
                 Ok(Reply::Done)
             }
+            Command::Restore => self.restore_kept(),
             Command::Detach { target } => (|| {
                 let si = match target {
                     Some(t) => {
@@ -184,7 +186,9 @@ impl Server {
         }
         let config = &self.model.config;
         let mut client = Client::new(session.clone(), req.cols, req.rows, outlet, out, config.settings.sidebar);
-        if !config.warnings.is_empty() {
+        if let Some(notice) = self.notice.take() {
+            client.message = Some(notice);
+        } else if !config.warnings.is_empty() {
             let n = config.warnings.len();
             client.message = Some(format!(
                 "config: {n} problem{} ignored, presets used; see `sbx config check`",

@@ -12,6 +12,8 @@ mod front;
 mod links;
 mod model;
 mod pacing;
+mod persist;
+mod restore;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Instant;
@@ -31,6 +33,7 @@ use front::terminal::{Outlet, Terminal, TerminalEvent};
 use front::{Front, Shown};
 use links::bridge::BridgeLink;
 use links::share::{ShareLink, SharedView};
+pub use model::snapshot::Snapshot;
 use model::{Model, PtySpawner, Spawner};
 use pacing::Pacing;
 
@@ -48,6 +51,33 @@ pub struct Server {
     /// What the bridge knows of panes is out of date.
     bridge_dirty: bool,
     exiting: bool,
+    /// What becomes of the snapshot when the server stops.
+    stop: Stop,
+    persist: persist::Persist,
+    /// Said to the next client that attaches (a restore, a snapshot set aside).
+    notice: Option<String>,
+    /// A snapshot found at start and not rebuilt then, for `sbx restore`.
+    pending_restore: Option<model::snapshot::Snapshot>,
+}
+
+/// How the server stops, for its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM (a shutdown, a reboot): as good as a crash, restored next time.
+    Terminated,
+    /// `sbx kill-server`: kept for `sbx restore`, not restored by itself.
+    Keep,
+    /// `sbx kill-server --forget`, or the last session ended: nothing to restore.
+    Forget,
+}
+
+/// The snapshot the server on `paths`' socket keeps, as `sbx restore --list` shows it.
+pub fn kept_snapshot(paths: &Paths) -> Result<Option<Snapshot>, Error> {
+    let path = persist::snapshot_path(&paths.data, &paths.socket());
+    match persist::peek(&persist::pending_path(&path))? {
+        Some(waiting) => Ok(Some(waiting)),
+        None => persist::peek(&path),
+    }
 }
 
 /// What reaches the loop: requests, keys, pane output, bridge notices, tasks' results.
@@ -110,6 +140,8 @@ async fn serve(paths: Paths) -> Result<()> {
 
     let spawner = Box::new(PtySpawner { notices: notice_tx });
     let mut server = Server::new(config, socket.clone(), spawner, bridge, paths, internal_tx, terminal_tx);
+    server.restore_at_start();
+    server.settle();
     server.share.start_refresh();
     server
         .run(Inbound {
@@ -135,6 +167,7 @@ impl Server {
         internal: UnboundedSender<Internal>,
         terminals: UnboundedSender<TerminalEvent>,
     ) -> Server {
+        let persist = persist::Persist::start(persist::snapshot_path(&paths.data, &socket));
         Server {
             model: Model::new(config, socket, spawner),
             front: Front::default(),
@@ -142,10 +175,14 @@ impl Server {
             bridge: BridgeLink::new(bridge),
             share: ShareLink::new(paths, internal.clone()),
             pacing: Pacing::default(),
+            persist,
             internal,
             terminals,
             bridge_dirty: false,
             exiting: false,
+            stop: Stop::Terminated,
+            notice: None,
+            pending_restore: None,
         }
     }
 
@@ -156,6 +193,7 @@ impl Server {
         loop {
             let deadline = [
                 self.pacing.next_deadline(&self.model),
+                Some(self.persist.deadline()),
                 self.front.next_flood_frame(&self.model),
                 self.driver.next_deadline(),
             ]
@@ -189,6 +227,11 @@ impl Server {
             }
             self.guarded("settling", |s| s.settle());
             if self.exiting {
+                match self.stop {
+                    Stop::Terminated => self.persist.tick_now(&self.model),
+                    Stop::Keep => self.persist.keep(&self.model),
+                    Stop::Forget => self.persist.forget(),
+                }
                 // Each client's terminal is let go of before it is told to restore it.
                 for (_, client) in std::mem::take(&mut self.front.clients) {
                     client.send(ServerMsg::Exit("[server exited]".into()));
@@ -196,6 +239,8 @@ impl Server {
                 // Give the writer tasks a moment to deliver the goodbyes.
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 self.model.panes.clear();
+                // The last write is on disk before the socket goes.
+                self.persist.flush();
                 return;
             }
             if self.bridge_dirty {
@@ -312,6 +357,7 @@ impl Server {
     }
 
     fn on_timer(&mut self) {
+        self.persist.tick(&self.model);
         for pane in self.pacing.tick(&self.model) {
             self.redraw_pane(pane);
         }
@@ -360,6 +406,14 @@ impl Server {
             }
             if changes.empty {
                 self.exiting = true;
+                self.stop = Stop::Forget;
+            }
+            if !changes.reshaped.is_empty()
+                || changes.panes
+                || !changes.switched.is_empty()
+                || !changes.ended.is_empty()
+            {
+                self.persist.stale();
             }
             for session in &changes.switched {
                 self.front.tab_switched(session);

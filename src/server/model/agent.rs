@@ -13,6 +13,8 @@ use super::Model;
 pub struct PaneAgent {
     pub kind: AgentKind,
     pub session_id: Option<String>,
+    /// The user's own arguments for the agent (what a restore passes again).
+    pub args: Vec<String>,
     /// The session id is known for sure: sbx chose it at launch, or the agent's own processes
     /// vouch for what a hook said (see `agents::vouches`). A claim no process backs is shown
     /// but never keeps another pane from its session.
@@ -37,6 +39,7 @@ impl PaneAgent {
     pub fn new(kind: AgentKind, session_id: Option<String>) -> PaneAgent {
         PaneAgent {
             kind,
+            args: Vec::new(),
             vouched: session_id.is_some(),
             session_id,
             state: AgentState::Starting,

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod layout;
 mod session;
+pub mod snapshot;
 mod spawn;
 mod targets;
 

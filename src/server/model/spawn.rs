@@ -48,7 +48,7 @@ impl Spawner for Detached {
 
 impl Model {
     /// Start a pane (not yet placed in a tab).
-    fn spawn_pane(
+    pub(super) fn spawn_pane(
         &mut self,
         spec: &PaneSpec,
         default_cwd: PathBuf,
@@ -80,6 +80,22 @@ impl Model {
         env.extend(spec.env.iter().cloned());
         let mut command = spec.command.clone();
         let mut agent = None;
+        if let Some(id) = &spec.resume {
+            if spec.agent.is_none() {
+                return Err(Error::new(
+                    "usage",
+                    "--resume needs --agent",
+                    "say which agent's session: --agent claude or --agent codex",
+                ));
+            }
+            if !crate::share::sessions::valid_session_id(id) {
+                return Err(Error::new(
+                    "bad_session_id",
+                    "that is not an agent session id (letters, digits, . _ -; at most 128)",
+                    "see the ids with `sbx sessions`",
+                ));
+            }
+        }
         if let Some(kind) = spec.agent {
             let adapter = kind.adapter();
             if crate::agents::which(adapter.program()).is_none() {
@@ -93,11 +109,17 @@ impl Model {
                 ));
             }
             let sbx = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sbx"));
-            let launch =
-                adapter.launch(&crate::agents::LaunchCtx { sbx: &sbx, socket: &self.socket, args: &spec.command });
+            let launch = adapter.launch(&crate::agents::LaunchCtx {
+                sbx: &sbx,
+                socket: &self.socket,
+                args: &spec.command,
+                resume: spec.resume.as_deref(),
+            });
             command = launch.command;
             env.extend(launch.env);
-            agent = Some(PaneAgent::new(kind, launch.session_id));
+            let mut new = PaneAgent::new(kind, launch.session_id);
+            new.args = spec.command.clone();
+            agent = Some(new);
         }
         let id = self.allocate_pane_id();
         let settings = &self.config.settings;

@@ -202,3 +202,59 @@ fn zoom_gives_one_pane_the_whole_tab() {
     m.toggle_zoom(0);
     assert!(!m.sessions[0].tab().zoomed, "one pane does not zoom");
 }
+
+/// A snapshot rebuilt is the same structure: sessions, tabs, the split tree with its
+/// proportions, the active pane, zoom, labels and commands (the allowed ones run again, the
+/// others come back as shells); a hostile snapshot cannot start more than MAX_PANES panes.
+#[test]
+fn a_snapshot_comes_back_as_the_same_structure() {
+    use super::layout::Layout;
+    use super::snapshot::{self, Restored};
+    let (mut m, _d) = model();
+    let a = new(&mut m, "one");
+    let b = split(&mut m, a, SplitDirection::Right);
+    let c = split(&mut m, b, SplitDirection::Down);
+    m.set_label(c, Some("low".into()), &[]).unwrap();
+    if let Layout::Split { ratio, .. } = &mut m.sessions[0].tabs[0].layout {
+        *ratio = 0.3;
+    }
+    m.focus_pane(b);
+    m.toggle_zoom(0);
+    let spec = PaneSpec { cwd: here(), command: vec!["htop".into()], ..Default::default() };
+    m.new_tab(0, spec).unwrap();
+    let spec = PaneSpec { cwd: here(), command: vec!["/usr/bin/vim".into(), "notes".into()], ..Default::default() };
+    let x = new(&mut m, "two");
+    m.split(Some(x), SplitDirection::Down, spec).unwrap();
+    let snap = m.snapshot();
+    assert_eq!(snap.pane_count(), 6);
+
+    let (mut fresh, _d2) = model();
+    let allowed = vec!["vim".to_string()];
+    let report = fresh.restore(&snap, &|cmd| snapshot::command_allowed(cmd, &allowed));
+    assert_eq!(fresh.snapshot().sessions.len(), 2);
+    let hows: Vec<Restored> = report.into_iter().map(|(_, how)| how).collect();
+    assert_eq!(hows.iter().filter(|h| **h == Restored::Shell).count(), 4);
+    assert!(hows.contains(&Restored::ShellInstead(vec!["htop".into()])), "{hows:?}");
+    assert!(hows.contains(&Restored::Command), "{hows:?}");
+    // The same again, but for htop, which came back as a shell.
+    let mut expected = snap.clone();
+    if let snapshot::LayoutSnap::Pane(p) = &mut expected.sessions[0].tabs[1].layout {
+        p.command.clear();
+    }
+    assert_eq!(fresh.snapshot(), expected);
+
+    // A snapshot naming more panes than a restore starts is refused whole.
+    let pane = snapshot::LayoutSnap::Pane(snapshot::PaneSnap {
+        cwd: std::env::temp_dir(),
+        command: Vec::new(),
+        label: None,
+        agent: None,
+    });
+    let mut huge = snap.clone();
+    let tab = snapshot::TabSnap { name: "t".into(), zoomed: false, active: 0, layout: pane };
+    huge.sessions[0].tabs = vec![tab; snapshot::MAX_PANES + 1];
+    let text = serde_json::to_string(&huge).unwrap();
+    let e = snapshot::parse(&text).unwrap_err();
+    assert!(e.message.contains("more than the"), "{}", e.message);
+    assert!(snapshot::parse(&serde_json::to_string(&snap).unwrap()).is_ok());
+}
