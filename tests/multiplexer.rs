@@ -443,3 +443,39 @@ fn a_client_that_cannot_keep_up_gets_frames_at_its_pace_not_the_whole_output() {
     );
     client.kill().unwrap();
 }
+
+/// `sbx reload` rereads keymap.toml with the panes alive: a new binding works at once; a
+/// broken file afterwards keeps the bindings it would have replaced and says what it ignored.
+#[test]
+fn reload_applies_a_new_keymap_and_a_broken_one_keeps_the_old() {
+    let sbx = Sbx::new();
+    let tmux = Tmux::new("reload");
+    start_attached(&sbx, &tmux, 120, 40);
+    let shell = sbx.panes()[0]["pid"].as_u64().unwrap();
+    let config = sbx.home().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("keymap.toml"), "[prefix_keys]\n\"y\" = \"split-right\"\n").unwrap();
+    let out = sbx.ok(&["reload"]);
+    assert!(out.contains("reloaded"), "{out}");
+    tmux.send("outer", &["C-b", "y"]);
+    wait_for("the new binding to split", || (sbx.panes().len() == 2).then_some(()));
+    assert_eq!(sbx.panes()[0]["pid"].as_u64(), Some(shell), "the pane lived through the reload");
+
+    std::fs::write(config.join("keymap.toml"), "[prefix_keys]\n\"y\" = \"fly\"\n").unwrap();
+    let out = sbx.run(&["reload"]);
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("keymap.toml") && said.contains("fly"), "{said}");
+    tmux.send("outer", &["C-b", "y"]);
+    wait_for("the kept binding to split again", || (sbx.panes().len() == 3).then_some(()));
+    // The chord reloads too, and says so.
+    std::fs::write(config.join("keymap.toml"), "[prefix_keys]\n\"y\" = \"none\"\n").unwrap();
+    tmux.send("outer", &["C-b", "r"]);
+    tmux.wait_screen("outer", "config reloaded");
+    tmux.send("outer", &["C-b", "y"]);
+    tmux.send("outer", &["C-b", "%"]);
+    // Keys are handled in order: once this line has run, so have the two chords.
+    tmux.send("outer", &["echo synced-$((40+2))", "Enter"]);
+    tmux.wait_screen("outer", "synced-42");
+    assert_eq!(sbx.panes().len(), 4, "y is unbound now, % still splits");
+}

@@ -86,6 +86,9 @@ pub enum Cmd {
         #[arg(long)]
         forget: bool,
     },
+    /// Read config.toml, keymap.toml and theme.toml again; panes are kept (a broken file
+    /// keeps the settings it would have replaced).
+    Reload,
     /// Bring back the sessions of the last server (kept by `kill-server`, or after a crash
     /// with `restore = "ask"`): layouts, directories, labels, agents resumed.
     Restore {

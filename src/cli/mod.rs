@@ -286,6 +286,18 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             Ok(())
         }
         Cmd::Kill { target } => ok(simple(paths, Command::Kill { target }).await, json),
+        Cmd::Reload => {
+            let Reply::Reloaded { warnings } = simple(paths, Command::Reload).await? else { return unexpected() };
+            if json {
+                output::print_json(&serde_json::json!({ "reloaded": true, "ignored": warnings }));
+            } else {
+                outln!("reloaded config.toml, keymap.toml and theme.toml");
+                for w in &warnings {
+                    errln!("sbx: ignored: {}", output::plain(w));
+                }
+            }
+            Ok(())
+        }
         Cmd::Restore { list: true } => {
             let snap = crate::server::kept_snapshot(paths)?;
             show::print_snapshot(snap.as_ref(), json);

@@ -69,6 +69,8 @@ impl Default for Settings {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Which of the user's files could not be used (each fell back whole).
+    pub broken: Broken,
     pub settings: Settings,
     pub keymap: Keymap,
     pub theme: Theme,
@@ -77,8 +79,25 @@ pub struct Config {
 }
 
 impl Config {
+    /// Read the files again over a running `old`: a part whose file is broken keeps what it
+    /// was, rather than falling back to the presets (`sbx reload`).
+    pub fn reload(config_dir: &Path, old: &Config) -> Config {
+        let mut new = Config::load(config_dir);
+        if new.broken.settings {
+            new.settings = old.settings.clone();
+        }
+        if new.broken.keymap {
+            new.keymap = old.keymap.clone();
+        }
+        if new.broken.theme {
+            new.theme = old.theme.clone();
+        }
+        new
+    }
+
     pub fn load(config_dir: &Path) -> Config {
         let mut warnings = Vec::new();
+        let mut broken = Broken::default();
         let settings = match read_optional(&config_dir.join("config.toml")) {
             Ok(Some(text)) => match toml::from_str::<Settings>(&text) {
                 Ok(s) if !matches!(s.restore.as_str(), "auto" | "ask" | "off") => {
@@ -98,41 +117,65 @@ impl Config {
                 Ok(s) => s,
                 Err(e) => {
                     warnings.push(format!("config.toml ignored: {}", one_line(&e.to_string())));
+                    broken.settings = true;
                     Settings::default()
                 }
             },
             Ok(None) => Settings::default(),
             Err(e) => {
                 warnings.push(e);
+                broken.settings = true;
                 Settings::default()
             }
         };
 
         let mut keymap = Keymap::preset(&settings.keymap).unwrap_or_else(|e| {
             warnings.push(format!("config.toml: {e}; using the default keymap"));
+            broken.keymap = true;
             Keymap::preset("default").expect("the default keymap preset is valid")
         });
-        overlay_file(config_dir, "keymap.toml", &mut warnings, |text| keymap.overlay(text, "keymap.toml"));
+        broken.keymap |=
+            overlay_file(config_dir, "keymap.toml", &mut warnings, |text| keymap.overlay(text, "keymap.toml"));
 
         let mut theme = Theme::preset(&settings.theme).unwrap_or_else(|e| {
             warnings.push(format!("config.toml: {e}; using the dark theme"));
+            broken.theme = true;
             Theme::preset("dark").expect("the dark theme preset is valid")
         });
-        overlay_file(config_dir, "theme.toml", &mut warnings, |text| theme.overlay(text, "theme.toml"));
-        Config { settings, keymap, theme, warnings }
+        broken.theme |= overlay_file(config_dir, "theme.toml", &mut warnings, |text| theme.overlay(text, "theme.toml"));
+        Config { broken, settings, keymap, theme, warnings }
     }
 }
 
-/// Apply a user override file if there is one; a broken one is ignored whole, with a warning.
-fn overlay_file(dir: &Path, name: &str, warnings: &mut Vec<String>, apply: impl FnOnce(&str) -> Result<(), String>) {
+/// Which of the user's files were ignored.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Broken {
+    pub settings: bool,
+    pub keymap: bool,
+    pub theme: bool,
+}
+
+/// Apply a user override file if there is one; a broken one is ignored whole, with a warning
+/// (and true).
+fn overlay_file(
+    dir: &Path,
+    name: &str,
+    warnings: &mut Vec<String>,
+    apply: impl FnOnce(&str) -> Result<(), String>,
+) -> bool {
     match read_optional(&dir.join(name)) {
-        Ok(Some(text)) => {
-            if let Err(e) = apply(&text) {
+        Ok(Some(text)) => match apply(&text) {
+            Ok(()) => false,
+            Err(e) => {
                 warnings.push(format!("{} (ignored the whole file)", one_line(&e)));
+                true
             }
+        },
+        Ok(None) => false,
+        Err(e) => {
+            warnings.push(e);
+            true
         }
-        Ok(None) => {}
-        Err(e) => warnings.push(e),
     }
 }
 
@@ -151,6 +194,26 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reload keeps, for each broken file, what that file had given (not the presets).
+    #[test]
+    fn a_reload_keeps_the_old_parts_of_broken_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), "scrollback = 500\ntheme = \"light\"\n").unwrap();
+        std::fs::write(dir.path().join("keymap.toml"), "prefix = \"C-a\"\n").unwrap();
+        let old = Config::load(dir.path());
+        assert!(old.warnings.is_empty(), "{:?}", old.warnings);
+        std::fs::write(dir.path().join("config.toml"), "scrollback = \"lots\"\n").unwrap();
+        std::fs::write(dir.path().join("keymap.toml"), "prefix = 7\n").unwrap();
+        let new = Config::reload(dir.path(), &old);
+        assert_eq!(new.warnings.len(), 2, "{:?}", new.warnings);
+        assert_eq!(new.settings.scrollback, 500, "the old settings, not the defaults");
+        assert_eq!(new.keymap.prefix, old.keymap.prefix);
+        assert_eq!(new.settings.theme, "light");
+        // A good file applies.
+        std::fs::write(dir.path().join("config.toml"), "scrollback = 900\n").unwrap();
+        assert_eq!(Config::reload(dir.path(), &new).settings.scrollback, 900);
+    }
 
     #[test]
     fn broken_files_fall_back_and_say_so() {

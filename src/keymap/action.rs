@@ -28,6 +28,8 @@ pub enum Action {
     ShareSession,
     /// Open a session a friend sent, in a new pane that resumes it (picker).
     OpenReceived,
+    /// Read config.toml, keymap.toml and theme.toml again, panes kept.
+    ReloadConfig,
     SendPrefix,
     /// Open an agent in a new pane on the right.
     SplitAgent(crate::protocol::AgentKind),
@@ -75,6 +77,7 @@ impl Action {
             Action::Inbox => "open your inbox (read and answer messages)".into(),
             Action::ShareSession => "send this agent pane's session to a friend".into(),
             Action::OpenReceived => "open a session a friend sent, in a new pane".into(),
+            Action::ReloadConfig => "read the config, keymap and theme again".into(),
             Action::SendPrefix => "send the prefix key to the pane".into(),
             Action::SplitAgent(kind) => format!("open {} in a new pane", kind.name()),
         }
@@ -104,6 +107,7 @@ impl fmt::Display for Action {
             Action::Inbox => f.write_str("inbox"),
             Action::ShareSession => f.write_str("share-session"),
             Action::OpenReceived => f.write_str("open-received"),
+            Action::ReloadConfig => f.write_str("reload-config"),
             Action::SendPrefix => f.write_str("send-prefix"),
             Action::SplitAgent(kind) => write!(f, "split-{}", kind.name()),
         }
@@ -138,6 +142,7 @@ impl FromStr for Action {
             "help" => Action::Help,
             "inbox" => Action::Inbox,
             "share-session" => Action::ShareSession,
+            "reload-config" => Action::ReloadConfig,
             "open-received" => Action::OpenReceived,
             "send-prefix" => Action::SendPrefix,
             "split-claude" => Action::SplitAgent(crate::protocol::AgentKind::Claude),

@@ -128,6 +128,8 @@ pub enum Command {
     },
     /// Rebuild the sessions of the kept snapshot beside those that run.
     Restore,
+    /// Read config.toml, keymap.toml and theme.toml again.
+    Reload,
     Detach {
         target: Option<String>,
     },
@@ -192,6 +194,10 @@ pub enum Reply {
     Agent(AgentInfo),
     Queued,
     Detached(usize),
+    /// The config was read again; what in it was ignored (the old settings kept for it).
+    Reloaded {
+        warnings: Vec<String>,
+    },
     /// What a restore brought back: sessions, panes.
     Restored {
         sessions: usize,

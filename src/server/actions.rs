@@ -152,6 +152,16 @@ impl Server {
                 self.pick(id, picker);
                 Ok(())
             }
+            Action::ReloadConfig => {
+                let warnings = self.reload_config();
+                let message = match warnings.as_slice() {
+                    [] => "config reloaded".to_string(),
+                    [one] => format!("config reloaded; ignored: {one}"),
+                    many => format!("config reloaded; {} problems ignored, see `sbx config check`", many.len()),
+                };
+                self.front.set_message(id, message);
+                Ok(())
+            }
             Action::SendPrefix => {
                 let prefix = self.model.config.keymap.prefix;
                 self.model.panes[&focused].key(&KeyEvent::new(prefix.code, prefix.mods | KeyModifiers::NONE));

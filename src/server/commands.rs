@@ -89,6 +89,7 @@ impl Server {
                 Ok(Reply::Done)
             }
             Command::Restore => self.restore_kept(),
+            Command::Reload => Ok(Reply::Reloaded { warnings: self.reload_config() }),
             Command::Detach { target } => (|| {
                 let si = match target {
                     Some(t) => {

@@ -56,6 +56,8 @@ pub struct Server {
     persist: persist::Persist,
     /// Said to the next client that attaches (a restore, a snapshot set aside).
     notice: Option<String>,
+    /// Where config.toml, keymap.toml and theme.toml are (`sbx reload`).
+    config_dir: std::path::PathBuf,
     /// A snapshot found at start and not rebuilt then, for `sbx restore`.
     pending_restore: Option<model::snapshot::Snapshot>,
 }
@@ -168,6 +170,7 @@ impl Server {
         terminals: UnboundedSender<TerminalEvent>,
     ) -> Server {
         let persist = persist::Persist::start(persist::snapshot_path(&paths.data, &socket));
+        let config_dir = paths.config.clone();
         Server {
             model: Model::new(config, socket, spawner),
             front: Front::default(),
@@ -183,6 +186,7 @@ impl Server {
             stop: Stop::Terminated,
             notice: None,
             pending_restore: None,
+            config_dir,
         }
     }
 
@@ -354,6 +358,16 @@ impl Server {
             }
             PaneNotice::Exited(id) => self.model.remove_pane(id),
         }
+    }
+
+    /// Read the config again, panes kept: keys and colours change at once, settings for new
+    /// panes apply to the next ones; a broken file keeps what it replaced. What was ignored.
+    fn reload_config(&mut self) -> Vec<String> {
+        self.model.config = Config::reload(&self.config_dir, &self.model.config);
+        for client in self.front.clients.values_mut() {
+            client.redraw_all();
+        }
+        self.model.config.warnings.clone()
     }
 
     fn on_timer(&mut self) {
