@@ -429,3 +429,64 @@ fn agents_resume_their_session_in_a_tracked_pane() {
     assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stderr));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not an agent session id"));
 }
+
+/// A server killed with SIGKILL: the next `sbx` brings back the agent panes as tracked agents
+/// on their own sessions (labels kept), they report idle, their earlier conversations reach
+/// the model, and a message sent to the Codex pane's label before the kill reaches it after.
+#[test]
+fn a_killed_server_brings_its_agents_back_resumed_with_their_mail() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({ "rules": [], "default": {"text": "Understood."} }));
+    let project = lab.project.display().to_string();
+    let claude = lab
+        .ok(&[
+            "new", "-d", "-s", "agents", "--size", "200x50", "-c", &project, "--agent", "claude", "--label", "writer",
+        ])
+        .trim()
+        .to_string();
+    let codex =
+        lab.ok(&["split", "-t", &claude, "-c", &project, "--agent", "codex", "--label", "reviewer"]).trim().to_string();
+    let shell = lab.ok(&["new-tab", "-t", "agents", "-c", &project]).trim().to_string();
+    for (pane, word) in [(&claude, "ALBATROSS-3"), (&codex, "CORMORANT-5")] {
+        lab.wait(pane, "idle");
+        lab.ok(&["agent", "prompt", "-t", pane, &format!("keep the word {word} in mind")]);
+        lab.see_state(pane, "working");
+        lab.wait(pane, "idle");
+    }
+    let sessions: Vec<String> =
+        [&claude, &codex].iter().map(|p| lab.agent(p)["session_id"].as_str().unwrap().to_string()).collect();
+    lab.ok(&["msg", "send", "reviewer", "after the crash", "--body", "the token is 91bd4"]);
+    let pids: Vec<u32> = lab.sbx.panes().iter().filter_map(|p| p["pid"].as_u64()).map(|p| p as u32).collect();
+    assert_eq!(pids.len(), 3);
+    let server = lab.sbx.server_pid();
+    wait_for("the snapshot to hold both agents", || {
+        let text = std::fs::read_to_string(lab.sbx.home().join("data/snapshots/default.json")).ok()?;
+        sessions.iter().all(|s| text.contains(s.as_str())).then_some(())
+    });
+    unsafe { libc::kill(server as i32, libc::SIGKILL) };
+    // Their terminals hang up with the server; the old agents end before the new ones start.
+    wait_for("the old panes' processes to end", || pids.iter().all(|p| !process_alive(*p)).then_some(()));
+    let _ = shell;
+
+    lab.ok(&["new", "-d", "-s", "fresh"]);
+    let ls = lab.ok(&["ls", "--json"]);
+    assert!(ls.contains("\"agents\"") && ls.contains("\"writer\"") && ls.contains("\"reviewer\""), "{ls}");
+    for (label, sid, word) in [("writer", &sessions[0], "ALBATROSS-3"), ("reviewer", &sessions[1], "CORMORANT-5")] {
+        lab.wait(label, "idle");
+        assert_eq!(lab.agent(label)["session_id"], sid.as_str(), "{label} resumed its own session");
+        let before = lab.stub.turns().len();
+        lab.ok(&["agent", "prompt", "-t", label, "what do you remember"]);
+        lab.see_state(label, "working");
+        lab.wait(label, "idle");
+        let turns = lab.stub.turns();
+        let asked = turns[before..]
+            .iter()
+            .map(|t| t["body"].to_string())
+            .find(|b| b.contains("what do you remember"))
+            .unwrap_or_else(|| panic!("{label}: the stub never got the question"));
+        assert!(asked.contains(word), "{label}: the earlier conversation reached the model");
+        if label == "reviewer" {
+            assert!(asked.contains("sbx-inbox") && asked.contains("91bd4"), "the mail sent before the crash arrived");
+        }
+    }
+}

@@ -161,7 +161,8 @@ impl AgentLab {
     }
 
     pub fn agent(&self, pane: &str) -> serde_json::Value {
-        self.sbx.panes().into_iter().find(|p| p["id"] == pane).expect("pane listed")["agent"].clone()
+        self.sbx.panes().into_iter().find(|p| p["id"] == pane || p["label"] == pane).expect("pane listed")["agent"]
+            .clone()
     }
 
     /// Poll until `sbx ls` shows the state (for passing states like "working", which

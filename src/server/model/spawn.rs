@@ -119,6 +119,9 @@ impl Model {
             env.extend(launch.env);
             let mut new = PaneAgent::new(kind, launch.session_id);
             new.args = spec.command.clone();
+            // A resumed session is the agent's to confirm: its first hook, backed by its own
+            // processes, vouches for it, and that moves the session's mail to this pane.
+            new.vouched &= spec.resume.is_none();
             agent = Some(new);
         }
         let id = self.allocate_pane_id();
