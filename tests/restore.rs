@@ -166,3 +166,31 @@ fn a_snapshot_that_does_not_read_is_set_aside_and_sbx_starts_fresh() {
     let log = std::fs::read_to_string(sbx.home().join("run/server.log")).unwrap();
     assert!(log.contains("did not read"), "{log}");
 }
+
+/// With `restore_history` a pane's text comes back with it (bounded); without it (the
+/// default) none of it is on disk.
+#[test]
+fn history_comes_back_only_when_asked_for() {
+    for keep in [false, true] {
+        let sbx = Sbx::new();
+        let config = sbx.home().join("config");
+        std::fs::create_dir_all(&config).unwrap();
+        if keep {
+            std::fs::write(config.join("config.toml"), "restore_history = true\nrestore_history_bytes = 4096\n")
+                .unwrap();
+        }
+        let pane = sbx.ok(&["new", "-d", "-s", "h", "--size", "100x30"]).trim().to_string();
+        sbx.shell(&pane, "seq 1 3000 | sed 's/^/old-line-/'; echo remember-$((6*7))");
+        sbx.ok(&["label", "-t", &pane, "kept"]);
+        let text = wait_snapshot_with(&sbx, "kept");
+        assert_eq!(text.contains("remember-42"), keep, "history in the snapshot only when asked for");
+        assert!(text.len() < 4096 + 2048, "bounded: {} bytes", text.len());
+        let server = sbx.server_pid();
+        unsafe { libc::kill(server as i32, libc::SIGKILL) };
+        wait_for("the server to die", || (!process_alive(server)).then_some(()));
+        sbx.ok(&["new", "-d", "-s", "fresh"]);
+        let shown = sbx.ok(&["capture", "-t", "kept", "--scrollback", "10000"]);
+        assert_eq!(shown.contains("remember-42"), keep, "{shown}");
+        assert!(!shown.contains("old-line-1\n"), "only the end of it");
+    }
+}

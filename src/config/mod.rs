@@ -45,7 +45,15 @@ pub struct Settings {
     /// Programs (base names) a restore may run again; any other command comes back as a
     /// shell in its directory. Shells and agents always come back.
     pub restore_commands: Vec<String>,
+    /// Keep each pane's text (screen and history) in the snapshot and show it again after a
+    /// restore. Off: history can hold secrets, and the snapshot is a file on disk.
+    pub restore_history: bool,
+    /// At most this much of each pane's text is kept (the end of it).
+    pub restore_history_bytes: usize,
 }
+
+/// The most `restore_history_bytes` may ask for.
+pub const MAX_RESTORE_HISTORY_BYTES: usize = 4 * 1024 * 1024;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -63,6 +71,8 @@ impl Default for Settings {
             log_level: "info".into(),
             restore: "auto".into(),
             restore_commands: Vec::new(),
+            restore_history: false,
+            restore_history_bytes: 64 * 1024,
         }
     }
 }
@@ -100,6 +110,13 @@ impl Config {
         let mut broken = Broken::default();
         let settings = match read_optional(&config_dir.join("config.toml")) {
             Ok(Some(text)) => match toml::from_str::<Settings>(&text) {
+                Ok(s) if s.restore_history_bytes > MAX_RESTORE_HISTORY_BYTES => {
+                    warnings.push(format!(
+                        "config.toml: restore_history_bytes {} is over {MAX_RESTORE_HISTORY_BYTES}; using 65536",
+                        s.restore_history_bytes
+                    ));
+                    Settings { restore_history_bytes: 64 * 1024, ..s }
+                }
                 Ok(s) if !matches!(s.restore.as_str(), "auto" | "ask" | "off") => {
                     warnings.push(format!(
                         "config.toml: restore is \"auto\", \"ask\" or \"off\", not {:?}; using \"auto\"",

@@ -284,6 +284,18 @@ impl Pane {
         lock(&self.engine).advance(bytes);
     }
 
+    /// Text from this pane's earlier life (a restore with `restore_history`), shown before
+    /// anything the new child writes; plain text only, so nothing in it acts on the engine.
+    pub fn replay(&self, text: &str) {
+        let mut bytes = Vec::with_capacity(text.len() + text.len() / 40);
+        for line in text.lines() {
+            let clean: String = line.chars().filter(|c| !c.is_control()).collect();
+            bytes.extend_from_slice(clean.as_bytes());
+            bytes.extend_from_slice(b"\r\n");
+        }
+        lock(&self.engine).advance(&bytes);
+    }
+
     /// Send bytes to the child as they are. Never blocks.
     pub fn write(&self, bytes: Vec<u8>) {
         self.io.write(bytes);

@@ -61,6 +61,9 @@ pub struct PaneSnap {
     pub command: Vec<String>,
     pub label: Option<String>,
     pub agent: Option<AgentSnap>,
+    /// The end of the pane's text, with `restore_history` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,7 +142,7 @@ impl Model {
 
     fn pane_snap(&self, id: PaneId) -> PaneSnap {
         let Some(pane) = self.panes.get(&id) else {
-            return PaneSnap { cwd: PathBuf::from("/"), command: Vec::new(), label: None, agent: None };
+            return PaneSnap { cwd: PathBuf::from("/"), command: Vec::new(), label: None, agent: None, history: None };
         };
         let agent = self.agents.get(&id);
         PaneSnap {
@@ -150,6 +153,10 @@ impl Model {
             },
             label: pane.label.clone(),
             agent: agent.map(|a| AgentSnap { kind: a.kind, session_id: a.session_id.clone() }),
+            history: self.config.settings.restore_history.then(|| {
+                let lines = crate::pane::engine::lock(&pane.engine).capture(usize::MAX);
+                tail_of(&lines, self.config.settings.restore_history_bytes)
+            }),
         }
     }
 
@@ -214,6 +221,9 @@ impl Model {
                     }
                 };
                 report.push((id, how));
+                if let Some(text) = p.history.as_deref().filter(|_| self.config.settings.restore_history) {
+                    self.panes[&id].replay(text);
+                }
                 Some(Layout::Pane(id))
             }
             LayoutSnap::Split { right, ratio, first, second } => {
@@ -246,6 +256,22 @@ fn restore_spec(p: &PaneSnap, allowed: &dyn Fn(&[String]) -> bool) -> (PaneSpec,
         None if allowed(&p.command) => (PaneSpec { command: p.command.clone(), ..base }, Restored::Command),
         None => (base, Restored::ShellInstead(p.command.clone())),
     }
+}
+
+/// The last `max` bytes of `lines` (whole lines, blank ones at the end dropped).
+fn tail_of(lines: &[String], max: usize) -> String {
+    let end = lines.iter().rposition(|l| !l.trim().is_empty()).map_or(0, |i| i + 1);
+    let mut kept = Vec::new();
+    let mut size = 0;
+    for line in lines[..end].iter().rev() {
+        size += line.len() + 1;
+        if size > max {
+            break;
+        }
+        kept.push(line.as_str());
+    }
+    kept.reverse();
+    kept.join("\n")
 }
 
 /// Whether a command may run again at restore: its program's base name is in `allowed`.

@@ -249,6 +249,7 @@ fn a_snapshot_comes_back_as_the_same_structure() {
         command: Vec::new(),
         label: None,
         agent: None,
+        history: None,
     });
     let mut huge = snap.clone();
     let tab = snapshot::TabSnap { name: "t".into(), zoomed: false, active: 0, layout: pane };
