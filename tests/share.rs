@@ -682,3 +682,60 @@ fn shell_words(cmd: &Command) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// Prefix O with no `sbx init`: the received session opens in a tracked agent pane (state,
+/// bridge, sharing), resumed, and the sender's conversation reaches the receiver's model.
+#[test]
+fn a_session_opened_from_the_tui_is_a_tracked_agent_pane() {
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
+    let (alice, bob) = (AgentLab::new(), AgentLab::new());
+    let a = |args: &[&str]| bob_ok(&alice, &relay, args);
+    let b = |args: &[&str]| bob_ok(&bob, &relay, args);
+    let a_id: Value = serde_json::from_str(&a(&["id", "--json"])).unwrap();
+    let b_id: Value = serde_json::from_str(&b(&["id", "--json"])).unwrap();
+    a(&["friend", "add", "bob", b_id["echo_id"].as_str().unwrap()]);
+    b(&["friend", "add", "alice", a_id["echo_id"].as_str().unwrap()]);
+    for lab in [&alice, &bob] {
+        lab.stub.script(serde_json::json!({"default": {"text": "Noted."}}));
+    }
+    let project = alice.project.display().to_string();
+    let pane =
+        a(&["new", "-d", "-s", "work", "--size", "150x40", "-c", &project, "--agent", "claude"]).trim().to_string();
+    alice.wait(&pane, "idle");
+    a(&["agent", "prompt", "-t", &pane, "the word to pass on is KESTREL-8"]);
+    alice.see_state(&pane, "working");
+    alice.wait(&pane, "idle");
+    let sid = alice.agent(&pane)["session_id"].as_str().unwrap().to_string();
+    // Claude writes its transcript in batches: send once the turn is in it.
+    wait_for("the turn in Alice's transcript", || {
+        files_below(&alice.sbx.home().join("claude/projects"))
+            .iter()
+            .any(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains("KESTREL-8") && t.contains("Noted.")))
+            .then_some(())
+    });
+    a(&["send", "bob", &sid]);
+
+    let dir = bob.project.display().to_string();
+    b(&["new", "-d", "-s", "bob", "-c", &dir]);
+    let tmux = Tmux::new("open-tracked");
+    tmux.start("b", 150, 42, &format!("{} SBX_RELAY={} {SBX} attach -t bob", bob.env_prefix(), relay.url));
+    tmux.wait_screen("b", "C-b ? help");
+    tmux.send("b", &["C-b", "s"]);
+    tmux.wait_screen("b", "⇩ alice: claude");
+    tmux.send("b", &["C-b", "O"]);
+    tmux.wait_screen("b", "▸ alice");
+    tmux.send("b", &["Enter"]);
+    let opened = wait_for("a tracked Claude pane on the received session", || {
+        bob.sbx.panes().into_iter().find(|p| p["agent"]["session_id"] == sid.as_str())
+    });
+    assert_eq!(opened["agent"]["kind"], "claude");
+    let id = opened["id"].as_str().unwrap().to_string();
+    bob.wait(&id, "idle");
+    b(&["agent", "prompt", "-t", &id, "which word did you get"]);
+    bob.see_state(&id, "working");
+    bob.wait(&id, "idle");
+    let asked = bob.stub.turns().iter().map(|t| t["body"].to_string()).find(|b| b.contains("which word did you get"));
+    assert!(asked.expect("Bob's model was asked").contains("KESTREL-8"), "Alice's conversation came with it");
+    // The pane that opened it ended: the agent took its place beside Bob's shell.
+    wait_for("the opener to go", || (bob.sbx.panes().len() == 2).then_some(()));
+}
