@@ -190,6 +190,18 @@ impl History {
     }
 
     pub fn push(&mut self, line: HistLine) {
+        // Make room first, so that a full history never holds one line more than its limit.
+        if self.lines.len() >= self.max_lines.max(1) {
+            if let Some(old) = self.lines.pop_front() {
+                self.bytes -= old.bytes();
+            }
+        }
+        // Grow by doubling, but never past the limit: a full history is a ring that moves
+        // through every slot it has, so slack beyond the limit would be touched memory too.
+        if self.lines.len() == self.lines.capacity() {
+            let want = (self.lines.len() * 2).clamp(16, self.max_lines.max(16));
+            self.lines.reserve_exact(want.saturating_sub(self.lines.len()));
+        }
         self.bytes += line.bytes();
         self.lines.push_back(line);
         while self.lines.len() > self.max_lines || (self.bytes > self.max_bytes && self.lines.len() > 1) {
@@ -323,5 +335,19 @@ mod tests {
             h.push(lines[0].clone());
         }
         assert_eq!(h.len(), 3);
+    }
+
+    /// A full history keeps no slots beyond its limit (they would be touched as the ring
+    /// turns): 10,000 lines hold room for 10,000, not the 16,384 of plain doubling.
+    #[test]
+    fn a_full_history_holds_no_room_past_its_limit() {
+        let (_e, lines) = engine_rows("y\r\n", 10);
+        let line = lines[0].clone();
+        let mut h = History::new(10_000, usize::MAX, 80);
+        for _ in 0..25_000 {
+            h.push(line.clone());
+        }
+        assert_eq!(h.len(), 10_000);
+        assert!(h.lines.capacity() <= 10_016, "capacity {}", h.lines.capacity());
     }
 }
