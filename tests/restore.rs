@@ -194,3 +194,28 @@ fn history_comes_back_only_when_asked_for() {
         assert!(!shown.contains("old-line-1\n"), "only the end of it");
     }
 }
+
+/// The last pane ending decides: a shell that exits leaves nothing to restore; one that is
+/// killed (a shutdown reaching the panes before the server) is restored like a crash.
+#[test]
+fn a_last_pane_killed_is_restored_and_one_that_exits_is_not() {
+    for killed in [true, false] {
+        let sbx = Sbx::new();
+        let d = dirs(&sbx, &["here"]);
+        let pane = sbx.ok(&["new", "-d", "-s", "only", "-c", &d[0]]).trim().to_string();
+        sbx.ok(&["label", "-t", &pane, "lonely"]);
+        wait_snapshot_with(&sbx, "lonely");
+        let server = sbx.server_pid();
+        if killed {
+            let shell = sbx.panes()[0]["pid"].as_u64().unwrap() as i32;
+            unsafe { libc::kill(shell, libc::SIGKILL) };
+        } else {
+            sbx.ok(&["send-keys", "-t", &pane, "exit", "--enter"]);
+        }
+        wait_for("the server to end with its last pane", || (!process_alive(server)).then_some(()));
+        assert_eq!(snapshot_file(&sbx).exists(), killed, "killed {killed}");
+        sbx.ok(&["new", "-d", "-s", "next"]);
+        let names: Vec<String> = shape(&sbx).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names.contains(&"only".to_string()), killed, "{names:?}");
+    }
+}

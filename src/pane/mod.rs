@@ -36,8 +36,9 @@ pub fn pane_name(id: PaneId) -> String {
 pub enum PaneNotice {
     /// New output was parsed; the screen may have changed.
     Output(PaneId),
-    /// The child is gone and the PTY is closed.
-    Exited(PaneId),
+    /// The child is gone and the PTY is closed; `by_signal`: it was killed rather than exited
+    /// (a shutdown's SIGKILL, a crash).
+    Exited { id: PaneId, by_signal: bool },
 }
 
 pub struct SpawnSpec {

@@ -66,9 +66,9 @@ pub fn start(
         let id = sink.id;
         let _ = tokio::task::spawn_blocking(move || {
             let _ = parser.join();
-            let _ = child.wait();
+            let by_signal = child.wait().is_ok_and(|status| status.signal().is_some());
             alive.store(false, Ordering::Release);
-            let _ = notices.send(PaneNotice::Exited(id));
+            let _ = notices.send(PaneNotice::Exited { id, by_signal });
         })
         .await;
     });

@@ -58,6 +58,8 @@ pub struct Server {
     notice: Option<String>,
     /// Where config.toml, keymap.toml and theme.toml are (`sbx reload`).
     config_dir: std::path::PathBuf,
+    /// Whether the pane that exited last was killed by a signal.
+    last_exit_by_signal: bool,
     /// A snapshot found at start and not rebuilt then, for `sbx restore`.
     pending_restore: Option<model::snapshot::Snapshot>,
 }
@@ -186,6 +188,7 @@ impl Server {
             stop: Stop::Terminated,
             notice: None,
             pending_restore: None,
+            last_exit_by_signal: false,
             config_dir,
         }
     }
@@ -356,7 +359,11 @@ impl Server {
                     self.driver.check(&self.model);
                 }
             }
-            PaneNotice::Exited(id) => self.model.remove_pane(id),
+            PaneNotice::Exited { id, by_signal } => {
+                // A pane sbx closed is gone from the model already: this one ended by itself.
+                self.last_exit_by_signal = by_signal;
+                self.model.remove_pane(id);
+            }
         }
     }
 
@@ -420,7 +427,9 @@ impl Server {
             }
             if changes.empty {
                 self.exiting = true;
-                self.stop = Stop::Forget;
+                // The last pane exited: nothing to restore. Killed (a shutdown that reached
+                // the panes before the server, a crash): as good as a crash of the server.
+                self.stop = if self.last_exit_by_signal { Stop::Terminated } else { Stop::Forget };
             }
             if !changes.reshaped.is_empty()
                 || changes.panes
