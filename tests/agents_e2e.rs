@@ -397,6 +397,7 @@ fn agents_resume_their_session_in_a_tracked_pane() {
         lab.see_state(&pane, "working");
         lab.wait(&pane, "idle");
         let sid = lab.agent(&pane)["session_id"].as_str().expect("a session id").to_string();
+        lab.wait_transcript(word);
         lab.ok(&["kill", "-t", &first]);
         wait_for("the first session to end", || {
             (!lab.ok(&["ls", "--json"]).contains(&format!("\"{first}\""))).then_some(())
@@ -455,6 +456,9 @@ fn a_killed_server_brings_its_agents_back_resumed_with_their_mail() {
     }
     let sessions: Vec<String> =
         [&claude, &codex].iter().map(|p| lab.agent(p)["session_id"].as_str().unwrap().to_string()).collect();
+    for word in ["ALBATROSS-3", "CORMORANT-5"] {
+        lab.wait_transcript(word);
+    }
     lab.ok(&["msg", "send", "reviewer", "after the crash", "--body", "the token is 91bd4"]);
     let pids: Vec<u32> = lab.sbx.panes().iter().filter_map(|p| p["pid"].as_u64()).map(|p| p as u32).collect();
     assert_eq!(pids.len(), 3);

@@ -181,6 +181,28 @@ impl AgentLab {
         }
     }
 
+    /// Wait until an agent's own transcript (under this lab's Claude or Codex home) holds
+    /// `text`: Claude writes its transcript in batches, so a turn reported idle may not be
+    /// on disk yet, and a resume reads the disk.
+    pub fn wait_transcript(&self, text: &str) {
+        fn holds(dir: &Path, text: &str) -> bool {
+            let Ok(entries) = std::fs::read_dir(dir) else { return false };
+            entries.flatten().any(|e| {
+                let path = e.path();
+                if path.is_dir() {
+                    holds(&path, text)
+                } else {
+                    path.extension().is_some_and(|x| x == "jsonl")
+                        && std::fs::read_to_string(&path).is_ok_and(|t| t.contains(text))
+                }
+            })
+        }
+        let home = self.sbx.home();
+        wait_for(&format!("{text:?} in an agent's transcript"), || {
+            (holds(&home.join("claude"), text) || holds(&home.join("codex"), text)).then_some(())
+        });
+    }
+
     /// Wait for a state, with the screen in the failure message.
     pub fn wait(&self, pane: &str, until: &str) {
         let out = self.run(&["agent", "wait", "-t", pane, "--until", until, "--timeout", "90"]);
