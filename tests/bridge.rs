@@ -611,10 +611,12 @@ fn the_sidebar_shows_the_inbox_and_channels_and_a_message_is_answered_from_the_t
     tmux.start("outer", 150, 40, &format!("{} {SBX} attach -t work", sbx.env_prefix()));
     tmux.wait_screen("outer", "─ %");
     tmux.send("outer", &["C-b", "s"]);
-    let screen = tmux.wait_screen("outer", "Inbox (1 unread)");
-    assert!(screen.contains("alpha: please review PR"), "{screen}");
-    assert!(screen.contains("#review (2)") && screen.contains("alpha, beta"), "{screen}");
-    assert!(screen.contains("beta ✉1"), "beta's unread count: {screen}");
+    // A frame can reach the terminal in more than one write: wait for all of it.
+    let want = ["Inbox (1 unread)", "alpha: please review PR", "#review (2)", "alpha, beta", "beta ✉1"];
+    wait_for("the sidebar's inbox, channel and unread count", || {
+        let screen = tmux.capture("outer");
+        want.iter().all(|w| screen.contains(w)).then_some(())
+    });
     tmux.send("outer", &["C-b", "i"]);
     tmux.wait_screen("outer", "Enter read");
     tmux.send("outer", &["Enter"]);

@@ -219,9 +219,11 @@ fn help_lists_the_bindings_and_the_sidebar_lists_panes() {
     });
     tmux.send("outer", &["q"]);
     tmux.send("outer", &["C-b", "s"]);
-    let screen = tmux.wait_screen("outer", "Sessions");
-    assert!(screen.contains("Inbox") && screen.contains("Friends"), "{screen}");
-    assert!(screen.contains("%1"), "{screen}");
+    // A frame can reach the terminal in more than one write: wait for all of it.
+    wait_for("the sidebar with sessions, inbox, friends and the pane", || {
+        let screen = tmux.capture("outer");
+        ["Sessions", "Inbox", "Friends", "%1"].iter().all(|w| screen.contains(w)).then_some(())
+    });
 }
 
 #[test]
@@ -350,9 +352,11 @@ fn the_mouse_wheel_scrolls_the_history() {
     tmux.wait_screen("outer", "200\n");
     // Two wheel-ups over the pane (3 lines each): copy mode, six lines up.
     tmux.ok(&["send-keys", "-t", "outer", "-l", "\x1b[<64;10;5M\x1b[<64;10;5M"]);
-    let screen = tmux.wait_screen("outer", "[copy 6/");
-    assert!(screen.contains("COPY"), "{screen}");
-    assert!(!screen.contains("\n200\n"), "scrolled up past the end:\n{screen}");
+    // A frame can reach the terminal in more than one write: wait for all of it.
+    wait_for("copy mode six lines up", || {
+        let screen = tmux.capture("outer");
+        (screen.contains("[copy 6/") && screen.contains("COPY") && !screen.contains("\n200\n")).then_some(())
+    });
     // Wheel down to the bottom leaves copy mode.
     tmux.ok(&["send-keys", "-t", "outer", "-l", "\x1b[<65;10;5M\x1b[<65;10;5M"]);
     wait_for("back at the bottom", || (!tmux.capture("outer").contains("COPY")).then_some(()));
