@@ -257,7 +257,8 @@ fn interrupted_turns_come_back_to_idle_without_a_hook() {
         lab.see_state(pane, "working");
         // Let the turn get under way before the user interrupts it.
         wait_for("the request to reach the model", || (lab.stub.turns().len() > n).then_some(()));
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        // The agent says Esc interrupts the turn once it is ready to take it (both draw this).
+        lab.sbx.wait_capture(pane, "esc to interrupt");
         lab.ok(&["send-keys", "-t", pane, "--key", "Esc"]);
         let out = lab.run(&["agent", "wait", "-t", pane, "--until", "idle", "--timeout", "20"]);
         assert!(
@@ -397,7 +398,7 @@ fn agents_resume_their_session_in_a_tracked_pane() {
         lab.see_state(&pane, "working");
         lab.wait(&pane, "idle");
         let sid = lab.agent(&pane)["session_id"].as_str().expect("a session id").to_string();
-        lab.wait_transcript(word);
+        lab.wait_transcript(&[word, "Noted."]);
         lab.ok(&["kill", "-t", &first]);
         wait_for("the first session to end", || {
             (!lab.ok(&["ls", "--json"]).contains(&format!("\"{first}\""))).then_some(())
@@ -457,7 +458,7 @@ fn a_killed_server_brings_its_agents_back_resumed_with_their_mail() {
     let sessions: Vec<String> =
         [&claude, &codex].iter().map(|p| lab.agent(p)["session_id"].as_str().unwrap().to_string()).collect();
     for word in ["ALBATROSS-3", "CORMORANT-5"] {
-        lab.wait_transcript(word);
+        lab.wait_transcript(&[word, "Understood."]);
     }
     lab.ok(&["msg", "send", "reviewer", "after the crash", "--body", "the token is 91bd4"]);
     let pids: Vec<u32> = lab.sbx.panes().iter().filter_map(|p| p["pid"].as_u64()).map(|p| p as u32).collect();

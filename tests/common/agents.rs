@@ -181,25 +181,26 @@ impl AgentLab {
         }
     }
 
-    /// Wait until an agent's own transcript (under this lab's Claude or Codex home) holds
-    /// `text`: Claude writes its transcript in batches, so a turn reported idle may not be
-    /// on disk yet, and a resume reads the disk.
-    pub fn wait_transcript(&self, text: &str) {
-        fn holds(dir: &Path, text: &str) -> bool {
+    /// Wait until one of the agents' own transcripts (under this lab's Claude or Codex home)
+    /// holds every one of `texts` (a prompt and its answer: the whole turn): Claude writes its
+    /// transcript in batches, so a turn reported idle may not be on disk yet, and a resume
+    /// reads the disk.
+    pub fn wait_transcript(&self, texts: &[&str]) {
+        fn holds(dir: &Path, texts: &[&str]) -> bool {
             let Ok(entries) = std::fs::read_dir(dir) else { return false };
             entries.flatten().any(|e| {
                 let path = e.path();
                 if path.is_dir() {
-                    holds(&path, text)
+                    holds(&path, texts)
                 } else {
                     path.extension().is_some_and(|x| x == "jsonl")
-                        && std::fs::read_to_string(&path).is_ok_and(|t| t.contains(text))
+                        && std::fs::read_to_string(&path).is_ok_and(|t| texts.iter().all(|x| t.contains(x)))
                 }
             })
         }
         let home = self.sbx.home();
-        wait_for(&format!("{text:?} in an agent's transcript"), || {
-            (holds(&home.join("claude"), text) || holds(&home.join("codex"), text)).then_some(())
+        wait_for(&format!("{texts:?} in an agent's transcript"), || {
+            (holds(&home.join("claude"), texts) || holds(&home.join("codex"), texts)).then_some(())
         });
     }
 
