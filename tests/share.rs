@@ -707,12 +707,7 @@ fn a_session_opened_from_the_tui_is_a_tracked_agent_pane() {
     alice.wait(&pane, "idle");
     let sid = alice.agent(&pane)["session_id"].as_str().unwrap().to_string();
     // Claude writes its transcript in batches: send once the turn is in it.
-    wait_for("the turn in Alice's transcript", || {
-        files_below(&alice.sbx.home().join("claude/projects"))
-            .iter()
-            .any(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains("KESTREL-8") && t.contains("Noted.")))
-            .then_some(())
-    });
+    alice.wait_transcript(&["KESTREL-8", "Noted."]);
     a(&["send", "bob", &sid]);
 
     let dir = bob.project.display().to_string();
