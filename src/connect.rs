@@ -12,9 +12,16 @@ use crate::protocol::Error;
 
 type CliResult<T = ()> = Result<T, Error>;
 use crate::config::paths::{ensure_private_dir, Paths};
-use crate::protocol::{read_frame, write_frame, ClientMsg, Command, Hello, Reply, ServerMsg, PROTOCOL_VERSION};
+use crate::protocol::{
+    read_frame, write_frame, ClientMsg, Command, Hello, Reply, ServerMsg, UpgradeAnswer, UpgradeRequest,
+    PROTOCOL_VERSION, UPGRADE_HELLO,
+};
 
 pub async fn connect(socket: &Path) -> std::io::Result<UnixStream> {
+    connect_saying(socket, PROTOCOL_VERSION).await
+}
+
+async fn connect_saying(socket: &Path, version: u32) -> std::io::Result<UnixStream> {
     // Only talk to a server of our own: another user's socket could feed our terminal anything.
     let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(socket)?);
     if owner != crate::config::paths::current_uid() {
@@ -24,8 +31,65 @@ pub async fn connect(socket: &Path) -> std::io::Result<UnixStream> {
         ));
     }
     let mut stream = UnixStream::connect(socket).await?;
-    write_frame(&mut stream, &Hello { version: PROTOCOL_VERSION }).await?;
+    write_frame(&mut stream, &Hello { version }).await?;
     Ok(stream)
+}
+
+/// What `sbx upgrade` did.
+pub struct Upgraded {
+    pub message: String,
+    pub panes: usize,
+}
+
+/// Ask the server on `socket` to hand over to `exe` (frozen frames, whatever protocol either
+/// side speaks), then wait until it runs as `exe` and answers in this binary's protocol.
+pub async fn upgrade(socket: &Path, exe: &Path) -> CliResult<Upgraded> {
+    let mut stream = connect_saying(socket, UPGRADE_HELLO).await.map_err(|e| no_server(socket, e))?;
+    let pid = stream.peer_cred().ok().and_then(|c| c.pid()).unwrap_or(0);
+    let exe_text = exe.to_str().ok_or_else(|| {
+        Error::new("bad_path", format!("{} is not UTF-8", exe.display()), "run sbx from a path that is UTF-8")
+    })?;
+    write_frame(&mut stream, &UpgradeRequest { exe: exe_text.to_string() }).await?;
+    let too_old = || {
+        Error::new(
+            "cannot_upgrade",
+            "this server cannot hand over in place (it predates sbx upgrade)",
+            "restart it: sbx kill-server, then sbx restore brings the layout and agents back",
+        )
+    };
+    let answer = match tokio::time::timeout(Duration::from_secs(60), read_frame::<_, UpgradeAnswer>(&mut stream)).await
+    {
+        Ok(Ok(Some(answer))) => answer,
+        Ok(_) => return Err(too_old()),
+        Err(_) => {
+            return Err(Error::new("timeout", "the server did not answer the upgrade", "see its log (server.log)"))
+        }
+    };
+    if !answer.ok {
+        return Err(Error::new("upgrade_refused", answer.message, "nothing changed; the server runs as it did"));
+    }
+    // Same process, new binary: done once it is that binary and answers.
+    let wanted = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let became = std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|now| now == wanted);
+        if became {
+            if let Ok(stream) = connect(socket).await {
+                if let Ok(Reply::List(sessions)) = request(stream, Command::List).await {
+                    let panes = sessions.iter().flat_map(|s| &s.tabs).map(|t| t.panes.len()).sum();
+                    return Ok(Upgraded { message: answer.message, panes });
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(Error::new(
+                "upgrade_unfinished",
+                "the server did not come back as the new binary",
+                "see server.log in the runtime folder; `sbx restore` brings the layout back if it is gone",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn no_server(socket: &Path, err: std::io::Error) -> Error {

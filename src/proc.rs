@@ -30,10 +30,32 @@ pub fn become_subreaper() {
     }
 }
 
-/// Reap this process's children that have exited, except those `keep` names (whoever started
-/// them waits for them). A subreaper is given every orphan below it: without this they would
-/// stay zombies. Returns how many were reaped.
+/// Children this process started itself and waits for (besides panes): the reaper leaves them.
+/// Held across spawn and across a reaping pass, so a child that exits at once is never reaped
+/// before it is named here.
+static WAITED_FOR: std::sync::Mutex<std::collections::BTreeSet<u32>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Spawn `command` as a child that its caller waits for: `reap_children` will not take it.
+/// Call `waited(pid)` once it has been waited for.
+pub fn spawn_waited(command: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+    let mut own = WAITED_FOR.lock().unwrap_or_else(|e| e.into_inner());
+    let child = command.spawn()?;
+    own.extend(child.id());
+    Ok(child)
+}
+
+/// `pid` (from `spawn_waited`) has been waited for.
+pub fn waited(pid: u32) {
+    WAITED_FOR.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
+}
+
+/// Reap this process's children that have exited, except those `keep` names and those started
+/// with `spawn_waited` (whoever started them waits for them). A subreaper is given every orphan
+/// below it: without this they would stay zombies. Returns how many were reaped.
 pub fn reap_children(keep: impl Fn(u32) -> bool) -> usize {
+    let own = WAITED_FOR.lock().unwrap_or_else(|e| e.into_inner());
+    let keep = |pid| own.contains(&pid) || keep(pid);
     let me = std::process::id();
     let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
     let mut reaped = 0;

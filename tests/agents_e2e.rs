@@ -190,8 +190,10 @@ fn a_waiting_agent_rings_the_client_and_a_chord_opens_another() {
     lab.wait(&second, "idle");
 }
 
-#[test]
-fn claude_reaches_sbx_over_mcp() {
+/// A lab whose stub answers "who am i" with a call to bridge_whoami, and a Claude pane
+/// labelled alice that has sbx's tools in its list (Claude connects its MCP servers in the
+/// background: ask until the model sees them).
+fn whoami_lab() -> (AgentLab, String) {
     let lab = AgentLab::new();
     lab.stub.script(json!({
         "rules": [{"match": "who am i", "reply": {"tool": {"name": "mcp__sbx__bridge_whoami", "input": {}}}}],
@@ -200,47 +202,22 @@ fn claude_reaches_sbx_over_mcp() {
     }));
     let project = lab.project.display().to_string();
     let pane = lab
-        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "claude", "--label", "alice"])
+        .ok(&["new", "-d", "--size", "200x50", "-c", &project, "--agent", "claude", "--label", "alice"])
         .trim()
         .to_string();
     lab.wait(&pane, "idle");
-    // Claude connects its MCP servers in the background: ask until its tools list has sbx's.
     wait_for("sbx's tools in Claude's list", || {
         lab.ok(&["agent", "prompt", "-t", &pane, "hello"]);
         lab.wait(&pane, "idle");
         lab.stub.turns().last().is_some_and(|t| t["body"].to_string().contains("mcp__sbx__bridge_whoami")).then_some(())
     });
-    lab.ok(&["agent", "prompt", "-t", &pane, "who am i"]);
-    // Claude may ask before using a new MCP tool; say yes (once) when it does.
-    let mut confirmed = false;
-    let start = std::time::Instant::now();
-    wait_for("the tool call to finish", || {
-        let turns: Vec<String> = lab
-            .stub
-            .turns()
-            .iter()
-            .map(|t| t["body"].to_string().chars().rev().take(1500).collect::<String>().chars().rev().collect())
-            .collect();
-        assert!(
-            start.elapsed() < PATIENCE - std::time::Duration::from_secs(1),
-            "{}\n{}\n{turns:#?}",
-            lab.server_log(),
-            lab.sbx.capture(&pane)
-        );
-        if !confirmed && lab.agent(&pane)["state"] == "waiting" {
-            lab.ok(&["agent", "confirm", "-t", &pane]);
-            confirmed = true;
-        }
-        lab.stub
-            .turns()
-            .iter()
-            .any(|t| {
-                let body = t["body"].to_string();
-                body.contains("tool_result") && body.contains("alice") && body.contains(&pane)
-            })
-            .then_some(())
-    });
-    lab.wait(&pane, "idle");
+    (lab, pane)
+}
+
+#[test]
+fn claude_reaches_sbx_over_mcp() {
+    let (lab, pane) = whoami_lab();
+    whoami_reaches_the_model(&lab, &pane, "alice");
 }
 
 #[test]
@@ -494,4 +471,81 @@ fn a_killed_server_brings_its_agents_back_resumed_with_their_mail() {
             assert!(asked.contains("sbx-inbox") && asked.contains("91bd4"), "the mail sent before the crash arrived");
         }
     }
+}
+
+/// Prompt "who am i" (scripted to call bridge_whoami) and wait until the tool's answer, naming
+/// `label` and the pane, reaches the model; confirms once if Claude asks first.
+fn whoami_reaches_the_model(lab: &AgentLab, pane: &str, label: &str) {
+    // Each request carries the whole conversation: an answer is new when a request holds more
+    // tool results than any before it.
+    let results = |t: &serde_json::Value| t["body"].to_string().matches("tool_result").count();
+    let turns = lab.stub.turns();
+    let (before, answered) = (turns.len(), turns.iter().map(results).max().unwrap_or(0));
+    lab.ok(&["agent", "prompt", "-t", pane, "who am i"]);
+    let mut confirmed = false;
+    let start = std::time::Instant::now();
+    wait_for("the tool call to finish", || {
+        let turns = lab.stub.turns();
+        let tail: Vec<String> = turns[before..]
+            .iter()
+            .map(|t| t["body"].to_string().chars().rev().take(1500).collect::<String>().chars().rev().collect())
+            .collect();
+        assert!(
+            start.elapsed() < PATIENCE - std::time::Duration::from_secs(1),
+            "{}\n{}\n{tail:#?}",
+            lab.server_log(),
+            lab.sbx.capture(pane)
+        );
+        if !confirmed && lab.agent(pane)["state"] == "waiting" {
+            lab.ok(&["agent", "confirm", "-t", pane]);
+            confirmed = true;
+        }
+        turns[before..]
+            .iter()
+            .any(|t| {
+                let body = t["body"].to_string();
+                results(t) > answered && body.contains(label) && body.contains(pane)
+            })
+            .then_some(())
+    });
+    lab.wait(pane, "idle");
+}
+
+/// `sbx upgrade` with a real Claude and a real Codex pane: the same processes go on as tracked
+/// agents with their sessions, their hooks reach the new server (idle → working → idle), and
+/// Claude's MCP server, connected to the old one, answers from the new one.
+#[test]
+fn agents_keep_their_sessions_hooks_and_bridge_across_an_upgrade() {
+    let (lab, claude) = whoami_lab();
+    let project = lab.project.display().to_string();
+    let codex =
+        lab.ok(&["split", "-t", &claude, "-c", &project, "--agent", "codex", "--label", "bob"]).trim().to_string();
+    lab.wait(&codex, "idle");
+    whoami_reaches_the_model(&lab, &claude, "alice");
+    lab.ok(&["agent", "prompt", "-t", &codex, "first turn"]);
+    lab.see_state(&codex, "working");
+    lab.wait(&codex, "idle");
+    let before: Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> = [&claude, &codex]
+        .iter()
+        .map(|p| {
+            let pane = lab.sbx.panes().into_iter().find(|q| q["id"] == p.as_str()).unwrap();
+            (pane["pid"].clone(), pane["label"].clone(), lab.agent(p)["session_id"].clone())
+        })
+        .collect();
+
+    let next = lab.sbx.next_binary();
+    let out = lab.ok(&["upgrade", "--to", next.to_str().unwrap()]);
+    assert!(out.contains("2 panes kept"), "{out}");
+    for (pane, (pid, label, session)) in [&claude, &codex].iter().zip(&before) {
+        let now = lab.sbx.panes().into_iter().find(|q| q["id"] == pane.as_str()).unwrap();
+        assert_eq!((&now["pid"], &now["label"]), (pid, label), "{pane}: the same process and label");
+        assert_eq!(&lab.agent(pane)["session_id"], session, "{pane}: the same session");
+        assert_eq!(lab.agent(pane)["state"], "idle");
+    }
+    // Hooks reach the new server: a turn is seen starting and ending.
+    lab.ok(&["agent", "prompt", "-t", &codex, "second turn"]);
+    lab.see_state(&codex, "working");
+    lab.wait(&codex, "idle");
+    // Claude's MCP server reconnects to the new server and still speaks for its pane.
+    whoami_reaches_the_model(&lab, &claude, "alice");
 }

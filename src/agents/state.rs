@@ -2,7 +2,7 @@
 
 pub use crate::protocol::HookEvent;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AgentState {
     Starting,
     Working {

@@ -80,6 +80,13 @@ pub enum Cmd {
         #[arg(short = 't', long)]
         target: String,
     },
+    /// Hand every pane to this sbx binary, in place (after installing a new version): panes,
+    /// their processes, screens and scrollback stay; attached clients follow by themselves.
+    Upgrade {
+        /// Hand over to this sbx binary instead of the one running this command.
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
+    },
     /// Stop the server and every pane in it (its layout is kept for `sbx restore`).
     KillServer {
         /// Keep nothing for `sbx restore`.
@@ -184,7 +191,15 @@ pub enum Cmd {
     },
     /// Run the server in the foreground (sbx starts it on its own when needed).
     #[command(hide = true)]
-    Server,
+    Server {
+        /// Take over the panes a server before this one handed over (a live upgrade): the
+        /// memfd holding them.
+        #[arg(long)]
+        adopt: Option<i32>,
+        /// Print the live-upgrade handoff format this binary reads, and exit.
+        #[arg(long)]
+        handoff_format: bool,
+    },
     /// Run a relay: the mailbox server for sealed sessions (stores ciphertext only).
     Relay(RelayArgs),
     /// Your sharing identity (created on first use) and its echo-id; publishes it to the relay.

@@ -22,6 +22,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "kill",
             "kill-server",
             "restore",
+            "upgrade",
             "reload",
             "label",
             "config",

@@ -50,8 +50,12 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    if let Some(Cmd::Server) = cli.command {
-        return match crate::server::run(paths) {
+    if let Some(Cmd::Server { handoff_format: true, .. }) = cli.command {
+        outln!("sbx-handoff {}", crate::server::HANDOFF_FORMAT);
+        return 0;
+    }
+    if let Some(Cmd::Server { adopt, .. }) = cli.command {
+        return match crate::server::run(paths, adopt) {
             Ok(()) => 0,
             Err(e) => {
                 errln!("sbx server: {e:#}");
@@ -315,6 +319,29 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             }
             Ok(())
         }
+        Cmd::Upgrade { to } => {
+            let exe = match to {
+                Some(path) => std::fs::canonicalize(&path).map_err(|e| {
+                    Error::new(
+                        "no_binary",
+                        format!("cannot use {}: {e}", path.display()),
+                        "give the path of an sbx binary",
+                    )
+                })?,
+                None => std::env::current_exe().map_err(|e| {
+                    Error::new("no_binary", format!("cannot tell where this sbx is: {e}"), "run sbx by its full path")
+                })?,
+            };
+            let done = connect::upgrade(&paths.socket(), &exe).await?;
+            if json {
+                output::print_json(
+                    &serde_json::json!({ "upgraded": true, "binary": exe, "panes": done.panes, "message": done.message }),
+                );
+            } else {
+                outln!("{} ({} panes kept)", done.message, done.panes);
+            }
+            Ok(())
+        }
         Cmd::KillServer { forget } => {
             simple(paths, Command::KillServer { forget }).await?;
             // Return once the server is gone, so `kill-server; sbx` starts a fresh one.
@@ -383,7 +410,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             Ok(())
         }
         Cmd::Man => Ok(help::man()?),
-        Cmd::Server | Cmd::Relay(_) => Err(Error::bare("usage", "this command runs before the runtime starts")),
+        Cmd::Server { .. } | Cmd::Relay(_) => Err(Error::bare("usage", "this command runs before the runtime starts")),
     }
 }
 

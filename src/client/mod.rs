@@ -8,6 +8,7 @@ mod colors;
 
 use std::io::Write;
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use crossterm::event::{
@@ -72,10 +73,30 @@ impl Drop for TerminalGuard {
     }
 }
 
-type Outcome = CliResult<String>;
+type Outcome = CliResult<Ending>;
+
+/// How an attachment ends.
+enum Ending {
+    /// Restore the terminal and print this.
+    Said(String),
+    /// The server is becoming the binary `exe` (a live upgrade): become it too, attached to
+    /// `session` again, with the terminal left as it is.
+    Become { exe: std::path::PathBuf, session: String },
+}
+
+impl TerminalGuard {
+    /// Hand the terminal on to the next attach client in this process (after an exec): what
+    /// it sets up again by itself is undone, the screen is left as it is.
+    fn hand_on(&self) {
+        if self.keyboard_flags {
+            let _ = execute!(std::io::stdout(), PopKeyboardEnhancementFlags);
+        }
+        let _ = rustix::io::ioctl_fionbio(std::io::stdin(), false);
+    }
+}
 
 /// Attach over `stream` (hello already sent). Returns the message to print on exit.
-pub async fn attach(stream: tokio::net::UnixStream, mut request: AttachRequest) -> Outcome {
+pub async fn attach(stream: tokio::net::UnixStream, mut request: AttachRequest) -> CliResult<String> {
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Err(Error::new(
             "no_terminal",
@@ -110,27 +131,42 @@ pub async fn attach(stream: tokio::net::UnixStream, mut request: AttachRequest) 
     tokio::spawn(async move {
         let outcome = loop {
             match read_frame::<_, ServerMsg>(&mut reader).await {
-                Ok(Some(ServerMsg::Exit(message))) => break Ok(message),
+                Ok(Some(ServerMsg::Exit(message))) => break Ok(Ending::Said(message)),
+                Ok(Some(ServerMsg::Upgrading { exe, session })) => break Ok(Ending::Become { exe, session }),
                 Ok(Some(ServerMsg::Error(e))) => break Err(e),
                 Ok(Some(_)) => {}
-                Ok(None) | Err(_) => break Ok("[lost server]".to_string()),
+                Ok(None) | Err(_) => break Ok(lost()),
             }
         };
         let _ = told_tx.send(outcome).await;
     });
     let outcome = loop {
         tokio::select! {
-            outcome = told.recv() => break outcome.unwrap_or_else(|| Ok("[lost server]".into())),
+            outcome = told.recv() => break outcome.unwrap_or_else(|| Ok(lost())),
             _ = resized.recv() => {
                 let Ok((cols, rows)) = terminal::size() else { continue };
                 if write_frame(&mut writer, &ClientMsg::Resize { cols, rows }).await.is_err() {
-                    break Ok("[lost server]".into());
+                    break Ok(lost());
                 }
             }
-            _ = hangup.recv() => break Ok("[terminal closed]".into()),
-            _ = term.recv() => break Ok("[terminated]".into()),
+            _ = hangup.recv() => break Ok(Ending::Said("[terminal closed]".into())),
+            _ = term.recv() => break Ok(Ending::Said("[terminated]".into())),
         }
+    };
+    let outcome = match outcome {
+        Ok(Ending::Become { exe, session }) => {
+            guard.hand_on();
+            // Only returns if the exec failed; then this client ends as usual.
+            let error = std::process::Command::new(&exe).args(["attach", "-t", &session]).exec();
+            Ok(format!("[the server was upgraded; cannot run {}: {error}; attach again]", exe.display()))
+        }
+        Ok(Ending::Said(message)) => Ok(message),
+        Err(e) => Err(e),
     };
     drop(guard);
     outcome
+}
+
+fn lost() -> Ending {
+    Ending::Said("[lost server]".into())
 }

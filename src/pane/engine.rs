@@ -389,7 +389,7 @@ impl Engine {
         let mut text = String::with_capacity(8);
         for col in 0..grid.columns() {
             let cell = &row[Column(col)];
-            if cell.flags.intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER) {
+            if super::history::is_spacer(row, col) {
                 continue;
             }
             text.clear();
@@ -464,6 +464,19 @@ impl Engine {
             }
         }
         Some(out)
+    }
+
+    /// The compact history, whichever screen is shown (a state dump reads it whole).
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Let go of output a synchronized update is holding back (before a state dump).
+    pub fn end_sync(&mut self) {
+        if self.sync_deadline().is_some() {
+            self.parser.stop_sync(&mut self.term);
+            self.migrate();
+        }
     }
 
     pub fn cursor(&self) -> Point {

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use alacritty_terminal::grid::Row;
 use alacritty_terminal::index::Column;
-use alacritty_terminal::term::cell::{Cell, Flags, LineLength};
+use alacritty_terminal::term::cell::{Cell, Flags};
 use alacritty_terminal::vte::ansi::{Color, NamedColor};
 use unicode_width::UnicodeWidthChar;
 
@@ -33,7 +33,7 @@ impl Style {
         flags: Flags::empty(),
     };
 
-    fn of(cell: &Cell) -> Style {
+    pub fn of(cell: &Cell) -> Style {
         Style { fg: cell.fg, bg: cell.bg, flags: cell.flags & STYLE_FLAGS }
     }
 }
@@ -67,14 +67,14 @@ impl HistLine {
         let wrapped = cols > 0 && row[Column(cols - 1)].flags.contains(Flags::WRAPLINE);
         // Cells past the last occupied one are blank: a wrapped line keeps them (they join the
         // next line), an ended line drops them.
-        let used = if wrapped { cols } else { row.line_length().0.min(cols) };
+        let used = if wrapped { cols } else { occupied(row, cols) };
         let mut text = String::with_capacity(used);
         let mut runs: Vec<Run> = Vec::with_capacity(4);
         let mut cells = 0; // cells so far
         let mut last_visible = 0; // cells up to the last non-blank one
         let mut text_visible = 0;
-        for cell in &row[..Column(used)] {
-            if cell.flags.intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER) {
+        for (col, cell) in row[..Column(used)].iter().enumerate() {
+            if is_spacer(row, col) {
                 continue;
             }
             let base = match cell.c {
@@ -155,6 +155,29 @@ impl HistLine {
         out.truncate(out.trim_end().len());
         out
     }
+}
+
+/// Whether the cell at `col` is the hidden half of a wide character: the second half of one,
+/// or the blank left at the end of a line where one did not fit. A second half whose wide
+/// character was overwritten shows as a blank, so the columns after it stay where they are.
+pub fn is_spacer(row: &Row<Cell>, col: usize) -> bool {
+    let flags = row[Column(col)].flags;
+    flags.contains(Flags::LEADING_WIDE_CHAR_SPACER)
+        || (flags.contains(Flags::WIDE_CHAR_SPACER) && col > 0 && row[Column(col - 1)].flags.contains(Flags::WIDE_CHAR))
+}
+
+/// Cells up to the last one that shows anything: a character, or a colour or attribute on a
+/// blank (a coloured erase, a status bar's background), which tmux keeps in history too.
+fn occupied(row: &Row<Cell>, cols: usize) -> usize {
+    let cols = cols.min(row.len());
+    row[..Column(cols)]
+        .iter()
+        .rposition(|cell| {
+            !matches!(cell.c, ' ' | '\t' | '\0')
+                || cell.zerowidth().is_some_and(|z| !z.is_empty())
+                || Style::of(cell) != Style::DEFAULT
+        })
+        .map_or(0, |i| i + 1)
 }
 
 /// A line all in the default style keeps no runs (no allocation): most of a shell's history.

@@ -5,6 +5,7 @@
 
 #[cfg(test)]
 mod conformance;
+mod dump;
 pub mod engine;
 pub mod history;
 pub mod input;
@@ -13,17 +14,19 @@ mod scan;
 pub mod writer;
 
 use std::ffi::OsString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use portable_pty::{native_pty_system, CommandBuilder, MasterPty, PtySize};
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
 use tokio::sync::mpsc::UnboundedSender;
 
 use alacritty_terminal::term::TermMode;
 use crossterm::event::{KeyEvent, MouseEvent};
 use engine::{lock, Engine, Signals, Size};
+pub use reader::Hold;
 
 pub type PaneId = u32;
 
@@ -39,6 +42,9 @@ pub enum PaneNotice {
     /// The child is gone and the PTY is closed; `by_signal`: it was killed rather than exited
     /// (a shutdown's SIGKILL, a crash).
     Exited { id: PaneId, by_signal: bool },
+    /// The pane's reader has stopped for a hold (a live upgrade): everything it read is in
+    /// the engine, and it reads no more until the hold is let go.
+    Held(PaneId),
 }
 
 pub struct SpawnSpec {
@@ -61,14 +67,18 @@ pub trait PaneIo: Send {
     fn resize(&self, size: Size);
     /// Hang up the child, as a closing terminal would.
     fn hang_up(&mut self);
+    /// The PTY's master side (handed to a new server at a live upgrade).
+    fn master(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
 }
 
-/// A child on a PTY.
+/// A child on a PTY: its pid and the master side (the read side is a duplicate, owned by the
+/// reader). The same whether this server started the child or adopted it at an upgrade.
 struct Pty {
     pid: Option<u32>,
     writer: writer::PtyWriter,
-    master: Box<dyn MasterPty + Send>,
-    killer: Box<dyn portable_pty::ChildKiller + Send + Sync>,
+    master: OwnedFd,
 }
 
 impl PaneIo for Pty {
@@ -77,15 +87,19 @@ impl PaneIo for Pty {
     }
 
     fn resize(&self, size: Size) {
-        let _ = self.master.resize(PtySize { rows: size.rows, cols: size.cols, pixel_width: 0, pixel_height: 0 });
+        let winsize = rustix::termios::Winsize { ws_row: size.rows, ws_col: size.cols, ws_xpixel: 0, ws_ypixel: 0 };
+        let _ = rustix::termios::tcsetwinsize(&self.master, winsize);
     }
 
     fn hang_up(&mut self) {
+        let Some(pid) = self.pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) else { return };
         // The child leads its own session, so its process group id is its pid.
-        if let Some(group) = self.pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::HUP);
-        }
-        let _ = self.killer.kill();
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::HUP);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::HUP);
+    }
+
+    fn master(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.master.as_fd())
     }
 }
 
@@ -108,6 +122,24 @@ impl PaneIo for Recorder {
     fn hang_up(&mut self) {
         self.hung_up.store(true, Ordering::Release);
     }
+}
+
+/// A child on a PTY, started or adopted: what a pane is made from.
+pub struct Started {
+    pub master: OwnedFd,
+    pub pid: Option<u32>,
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    pub size: Size,
+    pub scrollback: usize,
+}
+
+/// A running child handed over by the server before this one (a live upgrade).
+pub struct Adopted {
+    pub started: Started,
+    pub colors: engine::OuterColors,
+    /// The old engine's state as escapes (`Engine::dump`).
+    pub dump: String,
 }
 
 pub struct Pane {
@@ -142,7 +174,7 @@ pub struct Asked {
 pub const FLOOD_BYTES: usize = 16 * 1024;
 
 impl Pane {
-    pub fn spawn(id: PaneId, spec: SpawnSpec, notices: UnboundedSender<PaneNotice>) -> Result<Pane> {
+    pub fn spawn(id: PaneId, spec: SpawnSpec, notices: UnboundedSender<PaneNotice>, hold: &Hold) -> Result<Pane> {
         let size = Size::clamped(spec.size.cols, spec.size.rows);
         let pair = native_pty_system()
             .openpty(PtySize { rows: size.rows, cols: size.cols, pixel_width: 0, pixel_height: 0 })
@@ -171,25 +203,43 @@ impl Pane {
         })?;
         drop(pair.slave);
         let pid = child.process_id();
-        let killer = child.clone_killer();
+        // The reader waits for the child by its pid (as for an adopted one), not through this.
+        drop(child);
         let master_fd = pair.master.as_raw_fd().context("the pseudo-terminal has no file descriptor")?;
-        // The read and write sides own duplicates, so they can outlive a closed pane until the
-        // child is gone.
-        // SAFETY: the master holds this fd open while `pair.master` lives, which is past the
-        // two dups below; the borrow goes no further.
-        let master = unsafe { std::os::fd::BorrowedFd::borrow_raw(master_fd) };
-        let read_fd = rustix::io::dup(master).context("cannot read the pseudo-terminal")?;
-        let write_fd = rustix::io::dup(master).context("cannot write to the pseudo-terminal")?;
+        // SAFETY: `pair.master` holds this fd open until the end of this function; the borrow
+        // ends with the dup.
+        let master = rustix::io::fcntl_dupfd_cloexec(unsafe { BorrowedFd::borrow_raw(master_fd) }, 0)
+            .context("cannot keep the pseudo-terminal")?;
+        let pty = Started { master, pid, command: spec.command, cwd: spec.cwd, size, scrollback: spec.scrollback };
+        Pane::start(id, pty, spec.colors, notices, hold)
+    }
 
+    /// A pane whose child runs already, on the PTY `master` (a live upgrade hands them over):
+    /// its engine is rebuilt from the old engine's `dump`, then reading goes on.
+    pub fn adopt(id: PaneId, adopted: Adopted, notices: UnboundedSender<PaneNotice>, hold: &Hold) -> Result<Pane> {
+        let Adopted { started, colors, dump } = adopted;
+        let pane = Pane::start(id, started, colors, notices, hold)?;
+        lock(&pane.engine).advance(dump.as_bytes());
+        // The new engine's answers to the dump went nowhere (it asks nothing), and its title
+        // is what the dump set.
+        Ok(pane)
+    }
+
+    fn start(
+        id: PaneId,
+        started: Started,
+        colors: engine::OuterColors,
+        notices: UnboundedSender<PaneNotice>,
+        hold: &Hold,
+    ) -> Result<Pane> {
+        let Started { master, pid, command, cwd, size, scrollback } = started;
+        // The read and write sides own duplicates, so they can outlive a closed pane until the
+        // child is gone. Each closes on exec: a live upgrade hands over only the one it names.
+        let read_fd = rustix::io::fcntl_dupfd_cloexec(&master, 0).context("cannot read the pseudo-terminal")?;
+        let write_fd = rustix::io::fcntl_dupfd_cloexec(&master, 0).context("cannot write to the pseudo-terminal")?;
         let writer = writer::PtyWriter::spawn(format!("pane{id}-write"), write_fd)?;
         let signals = Arc::new(Mutex::new(Signals::default()));
-        let engine = Arc::new(Mutex::new(Engine::new(
-            size,
-            spec.scrollback,
-            writer.clone(),
-            signals.clone(),
-            spec.colors.clone(),
-        )));
+        let engine = Arc::new(Mutex::new(Engine::new(size, scrollback, writer.clone(), signals.clone(), colors)));
         let alive = Arc::new(AtomicBool::new(true));
         let notified = Arc::new(AtomicBool::new(false));
         let unseen_bytes = Arc::new(AtomicUsize::new(0));
@@ -201,20 +251,10 @@ impl Pane {
             unseen_bytes: unseen_bytes.clone(),
             notices,
         };
-        reader::start(read_fd, child, sink, alive.clone()).context("cannot watch the pseudo-terminal")?;
-        let io = Pty { pid, writer, master: pair.master, killer };
-        Ok(Pane::assemble(
-            id,
-            spec.command,
-            spec.cwd,
-            pid,
-            engine,
-            signals,
-            alive,
-            notified,
-            unseen_bytes,
-            Box::new(io),
-        ))
+        reader::start(read_fd, pid, sink, alive.clone(), hold.subscribe())
+            .context("cannot watch the pseudo-terminal")?;
+        let io = Pty { pid, writer, master };
+        Ok(Pane::assemble(id, command, cwd, pid, engine, signals, alive, notified, unseen_bytes, Box::new(io)))
     }
 
     #[cfg(test)]
@@ -295,6 +335,17 @@ impl Pane {
             bytes.extend_from_slice(b"\r\n");
         }
         lock(&self.engine).advance(&bytes);
+    }
+
+    /// The PTY's master side, when the pane has a child on one.
+    pub fn master(&self) -> Option<BorrowedFd<'_>> {
+        self.io.master()
+    }
+
+    /// The engine's whole state as escapes, with the title (a live upgrade).
+    pub fn dump(&self) -> String {
+        let title = self.title();
+        lock(&self.engine).dump(title.as_deref())
     }
 
     /// Send bytes to the child as they are. Never blocks.

@@ -12,7 +12,6 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use portable_pty::Child;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -47,18 +46,41 @@ impl Sink {
     }
 }
 
-/// Start reading `fd` (the pane's master, set non-blocking here). When the child is gone,
-/// `alive` turns false and the server gets `Exited`.
+/// Stops every pane's reader while it is set (a live upgrade hands the panes to a new binary):
+/// each reader parses what it has read, reads no more and says so (`PaneNotice::Held`); bytes
+/// the child writes meanwhile wait in the PTY for whoever reads it next.
+#[derive(Clone)]
+pub struct Hold(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Hold {
+    fn default() -> Hold {
+        Hold(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+}
+
+impl Hold {
+    pub fn set(&self, held: bool) {
+        self.0.send_replace(held);
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
+
+/// Start reading `fd` (the pane's master, set non-blocking here). When the child `pid` is
+/// gone, `alive` turns false and the server gets `Exited`.
 pub fn start(
     fd: OwnedFd,
-    mut child: Box<dyn Child + Send + Sync>,
+    pid: Option<u32>,
     sink: Sink,
     alive: Arc<AtomicBool>,
+    hold: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let afd = register(fd)?;
     let (handoff, parser) = Handoff::start(&sink)?;
     tokio::spawn(async move {
-        read_until_closed(&afd, &sink, &handoff).await;
+        read_until_closed(&afd, &sink, &handoff, hold).await;
         drop(handoff);
         drop(afd);
         // Reap the child off the server thread; the parser finishes what it holds first.
@@ -66,13 +88,25 @@ pub fn start(
         let id = sink.id;
         let _ = tokio::task::spawn_blocking(move || {
             let _ = parser.join();
-            let by_signal = child.wait().is_ok_and(|status| status.signal().is_some());
+            let by_signal = pid.is_some_and(wait_killed);
             alive.store(false, Ordering::Release);
             let _ = notices.send(PaneNotice::Exited { id, by_signal });
         })
         .await;
     });
     Ok(())
+}
+
+/// Wait for the child; whether a signal ended it.
+fn wait_killed(pid: u32) -> bool {
+    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else { return false };
+    loop {
+        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) => return status.terminating_signal().is_some(),
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => return false,
+        }
+    }
 }
 
 fn register(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
@@ -117,10 +151,25 @@ impl Handoff {
     }
 }
 
-async fn read_until_closed(afd: &AsyncFd<OwnedFd>, sink: &Sink, handoff: &Handoff) {
+async fn read_until_closed(
+    afd: &AsyncFd<OwnedFd>,
+    sink: &Sink,
+    handoff: &Handoff,
+    mut hold: tokio::sync::watch::Receiver<bool>,
+) {
     let mut buf = vec![0u8; BATCH];
     loop {
-        let Ok(mut ready) = afd.readable().await else { return };
+        let ready = tokio::select! {
+            biased;
+            // A hold whose sender is gone never comes: the branch just does not match.
+            Ok(_) = hold.wait_for(|held| *held) => None,
+            ready = afd.readable() => Some(ready),
+        };
+        let Some(ready) = ready else {
+            hold_here(sink, handoff, &mut hold).await;
+            continue;
+        };
+        let Ok(mut ready) = ready else { return };
         // Gather what is there now, up to a batch.
         let mut len = 0;
         let mut closed = false;
@@ -148,6 +197,15 @@ async fn read_until_closed(afd: &AsyncFd<OwnedFd>, sink: &Sink, handoff: &Handof
             return;
         }
     }
+}
+
+/// Held: once the parser has everything read so far, say so, then wait to be let go.
+async fn hold_here(sink: &Sink, handoff: &Handoff, hold: &mut tokio::sync::watch::Receiver<bool>) {
+    while !handoff.is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let _ = sink.notices.send(PaneNotice::Held(sink.id));
+    let _ = hold.wait_for(|held| !*held).await;
 }
 
 pub fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
@@ -191,7 +249,8 @@ mod tests {
         }
         let afd = register(OwnedFd::from(reader)).unwrap();
         let (handoff, _parser) = Handoff::start(&sink).unwrap();
-        let task = tokio::spawn(async move { read_until_closed(&afd, &sink, &handoff).await });
+        let hold = Hold::default();
+        let task = tokio::spawn(async move { read_until_closed(&afd, &sink, &handoff, hold.subscribe()).await });
 
         // Write up to 64 MiB. The pipe is full whenever the reader lags; if it stays full for
         // two seconds the reader has stopped, which is what a bounded hand-off must do.

@@ -25,7 +25,7 @@ pub use handover::{send_with_fd, FdReader};
 pub use names::{validate_label, validate_session_name};
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 /// No honest message is larger; a bigger length is a corrupt or hostile peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 /// The first frame of a connection is a `Hello`: a few bytes. Until a peer has said it speaks
@@ -38,6 +38,28 @@ const READ_CHUNK: usize = 64 * 1024;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hello {
     pub version: u32,
+}
+
+/// The `Hello` version that asks for a live upgrade instead of speaking the protocol. It and
+/// the two frames after it are frozen, never to change shape: a newer sbx, whatever protocol
+/// it speaks, must be able to ask an older server to hand over to it.
+pub const UPGRADE_HELLO: u32 = u32::MAX;
+/// Frozen (see `UPGRADE_HELLO`): the second frame, the binary to hand over to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpgradeRequest {
+    pub exe: String,
+}
+/// Frozen (see `UPGRADE_HELLO`): the server's answer; once `ok`, it is handing over.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpgradeAnswer {
+    pub ok: bool,
+    pub message: String,
+}
+/// Not much: a path.
+pub const MAX_UPGRADE_REQUEST: usize = 8 * 1024;
+
+pub async fn read_upgrade_request<R: AsyncRead + Unpin>(reader: &mut R) -> std::io::Result<Option<UpgradeRequest>> {
+    read_frame_up_to(reader, MAX_UPGRADE_REQUEST).await
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -174,6 +196,12 @@ pub enum ServerMsg {
     Bridge {
         call: u64,
         result: Result<String, Error>,
+    },
+    /// The server is handing over to the binary `exe` (a live upgrade): the attached client
+    /// becomes that binary, attached to `session` again, its terminal left as it is.
+    Upgrading {
+        exe: PathBuf,
+        session: String,
     },
 }
 

@@ -11,8 +11,8 @@ use std::os::fd::OwnedFd;
 
 use crate::bridge::{BridgeHandle, BridgeMsg, Caller, Replier};
 use crate::protocol::{
-    is_too_large, read_frame, read_hello, write_frame, AttachRequest, ClientMsg, Error, FdReader, ServerMsg,
-    PROTOCOL_VERSION,
+    is_too_large, read_frame, read_hello, read_upgrade_request, write_frame, AttachRequest, ClientMsg, Error, FdReader,
+    ServerMsg, UpgradeAnswer, PROTOCOL_VERSION, UPGRADE_HELLO,
 };
 
 /// Strangers being refused at once: beyond this, a new one is dropped without an answer, so
@@ -35,16 +35,38 @@ pub enum ConnEvent {
     /// A client attaches, handing over its terminal (see `front::terminal`).
     Attach(ClientId, AttachRequest, OwnedFd, UnboundedSender<ServerMsg>),
     Closed(ClientId),
+    /// A live upgrade to the binary at this path is asked for (frozen frames, any version);
+    /// the answer goes back on the channel.
+    Upgrade(std::path::PathBuf, UpgradeReply),
 }
+
+/// The answer to an upgrade request, and a way for the server to know it has gone out.
+pub type UpgradeReply = tokio::sync::oneshot::Sender<(Result<String, String>, tokio::sync::oneshot::Sender<()>)>;
 
 static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
 
-pub async fn accept_loop(listener: UnixListener, events: UnboundedSender<ConnEvent>, bridge: BridgeHandle) {
+/// Accept connections until the server ends. While `hold` is set (a live upgrade hands over)
+/// nothing is accepted: whoever connects waits in the backlog for the new binary.
+pub async fn accept_loop(
+    listener: UnixListener,
+    events: UnboundedSender<ConnEvent>,
+    bridge: BridgeHandle,
+    mut hold: tokio::sync::watch::Receiver<bool>,
+) {
     let uid = crate::config::paths::current_uid();
     let refusing = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_REFUSING));
     let mut backoff = ACCEPT_BACKOFF;
     loop {
-        let stream = match listener.accept().await {
+        let accepted = tokio::select! {
+            biased;
+            Ok(_) = hold.wait_for(|held| *held) => None,
+            accepted = listener.accept() => Some(accepted),
+        };
+        let Some(accepted) = accepted else {
+            let _ = hold.wait_for(|held| !*held).await;
+            continue;
+        };
+        let stream = match accepted {
             Ok((stream, _)) => {
                 backoff = ACCEPT_BACKOFF;
                 stream
@@ -94,25 +116,29 @@ async fn refuse(mut stream: UnixStream) {
 }
 
 async fn serve(id: ClientId, stream: UnixStream, pid: u32, events: UnboundedSender<ConnEvent>, bridge: BridgeHandle) {
-    let (reader, writer) = stream.into_split();
+    let (reader, mut writer) = stream.into_split();
     // One read picks up a frame's length and body (and any frames behind it), and the
     // terminal an attaching client passes with its `Attach`.
     let mut reader = tokio::io::BufReader::new(FdReader::new(reader));
-    let (out_tx, out_rx) = unbounded_channel::<ServerMsg>();
-    tokio::spawn(write_loop(writer, out_rx));
-
     match read_hello(&mut reader).await {
         Ok(Some(hello)) if hello.version == PROTOCOL_VERSION => {}
+        Ok(Some(hello)) if hello.version == UPGRADE_HELLO => {
+            upgrade(reader, writer, events).await;
+            return;
+        }
         Ok(Some(hello)) => {
-            let _ = out_tx.send(ServerMsg::Error(Error::new(
+            let refusal = ServerMsg::Error(Error::new(
                 "protocol_mismatch",
                 format!("this sbx server speaks protocol {PROTOCOL_VERSION}, the client {}", hello.version),
-                "restart the server with the new binary: sbx kill-server, then sbx",
-            )));
+                "hand the panes to the new binary with `sbx upgrade` (or restart: sbx kill-server, then sbx restore)",
+            ));
+            let _ = write_frame(&mut writer, &refusal).await;
             return;
         }
         _ => return,
     }
+    let (out_tx, out_rx) = unbounded_channel::<ServerMsg>();
+    tokio::spawn(write_loop(writer, out_rx));
     while let Ok(Some(msg)) = read_frame::<_, ClientMsg>(&mut reader).await {
         if let ClientMsg::Attach(request) = msg {
             // The terminal came with the frame's first byte, so it has been read by now.
@@ -142,9 +168,35 @@ async fn serve(id: ClientId, stream: UnixStream, pid: u32, events: UnboundedSend
     let _ = events.send(ConnEvent::Closed(id));
 }
 
+/// The frozen upgrade exchange (`protocol::UPGRADE_HELLO`): the request, then the answer
+/// once the server knows.
+async fn upgrade<R: tokio::io::AsyncRead + Unpin>(
+    mut reader: R,
+    mut writer: tokio::net::unix::OwnedWriteHalf,
+    events: UnboundedSender<ConnEvent>,
+) {
+    let request = match read_upgrade_request(&mut reader).await {
+        Ok(Some(request)) => request,
+        _ => return,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if events.send(ConnEvent::Upgrade(request.exe.into(), tx)).is_err() {
+        return;
+    }
+    let (answer, done) = match rx.await {
+        Ok((Ok(message), done)) => (UpgradeAnswer { ok: true, message }, Some(done)),
+        Ok((Err(message), done)) => (UpgradeAnswer { ok: false, message }, Some(done)),
+        Err(_) => (UpgradeAnswer { ok: false, message: "the server stopped before it could answer".into() }, None),
+    };
+    let _ = write_frame(&mut writer, &answer).await;
+    if let Some(done) = done {
+        let _ = done.send(());
+    }
+}
+
 async fn write_loop(mut writer: tokio::net::unix::OwnedWriteHalf, mut rx: UnboundedReceiver<ServerMsg>) {
     while let Some(msg) = rx.recv().await {
-        let is_final = matches!(msg, ServerMsg::Exit(_));
+        let is_final = matches!(msg, ServerMsg::Exit(_) | ServerMsg::Upgrading { .. });
         match write_frame(&mut writer, &msg).await {
             Ok(()) => {}
             // An answer too large for one frame (a huge capture) becomes an error the caller

@@ -14,6 +14,7 @@ mod model;
 mod pacing;
 mod persist;
 mod restore;
+mod upgrade;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Instant;
@@ -62,6 +63,12 @@ pub struct Server {
     last_exit_by_signal: bool,
     /// A snapshot found at start and not rebuilt then, for `sbx restore`.
     pending_restore: Option<model::snapshot::Snapshot>,
+    /// A live upgrade in progress (`sbx upgrade`).
+    upgrade: Option<upgrade::Upgrade>,
+    /// Stops every pane's reader for a live upgrade.
+    hold: crate::pane::Hold,
+    /// The listening socket and the lock, which a live upgrade keeps open.
+    kept_fds: Option<upgrade::KeptFds>,
 }
 
 /// How the server stops, for its snapshot.
@@ -93,16 +100,19 @@ struct Inbound {
     internal: UnboundedReceiver<Internal>,
 }
 
-/// Run the server in this process until the last session ends or `kill-server`.
-pub fn run(paths: Paths) -> Result<()> {
+pub use upgrade::HANDOFF_FORMAT;
+
+/// Run the server in this process until the last session ends or `kill-server`. With
+/// `adopt`, take over the panes a server before this one handed over (`sbx upgrade`).
+pub fn run(paths: Paths, adopt: Option<i32>) -> Result<()> {
     // One thread: the loop owns all state, and keeping connection tasks on the same thread
     // avoids a cross-thread wake on every keystroke. Pane I/O runs on threads of its own.
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    runtime.block_on(serve(paths))
+    runtime.block_on(serve(paths, adopt))
 }
 
-async fn serve(paths: Paths) -> Result<()> {
+async fn serve(paths: Paths, adopt: Option<i32>) -> Result<()> {
     let config = Config::load(&paths.config);
     let _log = crate::log::init(&config.settings.log_level, Some(paths.runtime.join("server.log")));
     crate::config::paths::ensure_private_dir(&paths.runtime)?;
@@ -115,21 +125,26 @@ async fn serve(paths: Paths) -> Result<()> {
         }
         _ => {}
     }
-    // One server per socket: the lock is held for the server's lifetime.
-    let lock_path = socket.with_extension("lock");
-    let lock_file = std::fs::OpenOptions::new()
-        .mode(0o600)
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("cannot open {}", lock_path.display()))?;
-    if lock_file.try_lock().is_err() {
-        anyhow::bail!("another sbx server is running on {}", socket.display());
-    }
-    let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
-    std::fs::set_permissions(&socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let handoff = match adopt.map(upgrade::read_handoff) {
+        Some(Ok(handoff)) => Some(handoff),
+        Some(Err(e)) => anyhow::bail!("cannot read what the server before this one handed over: {e:#}"),
+        None => None,
+    };
+    let (lock_file, listener) = match &handoff {
+        // The same lock (held by the same open file) and the same listening socket: a client
+        // that connected during the exec is in its backlog.
+        Some(h) => {
+            let lock = std::fs::File::from(upgrade::take_fd(h.lock));
+            let listener = std::os::unix::net::UnixListener::from(upgrade::take_fd(h.listener));
+            listener.set_nonblocking(true)?;
+            (lock, UnixListener::from_std(listener)?)
+        }
+        None => bind(&socket)?,
+    };
+    let kept_fds = upgrade::KeptFds {
+        listener: std::os::fd::AsRawFd::as_raw_fd(&listener),
+        lock: std::os::fd::AsRawFd::as_raw_fd(&lock_file),
+    };
 
     // Orphans of pane processes come to the server, not init: a process cannot leave its pane
     // unseen (see proc::origin), and the server reaps what it is given.
@@ -140,11 +155,17 @@ async fn serve(paths: Paths) -> Result<()> {
     let (internal_tx, internal_rx) = unbounded_channel();
     let (terminal_tx, terminal_rx) = unbounded_channel();
     let bridge = crate::bridge::spawn(paths.data.clone(), config.settings.bridge.clone(), bridge_tx);
-    tokio::spawn(conn::accept_loop(listener, conn_tx, bridge.clone()));
+    let hold = crate::pane::Hold::default();
+    tokio::spawn(conn::accept_loop(listener, conn_tx, bridge.clone(), hold.subscribe()));
 
-    let spawner = Box::new(PtySpawner { notices: notice_tx });
+    let spawner = Box::new(PtySpawner { notices: notice_tx, hold: hold.clone() });
     let mut server = Server::new(config, socket.clone(), spawner, bridge, paths, internal_tx, terminal_tx);
-    server.restore_at_start();
+    server.hold = hold;
+    server.kept_fds = Some(kept_fds);
+    match handoff {
+        Some(handoff) => server.adopt(handoff),
+        None => server.restore_at_start(),
+    }
     server.settle();
     server.share.start_refresh();
     server
@@ -161,7 +182,37 @@ async fn serve(paths: Paths) -> Result<()> {
     Ok(())
 }
 
+/// Take the lock (one server per socket) and listen on the socket.
+fn bind(socket: &std::path::Path) -> Result<(std::fs::File, UnixListener)> {
+    let lock_path = socket.with_extension("lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .mode(0o600)
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    if lock_file.try_lock().is_err() {
+        anyhow::bail!("another sbx server is running on {}", socket.display());
+    }
+    let _ = std::fs::remove_file(socket);
+    let listener = UnixListener::bind(socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok((lock_file, listener))
+}
+
 impl Server {
+    /// The panes a server before this one handed over, taken over as they were.
+    fn adopt(&mut self, handoff: upgrade::Handoff) {
+        let handed = handoff.panes.len();
+        let kept = self.model.adopt(&handoff.snapshot, handoff.panes);
+        tracing::info!("live upgrade: {kept} of {handed} panes taken over");
+        self.notice = Some(match kept == handed {
+            true => format!("upgraded in place: {kept} panes kept"),
+            false => format!("upgraded in place: {kept} of {handed} panes kept (see server.log)"),
+        });
+    }
+
     fn new(
         config: Config,
         socket: std::path::PathBuf,
@@ -190,6 +241,9 @@ impl Server {
             pending_restore: None,
             last_exit_by_signal: false,
             config_dir,
+            upgrade: None,
+            hold: crate::pane::Hold::default(),
+            kept_fds: None,
         }
     }
 
@@ -203,6 +257,7 @@ impl Server {
                 Some(self.persist.deadline()),
                 self.front.next_flood_frame(&self.model),
                 self.driver.next_deadline(),
+                self.upgrade_deadline(),
             ]
             .into_iter()
             .flatten()
@@ -250,6 +305,11 @@ impl Server {
                 self.persist.flush();
                 return;
             }
+            if self.upgrade_ready() {
+                // Returns only when the exec failed; the server carries on.
+                self.hand_over().await;
+                continue;
+            }
             if self.bridge_dirty {
                 self.bridge_dirty = false;
                 self.guarded("telling the bridge", |s| s.bridge.sync(&s.model));
@@ -289,6 +349,7 @@ impl Server {
                 }
             },
             ConnEvent::Closed(id) => self.client_gone(id),
+            ConnEvent::Upgrade(exe, answer) => self.begin_upgrade(exe, answer),
         }
     }
 
@@ -363,7 +424,9 @@ impl Server {
                 // A pane sbx closed is gone from the model already: this one ended by itself.
                 self.last_exit_by_signal = by_signal;
                 self.model.remove_pane(id);
+                self.upgrade_pane_quiet(id);
             }
+            PaneNotice::Held(id) => self.upgrade_pane_quiet(id),
         }
     }
 
@@ -378,6 +441,7 @@ impl Server {
     }
 
     fn on_timer(&mut self) {
+        self.upgrade_timer();
         self.persist.tick(&self.model);
         for pane in self.pacing.tick(&self.model) {
             self.redraw_pane(pane);
@@ -395,6 +459,7 @@ impl Server {
                 }
             }
             Internal::Message(id, message) => self.front.set_message(id, message),
+            Internal::UpgradeChecked(result) => self.upgrade_checked(result),
             Internal::Opened(id, answer) => {
                 let Some(client) = self.front.clients.get_mut(&id) else { return };
                 if let front::modes::Mode::Inbox(view) = &mut client.mode {
@@ -511,6 +576,8 @@ pub enum Internal {
     Shared(SharedView),
     /// A line for a client's status bar (the outcome of a send).
     Message(ClientId, String),
+    /// Whether the binary a live upgrade goes to reads this server's handoff.
+    UpgradeChecked(Result<(), String>),
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -53,6 +53,14 @@ impl Sbx {
         self.home.path()
     }
 
+    /// A copy of sbx at another path, for `sbx upgrade --to`: "the new binary" (the same code
+    /// in a different file, so the server's executable visibly changes).
+    pub fn next_binary(&self) -> std::path::PathBuf {
+        let path = self.home().join("sbx-next");
+        std::fs::copy(SBX, &path).unwrap();
+        std::fs::canonicalize(path).unwrap()
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(SBX);
         cmd.env("SBX_HOME", self.home())

@@ -91,6 +91,11 @@ impl Client {
         let _ = self.out.send(msg);
     }
 
+    /// The connection's writer has ended (after a final message, or a lost connection).
+    pub fn gone(&self) -> bool {
+        self.out.is_closed()
+    }
+
     /// Send a frame to the client's terminal.
     pub fn present(&mut self, bytes: Vec<u8>) {
         self.in_flight = !self.outlet.write(bytes);

@@ -10,6 +10,8 @@ use crate::protocol::AgentInfo;
 
 use super::Model;
 
+/// Carried whole to a new server at a live upgrade (serde), so its state survives.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct PaneAgent {
     pub kind: AgentKind,
     pub session_id: Option<String>,

@@ -4,6 +4,7 @@
 //! OS side of panes is behind `Spawner`, so the model runs in tests without a PTY.
 
 pub mod agent;
+pub mod handoff;
 pub mod layout;
 mod session;
 pub mod snapshot;

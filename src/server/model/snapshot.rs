@@ -166,6 +166,13 @@ impl Model {
     /// and a tab none of whose panes starts is left out.
     pub fn restore(&mut self, snap: &Snapshot, allowed: &dyn Fn(&[String]) -> bool) -> Vec<(PaneId, Restored)> {
         let mut report = Vec::new();
+        self.rebuild(snap, &mut |model, p, session, size| model.restore_pane(p, session, size, allowed, &mut report));
+        report
+    }
+
+    /// The structure of `snap`, each pane made by `make` (given its snapshot, its session and
+    /// the session's size); a pane it cannot make is left out of its layout.
+    pub(crate) fn rebuild(&mut self, snap: &Snapshot, make: &mut PaneMaker<'_>) {
         for s in &snap.sessions {
             let name =
                 if self.session_index(&s.name).is_none() && crate::protocol::validate_session_name(&s.name).is_ok() {
@@ -175,7 +182,7 @@ impl Model {
                 };
             let mut tabs = Vec::new();
             for t in &s.tabs {
-                let Some(layout) = self.restore_layout(&t.layout, &name, s.size, allowed, &mut report) else {
+                let Some(layout) = self.rebuild_layout(&t.layout, &name, s.size, make) else {
                     continue;
                 };
                 let panes = layout.panes();
@@ -191,44 +198,20 @@ impl Model {
             self.touch(si);
             self.changes.reshaped.insert(name);
         }
-        report
     }
 
-    fn restore_layout(
+    fn rebuild_layout(
         &mut self,
         snap: &LayoutSnap,
         session: &str,
         size: (u16, u16),
-        allowed: &dyn Fn(&[String]) -> bool,
-        report: &mut Vec<(PaneId, Restored)>,
+        make: &mut PaneMaker<'_>,
     ) -> Option<Layout> {
         match snap {
-            LayoutSnap::Pane(p) => {
-                let (spec, how) = restore_spec(p, allowed);
-                let pane_size = crate::pane::engine::Size::clamped(size.0, size.1.saturating_sub(1));
-                let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
-                let id = match self.spawn_pane(&spec, home.clone(), pane_size, session) {
-                    Ok(id) => id,
-                    // Its directory is gone, its label taken, its agent not installed: a
-                    // shell, where it was if that is still there.
-                    Err(e) => {
-                        tracing::warn!("restoring a pane: {}; a shell instead", e.message);
-                        let cwd = if p.cwd.is_dir() { p.cwd.clone() } else { home };
-                        let spec = PaneSpec { cwd: Some(cwd), ..Default::default() };
-                        let id = self.spawn_pane(&spec, PathBuf::from("/"), pane_size, session).ok()?;
-                        report.push((id, Restored::ShellInstead(p.command.clone())));
-                        return Some(Layout::Pane(id));
-                    }
-                };
-                report.push((id, how));
-                if let Some(text) = p.history.as_deref().filter(|_| self.config.settings.restore_history) {
-                    self.panes[&id].replay(text);
-                }
-                Some(Layout::Pane(id))
-            }
+            LayoutSnap::Pane(p) => make(self, p, session, size).map(Layout::Pane),
             LayoutSnap::Split { right, ratio, first, second } => {
-                let a = self.restore_layout(first, session, size, allowed, report);
-                let b = self.restore_layout(second, session, size, allowed, report);
+                let a = self.rebuild_layout(first, session, size, make);
+                let b = self.rebuild_layout(second, session, size, make);
                 match (a, b) {
                     (Some(a), Some(b)) => Some(Layout::Split {
                         dir: if *right { SplitDirection::Right } else { SplitDirection::Down },
@@ -241,7 +224,41 @@ impl Model {
             }
         }
     }
+
+    fn restore_pane(
+        &mut self,
+        p: &PaneSnap,
+        session: &str,
+        size: (u16, u16),
+        allowed: &dyn Fn(&[String]) -> bool,
+        report: &mut Vec<(PaneId, Restored)>,
+    ) -> Option<PaneId> {
+        let (spec, how) = restore_spec(p, allowed);
+        let pane_size = crate::pane::engine::Size::clamped(size.0, size.1.saturating_sub(1));
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+        let id = match self.spawn_pane(&spec, home.clone(), pane_size, session) {
+            Ok(id) => id,
+            // Its directory is gone, its label taken, its agent not installed: a shell, where
+            // it was if that is still there.
+            Err(e) => {
+                tracing::warn!("restoring a pane: {}; a shell instead", e.message);
+                let cwd = if p.cwd.is_dir() { p.cwd.clone() } else { home };
+                let spec = PaneSpec { cwd: Some(cwd), ..Default::default() };
+                let id = self.spawn_pane(&spec, PathBuf::from("/"), pane_size, session).ok()?;
+                report.push((id, Restored::ShellInstead(p.command.clone())));
+                return Some(id);
+            }
+        };
+        report.push((id, how));
+        if let Some(text) = p.history.as_deref().filter(|_| self.config.settings.restore_history) {
+            self.panes[&id].replay(text);
+        }
+        Some(id)
+    }
 }
+
+/// Makes one pane of a snapshot being rebuilt (see `Model::rebuild`).
+pub(crate) type PaneMaker<'a> = dyn FnMut(&mut Model, &PaneSnap, &str, (u16, u16)) -> Option<PaneId> + 'a;
 
 /// What to start for a pane of a snapshot, and how it will have come back.
 fn restore_spec(p: &PaneSnap, allowed: &dyn Fn(&[String]) -> bool) -> (PaneSpec, Restored) {

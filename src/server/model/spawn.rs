@@ -11,22 +11,30 @@ use crate::agents::Adapter as _;
 use crate::pane::engine::{Size, MAX_COLS, MAX_ROWS};
 #[cfg(test)]
 use crate::pane::Recorder;
-use crate::pane::{Pane, PaneId, PaneNotice, SpawnSpec};
+use crate::pane::{Adopted, Hold, Pane, PaneId, PaneNotice, SpawnSpec};
 use crate::protocol::{validate_label, validate_session_name, Error, NewSpec, PaneSpec, SplitDirection};
 
 /// Starts a pane's program.
 pub trait Spawner {
     fn spawn(&self, id: PaneId, spec: SpawnSpec) -> anyhow::Result<Pane>;
+    /// Take over a child that runs already (a live upgrade).
+    fn adopt(&self, id: PaneId, adopted: Adopted) -> anyhow::Result<Pane>;
 }
 
 /// Children on PTYs, whose output notices go to the server loop.
 pub struct PtySpawner {
     pub notices: UnboundedSender<PaneNotice>,
+    /// Stops the readers of every pane this starts (a live upgrade).
+    pub hold: Hold,
 }
 
 impl Spawner for PtySpawner {
     fn spawn(&self, id: PaneId, spec: SpawnSpec) -> anyhow::Result<Pane> {
-        Pane::spawn(id, spec, self.notices.clone())
+        Pane::spawn(id, spec, self.notices.clone(), &self.hold)
+    }
+
+    fn adopt(&self, id: PaneId, adopted: Adopted) -> anyhow::Result<Pane> {
+        Pane::adopt(id, adopted, self.notices.clone(), &self.hold)
     }
 }
 
@@ -43,6 +51,10 @@ impl Spawner for Detached {
         let (pane, recorder) = Pane::detached(id, spec.command, spec.cwd, spec.size, spec.colors);
         self.recorders.borrow_mut().insert(id, recorder);
         Ok(pane)
+    }
+
+    fn adopt(&self, _id: PaneId, _adopted: Adopted) -> anyhow::Result<Pane> {
+        anyhow::bail!("a detached model has no children to adopt")
     }
 }
 

@@ -1029,6 +1029,27 @@ impl<T> Term<T> {
         &self.colors
     }
 
+    /// The grid not shown now: the primary screen while the alternate one is active (sbx
+    /// patch: read access for a state dump, which sbx's live upgrade replays as escapes).
+    pub fn inactive_grid(&self) -> &Grid<Cell> {
+        &self.inactive_grid
+    }
+
+    /// The scroll region, top line inclusive, bottom line exclusive (sbx patch, as above).
+    pub fn scroll_region(&self) -> &Range<Line> {
+        &self.scroll_region
+    }
+
+    /// Which of G0..G3 is mapped to ASCII now (sbx patch, as above).
+    pub fn active_charset(&self) -> CharsetIndex {
+        self.active_charset
+    }
+
+    /// The kitty keyboard modes pushed, oldest first (sbx patch, as above).
+    pub fn keyboard_mode_stack(&self) -> &[KeyboardModes] {
+        &self.keyboard_mode_stack
+    }
+
     /// Insert a linebreak at the current cursor position.
     #[inline]
     fn wrapline(&mut self)
