@@ -6,12 +6,16 @@
   the user's own shell: the bench's `bash --norc` is a command, not allowed to run again);
 - snapshot writes under a storm: 200 resizes of an attached client in 2 s, then 40 splits
   and closes as fast as the CLI goes; the snapshot file is replaced (a new inode) on each write,
-  counted by polling it every millisecond.
+  counted by polling it every millisecond;
+- a live upgrade: `sbx upgrade --to` a copy of the binary with 21 panes (the 20 above and one
+  printing a line every millisecond, shown in an attached client), the command's wall time,
+  and the longest the attached client's terminal went without a byte in the 2 s around it,
+  beside the same figure over 2 s without an upgrade.
 
 The helpers (Sbx, Client, waiting) are scripts/bench's, passed in.
 """
 
-import fcntl, json, os, signal, struct, termios, threading, time
+import fcntl, json, os, shutil, signal, struct, termios, threading, time
 
 
 def snapshot_path(sbx):
@@ -94,6 +98,51 @@ def storm(h, sbx):
     return resizes[0], resize_s, structure[0], split_s
 
 
+TICKER = "python3 -c 'import time\nwhile True: print(time.monotonic(), flush=True); time.sleep(0.001)'"
+
+
+def longest_gap(stamps, start, end):
+    inside = [t for t in stamps if start <= t <= end]
+    edges = [start, *inside, end]
+    return max(b - a for a, b in zip(edges, edges[1:]))
+
+
+def upgrade_pause(h, sbx, tmp):
+    for i in range(5):
+        first = sbx.new_session(f"s{i}", h.SHELL)
+        sbx.split(first, True, h.SHELL)
+        tab = sbx.new_tab(f"s{i}", h.SHELL)
+        sbx.split(tab, False, h.SHELL)
+    h.wait_until(lambda: all_prompts(h, sbx, 20), 30, "20 shells")
+    ticker = sbx.new_session("ticker", h.SHELL)
+    client = h.Client(sbx, "ticker")  # attached while quiet: it waits for its first frame to settle
+    sbx.send(ticker, TICKER)
+    stamps, read = [], client.read
+
+    def stamped(timeout):
+        data = read(timeout)
+        if data:
+            stamps.append(time.monotonic())
+        return data
+
+    client.read = stamped
+    os.makedirs(os.path.join(tmp, "next"), exist_ok=True)
+    nxt = os.path.join(tmp, "next", "sbx")  # named sbx: the bench finds its server by the name
+    shutil.copy2(sbx.exe, nxt)
+    time.sleep(1)
+    start = time.monotonic()
+    time.sleep(2)
+    quiet_gap = longest_gap(stamps, start, time.monotonic())
+    start = time.monotonic()
+    sbx.run("upgrade", "--to", nxt)
+    took = time.monotonic() - start
+    time.sleep(max(0.0, 2 - took))
+    gap = longest_gap(stamps, start, time.monotonic())
+    client.close()
+    sbx.kill_server()
+    return took * 1000, gap * 1000, quiet_gap * 1000
+
+
 def run(h, exe, tmp, quick, log):
     sbx = h.Sbx(exe, os.path.join(tmp, "restore-home"))
     log("restore: 20 panes after SIGKILL")
@@ -103,8 +152,13 @@ def run(h, exe, tmp, quick, log):
     log("restore: snapshot writes under a resize storm and a split storm")
     resizes, resize_s, splits, split_s = storm(h, sbx)
     log(f"restore: {resizes} writes for 200 resizes in {resize_s:.1f} s, {splits} for 40 splits/closes in {split_s:.1f} s")
+    sbx = h.Sbx(exe, os.path.join(tmp, "upgrade-home"))
+    log("restore: a live upgrade with 21 panes and an attached client")
+    took, gap, quiet_gap = upgrade_pause(h, sbx, tmp)
+    log(f"restore: upgrade took {took:.0f} ms, longest silence {gap:.0f} ms (without: {quiet_gap:.0f} ms)")
     return {"answered": answered, "ready": ready, "resize_writes": resizes, "resize_s": resize_s,
-            "split_writes": splits, "split_s": split_s}
+            "split_writes": splits, "split_s": split_s, "upgrade": took, "upgrade_gap": gap,
+            "quiet_gap": quiet_gap}
 
 
 def table(r):
@@ -115,6 +169,9 @@ def table(r):
         f"| … until all 20 shells show their prompt (ms) | {r['ready']:.0f} |",
         f"| snapshot writes during 200 client resizes in {r['resize_s']:.1f} s | {r['resize_writes']} |",
         f"| snapshot writes during 20 splits + 20 closes in {r['split_s']:.1f} s | {r['split_writes']} |",
+        f"| `sbx upgrade` with 21 panes and an attached client, wall time (ms) | {r['upgrade']:.0f} |",
+        f"| longest silence of that client's terminal in the 2 s around the upgrade (ms) | {r['upgrade_gap']:.0f} |",
+        f"| … the same over 2 s without an upgrade (ms) | {r['quiet_gap']:.0f} |",
     ])
 
 
@@ -122,5 +179,8 @@ def explain(r):
     return ("Restore runs before the new server answers its first request, so `sbx new -d` returns once the 20 "
             "panes exist; the shells then start on their own. A snapshot is written once the structure has been "
             "still for 500 ms, and never twice with the same text: a client's resizes change no session's "
-            "structure, so they write nothing; a burst of splits and closes is a write or two. tmux keeps no "
-            "snapshot, so there is no tmux column.")
+            "structure, so they write nothing; a burst of splits and closes is a write or two. A live upgrade "
+            "holds every pane's reader (the PTY keeps what is written meanwhile), hands the PTYs, screens and "
+            "layout to the new binary through one exec, and the attached client re-executes itself and "
+            "reattaches: the silence is what a user sees of it; the pane loses no line. tmux keeps no "
+            "snapshot and cannot upgrade in place, so there is no tmux column.")

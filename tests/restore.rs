@@ -42,6 +42,19 @@ fn shape(sbx: &Sbx) -> Shape {
         .collect()
 }
 
+/// The zoomed tabs, as SESSION:TAB.
+fn zoomed(sbx: &Sbx) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in sbx.ls().as_array().unwrap() {
+        for t in s["tabs"].as_array().unwrap() {
+            if t["zoomed"] == true {
+                out.push(format!("{}:{}", s["name"].as_str().unwrap(), t["index"]));
+            }
+        }
+    }
+    out
+}
+
 fn dirs(sbx: &Sbx, names: &[&str]) -> Vec<String> {
     names
         .iter()
@@ -63,6 +76,9 @@ fn build(sbx: &Sbx) -> Shape {
         let tab = sbx.ok(&["new-tab", "-t", session, "-c", third]).trim().to_string();
         sbx.ok(&["split", "-t", &tab, "--down", "-c", third, "--label", &format!("{session}-low")]);
     }
+    // A zoomed pane: its tab comes back zoomed on it (a zoomed pane is as large as its tab).
+    sbx.ok(&["zoom", "-t", "two-low"]);
+    wait_for("the zoom", || (zoomed(sbx) == ["two:2".to_string()]).then_some(()));
     // A shell that moved: the snapshot has where it is now.
     let first = sbx.panes()[0]["id"].as_str().unwrap().to_string();
     sbx.shell(&first, &format!("cd {}", d[6]));
@@ -113,6 +129,7 @@ fn a_killed_server_comes_back_with_its_sessions_layouts_directories_and_labels()
             .collect()
     };
     assert_eq!(strip(&after), strip(&before), "the same sessions, tabs, directories, labels and sizes");
+    assert_eq!(zoomed(&sbx), ["two:2"], "the zoomed tab, zoomed");
     // And they are live shells.
     let right = "one-right";
     sbx.shell(right, "echo alive-$((6*7))");

@@ -111,7 +111,12 @@ fn an_upgrade_to_what_cannot_take_over_is_refused_and_changes_nothing() {
     let text = sbx.home().join("notes.txt");
     std::fs::write(&text, "not a program\n").unwrap();
     let text = text.to_str().unwrap();
-    for (binary, said) in [("/bin/true", "not an sbx"), (text, "not an executable")] {
+    let open_to_all = sbx.next_binary();
+    std::fs::set_permissions(&open_to_all, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let open_to_all = open_to_all.to_str().unwrap();
+    for (binary, said) in
+        [("/bin/true", "not an sbx"), (text, "not an executable"), (open_to_all, "writable by other users")]
+    {
         let out = sbx.run(&["upgrade", "--to", binary]);
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -111,6 +111,15 @@ pub enum Cmd {
         /// Letters, digits, '-', '_' or '.', unique, not a session name.
         label: String,
     },
+    /// Zoom a pane over the rest of its tab (as prefix z does), or give the tab back its layout.
+    Zoom {
+        /// The pane to zoom.
+        #[arg(short = 't', long)]
+        target: String,
+        /// Unzoom the pane's tab instead.
+        #[arg(long)]
+        off: bool,
+    },
     /// Check the user's config, keymap and theme files.
     Config {
         /// What to do with the config.

@@ -25,6 +25,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "upgrade",
             "reload",
             "label",
+            "zoom",
             "config",
         ],
     ),

@@ -355,6 +355,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             ok(Ok(Reply::Done), json)
         }
         Cmd::Label { target, label } => ok(simple(paths, Command::Label { target, label }).await, json),
+        Cmd::Zoom { target, off } => ok(simple(paths, Command::Zoom { target, on: !off }).await, json),
         Cmd::Config { action: ConfigCmd::Check } => {
             let config = crate::config::Config::load(&paths.config);
             if !config.warnings.is_empty() {

@@ -12,7 +12,8 @@ pub fn print_tree(sessions: &[SessionInfo]) {
         };
         outln!("{}: {} tab{}{attached}", s.name, s.tabs.len(), if s.tabs.len() == 1 { "" } else { "s" });
         for t in &s.tabs {
-            outln!("  {}:{}{}", t.index, plain(&t.name), if t.active { " *" } else { "" });
+            let zoomed = if t.zoomed { " (zoomed)" } else { "" };
+            outln!("  {}:{}{}{zoomed}", t.index, plain(&t.name), if t.active { " *" } else { "" });
             for p in &t.panes {
                 let label = p.label.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default();
                 outln!(

@@ -25,7 +25,7 @@ pub use handover::{send_with_fd, FdReader};
 pub use names::{validate_label, validate_session_name};
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 /// No honest message is larger; a bigger length is a corrupt or hostile peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 /// The first frame of a connection is a `Hello`: a few bytes. Until a peer has said it speaks
@@ -159,6 +159,11 @@ pub enum Command {
         target: String,
         label: String,
     },
+    /// Zoom a pane in its tab (or, `on` false, unzoom its tab).
+    Zoom {
+        target: String,
+        on: bool,
+    },
     /// From `sbx hook AGENT EVENT`: inside a pane (`pane` from SBX_PANE_ID), or from an agent
     /// started outside sbx (None).
     Hook {
@@ -247,6 +252,8 @@ pub struct TabInfo {
     pub index: usize,
     pub name: String,
     pub active: bool,
+    /// Its active pane is zoomed over the rest.
+    pub zoomed: bool,
     pub panes: Vec<PaneInfo>,
 }
 

@@ -112,6 +112,18 @@ impl Server {
                 .resolve_pane(&target)
                 .and_then(|id| self.model.set_label(id, Some(label), &self.bridge.overview.external_labels))
                 .map(|()| Reply::Done),
+            Command::Zoom { target, on } => {
+                self.model.resolve_pane(&target).and_then(|id| self.model.zoom_pane(id, on)).and_then(|zoomed| {
+                    if on && !zoomed {
+                        return Err(Error::new(
+                            "cannot_zoom",
+                            "the pane is alone in its tab: there is nothing to zoom over",
+                            "split it first (sbx split -t PANE)",
+                        ));
+                    }
+                    Ok(Reply::Done)
+                })
+            }
         };
         let _ = out.send(match answer {
             Ok(reply) => ServerMsg::Reply(reply),

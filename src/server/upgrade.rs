@@ -206,13 +206,21 @@ fn set_cloexec(fd: RawFd, on: bool) -> rustix::io::Result<()> {
 
 /// What is wrong with `exe` as a binary to become, before anything is tried.
 fn usable_binary(exe: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     if !exe.is_absolute() {
         return Err(format!("{} is not an absolute path", exe.display()));
     }
     let meta = std::fs::metadata(exe).map_err(|e| format!("cannot use {}: {e}", exe.display()))?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         return Err(format!("{} is not an executable file", exe.display()));
+    }
+    // The server runs as this binary next, holding every pane: it must be as much the user's
+    // as the server is (theirs or root's, and no one else can change it).
+    if meta.uid() != rustix::process::getuid().as_raw() && meta.uid() != 0 {
+        return Err(format!("{} belongs to another user", exe.display()));
+    }
+    if meta.permissions().mode() & 0o022 != 0 {
+        return Err(format!("{} is writable by other users (chmod go-w it first)", exe.display()));
     }
     Ok(())
 }

@@ -177,6 +177,7 @@ impl Model {
                         index: ti + 1,
                         name: t.name.clone(),
                         active: ti == s.active_tab,
+                        zoomed: t.zoomed,
                         panes: t.layout.panes().into_iter().filter_map(|id| self.pane_info(id)).collect(),
                     })
                     .collect(),
@@ -185,13 +186,18 @@ impl Model {
     }
 
     /// Give a session's tabs the area `(cols, rows)` (at least 2×2): every pane is resized to
-    /// its part of it (zoom gives the active pane all of it).
+    /// its part of it (zoom gives the active pane all of it; the others keep their part).
     pub fn apply_area(&mut self, session: &str, (cols, rows): (u16, u16)) {
         let Some(si) = self.session_index(session) else { return };
         let area = Rect::new(0, 0, cols.max(2), rows.max(2));
         self.sessions[si].detached_size = (area.width, area.height);
         for t in &self.sessions[si].tabs {
-            let rects = if t.zoomed { vec![(t.active, area)] } else { t.layout.geometry(area) };
+            // A zoomed tab's other panes keep their place in the layout (what unzooming shows).
+            let rects = t
+                .layout
+                .geometry(area)
+                .into_iter()
+                .map(|(id, r)| (id, if t.zoomed && id == t.active { area } else { r }));
             for (id, rect) in rects {
                 if let Some(pane) = self.panes.get(&id) {
                     pane.resize(rect.width, rect.height.saturating_sub(1));
@@ -277,6 +283,22 @@ impl Model {
         let tab = self.sessions[si].tab_mut();
         tab.zoomed = !tab.zoomed && tab.layout.panes().len() > 1;
         self.changes.reshaped.insert(self.sessions[si].name.clone());
+    }
+
+    /// Zoom `pane` in its tab (focusing it there), or with `on` false give its tab back its
+    /// layout. A tab of one pane cannot zoom.
+    pub fn zoom_pane(&mut self, pane: PaneId, on: bool) -> Result<bool, Error> {
+        let (si, ti) = self.locate(pane).ok_or_else(|| Error::new("no_pane", "that pane is gone", "sbx ls"))?;
+        if on {
+            self.focus_pane(pane);
+        }
+        let tab = &mut self.sessions[si].tabs[ti];
+        let zoomed = on && tab.layout.panes().len() > 1;
+        if zoomed != tab.zoomed {
+            tab.zoomed = zoomed;
+            self.changes.reshaped.insert(self.sessions[si].name.clone());
+        }
+        Ok(zoomed)
     }
 
     /// Close a pane now: hang up its child and take it out of its tab.
