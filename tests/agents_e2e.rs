@@ -170,11 +170,13 @@ fn a_waiting_agent_rings_the_client_and_a_chord_opens_another() {
 
     lab.ok(&["agent", "prompt", "-t", &pane, "make a file please"]);
     lab.wait(&pane, "waiting");
-    tmux.wait_screen("outer", "[claude waiting: Bash]");
+    // The title bar shows what is about to run, not only the tool's name; so does the notice.
+    tmux.wait_screen("outer", "[claude waiting: Bash: touch nope]");
+    assert_eq!(lab.agent(&pane)["tool_input"]["command"], "touch nope", "sbx ls --json carries the input");
     let bytes = wait_for("the notification to reach the client", || {
         let bytes = std::fs::read(&raw).unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        text.contains("\x1b]9;sbx: claude in %1 waits for permission (Bash)\x07").then_some(bytes)
+        text.contains("\x1b]9;sbx: claude in %1 waits for permission (Bash: touch nope)\x07").then_some(bytes)
     });
     assert!(bytes.windows(2).any(|w| w[0] == 0x07 && w[1] == 0x1b), "a bell before the notification");
     lab.ok(&["agent", "cancel", "-t", &pane]);

@@ -68,7 +68,11 @@ impl Agent for Claude {
         let _ = add_hooks(&mut settings, "claude", &hook_events(ctx.sbx));
         let mcp = serde_json::json!({ "mcpServers": { "sbx": super::mcp_entry(ctx.sbx, Some(ctx.socket)) } });
         let mut command = vec![self.program().to_string()];
+        // A session id the user chose (`-- --session-id ID`, as the web front's create_session
+        // passes): that is the session, and sbx adds none of its own.
+        let own_id = ctx.args.iter().position(|a| a == "--session-id").and_then(|i| ctx.args.get(i + 1));
         let session_id = match (ctx.resume, own_resume) {
+            (None, None) if own_id.is_some() => own_id.cloned(),
             (Some(id), _) => {
                 command.extend(["--resume".to_string(), id.to_string()]);
                 Some(id.to_string())

@@ -12,6 +12,9 @@ pub enum AgentState {
     Waiting {
         reason: String,
         tool: Option<String>,
+        /// What the tool would do, from the hook (its `tool_input`).
+        #[serde(default)]
+        input: Option<crate::protocol::ToolInput>,
     },
     Idle,
     Exited,
@@ -21,6 +24,14 @@ impl AgentState {
     pub fn tool(&self) -> Option<&str> {
         match self {
             AgentState::Working { tool } | AgentState::Waiting { tool, .. } => tool.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// What the tool it waits on would do.
+    pub fn tool_input(&self) -> Option<&crate::protocol::ToolInput> {
+        match self {
+            AgentState::Waiting { input, .. } => input.as_ref(),
             _ => None,
         }
     }
@@ -55,19 +66,23 @@ pub fn after_hook(current: &AgentState, hook: &HookEvent) -> Option<AgentState> 
             // A tool running after a permission was granted means the wait is over.
             AgentState::Working { tool: hook.tool_name.clone() }
         }
-        "PermissionRequest" => AgentState::Waiting { reason: "permission".into(), tool: hook.tool_name.clone() },
+        "PermissionRequest" => AgentState::Waiting {
+            reason: "permission".into(),
+            tool: hook.tool_name.clone(),
+            input: hook.tool_input.clone(),
+        },
         "Notification" => match hook.notification_type.as_deref() {
             Some("permission_prompt") => {
                 // The permission notice comes late; keep the tool PermissionRequest gave.
-                let tool = match current {
-                    AgentState::Waiting { tool, .. } => tool.clone(),
-                    AgentState::Working { tool } => tool.clone(),
-                    _ => None,
+                let (tool, input) = match current {
+                    AgentState::Waiting { tool, input, .. } => (tool.clone(), input.clone()),
+                    AgentState::Working { tool } => (tool.clone(), None),
+                    _ => (None, None),
                 };
-                AgentState::Waiting { reason: "permission".into(), tool }
+                AgentState::Waiting { reason: "permission".into(), tool, input }
             }
             Some("idle_prompt") | Some("elicitation_dialog") if matches!(current, AgentState::Working { .. }) => {
-                AgentState::Waiting { reason: "question".into(), tool: None }
+                AgentState::Waiting { reason: "question".into(), tool: None, input: None }
             }
             _ => return None,
         },
@@ -114,7 +129,7 @@ mod tests {
 
     #[test]
     fn the_late_permission_notice_keeps_the_tool() {
-        let s = AgentState::Waiting { reason: "permission".into(), tool: Some("Bash".into()) };
+        let s = AgentState::Waiting { reason: "permission".into(), tool: Some("Bash".into()), input: None };
         let mut n = hook("Notification", None);
         n.notification_type = Some("permission_prompt".into());
         assert_eq!(after_hook(&s, &n), None);

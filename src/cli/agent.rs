@@ -129,6 +129,7 @@ async fn report_hook(agent: &str, event: &str, paths: &Paths) -> CliResult {
         event: event.to_string(),
         session_id: field("session_id"),
         tool_name: field("tool_name"),
+        tool_input: value.get("tool_input").map(crate::protocol::ToolInput::bounded),
         notification_type: field("notification_type"),
         transcript_path: field("transcript_path"),
         cwd: field("cwd"),

@@ -111,6 +111,15 @@ pub enum Cmd {
         /// Letters, digits, '-', '_' or '.', unique, not a session name.
         label: String,
     },
+    /// Serve the panes to a browser (HTTP + WebSocket on loopback) and print a one-time
+    /// login link; `sbx web tokens` lists and revokes, `sbx web stop` stops.
+    Web {
+        /// Listen here (default: config.toml's web.addr, 127.0.0.1:7681; loopback only).
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
+        #[command(subcommand)]
+        action: Option<super::web::WebCmd>,
+    },
     /// Zoom a pane over the rest of its tab (as prefix z does), or give the tab back its layout.
     Zoom {
         /// The pane to zoom.

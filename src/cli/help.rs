@@ -26,6 +26,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "reload",
             "label",
             "zoom",
+            "web",
             "config",
         ],
     ),

@@ -7,6 +7,7 @@ mod messages;
 pub mod output;
 mod share;
 mod show;
+mod web;
 
 use std::path::PathBuf;
 
@@ -107,6 +108,7 @@ fn run_relay(args: RelayArgs, paths: &Paths, json: bool) -> i32 {
         serve: crate::relay::serve::ServeLimits {
             per_ip: args.max_connections_per_ip,
             grace: std::time::Duration::from_secs(args.shutdown_grace),
+            upgrades: false,
         },
         sweep_every: std::time::Duration::from_secs(args.sweep_every),
     };
@@ -290,6 +292,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             Ok(())
         }
         Cmd::Kill { target } => ok(simple(paths, Command::Kill { target }).await, json),
+        Cmd::Web { addr, action } => web::run(paths, addr, action, json).await,
         Cmd::Reload => {
             let Reply::Reloaded { warnings } = simple(paths, Command::Reload).await? else { return unexpected() };
             if json {
@@ -428,7 +431,7 @@ fn ok(result: CliResult<Reply>, json: bool) -> CliResult {
     Ok(())
 }
 
-fn unexpected() -> CliResult {
+pub(crate) fn unexpected() -> CliResult {
     Err(Error::new("bad_answer", "the server sent an unexpected reply", "restart it: sbx kill-server"))
 }
 

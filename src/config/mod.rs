@@ -5,8 +5,10 @@
 
 mod bridge;
 pub mod paths;
+mod web;
 
 pub use bridge::BridgeSettings;
+pub use web::WebSettings;
 
 use std::path::Path;
 
@@ -50,6 +52,8 @@ pub struct Settings {
     pub restore_history: bool,
     /// At most this much of each pane's text is kept (the end of it).
     pub restore_history_bytes: usize,
+    /// The browser endpoint (`[web]`).
+    pub web: WebSettings,
 }
 
 /// The most `restore_history_bytes` may ask for.
@@ -73,6 +77,7 @@ impl Default for Settings {
             restore_commands: Vec::new(),
             restore_history: false,
             restore_history_bytes: 64 * 1024,
+            web: WebSettings::default(),
         }
     }
 }

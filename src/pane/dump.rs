@@ -41,6 +41,12 @@ impl Engine {
     /// The whole state as escapes (see the module's comment). Output a synchronized update
     /// holds back is let go of first, so nothing the child wrote is left out.
     pub fn dump(&mut self, title: Option<&str>) -> String {
+        self.dump_with_history(title, usize::MAX)
+    }
+
+    /// `dump`, with only the last `history` lines of the history.
+    pub fn dump_with_history(&mut self, title: Option<&str>, history: usize) -> String {
+        let keep = history;
         self.end_sync();
         let mut out = Dump { cols: self.cols(), autowrap: true, ..Dump::default() };
         let term = self.term();
@@ -51,7 +57,7 @@ impl Engine {
         // The primary screen's history, then its rows: every line but the last ends in CRLF
         // (or wraps), so the history scrolls off into the new engine's history as it did here.
         let history = self.history();
-        for i in 0..history.len() {
+        for i in history.len().saturating_sub(keep)..history.len() {
             if let Some(line) = history.get(i) {
                 out.line(line);
                 out.end_line(line.wrapped);

@@ -208,7 +208,18 @@ pub struct Engine {
     scanner: Scanner,
     /// How many lines the view is scrolled up into the history (0: the live screen).
     scroll: usize,
+    /// Web viewers of the pane read what the engine takes, as it takes it (see `watch`).
+    tap: Option<Tap>,
 }
+
+/// The bytes a pane's engine takes, for its web viewers: one bounded ring per pane whoever
+/// watches, so a viewer that falls behind loses its place (and starts again from a dump)
+/// instead of holding memory.
+pub type Tap = tokio::sync::broadcast::Sender<Arc<[u8]>>;
+/// Chunks the ring keeps (each at most one read, 64 KiB).
+pub const TAP_CHUNKS: usize = 64;
+/// What a viewer reads: the chunks after the dump it was given.
+pub type Watching = tokio::sync::broadcast::Receiver<Arc<[u8]>>;
 
 impl Engine {
     pub fn new(
@@ -230,10 +241,22 @@ impl Engine {
             history: History::new(scrollback, HISTORY_BYTES, size.cols as usize),
             scanner: Scanner::default(),
             scroll: 0,
+            tap: None,
         }
     }
 
+    /// The screen and the last `history` lines as escapes a fresh terminal replays, and the
+    /// bytes taken after them, in order (both under the engine's lock: nothing between).
+    pub fn watch(&mut self, title: Option<&str>, history: usize) -> (String, Watching) {
+        let tap = self.tap.get_or_insert_with(|| tokio::sync::broadcast::channel(TAP_CHUNKS).0);
+        let watching = tap.subscribe();
+        (self.dump_with_history(title, history), watching)
+    }
+
     pub fn advance(&mut self, bytes: &[u8]) {
+        if let Some(tap) = self.tap.as_ref().filter(|t| t.receiver_count() > 0) {
+            let _ = tap.send(Arc::from(bytes));
+        }
         let size = self.size();
         let pieces = self.scanner.pieces(bytes, size.rows as usize, size.cols as usize);
         let mut start = 0;

@@ -348,6 +348,12 @@ impl Pane {
         lock(&self.engine).dump(title.as_deref())
     }
 
+    /// What a web viewer starts from (screen and recent history) and the output after it.
+    pub fn watch(&self, history: usize) -> (String, engine::Watching) {
+        let title = self.title();
+        lock(&self.engine).watch(title.as_deref(), history)
+    }
+
     /// Send bytes to the child as they are. Never blocks.
     pub fn write(&self, bytes: Vec<u8>) {
         self.io.write(bytes);

@@ -31,6 +31,8 @@ pub struct HookEvent {
     pub event: String,
     pub session_id: Option<String>,
     pub tool_name: Option<String>,
+    /// What the tool is about to do (its `tool_input`), bounded.
+    pub tool_input: Option<super::ToolInput>,
     pub notification_type: Option<String>,
     pub transcript_path: Option<String>,
     pub cwd: Option<String>,
@@ -50,4 +52,7 @@ pub struct AgentInfo {
     pub state: String,
     pub reason: Option<String>,
     pub tool: Option<String>,
+    /// What the tool it waits on would do (a permission's command, file, …).
+    #[serde(default)]
+    pub tool_input: Option<super::ToolInput>,
 }

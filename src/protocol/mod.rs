@@ -15,6 +15,7 @@ mod colors;
 mod error;
 mod handover;
 mod names;
+mod tool_input;
 
 pub use agent::{AgentInfo, AgentKey, AgentKind, HookEvent};
 pub use bridge::{BridgeOp, Via};
@@ -23,6 +24,7 @@ pub use colors::{parse_color_spec, TerminalColors};
 pub use error::Error;
 pub use handover::{send_with_fd, FdReader};
 pub use names::{validate_label, validate_session_name};
+pub use tool_input::ToolInput;
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
 pub const PROTOCOL_VERSION: u32 = 7;
@@ -117,6 +119,43 @@ pub enum SplitDirection {
     Down,
 }
 
+/// What `sbx web` asks of the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WebOp {
+    /// Listen (if not yet; `addr` or the config's) and give a new login link.
+    Start {
+        addr: Option<String>,
+    },
+    /// The browsers logged in.
+    Sessions,
+    /// End one browser session by its id, or (None) all of them and every unused link.
+    Revoke {
+        id: Option<String>,
+    },
+    Stop,
+}
+
+/// A browser logged in to the web endpoint (never its secret).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebSession {
+    pub id: String,
+    pub created: String,
+    pub agent: String,
+    pub address: String,
+}
+
+/// What the web endpoint is doing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebReport {
+    /// Where it listens (None: it is not running).
+    pub addr: Option<String>,
+    /// A fresh login link (only from `Start`).
+    pub url: Option<String>,
+    pub sessions: Vec<WebSession>,
+    /// How many sessions and links a `Revoke` ended.
+    pub revoked: usize,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Command {
     Ping,
@@ -159,6 +198,8 @@ pub enum Command {
         target: String,
         label: String,
     },
+    /// The web endpoint: start it (and get a login link), list or revoke its sessions, stop it.
+    Web(WebOp),
     /// Zoom a pane in its tab (or, `on` false, unzoom its tab).
     Zoom {
         target: String,
@@ -227,6 +268,7 @@ pub enum Reply {
     Agent(AgentInfo),
     Queued,
     Detached(usize),
+    Web(WebReport),
     /// The config was read again; what in it was ignored (the old settings kept for it).
     Reloaded {
         warnings: Vec<String>,

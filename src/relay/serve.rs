@@ -27,6 +27,9 @@ pub struct ServeLimits {
     pub per_ip: usize,
     /// How long a graceful stop waits for requests under way.
     pub grace: Duration,
+    /// Connections may become WebSockets (the web front). hyper cannot stop those gracefully:
+    /// at the stop they are cut.
+    pub upgrades: bool,
 }
 
 /// Connections open now, per client address and in all.
@@ -74,6 +77,7 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let open = Arc::new(Mutex::new(Open::default()));
+    let mut upgradable = tokio::task::JoinSet::new();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true);
@@ -105,14 +109,24 @@ pub async fn serve(
             req.extensions_mut().insert(axum::extract::ConnectInfo::<SocketAddr>(peer));
             req
         });
-        let conn = http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(slot);
-        });
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        if limits.upgrades {
+            let conn = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
+            upgradable.spawn(async move {
+                let _ = conn.await;
+                drop(slot);
+            });
+            while upgradable.try_join_next().is_some() {}
+        } else {
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                let _ = conn.await;
+                drop(slot);
+            });
+        }
     }
     drop(listener);
+    upgradable.abort_all();
     if tokio::time::timeout(limits.grace, graceful.shutdown()).await.is_err() {
         tracing::warn!("relay: requests still under way after {:?}; stopping anyway", limits.grace);
     }

@@ -112,6 +112,7 @@ impl Server {
                 .resolve_pane(&target)
                 .and_then(|id| self.model.set_label(id, Some(label), &self.bridge.overview.external_labels))
                 .map(|()| Reply::Done),
+            Command::Web(op) => self.web_op(op),
             Command::Zoom { target, on } => {
                 self.model.resolve_pane(&target).and_then(|id| self.model.zoom_pane(id, on)).and_then(|zoomed| {
                     if on && !zoomed {

@@ -38,12 +38,19 @@ pub enum ConnEvent {
     /// A live upgrade to the binary at this path is asked for (frozen frames, any version);
     /// the answer goes back on the channel.
     Upgrade(std::path::PathBuf, UpgradeReply),
+    /// A web viewer starts on a pane (a target): its screen, then its output.
+    Watch(String, super::web::WatchReply),
 }
 
 /// The answer to an upgrade request, and a way for the server to know it has gone out.
 pub type UpgradeReply = tokio::sync::oneshot::Sender<(Result<String, String>, tokio::sync::oneshot::Sender<()>)>;
 
 static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
+
+/// A connection id no other connection has (the web front's requests take them too).
+pub fn next_client_id() -> ClientId {
+    NEXT_CLIENT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Accept connections until the server ends. While `hold` is set (a live upgrade hands over)
 /// nothing is accepted: whoever connects waits in the backlog for the new binary.
@@ -95,7 +102,7 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let id = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
+        let id = next_client_id();
         tokio::spawn(serve(id, stream, pid, events.clone(), bridge.clone()));
     }
 }

@@ -15,6 +15,7 @@ mod pacing;
 mod persist;
 mod restore;
 mod upgrade;
+mod web;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Instant;
@@ -69,6 +70,10 @@ pub struct Server {
     hold: crate::pane::Hold,
     /// The listening socket and the lock, which a live upgrade keeps open.
     kept_fds: Option<upgrade::KeptFds>,
+    /// The browser endpoint, while it runs (`sbx web`).
+    web: Option<web::Web>,
+    /// Where connections' events go: the web front sends its requests the same way.
+    conns: Option<UnboundedSender<ConnEvent>>,
 }
 
 /// How the server stops, for its snapshot.
@@ -156,17 +161,19 @@ async fn serve(paths: Paths, adopt: Option<i32>) -> Result<()> {
     let (terminal_tx, terminal_rx) = unbounded_channel();
     let bridge = crate::bridge::spawn(paths.data.clone(), config.settings.bridge.clone(), bridge_tx);
     let hold = crate::pane::Hold::default();
-    tokio::spawn(conn::accept_loop(listener, conn_tx, bridge.clone(), hold.subscribe()));
+    tokio::spawn(conn::accept_loop(listener, conn_tx.clone(), bridge.clone(), hold.subscribe()));
 
     let spawner = Box::new(PtySpawner { notices: notice_tx, hold: hold.clone() });
     let mut server = Server::new(config, socket.clone(), spawner, bridge, paths, internal_tx, terminal_tx);
     server.hold = hold;
     server.kept_fds = Some(kept_fds);
+    server.conns = Some(conn_tx);
     match handoff {
         Some(handoff) => server.adopt(handoff),
         None => server.restore_at_start(),
     }
     server.settle();
+    server.web_at_start();
     server.share.start_refresh();
     server
         .run(Inbound {
@@ -244,6 +251,8 @@ impl Server {
             upgrade: None,
             hold: crate::pane::Hold::default(),
             kept_fds: None,
+            web: None,
+            conns: None,
         }
     }
 
@@ -313,6 +322,7 @@ impl Server {
             if self.bridge_dirty {
                 self.bridge_dirty = false;
                 self.guarded("telling the bridge", |s| s.bridge.sync(&s.model));
+                self.guarded("telling the web front", |s| s.web_publish());
             }
             self.guarded("drawing", |s| {
                 let shown = Shown { overview: &s.bridge.overview, shared: &s.share.view };
@@ -350,6 +360,7 @@ impl Server {
             },
             ConnEvent::Closed(id) => self.client_gone(id),
             ConnEvent::Upgrade(exe, answer) => self.begin_upgrade(exe, answer),
+            ConnEvent::Watch(target, reply) => self.web_watch(target, reply),
         }
     }
 

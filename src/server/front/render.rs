@@ -99,9 +99,14 @@ impl Front {
                 } else if !pane.is_alive() {
                     Some("[exited]".to_string())
                 } else {
-                    model.agents.get(pane_id).map(|a| match a.state.tool() {
-                        Some(tool) => format!("[{} {}: {tool}]", a.kind.name(), a.state.label()),
-                        None => format!("[{} {}]", a.kind.name(), a.state.label()),
+                    model.agents.get(pane_id).map(|a| match (a.state.tool(), a.state.tool_input()) {
+                        // What is about to run, so the user sees it before answering.
+                        (Some(tool), Some(input)) => {
+                            let what = input.summary(rect.width.saturating_sub(24) as usize);
+                            format!("[{} {}: {tool}: {what}]", a.kind.name(), a.state.label())
+                        }
+                        (Some(tool), None) => format!("[{} {}: {tool}]", a.kind.name(), a.state.label()),
+                        (None, _) => format!("[{} {}]", a.kind.name(), a.state.label()),
                     })
                 };
                 Some(TitleBar {

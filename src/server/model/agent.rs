@@ -62,6 +62,7 @@ impl PaneAgent {
             state: self.state.label().into(),
             reason: self.state.reason().map(Into::into),
             tool: self.state.tool().map(Into::into),
+            tool_input: self.state.tool_input().cloned(),
         }
     }
 }
@@ -149,8 +150,8 @@ impl Model {
         agent.transcript_len = agent.transcript_from;
         // Only a marker drawn after this moment counts (the screen may not have caught up).
         agent.marker_seen = false;
-        if let AgentState::Waiting { reason, tool } = &next {
-            let text = waiting_text(agent.kind, id, reason, tool.as_deref());
+        if let AgentState::Waiting { reason, tool, input } = &next {
+            let text = waiting_text(agent.kind, id, reason, tool.as_deref(), input.as_ref());
             self.changes.waiting.push((id, text));
         }
         if next == AgentState::Idle && !agent.queued.is_empty() {
@@ -217,7 +218,9 @@ impl Model {
                 Some(AgentState::Idle)
             }
             _ if agent.hooks_seen => None,
-            AgentState::Idle if hint.waiting => Some(AgentState::Waiting { reason: "permission".into(), tool: None }),
+            AgentState::Idle if hint.waiting => {
+                Some(AgentState::Waiting { reason: "permission".into(), tool: None, input: None })
+            }
             AgentState::Idle if hint.working => Some(AgentState::Working { tool: None }),
             AgentState::Working { .. } | AgentState::Waiting { .. } if hint.ready && !hint.working && !hint.waiting => {
                 Some(AgentState::Idle)
@@ -236,10 +239,20 @@ impl Model {
 }
 
 /// What a waiting agent's notification says (control characters are the front's to strip).
-fn waiting_text(kind: AgentKind, id: PaneId, reason: &str, tool: Option<&str>) -> String {
-    match tool {
-        Some(tool) => format!("{} in {} waits for {reason} ({tool})", kind.name(), crate::pane::pane_name(id)),
-        None => format!("{} in {} waits for {reason}", kind.name(), crate::pane::pane_name(id)),
+fn waiting_text(
+    kind: AgentKind,
+    id: PaneId,
+    reason: &str,
+    tool: Option<&str>,
+    input: Option<&crate::protocol::ToolInput>,
+) -> String {
+    let pane = crate::pane::pane_name(id);
+    match (tool, input) {
+        (Some(tool), Some(input)) => {
+            format!("{} in {pane} waits for {reason} ({tool}: {})", kind.name(), input.summary(120))
+        }
+        (Some(tool), None) => format!("{} in {pane} waits for {reason} ({tool})", kind.name()),
+        (None, _) => format!("{} in {pane} waits for {reason}", kind.name()),
     }
 }
 

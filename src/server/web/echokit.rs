@@ -1,0 +1,518 @@
+//! echokit_pty's WebSocket protocol at `/ws/{id}` and its `POST /api/{id}/input`, message for
+//! message (v1, the set its README and browser page speak), over sbx panes.
+//!
+//! `{id}` is an agent's session id (as echokit uses Claude's), an sbx pane id (`%3` or `3`)
+//! or a pane label. In: `create_session`, `get_current_state`, `input`, `bytes_input` (and
+//! every binary frame), `cancel`, `confirm`, `select{index}`, each tag also in echokit's
+//! PascalCase spelling. Out: `session_pty_output` (the pane's screen first, then its output as
+//! it comes; a viewer that falls behind gets a fresh screen), the state as `session_running`,
+//! `session_idle`, `session_tool_request`, `session_pending` (with the tool's name and input),
+//! `session_ended`, and `session_error` with echokit's codes.
+
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+use super::WebCtx;
+use crate::protocol::{AgentKey, AgentKind, Command, NewSpec, PaneInfo, PaneSpec, SessionInfo};
+
+/// The most one `session_pty_output` carries; more output goes in the next.
+const MAX_OUTPUT_MESSAGE: usize = 64 * 1024;
+/// Messages waiting for one viewer's socket; past it the viewer is behind (and resyncs).
+const OUTGOING: usize = 8;
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type")]
+pub enum Incoming {
+    #[serde(alias = "create_session")]
+    CreateSession {},
+    #[serde(alias = "get_current_state")]
+    CurrentState {},
+    #[serde(alias = "input")]
+    Input { input: String },
+    #[serde(alias = "bytes_input")]
+    BytesInput { input: Vec<u8> },
+    #[serde(alias = "cancel")]
+    Cancel {},
+    #[serde(alias = "confirm")]
+    Confirm {},
+    #[serde(alias = "select")]
+    Select { index: usize },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type")]
+pub enum Outgoing {
+    #[serde(rename = "session_pty_output")]
+    PtyOutput { output: String },
+    #[serde(rename = "session_running")]
+    Running { session_id: String },
+    #[serde(rename = "session_idle")]
+    Idle { session_id: String },
+    #[serde(rename = "session_tool_request")]
+    ToolRequest { session_id: String, tool_name: String, tool_input: serde_json::Value },
+    #[serde(rename = "session_pending")]
+    Pending { session_id: String, tool_name: String, tool_input: serde_json::Value },
+    #[serde(rename = "session_ended")]
+    Ended { session_id: String },
+    #[serde(rename = "session_error")]
+    Error {
+        session_id: String,
+        #[serde(flatten)]
+        error: Failure,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "error_code")]
+pub enum Failure {
+    #[serde(rename = "session_not_found")]
+    SessionNotFound,
+    #[serde(rename = "invalid_input")]
+    InvalidInput { error_message: String },
+    #[serde(rename = "invalid_input_for_state")]
+    InvalidInputForState { error_state: String, error_input: String },
+    #[serde(rename = "internal_error")]
+    InternalError { error_message: String },
+}
+
+/// The pane `id` names: an agent's session id, a pane id (with or without `%`), a label.
+pub fn find<'a>(overview: &'a [SessionInfo], id: &str) -> Option<&'a PaneInfo> {
+    let panes = || overview.iter().flat_map(|s| &s.tabs).flat_map(|t| &t.panes);
+    panes()
+        .find(|p| p.agent.as_ref().and_then(|a| a.session_id.as_deref()) == Some(id))
+        .or_else(|| panes().find(|p| p.id == id || p.id.strip_prefix('%') == Some(id)))
+        .or_else(|| panes().find(|p| p.label.as_deref() == Some(id)))
+}
+
+/// The pane with this sbx id.
+fn by_pane_id<'a>(overview: &'a [SessionInfo], pane: &str) -> Option<&'a PaneInfo> {
+    overview.iter().flat_map(|s| &s.tabs).flat_map(|t| &t.panes).find(|p| p.id == pane)
+}
+
+/// The id messages carry for a pane: its agent's session id, else the pane id.
+fn session_id(pane: &PaneInfo) -> String {
+    pane.agent.as_ref().and_then(|a| a.session_id.clone()).unwrap_or_else(|| pane.id.clone())
+}
+
+/// The pane's state as echokit says it. A pane with no agent is a shell: always ready.
+pub fn state_message(pane: &PaneInfo) -> Outgoing {
+    let session_id = session_id(pane);
+    if !pane.alive {
+        return Outgoing::Ended { session_id };
+    }
+    let Some(agent) = &pane.agent else { return Outgoing::Idle { session_id } };
+    let input = || agent.tool_input.as_ref().map(|i| i.value()).unwrap_or(serde_json::Value::Null);
+    match agent.state.as_str() {
+        "idle" => Outgoing::Idle { session_id },
+        "exited" => Outgoing::Ended { session_id },
+        "waiting" => Outgoing::Pending {
+            session_id,
+            tool_name: agent.tool.clone().or_else(|| agent.reason.clone()).unwrap_or_default(),
+            tool_input: input(),
+        },
+        _ => match &agent.tool {
+            Some(tool) => Outgoing::ToolRequest { session_id, tool_name: tool.clone(), tool_input: input() },
+            None => Outgoing::Running { session_id },
+        },
+    }
+}
+
+/// echokit's name for the state, in `invalid_input_for_state`.
+fn state_name(pane: &PaneInfo) -> &'static str {
+    match pane.agent.as_ref().map(|a| (a.state.as_str(), a.tool.is_some())) {
+        None | Some(("idle", _)) => "idle",
+        Some(("waiting", _)) => "pre_use_tool",
+        Some(("working", true)) => "pre_use_tool",
+        _ => "processing",
+    }
+}
+
+fn invalid(session_id: String, message: impl Into<String>) -> Outgoing {
+    Outgoing::Error { session_id, error: Failure::InvalidInput { error_message: message.into() } }
+}
+
+/// What a message asks, as a command for the loop (or an answer without one).
+enum Step {
+    Answer(Outgoing),
+    Run(Command, String),
+    /// Start watching (a session was created or its state asked for).
+    Watch(Outgoing),
+}
+
+fn plan(overview: &[SessionInfo], id: &str, msg: Incoming) -> Step {
+    let pane = find(overview, id);
+    let target = pane.map(|p| p.id.clone()).unwrap_or_default();
+    let sid = pane.map(session_id).unwrap_or_else(|| id.to_string());
+    let for_state = |input: &str| {
+        let p = pane.expect("checked");
+        Step::Answer(Outgoing::Error {
+            session_id: session_id(p),
+            error: Failure::InvalidInputForState { error_state: state_name(p).into(), error_input: input.into() },
+        })
+    };
+    match (msg, pane) {
+        (Incoming::CreateSession {}, Some(p)) | (Incoming::CurrentState {}, Some(p)) => Step::Watch(state_message(p)),
+        (Incoming::CurrentState {}, None) => {
+            Step::Answer(Outgoing::Error { session_id: sid, error: Failure::SessionNotFound })
+        }
+        (Incoming::CreateSession {}, None) => match uuid::Uuid::parse_str(id) {
+            // A new Claude Code pane on that session id, as echokit starts one.
+            Ok(uuid) => {
+                let pane = PaneSpec {
+                    agent: Some(AgentKind::Claude),
+                    command: vec!["--session-id".into(), uuid.to_string()],
+                    ..PaneSpec::default()
+                };
+                let spec = NewSpec { name: None, pane, pair: false, cols: 120, rows: 40 };
+                Step::Run(Command::New(spec), "create_session".into())
+            }
+            Err(e) => Step::Answer(invalid(sid, format!("Invalid UUID format: {e} (or name a pane: its id or label)"))),
+        },
+        (_, None) => Step::Answer(Outgoing::Error { session_id: sid, error: Failure::SessionNotFound }),
+        (Incoming::Input { input }, Some(p)) => match p.agent.as_ref().map(|a| a.state.as_str()) {
+            // A shell takes a line and Enter; an idle agent a prompt, typed then submitted.
+            None => Step::Run(Command::SendKeys { target, text: input, keys: vec![], enter: true }, "input".into()),
+            Some("idle") => Step::Run(Command::AgentPrompt { target, text: input, queue: false }, "input".into()),
+            Some(_) => for_state(&input),
+        },
+        (Incoming::BytesInput { input }, Some(_)) => Step::Run(
+            Command::SendKeys {
+                target,
+                text: String::from_utf8_lossy(&input).into_owned(),
+                keys: vec![],
+                enter: false,
+            },
+            "bytes_input".into(),
+        ),
+        (Incoming::Cancel {}, Some(p)) => match p.agent.as_ref().map(|a| a.state.as_str()) {
+            Some("waiting") => Step::Run(Command::AgentKey { target, key: AgentKey::Cancel }, "Cancel".into()),
+            // A turn under way is interrupted as the user would: Esc.
+            Some("working") | Some("starting") => Step::Run(
+                Command::SendKeys { target, text: String::new(), keys: vec!["Esc".into()], enter: false },
+                "Cancel".into(),
+            ),
+            _ => for_state("Cancel"),
+        },
+        (Incoming::Confirm {}, Some(p)) => match p.agent.as_ref().map(|a| a.state.as_str()) {
+            Some("waiting") => Step::Run(Command::AgentKey { target, key: AgentKey::Confirm }, "Confirm".into()),
+            _ => for_state("Confirm"),
+        },
+        (Incoming::Select { index }, Some(p)) => match p.agent.as_ref().map(|a| a.state.as_str()) {
+            Some("waiting") if index < 9 => {
+                Step::Run(Command::AgentKey { target, key: AgentKey::Select(index as u8 + 1) }, "Select".into())
+            }
+            Some("waiting") => Step::Answer(invalid(session_id(p), format!("option {index} does not exist (0 to 8)"))),
+            _ => for_state("Select"),
+        },
+    }
+}
+
+/// Carry out one message; what to send back (state answers, errors), and whether to watch.
+async fn handle(ctx: &WebCtx, id: &str, msg: Incoming) -> (Option<Outgoing>, Option<String>) {
+    let overview = ctx.overview.borrow().clone();
+    match plan(&overview, id, msg) {
+        Step::Answer(out) => (Some(out), None),
+        Step::Watch(out) => (Some(out), find(&overview, id).map(|p| p.id.clone())),
+        Step::Run(command, what) => {
+            let sid = find(&overview, id).map(session_id).unwrap_or_else(|| id.to_string());
+            match ctx.call(command).await {
+                Ok(crate::protocol::Reply::Created { pane, .. }) => {
+                    // The new pane's state as soon as the overview has it.
+                    let mut rx = ctx.overview.clone();
+                    let found = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                        loop {
+                            if let Some(p) = by_pane_id(&rx.borrow_and_update(), &pane) {
+                                return Some(state_message(p));
+                            }
+                            rx.changed().await.ok()?;
+                        }
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                    (found, Some(pane))
+                }
+                Ok(_) => (None, None),
+                Err(e) if matches!(e.code.as_str(), "agent_busy" | "not_an_agent" | "agent_exited") => {
+                    let state = find(&overview, id).map(state_name).unwrap_or("idle");
+                    let error = Failure::InvalidInputForState { error_state: state.into(), error_input: what };
+                    (Some(Outgoing::Error { session_id: sid, error }), None)
+                }
+                Err(e) => {
+                    let error = Failure::InternalError { error_message: e.message };
+                    (Some(Outgoing::Error { session_id: sid, error }), None)
+                }
+            }
+        }
+    }
+}
+
+pub async fn socket(
+    State(ctx): State<Arc<WebCtx>>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // The session it was opened with: checked again while it lasts (a revoke ends it).
+    let session = super::routes::cookie(&headers, &ctx.cookie).unwrap_or_default().to_string();
+    ws.max_message_size(super::routes::MAX_BODY).on_upgrade(move |socket| serve(ctx, id, session, socket))
+}
+
+/// How often an open socket's session is checked again.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Resolves when the endpoint stops (its overview's sender is dropped).
+async fn stopped(mut overview: tokio::sync::watch::Receiver<Arc<Vec<SessionInfo>>>) {
+    while overview.changed().await.is_ok() {}
+}
+
+async fn serve(ctx: Arc<WebCtx>, id: String, session: String, socket: WebSocket) {
+    use futures::{SinkExt, StreamExt};
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(OUTGOING);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            let Ok(text) = serde_json::to_string(&msg) else { continue };
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut viewer: Option<tokio::task::JoinHandle<()>> = None;
+    let stop = stopped(ctx.overview.clone());
+    tokio::pin!(stop);
+    let mut recheck = tokio::time::interval(RECHECK);
+    loop {
+        let frame = tokio::select! {
+            frame = stream.next() => frame,
+            _ = &mut stop => break,
+            _ = recheck.tick() => {
+                if crate::pane::engine::lock(&ctx.auth).check(&session, std::time::Instant::now()).is_none() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let Some(Ok(frame)) = frame else { break };
+        let msg = match frame {
+            Message::Text(text) => match serde_json::from_str::<Incoming>(&text) {
+                Ok(msg) => msg,
+                Err(_) => {
+                    let _ = out_tx.send(invalid(String::new(), "Failed to parse input message")).await;
+                    continue;
+                }
+            },
+            Message::Binary(bytes) => Incoming::BytesInput { input: bytes.to_vec() },
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        let (answer, watch) = handle(&ctx, &id, msg).await;
+        if let Some(answer) = answer {
+            if out_tx.send(answer).await.is_err() {
+                break;
+            }
+        }
+        if let (Some(pane), None) = (watch, &viewer) {
+            viewer = Some(tokio::spawn(view(ctx.clone(), pane, out_tx.clone())));
+        }
+    }
+    if let Some(viewer) = viewer {
+        viewer.abort();
+    }
+    drop(out_tx);
+    let _ = writer.await;
+}
+
+/// Follow a pane for one viewer: its screen, then its output, and its state as it changes.
+async fn view(ctx: Arc<WebCtx>, pane: String, out: mpsc::Sender<Outgoing>) {
+    let mut overview = ctx.overview.clone();
+    let mut last = by_pane_id(&overview.borrow_and_update(), &pane).map(state_message);
+    'fresh: loop {
+        let Ok(watched) = ctx.watch(pane.clone()).await else { return };
+        let mut output = watched.output;
+        // A reset first: a viewer that fell behind starts from a clean terminal.
+        let start = format!("\x1bc{}", watched.start);
+        for piece in chunks(&start) {
+            if out.send(Outgoing::PtyOutput { output: piece }).await.is_err() {
+                return;
+            }
+        }
+        let mut decoder = Utf8Carry::default();
+        loop {
+            tokio::select! {
+                chunk = output.recv() => match chunk {
+                    Ok(bytes) => {
+                        let mut text = decoder.push(&bytes);
+                        // Take what is already there too: one message per burst, at the viewer's pace.
+                        while text.len() < MAX_OUTPUT_MESSAGE {
+                            match output.try_recv() {
+                                Ok(more) => text.push_str(&decoder.push(&more)),
+                                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue 'fresh,
+                                Err(_) => break,
+                            }
+                        }
+                        match out.try_send(Outgoing::PtyOutput { output: text }) {
+                            Ok(()) => {}
+                            // The socket is not keeping up: drop the backlog, start again from the screen.
+                            Err(mpsc::error::TrySendError::Full(_)) => continue 'fresh,
+                            Err(mpsc::error::TrySendError::Closed(_)) => return,
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => continue 'fresh,
+                    Err(RecvError::Closed) => return,
+                },
+                changed = overview.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let now = by_pane_id(&overview.borrow_and_update(), &pane).map(state_message);
+                    let now = now.or_else(|| Some(Outgoing::Ended { session_id: pane.clone() }));
+                    if now != last {
+                        if let Some(msg) = now.clone() {
+                            let ended = matches!(msg, Outgoing::Ended { .. });
+                            if out.send(msg).await.is_err() || ended {
+                                return;
+                            }
+                        }
+                        last = now;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `text` in pieces of at most MAX_OUTPUT_MESSAGE bytes, cut at character boundaries.
+fn chunks(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(MAX_OUTPUT_MESSAGE);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push(rest[..end].to_string());
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// Output bytes as text, a character cut between two reads carried to the next.
+#[derive(Default)]
+struct Utf8Carry {
+    held: Vec<u8>,
+}
+
+impl Utf8Carry {
+    fn push(&mut self, bytes: &[u8]) -> String {
+        self.held.extend_from_slice(bytes);
+        let valid = match std::str::from_utf8(&self.held) {
+            Ok(_) => self.held.len(),
+            // An incomplete character at the end waits (at most 3 bytes); anything invalid
+            // is replaced.
+            Err(e) if e.error_len().is_none() && self.held.len() - e.valid_up_to() < 4 => e.valid_up_to(),
+            Err(_) => self.held.len(),
+        };
+        let rest = self.held.split_off(valid);
+        let text = String::from_utf8_lossy(&self.held).into_owned();
+        self.held = rest;
+        text
+    }
+}
+
+/// `POST /api/{id}/input`: one message, as on the socket; the answer is the first message it
+/// brings (its state, or an error), or for typed input the state it leads to.
+pub async fn http_input(
+    State(ctx): State<Arc<WebCtx>>,
+    Path(id): Path<String>,
+    body: Result<Json<Incoming>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(msg)) = body else {
+        return Json(invalid(String::new(), "Failed to parse input message")).into_response();
+    };
+    let mut overview = ctx.overview.clone();
+    let before = {
+        let o = overview.borrow_and_update();
+        find(&o, &id).map(state_message)
+    };
+    let (answer, _) = handle(&ctx, &id, msg).await;
+    if let Some(answer) = answer {
+        return Json(answer).into_response();
+    }
+    // Typed into the pane: the state that follows (or, after a while, the one it is in).
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            overview.changed().await.ok()?;
+            let now = find(&overview.borrow_and_update(), &id).map(state_message);
+            if now != before {
+                return now;
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    let now = next.or_else(|| find(&ctx.overview.borrow(), &id).map(state_message));
+    match now {
+        Some(state) => Json(state).into_response(),
+        None => Json(Outgoing::Error { session_id: id, error: Failure::SessionNotFound }).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn messages_read_and_write_as_echokit_spells_them() {
+        for (text, ok) in [
+            (r#"{"type":"create_session"}"#, true),
+            (r#"{"type":"CurrentState"}"#, true),
+            (r#"{"type":"get_current_state"}"#, true),
+            (r#"{"type":"input","input":"hi"}"#, true),
+            (r#"{"type":"Select","index":1}"#, true),
+            (r#"{"type":"bytes_input","input":[27,91,66]}"#, true),
+            (r#"{"type":"select","index":-1}"#, false),
+            (r#"{"type":"launch"}"#, false),
+        ] {
+            assert_eq!(serde_json::from_str::<Incoming>(text).is_ok(), ok, "{text}");
+        }
+        let pending = Outgoing::Pending {
+            session_id: "s".into(),
+            tool_name: "Bash".into(),
+            tool_input: json!({"command": "ls"}),
+        };
+        assert_eq!(
+            serde_json::to_string(&pending).unwrap(),
+            r#"{"type":"session_pending","session_id":"s","tool_name":"Bash","tool_input":{"command":"ls"}}"#
+        );
+        let error = Outgoing::Error {
+            session_id: "s".into(),
+            error: Failure::InvalidInputForState { error_state: "processing".into(), error_input: "Cancel".into() },
+        };
+        assert_eq!(
+            serde_json::to_string(&error).unwrap(),
+            r#"{"type":"session_error","session_id":"s","error_code":"invalid_input_for_state","error_state":"processing","error_input":"Cancel"}"#
+        );
+    }
+
+    #[test]
+    fn characters_cut_between_reads_arrive_whole() {
+        let mut carry = Utf8Carry::default();
+        let snow = "☃".as_bytes();
+        assert_eq!(carry.push(&[b'a', snow[0]]), "a");
+        assert_eq!(carry.push(&snow[1..]), "☃");
+        assert_eq!(carry.push(&[0xff, b'b']), "\u{fffd}b", "invalid bytes are replaced, not held");
+        let long = "é".repeat(MAX_OUTPUT_MESSAGE);
+        assert!(chunks(&long).iter().all(|c| c.len() <= MAX_OUTPUT_MESSAGE && !c.is_empty()));
+        assert_eq!(chunks(&long).concat(), long);
+    }
+}

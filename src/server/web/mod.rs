@@ -1,0 +1,195 @@
+//! The web front: an HTTP + WebSocket endpoint inside the server, for a browser or a phone.
+//!
+//! It owns nothing of the model. Every request is authenticated (`auth.rs`) and becomes what a
+//! CLI connection would send — a `Command` on the loop's connection channel, answered on its
+//! own channel — or a `Watch` of a pane (its screen as escapes, then its output as the engine
+//! takes it). What changes (panes, agent states) the loop publishes as an overview that every
+//! handler reads and waits on. So the loop never waits for a browser, and a browser that
+//! stops reading costs a bounded ring per pane (`engine::Tap`), then a fresh screen.
+
+pub mod auth;
+mod echokit;
+mod ops;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{oneshot, watch};
+
+use super::conn::ConnEvent;
+use crate::config::WebSettings;
+use crate::pane::engine::Watching;
+use crate::protocol::{ClientMsg, Command, Error, Reply, ServerMsg, SessionInfo, WebSession};
+
+/// History lines a new viewer gets before the live screen.
+pub const VIEW_HISTORY: usize = 2000;
+
+/// A pane's screen for a new viewer, and its output from there on.
+#[derive(Debug)]
+pub struct Watched {
+    pub start: String,
+    pub output: Watching,
+}
+
+/// The answer to a `ConnEvent::Watch`.
+pub type WatchReply = oneshot::Sender<Result<Watched, Error>>;
+
+/// What the handlers share: the way into the loop, the overview, who is logged in.
+pub struct WebCtx {
+    conns: UnboundedSender<ConnEvent>,
+    pub overview: watch::Receiver<Arc<Vec<SessionInfo>>>,
+    pub auth: Mutex<auth::Auth>,
+    /// Host header values this endpoint answers to (DNS rebinding: any other is refused).
+    pub hosts: Vec<String>,
+    /// The origin a page of ours has (`http://HOST`), for WebSocket and POST checks.
+    pub origins: Vec<String>,
+    /// The cookie's name: per port, as browsers share cookies between ports of one host.
+    pub cookie: String,
+}
+
+impl WebCtx {
+    /// Run a command as the CLI would, and its answer.
+    pub async fn call(&self, command: Command) -> Result<Reply, Error> {
+        let (out, mut answers) = tokio::sync::mpsc::unbounded_channel();
+        let id = super::conn::next_client_id();
+        let sent = self.conns.send(ConnEvent::Message(id, ClientMsg::Command(command), out, 0));
+        let gone = || Error::new("server_gone", "the server is stopping", "start it again: sbx");
+        sent.map_err(|_| gone())?;
+        let answer = answers.recv().await;
+        let _ = self.conns.send(ConnEvent::Closed(id));
+        match answer {
+            Some(ServerMsg::Reply(reply)) => Ok(reply),
+            Some(ServerMsg::Error(e)) => Err(e),
+            _ => Err(gone()),
+        }
+    }
+
+    /// Start watching a pane (a target as the CLI takes it).
+    pub async fn watch(&self, target: String) -> Result<Watched, Error> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || Error::new("server_gone", "the server is stopping", "start it again: sbx");
+        self.conns.send(ConnEvent::Watch(target, reply)).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+/// The endpoint as the loop holds it.
+pub struct Web {
+    pub addr: SocketAddr,
+    ctx: Arc<WebCtx>,
+    overview: watch::Sender<Arc<Vec<SessionInfo>>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Web {
+    /// Listen on `addr` (loopback only: anything else needs TLS, which this endpoint does
+    /// not terminate yet) and serve until `stop`.
+    pub fn start(
+        addr: &str,
+        settings: &WebSettings,
+        conns: UnboundedSender<ConnEvent>,
+        overview: Vec<SessionInfo>,
+    ) -> Result<Web, Error> {
+        let addr: SocketAddr = addr.parse().map_err(|_| {
+            Error::new("bad_address", format!("{addr:?} is not HOST:PORT"), "give an address like 127.0.0.1:7681")
+        })?;
+        if !addr.ip().is_loopback() {
+            return Err(Error::new(
+                "needs_tls",
+                format!("{addr} is reachable from other machines, and the web endpoint serves only loopback without TLS"),
+                format!(
+                    "listen on 127.0.0.1 and reach it through SSH: sbx web --addr 127.0.0.1:{port}, then on your machine ssh -L {port}:127.0.0.1:{port} HOST",
+                    port = addr.port()
+                ),
+            ));
+        }
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| {
+            Error::new(
+                "cannot_listen",
+                format!("cannot listen on {addr}: {e}"),
+                "pick another port: sbx web --addr 127.0.0.1:PORT",
+            )
+        })?;
+        let addr = listener.local_addr().map_err(|e| Error::new("cannot_listen", e.to_string(), "try again"))?;
+        listener.set_nonblocking(true).map_err(|e| Error::new("cannot_listen", e.to_string(), "try again"))?;
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .map_err(|e| Error::new("cannot_listen", e.to_string(), "try again"))?;
+        let port = addr.port();
+        let mut hosts = vec![format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")];
+        if !hosts.contains(&addr.to_string()) {
+            hosts.push(addr.to_string());
+        }
+        let origins = hosts.iter().map(|h| format!("http://{h}")).collect();
+        let (overview_tx, overview_rx) = watch::channel(Arc::new(overview));
+        let ctx = Arc::new(WebCtx {
+            conns,
+            overview: overview_rx,
+            auth: Mutex::new(auth::Auth::new(
+                Duration::from_secs(settings.login_ttl_secs.max(1)),
+                Duration::from_secs(settings.session_idle_secs.max(60)),
+            )),
+            hosts,
+            origins,
+            cookie: format!("sbx_{port}"),
+        });
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let app = routes::router(ctx.clone());
+        tokio::spawn(async move {
+            let limits = crate::relay::serve::ServeLimits { per_ip: 0, grace: Duration::from_secs(1), upgrades: true };
+            let stop = async {
+                let _ = stop_rx.await;
+            };
+            if let Err(e) = crate::relay::serve::serve(listener, app, limits, stop).await {
+                tracing::error!("web: the endpoint stopped: {e}");
+            }
+        });
+        tracing::info!("web: listening on {addr}");
+        Ok(Web { addr, ctx, overview: overview_tx, stop: Some(stop_tx) })
+    }
+
+    /// A login link (its token works once, for the configured time).
+    pub fn login_url(&self) -> String {
+        let token = crate::pane::engine::lock(&self.ctx.auth).new_login(Instant::now());
+        format!("http://{}/login?token={token}", self.addr)
+    }
+
+    /// What changed in the model, for every handler (only when it differs).
+    pub fn publish(&self, overview: Vec<SessionInfo>) {
+        self.overview.send_if_modified(|old| {
+            let same = serde_json::to_value(&**old).ok() == serde_json::to_value(&overview).ok();
+            if !same {
+                *old = Arc::new(overview);
+            }
+            !same
+        });
+    }
+
+    pub fn sessions(&self) -> Vec<WebSession> {
+        crate::pane::engine::lock(&self.ctx.auth)
+            .sessions()
+            .map(|s| WebSession {
+                id: s.id.clone(),
+                created: crate::protocol::rfc3339(
+                    s.created.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+                ),
+                agent: s.agent.clone(),
+                address: s.address.to_string(),
+            })
+            .collect()
+    }
+
+    pub fn revoke(&self, id: Option<&str>) -> usize {
+        crate::pane::engine::lock(&self.ctx.auth).revoke(id)
+    }
+}
+
+impl Drop for Web {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The loop's side of the web front: `sbx web` commands, watches, and the overview published
+//! after each settle.
+
+use super::{WatchReply, Watched, Web, VIEW_HISTORY};
+use crate::protocol::{Error, Reply, WebOp, WebReport};
+use crate::server::Server;
+
+impl Server {
+    pub(in crate::server) fn web_op(&mut self, op: WebOp) -> Result<Reply, Error> {
+        let mut report = WebReport { addr: None, url: None, sessions: Vec::new(), revoked: 0 };
+        match op {
+            WebOp::Start { addr } => {
+                if self.web.is_none() {
+                    let conns = self.conns.clone().ok_or_else(not_running)?;
+                    let addr = addr.unwrap_or_else(|| self.model.config.settings.web.addr.clone());
+                    let overview = self.model.list(|s| self.front.count(s));
+                    self.web = Some(Web::start(&addr, &self.model.config.settings.web, conns, overview)?);
+                } else if let Some(asked) =
+                    addr.filter(|a| Some(a.as_str()) != self.web.as_ref().map(|w| w.addr.to_string()).as_deref())
+                {
+                    let running = self.web.as_ref().map(|w| w.addr.to_string()).unwrap_or_default();
+                    return Err(Error::new(
+                        "web_running",
+                        format!("the web endpoint already listens on {running}, not {asked}"),
+                        "stop it first: sbx web stop",
+                    ));
+                }
+                report.url = self.web.as_ref().map(Web::login_url);
+            }
+            WebOp::Sessions => {}
+            WebOp::Revoke { id } => {
+                let web = self.web.as_ref().ok_or_else(not_running)?;
+                report.revoked = web.revoke(id.as_deref());
+                if id.is_some() && report.revoked == 0 {
+                    return Err(Error::new(
+                        "unknown_session",
+                        "no browser session has that id",
+                        "list them: sbx web tokens",
+                    ));
+                }
+            }
+            WebOp::Stop => {
+                self.web.take().ok_or_else(not_running)?;
+                return Ok(Reply::Web(report));
+            }
+        }
+        if let Some(web) = &self.web {
+            report.addr = Some(web.addr.to_string());
+            report.sessions = web.sessions();
+        }
+        Ok(Reply::Web(report))
+    }
+
+    /// Start the endpoint with the server when the config says so (a failure is logged and
+    /// said to the first client; the server runs on).
+    pub(in crate::server) fn web_at_start(&mut self) {
+        if self.model.config.settings.web.enabled {
+            if let Err(e) = self.web_op(WebOp::Start { addr: None }) {
+                tracing::warn!("web: not started: {}", e.message);
+                self.notice = Some(format!("web endpoint not started: {}", e.message));
+            }
+        }
+    }
+
+    /// A viewer starts on a pane: its screen and the output after it.
+    pub(in crate::server) fn web_watch(&mut self, target: String, reply: WatchReply) {
+        let watched = self.model.resolve_pane(&target).and_then(|id| {
+            let pane = self.model.panes.get(&id).ok_or_else(|| Error::new("no_pane", "that pane is gone", "sbx ls"))?;
+            let (start, output) = pane.watch(VIEW_HISTORY);
+            Ok(Watched { start, output })
+        });
+        let _ = reply.send(watched);
+    }
+
+    /// What the web front shows changed: publish the overview (it sends only differences).
+    pub(in crate::server) fn web_publish(&self) {
+        if let Some(web) = &self.web {
+            web.publish(self.model.list(|s| self.front.count(s)));
+        }
+    }
+}
+
+fn not_running() -> Error {
+    Error::new("web_not_running", "the web endpoint is not running", "start it: sbx web")
+}

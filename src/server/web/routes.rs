@@ -1,0 +1,173 @@
+//! The endpoint's routes and the checks in front of them: the Host a request names (DNS
+//! rebinding), the Origin a browser sends (a page of another site), the session cookie. Only
+//! `/login` answers without a session, and it takes nothing but a one-time token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+
+use super::auth::Refused;
+use super::{echokit, WebCtx};
+use crate::pane::engine::lock;
+use crate::protocol::SessionInfo;
+
+/// The largest request body (an echokit input message, a typed text).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+pub fn router(ctx: Arc<WebCtx>) -> Router {
+    let authed = Router::new()
+        .route("/api/panes", get(panes))
+        .route("/api/events", get(events))
+        .route("/ws/{id}", any(echokit::socket))
+        .route("/api/{id}/input", post(echokit::http_input))
+        .layer(middleware::from_fn_with_state(ctx.clone(), require_session));
+    Router::new()
+        .route("/login", get(login))
+        .merge(authed)
+        .layer(middleware::from_fn_with_state(ctx.clone(), check_host_and_origin))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(ctx)
+}
+
+/// A refusal as JSON: what is wrong and what to do.
+pub fn refusal(status: StatusCode, code: &str, next: &str) -> Response {
+    let body = serde_json::json!({ "error": code, "next": next });
+    (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+async fn check_host_and_origin(State(ctx): State<Arc<WebCtx>>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    if !ctx.hosts.iter().any(|h| h == host) {
+        return refusal(StatusCode::MISDIRECTED_REQUEST, "unknown_host", "open the address sbx web printed");
+    }
+    // A browser names the page a request comes from; one of another site is refused (a
+    // WebSocket is not bound by the same-origin rule, and its cookie would go with it).
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        if !ctx.origins.iter().any(|o| origin.as_bytes() == o.as_bytes()) {
+            return refusal(StatusCode::FORBIDDEN, "foreign_origin", "use the page sbx web serves");
+        }
+    }
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// The value of cookie `name` in a request's Cookie headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+async fn require_session(State(ctx): State<Arc<WebCtx>>, req: Request, next: Next) -> Response {
+    let known = cookie(req.headers(), &ctx.cookie).is_some_and(|c| lock(&ctx.auth).check(c, Instant::now()).is_some());
+    if !known {
+        return refusal(StatusCode::UNAUTHORIZED, "not_logged_in", "open the link `sbx web` prints (it works once)");
+    }
+    next.run(req).await
+}
+
+async fn login(
+    State(ctx): State<Arc<WebCtx>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let Some(token) = query.get("token") else {
+        return refusal(StatusCode::UNAUTHORIZED, "no_token", "open the link `sbx web` prints");
+    };
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let outcome = lock(&ctx.auth).login(token, peer.ip(), agent, Instant::now());
+    match outcome {
+        Ok(secret) => {
+            let cookie = format!("{}={secret}; HttpOnly; SameSite=Strict; Path=/", ctx.cookie);
+            let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                headers.insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(Refused::Braked) => {
+            tracing::warn!("web: logins from {} braked: too many failures this minute", peer.ip());
+            refusal(StatusCode::TOO_MANY_REQUESTS, "too_many_logins", "wait a minute, then open a new link: sbx web")
+        }
+        Err(Refused::Unknown) => {
+            tracing::info!("web: a login from {} with a token that is not (or no longer) valid", peer.ip());
+            refusal(StatusCode::UNAUTHORIZED, "bad_token", "links work once and expire: get a new one with sbx web")
+        }
+    }
+}
+
+/// Sessions, tabs, panes and agent states: what `sbx ls --json` shows.
+async fn panes(State(ctx): State<Arc<WebCtx>>) -> Response {
+    let overview = ctx.overview.borrow().clone();
+    Json(&*overview).into_response()
+}
+
+/// What changed, as server-sent events: `overview` first, then `pane_created`, `pane_exited`
+/// and `agent_state` as they happen (each with the pane as `sbx ls --json` shows it).
+async fn events(State(ctx): State<Arc<WebCtx>>) -> impl IntoResponse {
+    let mut overview = ctx.overview.clone();
+    let first = overview.borrow_and_update().clone();
+    let start = Event::default().event("overview").json_data(&*first).ok();
+    let stream = futures::stream::unfold((overview, first, start), |(mut rx, last, pending)| async move {
+        if let Some(event) = pending {
+            return Some((vec![event], (rx, last, None)));
+        }
+        rx.changed().await.ok()?;
+        let now = rx.borrow_and_update().clone();
+        let events = changes(&last, &now);
+        Some((events, (rx, now, None)))
+    });
+    let stream = futures::StreamExt::flat_map(stream, |events| {
+        futures::stream::iter(events.into_iter().map(Ok::<_, std::convert::Infallible>))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// The events between two overviews.
+fn changes(before: &[SessionInfo], after: &[SessionInfo]) -> Vec<Event> {
+    let panes = |o: &[SessionInfo]| -> std::collections::BTreeMap<String, serde_json::Value> {
+        o.iter()
+            .flat_map(|s| &s.tabs)
+            .flat_map(|t| &t.panes)
+            .filter_map(|p| serde_json::to_value(p).ok().map(|v| (p.id.clone(), v)))
+            .collect()
+    };
+    let (old, new) = (panes(before), panes(after));
+    let mut out = Vec::new();
+    for (id, pane) in &new {
+        let event = match old.get(id) {
+            None => Some("pane_created"),
+            Some(was) if was["alive"] == true && pane["alive"] == false => Some("pane_exited"),
+            Some(was) if was["agent"] != pane["agent"] => Some("agent_state"),
+            _ => None,
+        };
+        out.extend(event.and_then(|name| Event::default().event(name).json_data(pane).ok()));
+    }
+    for (id, pane) in &old {
+        if !new.contains_key(id) && pane["alive"] == true {
+            out.extend(Event::default().event("pane_exited").json_data(pane).ok());
+        }
+    }
+    out
+}

@@ -1,0 +1,94 @@
+"""An independent client of echokit_pty's WebSocket protocol (Python's `websockets`), as
+echokit's own browser page and echokit_server speak it, against sbx's web front.
+
+    echokit_client.py BASE COOKIE STEPS
+
+BASE is http://127.0.0.1:PORT, COOKIE the session cookie (name=value). Prints one JSON object
+of what the server answered at each step; the Rust test asserts on it.
+"""
+
+import json, sys, time, urllib.request
+
+from websockets.sync.client import connect
+
+base, cookie, steps = sys.argv[1], sys.argv[2], sys.argv[3]
+ws_base = base.replace("http://", "ws://")
+seen = {}
+
+
+def open_ws(ident):
+    return connect(f"{ws_base}/ws/{ident}", additional_headers={"Cookie": cookie}, open_timeout=20)
+
+
+def recv(ws, timeout=20):
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def first_not_output(ws):
+    while True:
+        msg = recv(ws)
+        if msg["type"] != "session_pty_output":
+            return msg
+
+
+def output_until(ws, text, timeout=20):
+    out, deadline = "", time.monotonic() + timeout
+    while text not in out:
+        msg = recv(ws, max(0.1, deadline - time.monotonic()))
+        if msg["type"] == "session_pty_output":
+            out += msg["output"]
+    return out
+
+
+def post(ident, message):
+    req = urllib.request.Request(f"{base}/api/{ident}/input", data=json.dumps(message).encode(),
+                                 headers={"Content-Type": "application/json", "Cookie": cookie}, method="POST")
+    with urllib.request.urlopen(req, timeout=20) as r:
+        return json.loads(r.read())
+
+
+if steps == "shell":
+    with open_ws("no-such-pane") as ws:
+        ws.send(json.dumps({"type": "get_current_state"}))
+        seen["not_found"] = recv(ws)
+        ws.send("this is not json")
+        seen["unparsable"] = recv(ws)
+    with open_ws("not-a-uuid") as ws:
+        ws.send(json.dumps({"type": "create_session"}))
+        seen["bad_uuid"] = recv(ws)
+    with open_ws("box") as ws:
+        ws.send(json.dumps({"type": "create_session"}))
+        seen["state"] = first_not_output(ws)
+        ws.send(json.dumps({"type": "Confirm"}))
+        seen["confirm"] = first_not_output(ws)
+        ws.send(json.dumps({"type": "input", "input": "echo typed-over-ws-$((6*7))"}))
+        seen["echo"] = output_until(ws, "typed-over-ws-42")
+        ws.send("echo bytes-$((3*3))\r".encode())
+        seen["bytes_echo"] = output_until(ws, "bytes-9")
+    seen["http"] = post("box", {"type": "get_current_state"})
+    seen["http_not_found"] = post("no-such-pane", {"type": "CurrentState"})
+
+if steps == "claude":
+    with open_ws("writer") as ws:
+        ws.send(json.dumps({"type": "get_current_state"}))
+        seen["state"] = first_not_output(ws)
+        ws.send(json.dumps({"type": "input", "input": "make a file please"}))
+        # Working, then waiting on the permission (what came between is kept too).
+        seen["between"] = []
+        while True:
+            msg = first_not_output(ws)
+            if msg["type"] == "session_pending":
+                seen["pending"] = msg
+                break
+            seen["between"].append(msg)
+        # Typed input is refused while it waits.
+        ws.send(json.dumps({"type": "input", "input": "not now"}))
+        seen["busy"] = first_not_output(ws)
+        ws.send(json.dumps({"type": "confirm"}))
+        while True:
+            msg = first_not_output(ws)
+            if msg["type"] == "session_idle":
+                seen["after"] = msg
+                break
+
+print(json.dumps(seen))

@@ -1,0 +1,260 @@
+//! The web front (`sbx web`): who gets in, and echokit's WebSocket protocol spoken by an
+//! independent client (Python's `websockets`) over a shell pane and a real Claude Code pane.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// A server with one shell pane and its web endpoint on a free loopback port.
+struct Web<'a> {
+    sbx: &'a Sbx,
+    pane: String,
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+impl<'a> Web<'a> {
+    fn start(sbx: &'a Sbx) -> Web<'a> {
+        let pane = sbx.ok(&["new", "-d", "-s", "main", "--label", "box"]).trim().to_string();
+        let report: Value = serde_json::from_str(&sbx.ok(&["web", "--addr", "127.0.0.1:0", "--json"])).unwrap();
+        let base = format!("http://{}", report["addr"].as_str().unwrap());
+        let http = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        Web { sbx, pane, base, http }
+    }
+
+    fn cookie_name(&self) -> String {
+        format!("sbx_{}", self.base.rsplit(':').next().unwrap())
+    }
+
+    /// A fresh login link's token.
+    fn token(&self) -> String {
+        let report: Value = serde_json::from_str(&self.sbx.ok(&["web", "--json"])).unwrap();
+        report["url"].as_str().unwrap().split("token=").nth(1).unwrap().to_string()
+    }
+
+    fn login(&self, token: &str) -> reqwest::blocking::Response {
+        self.http.get(format!("{}/login?token={token}", self.base)).send().unwrap()
+    }
+
+    /// Log in; the session cookie's secret.
+    fn session(&self) -> String {
+        let response = self.login(&self.token());
+        assert_eq!(response.status(), 303);
+        let set = response.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+        set.split(';').next().unwrap().split_once('=').unwrap().1.to_string()
+    }
+
+    fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::blocking::Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(c) = cookie {
+            req = req.header("cookie", format!("{}={c}", self.cookie_name()));
+        }
+        req.send().unwrap()
+    }
+}
+
+#[test]
+fn every_request_needs_a_session_and_a_login_link_works_once() {
+    let sbx = Sbx::new();
+    let web = Web::start(&sbx);
+    // Nothing without a session: no data in the refusal.
+    for path in ["/api/panes", "/api/events", "/ws/box"] {
+        let response = web.get(path, None);
+        assert_eq!(response.status(), 401, "{path}");
+        let body = response.text().unwrap();
+        assert!(!body.contains(&web.pane) && body.contains("sbx web"), "{path}: {body}");
+    }
+    assert_eq!(web.login("0".repeat(64).as_str()).status(), 401, "a wrong token");
+    assert_eq!(web.get("/login", None).status(), 401, "no token");
+    let token = web.token();
+    assert_eq!(web.login(&token).status(), 303);
+    assert_eq!(web.login(&token).status(), 401, "a link works once");
+
+    let cookie = web.session();
+    let panes = web.get("/api/panes", Some(&cookie));
+    assert_eq!(panes.status(), 200);
+    let panes: Value = panes.json().unwrap();
+    assert_eq!(panes[0]["tabs"][0]["panes"][0]["id"], web.pane.as_str());
+    assert_eq!(panes[0]["tabs"][0]["panes"][0]["label"], "box");
+
+    // A cookie another sbx server gave is not one of ours.
+    let other_sbx = Sbx::new();
+    let other = Web::start(&other_sbx);
+    let foreign = other.session();
+    assert_eq!(web.get("/api/panes", Some(&foreign)).status(), 401);
+    // A Host this endpoint is not (DNS rebinding) is refused, even with a session.
+    let rebound = web
+        .http
+        .get(format!("{}/api/panes", web.base))
+        .header("host", "attacker.example:80")
+        .header("cookie", format!("{}={cookie}", web.cookie_name()))
+        .send()
+        .unwrap();
+    assert_eq!(rebound.status(), 421);
+
+    // `sbx web tokens` lists the sessions (never a secret) and revokes them.
+    let listed = web.sbx.ok(&["web", "tokens", "--json"]);
+    assert!(!listed.contains(&cookie), "a secret in the listing");
+    let sessions: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(sessions["sessions"].as_array().unwrap().len(), 2);
+    web.sbx.ok(&["web", "tokens", "--revoke", "all"]);
+    assert_eq!(web.get("/api/panes", Some(&cookie)).status(), 401, "revoked");
+    // Neither token nor cookie reaches the server's log.
+    let log = std::fs::read_to_string(web.sbx.home().join("runtime/server.log")).unwrap_or_default();
+    assert!(!log.contains(&token) && !log.contains(&cookie), "{log}");
+}
+
+#[test]
+fn a_websocket_from_a_foreign_page_is_refused() {
+    let sbx = Sbx::new();
+    let web = Web::start(&sbx);
+    let cookie = web.session();
+    let upgrade = |origin: &str| {
+        web.http
+            .get(format!("{}/ws/box", web.base))
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("origin", origin)
+            .header("cookie", format!("{}={cookie}", web.cookie_name()))
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(upgrade("http://evil.example"), 403);
+    let port = web.base.rsplit(':').next().unwrap();
+    assert_eq!(upgrade(&format!("http://127.0.0.1.evil.example:{port}")), 403, "a look-alike host");
+    assert_eq!(upgrade(&web.base), 101, "the page's own origin");
+}
+
+#[test]
+fn only_loopback_without_tls_and_an_expired_link_is_refused() {
+    let sbx = Sbx::new();
+    std::fs::create_dir_all(sbx.home().join("config")).unwrap();
+    std::fs::write(sbx.home().join("config/config.toml"), "[web]\nlogin_ttl_secs = 1\n").unwrap();
+    sbx.ok(&["new", "-d", "-s", "first"]);
+    let out = sbx.run(&["web", "--addr", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs_tls") && err.contains("ssh -L"), "{err}");
+    let web = Web::start(&sbx);
+    let token = web.token();
+    // Time passing is the point here: the link lives one second.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(web.login(&token).status(), 401, "an expired link");
+}
+
+#[test]
+fn a_thousand_bad_logins_are_braked_and_the_server_still_serves() {
+    let sbx = Sbx::new();
+    let web = Web::start(&sbx);
+    let cookie = web.session();
+    let mut braked = 0;
+    for i in 0..1000 {
+        match web.login(&format!("{i:064x}")).status().as_u16() {
+            429 => braked += 1,
+            401 => {}
+            other => panic!("login {i}: {other}"),
+        }
+    }
+    assert!(braked >= 990, "only {braked} of 1000 braked");
+    // Even the right token waits out the minute; a logged-in browser is served meanwhile.
+    assert_eq!(web.login(&web.token()).status(), 429);
+    assert_eq!(web.get("/api/panes", Some(&cookie)).status(), 200);
+    web.sbx.ok(&["ls"]);
+}
+
+fn python_path() -> std::path::PathBuf {
+    std::env::var_os("SBX_TEST_PYTHONPATH")
+        .map(Into::into)
+        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/sbx-test/py"))
+}
+
+/// Run tests/tools/echokit_client.py against the endpoint: what it saw, as JSON.
+fn echokit_client(web: &Web, cookie: &str, steps: &str) -> Value {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/echokit_client.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args([&web.base, &format!("{}={cookie}", web.cookie_name()), steps])
+        .env("PYTHONPATH", python_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn echokit_clients_drive_a_shell_pane_and_get_each_error_for_bad_input() {
+    let sbx = Sbx::new();
+    let web = Web::start(&sbx);
+    let cookie = web.session();
+    let seen = echokit_client(&web, &cookie, "shell");
+    // Every message, as echokit spells it.
+    assert_eq!(seen["not_found"]["type"], "session_error");
+    assert_eq!(seen["not_found"]["error_code"], "session_not_found");
+    assert_eq!(seen["unparsable"]["error_code"], "invalid_input");
+    assert_eq!(seen["bad_uuid"]["error_code"], "invalid_input");
+    assert_eq!(seen["state"]["type"], "session_idle");
+    assert_eq!(seen["state"]["session_id"], web.pane.as_str());
+    assert_eq!(seen["confirm"]["error_code"], "invalid_input_for_state");
+    assert_eq!(seen["confirm"]["error_input"], "Confirm");
+    assert_eq!(seen["confirm"]["error_state"], "idle");
+    assert!(seen["echo"].as_str().unwrap().contains("typed-over-ws-42"), "{}", seen["echo"]);
+    assert!(seen["bytes_echo"].as_str().unwrap().contains("bytes-9"), "{}", seen["bytes_echo"]);
+    assert_eq!(seen["http"]["type"], "session_idle", "POST /api/ID/input");
+    assert_eq!(seen["http_not_found"]["error_code"], "session_not_found");
+    // What the client typed reached the pane.
+    assert!(web.sbx.capture(&web.pane).contains("typed-over-ws-42"));
+}
+
+/// A real Claude Code pane (model stub) driven over echokit's protocol: a prompt typed in,
+/// the Bash command it asks to run shown with its input, confirmed, run, back to idle.
+#[test]
+fn echokit_clients_see_a_real_claudes_permission_with_its_command_and_confirm_it() {
+    use common::agents::AgentLab;
+    let lab = AgentLab::new();
+    lab.stub.script(serde_json::json!({
+        "rules": [{"match": "make a file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch made-over-ws", "description": "make it"}}}}],
+        "default": {"text": "Done."},
+        "after_tool": {"text": "Made it."}
+    }));
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&[
+            "new", "-d", "-s", "agents", "--size", "160x50", "-c", &project, "--agent", "claude", "--label", "writer",
+        ])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+    let web = Web::start(&lab.sbx);
+    let cookie = web.session();
+    let seen = echokit_client(&web, &cookie, "claude");
+    let session = lab.agent(&pane)["session_id"].as_str().unwrap().to_string();
+    assert_eq!(seen["state"]["type"], "session_idle", "{seen}");
+    assert_eq!(seen["state"]["session_id"], session.as_str(), "messages carry Claude's session id");
+    assert_eq!(seen["busy"]["error_code"], "invalid_input_for_state", "{seen}");
+    assert_eq!(seen["pending"]["type"], "session_pending", "{seen}");
+    assert_eq!(seen["pending"]["tool_name"], "Bash");
+    assert_eq!(seen["pending"]["tool_input"]["command"], "touch made-over-ws");
+    assert_eq!(seen["after"]["type"], "session_idle", "{seen}");
+    assert!(lab.project.join("made-over-ws").exists(), "the confirmed command ran");
+    // The same session by its id, over HTTP.
+    let by_id = web
+        .http
+        .post(format!("{}/api/{session}/input", web.base))
+        .header("cookie", format!("{}={cookie}", web.cookie_name()))
+        .json(&serde_json::json!({"type": "get_current_state"}))
+        .send()
+        .unwrap();
+    let by_id: Value = by_id.json().unwrap();
+    assert_eq!(by_id["type"], "session_idle", "{by_id}");
+}
