@@ -258,3 +258,83 @@ fn echokit_clients_see_a_real_claudes_permission_with_its_command_and_confirm_it
     let by_id: Value = by_id.json().unwrap();
     assert_eq!(by_id["type"], "session_idle", "{by_id}");
 }
+
+/// The page in a real headless Chromium: logged in by the link, the panes listed, typing into
+/// the terminal reaches the shell and its echo shows in the page.
+#[test]
+fn the_page_lists_the_panes_and_its_terminal_types_into_a_shell() {
+    use common::browser::Browser;
+    let sbx = Sbx::new();
+    let web = Web::start(&sbx);
+    sbx.shell(&web.pane, "echo ready");
+    let browser = Browser::start(1200, 800);
+    browser.go(&format!("{}/login?token={}", web.base, web.token()));
+    browser.wait("the pane list", "return document.querySelector('#panes li[data-pane]')?.innerText.includes('box')");
+    browser.wait("the shell's screen", "return document.querySelector('.xterm-rows')?.innerText.includes('ready')");
+    browser.type_into(".xterm-helper-textarea", "echo typed-in-page-$((5*5))\u{E007}");
+    browser.wait("the echo", "return document.querySelector('.xterm-rows')?.innerText.includes('typed-in-page-25')");
+    assert!(sbx.capture(&web.pane).contains("typed-in-page-25"));
+    // The page's own script answered nothing to the shell twice: no stray replies typed.
+    assert!(!sbx.capture(&web.pane).contains("[?"), "{}", sbx.capture(&web.pane));
+    browser.screenshot(sbx.home(), "page");
+}
+
+/// A real Claude pane asks to run a Bash command: the page shows a card with the command,
+/// Confirm runs it and the state goes back to idle. On a phone-sized screen the same controls
+/// are there and fit.
+#[test]
+fn the_page_shows_a_waiting_agents_command_and_confirm_runs_it_on_a_phone_too() {
+    use common::agents::AgentLab;
+    use common::browser::Browser;
+    let lab = AgentLab::new();
+    lab.stub.script(serde_json::json!({
+        "rules": [{"match": "make a file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch made-in-browser", "description": "make it"}}}}],
+        "default": {"text": "Done."},
+        "after_tool": {"text": "Made it."}
+    }));
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&[
+            "new", "-d", "-s", "agents", "--size", "120x40", "-c", &project, "--agent", "claude", "--label", "writer",
+        ])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+    let web = Web::start(&lab.sbx);
+    for (width, height) in [(1200, 800), (390, 844)] {
+        let browser = Browser::start(width, height);
+        browser.go(&format!("{}/login?token={}", web.base, web.token()));
+        browser.wait("the agent pane", &format!("return document.querySelector('#panes li[data-pane=\"{pane}\"]')"));
+        browser.eval(&format!("document.querySelector('#panes li[data-pane=\"{pane}\"]').click()"));
+        browser.wait("the agent idle", "return document.querySelector('#state').textContent === 'idle'");
+        // Every control is on the screen, inside its width.
+        let fits = browser.eval(
+            "return ['#prompt-text', '#send', '#title', '#state'].map(s => document.querySelector(s))
+                .every(e => e && e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().right <= window.innerWidth + 1)",
+        );
+        assert_eq!(fits, true, "{width}x{height}");
+        if width < 700 {
+            let menu = browser.eval("return getComputedStyle(document.querySelector('#menu')).display");
+            assert_ne!(menu, "none", "the pane menu shows on a phone");
+        }
+        let file = format!("made-in-browser-{width}");
+        lab.stub.script(serde_json::json!({
+            "rules": [{"match": "make a file", "reply": {"tool": {"name": "Bash", "input": {"command": format!("touch {file}"), "description": "make it"}}}}],
+            "default": {"text": "Done."},
+            "after_tool": {"text": "Made it."}
+        }));
+        browser.type_into("#prompt-text", "make a file please");
+        browser.click("#send");
+        let shown = browser.wait(
+            "the card",
+            "return !document.querySelector('#card').hidden && document.querySelector('#card-input').textContent",
+        );
+        assert_eq!(shown, format!("touch {file}").as_str());
+        assert_eq!(browser.eval("return document.querySelector('#card-tool').textContent"), "Bash");
+        browser.screenshot(lab.sbx.home(), &format!("card-{width}"));
+        browser.click("#confirm");
+        browser.wait("the card to go", "return document.querySelector('#card').hidden");
+        browser.wait("idle again", "return document.querySelector('#state').textContent === 'idle'");
+        wait_for("the confirmed command to run", || lab.project.join(&file).exists().then_some(()));
+    }
+}

@@ -39,8 +39,12 @@ pub enum ConnEvent {
     /// the answer goes back on the channel.
     Upgrade(std::path::PathBuf, UpgradeReply),
     /// A web viewer starts on a pane (a target): its screen, then its output.
-    Watch(String, super::web::WatchReply),
+    Watch(String, WatchReply),
 }
+
+/// A pane's screen for a new viewer (escapes a fresh terminal replays), and its output from
+/// there on.
+pub type WatchReply = tokio::sync::oneshot::Sender<Result<(String, crate::pane::engine::Watching), Error>>;
 
 /// The answer to an upgrade request, and a way for the server to know it has gone out.
 pub type UpgradeReply = tokio::sync::oneshot::Sender<(Result<String, String>, tokio::sync::oneshot::Sender<()>)>;

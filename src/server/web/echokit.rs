@@ -261,8 +261,8 @@ pub async fn socket(
     ws: WebSocketUpgrade,
 ) -> Response {
     // The session it was opened with: checked again while it lasts (a revoke ends it).
-    let session = super::routes::cookie(&headers, &ctx.cookie).unwrap_or_default().to_string();
-    ws.max_message_size(super::routes::MAX_BODY).on_upgrade(move |socket| serve(ctx, id, session, socket))
+    let session = super::cookie(&headers, &ctx.cookie).unwrap_or_default().to_string();
+    ws.max_message_size(super::MAX_BODY).on_upgrade(move |socket| serve(ctx, id, session, socket))
 }
 
 /// How often an open socket's session is checked again.
@@ -335,10 +335,9 @@ async fn view(ctx: Arc<WebCtx>, pane: String, out: mpsc::Sender<Outgoing>) {
     let mut overview = ctx.overview.clone();
     let mut last = by_pane_id(&overview.borrow_and_update(), &pane).map(state_message);
     'fresh: loop {
-        let Ok(watched) = ctx.watch(pane.clone()).await else { return };
-        let mut output = watched.output;
+        let Ok((start, mut output)) = ctx.watch(pane.clone()).await else { return };
         // A reset first: a viewer that fell behind starts from a clean terminal.
-        let start = format!("\x1bc{}", watched.start);
+        let start = format!("\x1bc{start}");
         for piece in chunks(&start) {
             if out.send(Outgoing::PtyOutput { output: piece }).await.is_err() {
                 return;

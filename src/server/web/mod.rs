@@ -7,6 +7,7 @@
 //! handler reads and waits on. So the loop never waits for a browser, and a browser that
 //! stops reading costs a bounded ring per pane (`engine::Tap`), then a fresh screen.
 
+mod assets;
 pub mod auth;
 mod echokit;
 mod ops;
@@ -27,15 +28,20 @@ use crate::protocol::{ClientMsg, Command, Error, Reply, ServerMsg, SessionInfo, 
 /// History lines a new viewer gets before the live screen.
 pub const VIEW_HISTORY: usize = 2000;
 
-/// A pane's screen for a new viewer, and its output from there on.
-#[derive(Debug)]
-pub struct Watched {
-    pub start: String,
-    pub output: Watching,
-}
+/// The largest request body (an echokit input message, a typed text).
+pub const MAX_BODY: usize = 1024 * 1024;
 
-/// The answer to a `ConnEvent::Watch`.
-pub type WatchReply = oneshot::Sender<Result<Watched, Error>>;
+/// The value of cookie `name` in a request's Cookie headers.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
 
 /// What the handlers share: the way into the loop, the overview, who is logged in.
 pub struct WebCtx {
@@ -68,7 +74,7 @@ impl WebCtx {
     }
 
     /// Start watching a pane (a target as the CLI takes it).
-    pub async fn watch(&self, target: String) -> Result<Watched, Error> {
+    pub async fn watch(&self, target: String) -> Result<(String, Watching), Error> {
         let (reply, answer) = oneshot::channel();
         let gone = || Error::new("server_gone", "the server is stopping", "start it again: sbx");
         self.conns.send(ConnEvent::Watch(target, reply)).map_err(|_| gone())?;

@@ -1,8 +1,9 @@
 //! The loop's side of the web front: `sbx web` commands, watches, and the overview published
 //! after each settle.
 
-use super::{WatchReply, Watched, Web, VIEW_HISTORY};
+use super::{Web, VIEW_HISTORY};
 use crate::protocol::{Error, Reply, WebOp, WebReport};
+use crate::server::conn::WatchReply;
 use crate::server::Server;
 
 impl Server {
@@ -66,8 +67,7 @@ impl Server {
     pub(in crate::server) fn web_watch(&mut self, target: String, reply: WatchReply) {
         let watched = self.model.resolve_pane(&target).and_then(|id| {
             let pane = self.model.panes.get(&id).ok_or_else(|| Error::new("no_pane", "that pane is gone", "sbx ls"))?;
-            let (start, output) = pane.watch(VIEW_HISTORY);
-            Ok(Watched { start, output })
+            Ok(pane.watch(VIEW_HISTORY))
         });
         let _ = reply.send(watched);
     }

@@ -15,15 +15,14 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 
 use super::auth::Refused;
-use super::{echokit, WebCtx};
+use super::{assets, cookie, echokit, WebCtx, MAX_BODY};
 use crate::pane::engine::lock;
 use crate::protocol::SessionInfo;
 
-/// The largest request body (an echokit input message, a typed text).
-pub const MAX_BODY: usize = 1024 * 1024;
-
 pub fn router(ctx: Arc<WebCtx>) -> Router {
     let authed = Router::new()
+        .route("/", get(assets::index))
+        .route("/assets/{name}", get(assets::asset))
         .route("/api/panes", get(panes))
         .route("/api/events", get(events))
         .route("/ws/{id}", any(echokit::socket))
@@ -62,18 +61,6 @@ async fn check_host_and_origin(State(ctx): State<Arc<WebCtx>>, req: Request, nex
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
-}
-
-/// The value of cookie `name` in a request's Cookie headers.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 async fn require_session(State(ctx): State<Arc<WebCtx>>, req: Request, next: Next) -> Response {
