@@ -338,3 +338,45 @@ fn the_page_shows_a_waiting_agents_command_and_confirm_runs_it_on_a_phone_too() 
         wait_for("the confirmed command to run", || lab.project.join(&file).exists().then_some(()));
     }
 }
+
+/// `/api/events`: the overview first, then what happens — a pane created, an agent's state,
+/// a pane that exits — as server-sent events.
+#[test]
+fn the_event_stream_tells_of_panes_created_and_exited() {
+    use std::io::{BufRead, BufReader};
+    let sbx = Sbx::new();
+    let web = Web::start(&sbx);
+    let cookie = web.session();
+    let stream = web
+        .http
+        .get(format!("{}/api/events", web.base))
+        .header("cookie", format!("{}={cookie}", web.cookie_name()))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut lines = BufReader::new(stream).lines();
+    let mut next_event = |name: &str| -> Value {
+        let mut current = String::new();
+        loop {
+            let line = lines.next().expect("the stream ended").unwrap();
+            if let Some(event) = line.strip_prefix("event: ") {
+                current = event.to_string();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                if current == name {
+                    return serde_json::from_str(data).unwrap();
+                }
+            }
+        }
+    };
+    let overview = next_event("overview");
+    assert_eq!(overview[0]["tabs"][0]["panes"][0]["id"], web.pane.as_str());
+    let second =
+        sbx.ok(&["split", "-t", &web.pane, "--label", "second", "--", "sh", "-c", "read x"]).trim().to_string();
+    let created = next_event("pane_created");
+    assert_eq!(created["id"], second.as_str());
+    assert_eq!(created["label"], "second");
+    sbx.ok(&["send-keys", "-t", &second, "--enter", "bye"]);
+    let exited = next_event("pane_exited");
+    assert_eq!(exited["id"], second.as_str());
+}

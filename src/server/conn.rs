@@ -39,7 +39,8 @@ pub enum ConnEvent {
     /// the answer goes back on the channel.
     Upgrade(std::path::PathBuf, UpgradeReply),
     /// A web viewer starts on a pane (a target): its screen, then its output.
-    Watch(String, WatchReply),
+    /// With how many history lines before the screen.
+    Watch(String, usize, WatchReply),
 }
 
 /// A pane's screen for a new viewer (escapes a fresh terminal replays), and its output from

@@ -360,7 +360,7 @@ impl Server {
             },
             ConnEvent::Closed(id) => self.client_gone(id),
             ConnEvent::Upgrade(exe, answer) => self.begin_upgrade(exe, answer),
-            ConnEvent::Watch(target, reply) => self.web_watch(target, reply),
+            ConnEvent::Watch(target, history, reply) => self.web_watch(target, history, reply),
         }
     }
 

@@ -24,6 +24,12 @@ use crate::protocol::{AgentKey, AgentKind, Command, NewSpec, PaneInfo, PaneSpec,
 
 /// The most one `session_pty_output` carries; more output goes in the next.
 const MAX_OUTPUT_MESSAGE: usize = 64 * 1024;
+/// A viewer gets at most one output message per frame.
+const FRAME: std::time::Duration = std::time::Duration::from_millis(20);
+/// A message this small (an echo, a prompt redrawn) does not wait for the next frame.
+const SMALL: usize = 4096;
+/// More output than this in one frame is a flood: the viewer gets the screen instead.
+const FLOOD_PER_FRAME: usize = 32 * 1024;
 /// Messages waiting for one viewer's socket; past it the viewer is behind (and resyncs).
 const OUTGOING: usize = 8;
 
@@ -334,8 +340,12 @@ async fn serve(ctx: Arc<WebCtx>, id: String, session: String, socket: WebSocket)
 async fn view(ctx: Arc<WebCtx>, pane: String, out: mpsc::Sender<Outgoing>) {
     let mut overview = ctx.overview.clone();
     let mut last = by_pane_id(&overview.borrow_and_update(), &pane).map(state_message);
+    let mut history = super::VIEW_HISTORY;
+    let (mut last_sent, mut paced) = (tokio::time::Instant::now(), false);
     'fresh: loop {
-        let Ok((start, mut output)) = ctx.watch(pane.clone()).await else { return };
+        // The history once; a viewer that fell behind is given the screen alone.
+        let Ok((start, mut output)) = ctx.watch(pane.clone(), history).await else { return };
+        history = 0;
         // A reset first: a viewer that fell behind starts from a clean terminal.
         let start = format!("\x1bc{start}");
         for piece in chunks(&start) {
@@ -349,14 +359,26 @@ async fn view(ctx: Arc<WebCtx>, pane: String, out: mpsc::Sender<Outgoing>) {
                 chunk = output.recv() => match chunk {
                     Ok(bytes) => {
                         let mut text = decoder.push(&bytes);
-                        // Take what is already there too: one message per burst, at the viewer's pace.
-                        while text.len() < MAX_OUTPUT_MESSAGE {
+                        // After a large message, at most one a frame: what came since goes in
+                        // the next. A key's echo (small) goes at once.
+                        if paced {
+                            tokio::time::sleep_until(last_sent + FRAME).await;
+                        }
+                        while text.len() < FLOOD_PER_FRAME {
                             match output.try_recv() {
                                 Ok(more) => text.push_str(&decoder.push(&more)),
                                 Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue 'fresh,
                                 Err(_) => break,
                             }
                         }
+                        if text.len() >= FLOOD_PER_FRAME {
+                            // A flood: nobody reads it as it scrolls by. The screen as it is,
+                            // once a frame, instead: fifty viewers cost fifty screens a frame,
+                            // not fifty copies of the flood.
+                            (last_sent, paced) = (tokio::time::Instant::now(), true);
+                            continue 'fresh;
+                        }
+                        (last_sent, paced) = (tokio::time::Instant::now(), text.len() > SMALL);
                         match out.try_send(Outgoing::PtyOutput { output: text }) {
                             Ok(()) => {}
                             // The socket is not keeping up: drop the backlog, start again from the screen.

@@ -74,10 +74,10 @@ impl WebCtx {
     }
 
     /// Start watching a pane (a target as the CLI takes it).
-    pub async fn watch(&self, target: String) -> Result<(String, Watching), Error> {
+    pub async fn watch(&self, target: String, history: usize) -> Result<(String, Watching), Error> {
         let (reply, answer) = oneshot::channel();
         let gone = || Error::new("server_gone", "the server is stopping", "start it again: sbx");
-        self.conns.send(ConnEvent::Watch(target, reply)).map_err(|_| gone())?;
+        self.conns.send(ConnEvent::Watch(target, history, reply)).map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 }

@@ -16,9 +16,7 @@ impl Server {
                     let addr = addr.unwrap_or_else(|| self.model.config.settings.web.addr.clone());
                     let overview = self.model.list(|s| self.front.count(s));
                     self.web = Some(Web::start(&addr, &self.model.config.settings.web, conns, overview)?);
-                } else if let Some(asked) =
-                    addr.filter(|a| Some(a.as_str()) != self.web.as_ref().map(|w| w.addr.to_string()).as_deref())
-                {
+                } else if let Some(asked) = addr.filter(|a| !self.web.as_ref().is_some_and(|w| same_place(a, w.addr))) {
                     let running = self.web.as_ref().map(|w| w.addr.to_string()).unwrap_or_default();
                     return Err(Error::new(
                         "web_running",
@@ -64,10 +62,10 @@ impl Server {
     }
 
     /// A viewer starts on a pane: its screen and the output after it.
-    pub(in crate::server) fn web_watch(&mut self, target: String, reply: WatchReply) {
+    pub(in crate::server) fn web_watch(&mut self, target: String, history: usize, reply: WatchReply) {
         let watched = self.model.resolve_pane(&target).and_then(|id| {
             let pane = self.model.panes.get(&id).ok_or_else(|| Error::new("no_pane", "that pane is gone", "sbx ls"))?;
-            Ok(pane.watch(VIEW_HISTORY))
+            Ok(pane.watch(history.min(VIEW_HISTORY)))
         });
         let _ = reply.send(watched);
     }
@@ -78,6 +76,13 @@ impl Server {
             web.publish(self.model.list(|s| self.front.count(s)));
         }
     }
+}
+
+/// Whether `asked` names where the endpoint listens (port 0: any port there).
+fn same_place(asked: &str, running: std::net::SocketAddr) -> bool {
+    asked
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.ip() == running.ip() && (a.port() == 0 || a.port() == running.port()))
 }
 
 fn not_running() -> Error {
