@@ -5,61 +5,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::web::{echokit_client, Web};
 use common::*;
 use serde_json::Value;
-
-/// A server with one shell pane and its web endpoint on a free loopback port.
-struct Web<'a> {
-    sbx: &'a Sbx,
-    pane: String,
-    base: String,
-    http: reqwest::blocking::Client,
-}
-
-impl<'a> Web<'a> {
-    fn start(sbx: &'a Sbx) -> Web<'a> {
-        let pane = sbx.ok(&["new", "-d", "-s", "main", "--label", "box"]).trim().to_string();
-        let report: Value = serde_json::from_str(&sbx.ok(&["web", "--addr", "127.0.0.1:0", "--json"])).unwrap();
-        let base = format!("http://{}", report["addr"].as_str().unwrap());
-        let http = reqwest::blocking::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap();
-        Web { sbx, pane, base, http }
-    }
-
-    fn cookie_name(&self) -> String {
-        format!("sbx_{}", self.base.rsplit(':').next().unwrap())
-    }
-
-    /// A fresh login link's token.
-    fn token(&self) -> String {
-        let report: Value = serde_json::from_str(&self.sbx.ok(&["web", "--json"])).unwrap();
-        report["url"].as_str().unwrap().split("token=").nth(1).unwrap().to_string()
-    }
-
-    fn login(&self, token: &str) -> reqwest::blocking::Response {
-        self.http.get(format!("{}/login?token={token}", self.base)).send().unwrap()
-    }
-
-    /// Log in; the session cookie's secret.
-    fn session(&self) -> String {
-        let response = self.login(&self.token());
-        assert_eq!(response.status(), 303);
-        let set = response.headers()["set-cookie"].to_str().unwrap().to_string();
-        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
-        set.split(';').next().unwrap().split_once('=').unwrap().1.to_string()
-    }
-
-    fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::blocking::Response {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(c) = cookie {
-            req = req.header("cookie", format!("{}={c}", self.cookie_name()));
-        }
-        req.send().unwrap()
-    }
-}
 
 #[test]
 fn every_request_needs_a_session_and_a_login_link_works_once() {
@@ -108,7 +56,8 @@ fn every_request_needs_a_session_and_a_login_link_works_once() {
     web.sbx.ok(&["web", "tokens", "--revoke", "all"]);
     assert_eq!(web.get("/api/panes", Some(&cookie)).status(), 401, "revoked");
     // Neither token nor cookie reaches the server's log.
-    let log = std::fs::read_to_string(web.sbx.home().join("runtime/server.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(web.sbx.home().join("run/server.log")).unwrap();
+    assert!(log.contains("web: listening"), "the log this checks: {log}");
     assert!(!log.contains(&token) && !log.contains(&cookie), "{log}");
 }
 
@@ -145,7 +94,7 @@ fn only_loopback_without_tls_and_an_expired_link_is_refused() {
     let out = sbx.run(&["web", "--addr", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("needs_tls") && err.contains("ssh -L"), "{err}");
+    assert!(err.contains("needs_tls") && err.contains("--tls") && err.contains("ssh -L"), "{err}");
     let web = Web::start(&sbx);
     let token = web.token();
     // Time passing is the point here: the link lives one second.
@@ -171,25 +120,6 @@ fn a_thousand_bad_logins_are_braked_and_the_server_still_serves() {
     assert_eq!(web.login(&web.token()).status(), 429);
     assert_eq!(web.get("/api/panes", Some(&cookie)).status(), 200);
     web.sbx.ok(&["ls"]);
-}
-
-fn python_path() -> std::path::PathBuf {
-    std::env::var_os("SBX_TEST_PYTHONPATH")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/sbx-test/py"))
-}
-
-/// Run tests/tools/echokit_client.py against the endpoint: what it saw, as JSON.
-fn echokit_client(web: &Web, cookie: &str, steps: &str) -> Value {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/echokit_client.py");
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .args([&web.base, &format!("{}={cookie}", web.cookie_name()), steps])
-        .env("PYTHONPATH", python_path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]

@@ -114,9 +114,12 @@ pub enum Cmd {
     /// Serve the panes to a browser (HTTP + WebSocket on loopback) and print a one-time
     /// login link; `sbx web tokens` lists and revokes, `sbx web stop` stops.
     Web {
-        /// Listen here (default: config.toml's web.addr, 127.0.0.1:7681; loopback only).
+        /// Listen here (default: config.toml's web.addr, 127.0.0.1:7681). Anything but
+        /// loopback needs TLS.
         #[arg(long, value_name = "HOST:PORT")]
         addr: Option<String>,
+        #[command(flatten)]
+        tls: super::web::TlsArgs,
         #[command(subcommand)]
         action: Option<super::web::WebCmd>,
     },

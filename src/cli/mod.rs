@@ -109,6 +109,7 @@ fn run_relay(args: RelayArgs, paths: &Paths, json: bool) -> i32 {
             per_ip: args.max_connections_per_ip,
             grace: std::time::Duration::from_secs(args.shutdown_grace),
             upgrades: false,
+            tls: None,
         },
         sweep_every: std::time::Duration::from_secs(args.sweep_every),
     };
@@ -292,7 +293,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             Ok(())
         }
         Cmd::Kill { target } => ok(simple(paths, Command::Kill { target }).await, json),
-        Cmd::Web { addr, action } => web::run(paths, addr, action, json).await,
+        Cmd::Web { addr, tls, action } => web::run(paths, addr, tls, action, json).await,
         Cmd::Reload => {
             let Reply::Reloaded { warnings } = simple(paths, Command::Reload).await? else { return unexpected() };
             if json {

@@ -27,7 +27,7 @@ pub use names::{validate_label, validate_session_name};
 pub use tool_input::ToolInput;
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 /// No honest message is larger; a bigger length is a corrupt or hostile peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 /// The first frame of a connection is a `Hello`: a few bytes. Until a peer has said it speaks
@@ -122,9 +122,11 @@ pub enum SplitDirection {
 /// What `sbx web` asks of the server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum WebOp {
-    /// Listen (if not yet; `addr` or the config's) and give a new login link.
+    /// Listen (if not yet; `addr` or the config's, with `tls` or the config's) and give a
+    /// new login link.
     Start {
         addr: Option<String>,
+        tls: Option<WebTls>,
     },
     /// The browsers logged in.
     Sessions,
@@ -133,6 +135,15 @@ pub enum WebOp {
         id: Option<String>,
     },
     Stop,
+}
+
+/// The certificate the web endpoint serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WebTls {
+    /// Made on first use and kept in sbx's data folder (the same at every start).
+    SelfSigned,
+    /// The user's PEM files (absolute paths).
+    Files { cert: String, key: String },
 }
 
 /// A browser logged in to the web endpoint (never its secret).
@@ -154,6 +165,10 @@ pub struct WebReport {
     pub sessions: Vec<WebSession>,
     /// How many sessions and links a `Revoke` ended.
     pub revoked: usize,
+    /// The served certificate's SHA-256 (`AB:CD:…`), when it speaks TLS.
+    pub fingerprint: Option<String>,
+    /// Its public key's SHA-256 (`sha256//BASE64`, for `curl --pinnedpubkey`).
+    pub pin: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

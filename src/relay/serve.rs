@@ -30,7 +30,14 @@ pub struct ServeLimits {
     /// Connections may become WebSockets (the web front). hyper cannot stop those gracefully:
     /// at the stop they are cut.
     pub upgrades: bool,
+    /// Speak TLS with this configuration (the handshake, too, must finish in HEADER_TIMEOUT).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
+
+/// The address a connection came in on, in each request's extensions: the web front takes a
+/// Host naming an IP address only if it is this one (a name is what DNS rebinding forges).
+#[derive(Debug, Clone, Copy)]
+pub struct LocalAddr(pub SocketAddr);
 
 /// Connections open now, per client address and in all.
 #[derive(Default)]
@@ -82,6 +89,7 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true);
     tokio::pin!(stop);
+    let upgrades = limits.upgrades;
     let mut backoff = Duration::from_millis(10);
     loop {
         let (stream, peer) = tokio::select! {
@@ -105,24 +113,33 @@ pub async fn serve(
             drop(stream);
             continue;
         };
+        let local = stream.local_addr().unwrap_or(peer);
         let service = app.clone().map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(axum::extract::ConnectInfo::<SocketAddr>(peer));
+            req.extensions_mut().insert(LocalAddr(local));
             req
         });
         let service = hyper_util::service::TowerToHyperService::new(service);
-        if limits.upgrades {
-            let conn = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
-            upgradable.spawn(async move {
-                let _ = conn.await;
-                drop(slot);
-            });
+        let tls = limits.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        let connection = async move {
+            match tls {
+                None => serve_one(stream, &http, service, upgrades, watcher).await,
+                Some(tls) => match tokio::time::timeout(HEADER_TIMEOUT, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_one(stream, &http, service, upgrades, watcher).await,
+                    // Plain HTTP to a TLS port, a failed or stalled handshake: closed.
+                    Ok(Err(e)) => tracing::debug!("a TLS handshake from {peer} failed: {e}"),
+                    Err(_) => tracing::debug!("a TLS handshake from {peer} took too long"),
+                },
+            }
+            drop(slot);
+        };
+        if upgrades {
+            upgradable.spawn(connection);
             while upgradable.try_join_next().is_some() {}
         } else {
-            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-            tokio::spawn(async move {
-                let _ = conn.await;
-                drop(slot);
-            });
+            tokio::spawn(connection);
         }
     }
     drop(listener);
@@ -131,6 +148,30 @@ pub async fn serve(
         tracing::warn!("relay: requests still under way after {:?}; stopping anyway", limits.grace);
     }
     Ok(())
+}
+
+/// One connection, plain or TLS, served to its end (or, without upgrades, to a graceful stop).
+async fn serve_one<IO, S>(
+    io: IO,
+    http: &hyper::server::conn::http1::Builder,
+    service: S,
+    upgrades: bool,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = http.serve_connection(TokioIo::new(io), service);
+    if upgrades {
+        let _ = conn.with_upgrades().await;
+    } else {
+        let _ = watcher.watch(conn).await;
+    }
 }
 
 #[cfg(test)]

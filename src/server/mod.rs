@@ -70,10 +70,8 @@ pub struct Server {
     hold: crate::pane::Hold,
     /// The listening socket and the lock, which a live upgrade keeps open.
     kept_fds: Option<upgrade::KeptFds>,
-    /// The browser endpoint, while it runs (`sbx web`).
-    web: Option<web::Web>,
-    /// Where connections' events go: the web front sends its requests the same way.
-    conns: Option<UnboundedSender<ConnEvent>>,
+    /// The browser endpoint (`sbx web`).
+    web: web::WebFront,
 }
 
 /// How the server stops, for its snapshot.
@@ -167,7 +165,7 @@ async fn serve(paths: Paths, adopt: Option<i32>) -> Result<()> {
     let mut server = Server::new(config, socket.clone(), spawner, bridge, paths, internal_tx, terminal_tx);
     server.hold = hold;
     server.kept_fds = Some(kept_fds);
-    server.conns = Some(conn_tx);
+    server.web.conns = Some(conn_tx);
     match handoff {
         Some(handoff) => server.adopt(handoff),
         None => server.restore_at_start(),
@@ -231,6 +229,7 @@ impl Server {
     ) -> Server {
         let persist = persist::Persist::start(persist::snapshot_path(&paths.data, &socket));
         let config_dir = paths.config.clone();
+        let web = web::WebFront::new(paths.data.join("web"));
         Server {
             model: Model::new(config, socket, spawner),
             front: Front::default(),
@@ -251,8 +250,7 @@ impl Server {
             upgrade: None,
             hold: crate::pane::Hold::default(),
             kept_fds: None,
-            web: None,
-            conns: None,
+            web,
         }
     }
 

@@ -22,6 +22,11 @@ fn free_port() -> u16 {
 impl Browser {
     /// Chromium with a fresh profile in a window of `width`×`height`.
     pub fn start(width: u32, height: u32) -> Browser {
+        Browser::start_with(width, height, &[])
+    }
+
+    /// The same, with more of Chromium's switches.
+    pub fn start_with(width: u32, height: u32, switches: &[String]) -> Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -51,6 +56,7 @@ impl Browser {
             format!("--user-data-dir={}", profile.path().display()),
             format!("--window-size={width},{height}"),
         ];
+        let args: Vec<String> = args.into_iter().chain(switches.iter().cloned()).collect();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}

@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod browser;
 pub mod relay;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,21 +3,23 @@ echokit's own browser page and echokit_server speak it, against sbx's web front.
 
     echokit_client.py BASE COOKIE STEPS
 
-BASE is http://127.0.0.1:PORT, COOKIE the session cookie (name=value). Prints one JSON object
-of what the server answered at each step; the Rust test asserts on it.
+BASE is http://127.0.0.1:PORT (or https://, trusting only the certificate in $SBX_TEST_CAFILE),
+COOKIE the session cookie (name=value). Prints one JSON object of what the server answered at
+each step; the Rust test asserts on it.
 """
 
-import json, sys, time, urllib.request
+import json, os, ssl, sys, time, urllib.request
 
 from websockets.sync.client import connect
 
 base, cookie, steps = sys.argv[1], sys.argv[2], sys.argv[3]
-ws_base = base.replace("http://", "ws://")
+ws_base = base.replace("https://", "wss://").replace("http://", "ws://")
+tls = ssl.create_default_context(cafile=os.environ["SBX_TEST_CAFILE"]) if base.startswith("https://") else None
 seen = {}
 
 
 def open_ws(ident):
-    return connect(f"{ws_base}/ws/{ident}", additional_headers={"Cookie": cookie}, open_timeout=20)
+    return connect(f"{ws_base}/ws/{ident}", additional_headers={"Cookie": cookie}, open_timeout=20, ssl=tls)
 
 
 def recv(ws, timeout=20):
@@ -43,7 +45,7 @@ def output_until(ws, text, timeout=20):
 def post(ident, message):
     req = urllib.request.Request(f"{base}/api/{ident}/input", data=json.dumps(message).encode(),
                                  headers={"Content-Type": "application/json", "Cookie": cookie}, method="POST")
-    with urllib.request.urlopen(req, timeout=20) as r:
+    with urllib.request.urlopen(req, timeout=20, context=tls) as r:
         return json.loads(r.read())
 
 
@@ -67,6 +69,12 @@ if steps == "shell":
         seen["bytes_echo"] = output_until(ws, "bytes-9")
     seen["http"] = post("box", {"type": "get_current_state"})
     seen["http_not_found"] = post("no-such-pane", {"type": "CurrentState"})
+
+if steps == "tls":
+    with open_ws("box") as ws:
+        ws.send(json.dumps({"type": "input", "input": "echo over-wss-$((7*6))"}))
+        seen["echo"] = output_until(ws, "over-wss-42")
+    seen["http"] = post("box", {"type": "get_current_state"})
 
 if steps == "claude":
     with open_ws("writer") as ws:

@@ -245,7 +245,8 @@ async fn handle(ctx: &WebCtx, id: &str, msg: Incoming) -> (Option<Outgoing>, Opt
                     .flatten();
                     (found, Some(pane))
                 }
-                Ok(_) => (None, None),
+                // What was typed is seen echoed: the socket follows the pane from now on.
+                Ok(_) => (None, find(&overview, id).map(|p| p.id.clone())),
                 Err(e) if matches!(e.code.as_str(), "agent_busy" | "not_an_agent" | "agent_exited") => {
                     let state = find(&overview, id).map(state_name).unwrap_or("idle");
                     let error = Failure::InvalidInputForState { error_state: state.into(), error_input: what };

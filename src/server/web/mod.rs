@@ -11,7 +11,9 @@ mod assets;
 pub mod auth;
 mod echokit;
 mod ops;
+pub use ops::WebFront;
 mod routes;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -23,7 +25,7 @@ use tokio::sync::{oneshot, watch};
 use super::conn::ConnEvent;
 use crate::config::WebSettings;
 use crate::pane::engine::Watching;
-use crate::protocol::{ClientMsg, Command, Error, Reply, ServerMsg, SessionInfo, WebSession};
+use crate::protocol::{ClientMsg, Command, Error, Reply, ServerMsg, SessionInfo, WebSession, WebTls};
 
 /// History lines a new viewer gets before the live screen.
 pub const VIEW_HISTORY: usize = 2000;
@@ -48,10 +50,8 @@ pub struct WebCtx {
     conns: UnboundedSender<ConnEvent>,
     pub overview: watch::Receiver<Arc<Vec<SessionInfo>>>,
     pub auth: Mutex<auth::Auth>,
-    /// Host header values this endpoint answers to (DNS rebinding: any other is refused).
-    pub hosts: Vec<String>,
-    /// The origin a page of ours has (`http://HOST`), for WebSocket and POST checks.
-    pub origins: Vec<String>,
+    /// The certificate when it speaks TLS (its names are hosts it answers to).
+    pub tls: Option<Arc<tls::Tls>>,
     /// The cookie's name: per port, as browsers share cookies between ports of one host.
     pub cookie: String,
 }
@@ -91,10 +91,13 @@ pub struct Web {
 }
 
 impl Web {
-    /// Listen on `addr` (loopback only: anything else needs TLS, which this endpoint does
-    /// not terminate yet) and serve until `stop`.
+    /// Listen on `addr` and serve until dropped. Other machines can reach anything but
+    /// loopback, so anything else needs TLS: `tls` (or the config's); a generated
+    /// certificate is kept in `dir`.
     pub fn start(
         addr: &str,
+        tls: Option<&WebTls>,
+        dir: &std::path::Path,
         settings: &WebSettings,
         conns: UnboundedSender<ConnEvent>,
         overview: Vec<SessionInfo>,
@@ -102,16 +105,17 @@ impl Web {
         let addr: SocketAddr = addr.parse().map_err(|_| {
             Error::new("bad_address", format!("{addr:?} is not HOST:PORT"), "give an address like 127.0.0.1:7681")
         })?;
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() && tls.is_none() {
             return Err(Error::new(
                 "needs_tls",
-                format!("{addr} is reachable from other machines, and the web endpoint serves only loopback without TLS"),
+                format!("{addr} is reachable from other machines, and the web endpoint serves them only over TLS"),
                 format!(
-                    "listen on 127.0.0.1 and reach it through SSH: sbx web --addr 127.0.0.1:{port}, then on your machine ssh -L {port}:127.0.0.1:{port} HOST",
+                    "add --tls (a certificate sbx makes and keeps; check its fingerprint in the browser once) or --tls-cert CERT --tls-key KEY; or listen on loopback and reach it through SSH: sbx web --addr 127.0.0.1:{port}, then on your machine ssh -L {port}:127.0.0.1:{port} HOST",
                     port = addr.port()
                 ),
             ));
         }
+        let tls = tls.map(|spec| tls::Tls::load(spec, dir, addr.ip())).transpose()?.map(Arc::new);
         let listener = std::net::TcpListener::bind(addr).map_err(|e| {
             Error::new(
                 "cannot_listen",
@@ -123,12 +127,6 @@ impl Web {
         listener.set_nonblocking(true).map_err(|e| Error::new("cannot_listen", e.to_string(), "try again"))?;
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| Error::new("cannot_listen", e.to_string(), "try again"))?;
-        let port = addr.port();
-        let mut hosts = vec![format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")];
-        if !hosts.contains(&addr.to_string()) {
-            hosts.push(addr.to_string());
-        }
-        let origins = hosts.iter().map(|h| format!("http://{h}")).collect();
         let (overview_tx, overview_rx) = watch::channel(Arc::new(overview));
         let ctx = Arc::new(WebCtx {
             conns,
@@ -137,14 +135,18 @@ impl Web {
                 Duration::from_secs(settings.login_ttl_secs.max(1)),
                 Duration::from_secs(settings.session_idle_secs.max(60)),
             )),
-            hosts,
-            origins,
-            cookie: format!("sbx_{port}"),
+            tls: tls.clone(),
+            cookie: format!("sbx_{}", addr.port()),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         let app = routes::router(ctx.clone());
         tokio::spawn(async move {
-            let limits = crate::relay::serve::ServeLimits { per_ip: 0, grace: Duration::from_secs(1), upgrades: true };
+            let limits = crate::relay::serve::ServeLimits {
+                per_ip: 0,
+                grace: Duration::from_secs(1),
+                upgrades: true,
+                tls: tls.map(|t| t.config.clone()),
+            };
             let stop = async {
                 let _ = stop_rx.await;
             };
@@ -156,10 +158,21 @@ impl Web {
         Ok(Web { addr, ctx, overview: overview_tx, stop: Some(stop_tx) })
     }
 
+    /// The certificate it serves, when it speaks TLS.
+    pub fn tls(&self) -> Option<&tls::Tls> {
+        self.ctx.tls.as_deref()
+    }
+
     /// A login link (its token works once, for the configured time).
     pub fn login_url(&self) -> String {
         let token = crate::pane::engine::lock(&self.ctx.auth).new_login(Instant::now());
-        format!("http://{}/login?token={token}", self.addr)
+        let scheme = if self.ctx.tls.is_some() { "https" } else { "http" };
+        // An address bound to every interface is reached, here, on loopback.
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("{scheme}://{addr}/login?token={token}")
     }
 
     /// What changed in the model, for every handler (only when it differs).

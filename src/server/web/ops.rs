@@ -1,35 +1,64 @@
 //! The loop's side of the web front: `sbx web` commands, watches, and the overview published
 //! after each settle.
 
+use std::path::PathBuf;
+
+use tokio::sync::mpsc::UnboundedSender;
+
 use super::{Web, VIEW_HISTORY};
 use crate::protocol::{Error, Reply, WebOp, WebReport};
-use crate::server::conn::WatchReply;
+use crate::server::conn::{ConnEvent, WatchReply};
 use crate::server::Server;
+
+/// The web front as the server holds it: the endpoint while it runs, and what starting it
+/// takes.
+pub struct WebFront {
+    running: Option<Web>,
+    /// Where connections' events go: the web front sends its requests the same way.
+    pub conns: Option<UnboundedSender<ConnEvent>>,
+    /// Where a generated certificate is kept.
+    dir: PathBuf,
+}
+
+impl WebFront {
+    pub fn new(dir: PathBuf) -> WebFront {
+        WebFront { running: None, conns: None, dir }
+    }
+}
 
 impl Server {
     pub(in crate::server) fn web_op(&mut self, op: WebOp) -> Result<Reply, Error> {
-        let mut report = WebReport { addr: None, url: None, sessions: Vec::new(), revoked: 0 };
+        let mut report =
+            WebReport { addr: None, url: None, sessions: Vec::new(), revoked: 0, fingerprint: None, pin: None };
+        let web = &mut self.web;
         match op {
-            WebOp::Start { addr } => {
-                if self.web.is_none() {
-                    let conns = self.conns.clone().ok_or_else(not_running)?;
-                    let addr = addr.unwrap_or_else(|| self.model.config.settings.web.addr.clone());
+            WebOp::Start { addr, tls } => {
+                if web.running.is_none() {
+                    let conns = web.conns.clone().ok_or_else(not_running)?;
+                    let settings = &self.model.config.settings.web;
+                    let addr = addr.unwrap_or_else(|| settings.addr.clone());
+                    let tls = match tls {
+                        Some(tls) => Some(tls),
+                        None => settings.tls().map_err(|e| Error::new("bad_config", e, "mend config.toml's [web]"))?,
+                    };
                     let overview = self.model.list(|s| self.front.count(s));
-                    self.web = Some(Web::start(&addr, &self.model.config.settings.web, conns, overview)?);
-                } else if let Some(asked) = addr.filter(|a| !self.web.as_ref().is_some_and(|w| same_place(a, w.addr))) {
-                    let running = self.web.as_ref().map(|w| w.addr.to_string()).unwrap_or_default();
+                    web.running = Some(Web::start(&addr, tls.as_ref(), &web.dir, settings, conns, overview)?);
+                } else if let Some(asked) =
+                    addr.filter(|a| !web.running.as_ref().is_some_and(|w| same_place(a, w.addr)))
+                {
+                    let running = web.running.as_ref().map(|w| w.addr.to_string()).unwrap_or_default();
                     return Err(Error::new(
                         "web_running",
                         format!("the web endpoint already listens on {running}, not {asked}"),
                         "stop it first: sbx web stop",
                     ));
                 }
-                report.url = self.web.as_ref().map(Web::login_url);
+                report.url = web.running.as_ref().map(Web::login_url);
             }
             WebOp::Sessions => {}
             WebOp::Revoke { id } => {
-                let web = self.web.as_ref().ok_or_else(not_running)?;
-                report.revoked = web.revoke(id.as_deref());
+                let running = web.running.as_ref().ok_or_else(not_running)?;
+                report.revoked = running.revoke(id.as_deref());
                 if id.is_some() && report.revoked == 0 {
                     return Err(Error::new(
                         "unknown_session",
@@ -39,13 +68,15 @@ impl Server {
                 }
             }
             WebOp::Stop => {
-                self.web.take().ok_or_else(not_running)?;
+                web.running.take().ok_or_else(not_running)?;
                 return Ok(Reply::Web(report));
             }
         }
-        if let Some(web) = &self.web {
-            report.addr = Some(web.addr.to_string());
-            report.sessions = web.sessions();
+        if let Some(running) = &web.running {
+            report.addr = Some(running.addr.to_string());
+            report.sessions = running.sessions();
+            report.fingerprint = running.tls().map(|t| t.fingerprint.clone());
+            report.pin = running.tls().map(|t| t.pin.clone());
         }
         Ok(Reply::Web(report))
     }
@@ -54,7 +85,7 @@ impl Server {
     /// said to the first client; the server runs on).
     pub(in crate::server) fn web_at_start(&mut self) {
         if self.model.config.settings.web.enabled {
-            if let Err(e) = self.web_op(WebOp::Start { addr: None }) {
+            if let Err(e) = self.web_op(WebOp::Start { addr: None, tls: None }) {
                 tracing::warn!("web: not started: {}", e.message);
                 self.notice = Some(format!("web endpoint not started: {}", e.message));
             }
@@ -72,7 +103,7 @@ impl Server {
 
     /// What the web front shows changed: publish the overview (it sends only differences).
     pub(in crate::server) fn web_publish(&self) {
-        if let Some(web) = &self.web {
+        if let Some(web) = &self.web.running {
             web.publish(self.model.list(|s| self.front.count(s)));
         }
     }

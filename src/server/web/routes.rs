@@ -15,9 +15,11 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 
 use super::auth::Refused;
+use super::tls::Tls;
 use super::{assets, cookie, echokit, WebCtx, MAX_BODY};
 use crate::pane::engine::lock;
 use crate::protocol::SessionInfo;
+use crate::relay::serve::LocalAddr;
 
 pub fn router(ctx: Arc<WebCtx>) -> Router {
     let authed = Router::new()
@@ -45,22 +47,45 @@ pub fn refusal(status: StatusCode, code: &str, next: &str) -> Response {
 async fn check_host_and_origin(State(ctx): State<Arc<WebCtx>>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    if !ctx.hosts.iter().any(|h| h == host) {
+    let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
+    if !local.is_some_and(|local| host_allowed(host, local, ctx.tls.as_deref())) {
         return refusal(StatusCode::MISDIRECTED_REQUEST, "unknown_host", "open the address sbx web printed");
     }
     // A browser names the page a request comes from; one of another site is refused (a
     // WebSocket is not bound by the same-origin rule, and its cookie would go with it).
     if let Some(origin) = headers.get(header::ORIGIN) {
-        if !ctx.origins.iter().any(|o| origin.as_bytes() == o.as_bytes()) {
+        let scheme = if ctx.tls.is_some() { "https" } else { "http" };
+        if origin.as_bytes() != format!("{scheme}://{host}").as_bytes() {
             return refusal(StatusCode::FORBIDDEN, "foreign_origin", "use the page sbx web serves");
         }
     }
+    let tls = ctx.tls.is_some();
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if tls {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
     response
+}
+
+/// Whether a request's Host names this endpoint: the port it listens on, and an IP address
+/// the connection came in on, `localhost` on loopback, or a name its certificate is for. Any
+/// other name may be an attacker's, resolving to us (DNS rebinding) — refused.
+pub fn host_allowed(host: &str, local: SocketAddr, tls: Option<&Tls>) -> bool {
+    let Ok(authority) = host.parse::<axum::http::uri::Authority>() else { return false };
+    let default_port = if tls.is_some() { 443 } else { 80 };
+    if authority.port_u16().unwrap_or(default_port) != local.port() {
+        return false;
+    }
+    let name = authority.host().trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = name.parse::<std::net::IpAddr>() {
+        return ip.to_canonical() == local.ip().to_canonical();
+    }
+    (name.eq_ignore_ascii_case("localhost") && local.ip().to_canonical().is_loopback())
+        || tls.is_some_and(|t| t.serves_name(name))
 }
 
 async fn require_session(State(ctx): State<Arc<WebCtx>>, req: Request, next: Next) -> Response {
@@ -84,7 +109,8 @@ async fn login(
     let outcome = lock(&ctx.auth).login(token, peer.ip(), agent, Instant::now());
     match outcome {
         Ok(secret) => {
-            let cookie = format!("{}={secret}; HttpOnly; SameSite=Strict; Path=/", ctx.cookie);
+            let secure = if ctx.tls.is_some() { "; Secure" } else { "" };
+            let cookie = format!("{}={secret}; HttpOnly; SameSite=Strict; Path=/{secure}", ctx.cookie);
             let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
             let headers = response.headers_mut();
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -157,4 +183,32 @@ fn changes(before: &[SessionInfo], after: &[SessionInfo]) -> Vec<Event> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn a_host_is_taken_only_if_it_names_this_endpoint() {
+        let lo = "127.0.0.1:7681".parse().unwrap();
+        assert!(host_allowed("127.0.0.1:7681", lo, None));
+        assert!(host_allowed("localhost:7681", lo, None));
+        assert!(host_allowed("LOCALHOST:7681", lo, None));
+        assert!(!host_allowed("127.0.0.1:7682", lo, None), "another port");
+        assert!(!host_allowed("127.0.0.1", lo, None), "port 80 implied");
+        assert!(!host_allowed("evil.example:7681", lo, None), "a rebinding name");
+        assert!(!host_allowed("10.0.0.1:7681", lo, None), "an address it did not come in on");
+        assert!(!host_allowed("", lo, None));
+        assert!(!host_allowed("127.0.0.1:7681/x", lo, None));
+        let v6 = "[::1]:7681".parse().unwrap();
+        assert!(host_allowed("[::1]:7681", v6, None));
+        assert!(host_allowed("localhost:7681", v6, None));
+        // Bound to every interface: a connection on the LAN address, by its address.
+        let lan = "192.168.1.5:7681".parse().unwrap();
+        assert!(host_allowed("192.168.1.5:7681", lan, None));
+        assert!(!host_allowed("localhost:7681", lan, None), "localhost is not the LAN address");
+        let mapped = "[::ffff:192.168.1.5]:7681".parse().unwrap();
+        assert!(host_allowed("192.168.1.5:7681", mapped, None), "a dual-stack socket's mapped address");
+    }
 }
