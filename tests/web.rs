@@ -309,4 +309,100 @@ fn the_event_stream_tells_of_panes_created_and_exited() {
     sbx.ok(&["send-keys", "-t", &second, "--enter", "bye"]);
     let exited = next_event("pane_exited");
     assert_eq!(exited["id"], second.as_str());
+    // A message between agents: the page is told to fetch the bridge's view again.
+    sbx.ok(&["msg", "send", "user", "news", "--as", "box"]);
+    next_event("bridge");
+}
+
+/// Agents' messages, the user's inbox and the channels, read-only: what the dashboard shows
+/// is every message, and looking marks nothing read.
+#[test]
+fn the_bridge_dashboard_shows_every_message_and_reading_it_marks_nothing() {
+    let sbx = Sbx::new();
+    let web = Web::start(&sbx);
+    sbx.ok(&["split", "-t", &web.pane, "--label", "peer"]);
+    let plan =
+        json_of(&sbx.ok(&["msg", "send", "peer", "the plan", "--body", "step <b>one</b>", "--as", "box", "--json"]));
+    let plan_id = plan["id"].as_i64().unwrap();
+    sbx.ok(&[
+        "msg",
+        "send",
+        "box",
+        "re: the plan",
+        "--body",
+        "agreed",
+        "--reply-to",
+        &plan_id.to_string(),
+        "--as",
+        "peer",
+    ]);
+    sbx.ok(&["msg", "send", "user", "for you", "--body", "done", "--as", "box"]);
+    sbx.ok(&["channel", "join", "ops", "--as", "box"]);
+
+    assert_eq!(web.get("/api/bridge", None).status(), 401, "no session, no messages");
+    let cookie = web.session();
+    let view: Value = web.get("/api/bridge", Some(&cookie)).json().unwrap();
+    let subjects: Vec<&str> =
+        view["messages"].as_array().unwrap().iter().map(|m| m["subject"].as_str().unwrap()).collect();
+    assert_eq!(subjects, ["for you", "re: the plan", "the plan"], "everyone's, newest first: {view}");
+    assert_eq!(view["inbox"]["unread"], 1);
+    assert_eq!(view["inbox"]["messages"][0]["subject"], "for you");
+    assert_eq!(view["channels"][0]["channel"], "#ops");
+    assert_eq!(view["channels"][0]["members"], serde_json::json!(["box"]));
+    assert!(view["sessions"].as_array().unwrap().len() >= 2, "{view}");
+
+    let shown: Value = web.get(&format!("/api/bridge/messages/{plan_id}"), Some(&cookie)).json().unwrap();
+    assert_eq!(shown["message"]["body"], "step <b>one</b>");
+    assert_eq!(shown["messages"].as_array().unwrap().len(), 2, "the thread: {shown}");
+    assert_eq!(shown["delivered"][0]["to"], "peer");
+    assert_eq!(shown["delivered"][0]["read"], false);
+    // Nothing was marked read by the dashboard.
+    let peer = json_of(&sbx.ok(&["msg", "inbox", "--as", "peer", "--json"]));
+    assert_eq!(peer["messages"][0]["read"], false, "{peer}");
+    assert_eq!(json_of(&sbx.ok(&["msg", "inbox", "--json"]))["unread"], 1);
+
+    assert_eq!(web.get("/api/bridge/messages/999999", Some(&cookie)).status(), 404);
+    assert_eq!(web.get("/api/bridge/messages/x", Some(&cookie)).status(), 400);
+    assert_eq!(
+        web.get("/api/bridge?limit=1", Some(&cookie)).json::<Value>().unwrap()["messages"].as_array().unwrap().len(),
+        1
+    );
+}
+
+/// The page's sidebar: the inbox with its unread count, channels, messages between agents;
+/// a message opens with its thread, its text as text.
+#[test]
+fn the_page_shows_the_inbox_channels_and_a_thread() {
+    use common::browser::Browser;
+    let sbx = Sbx::new();
+    let web = Web::start(&sbx);
+    sbx.ok(&["split", "-t", &web.pane, "--label", "peer"]);
+    sbx.ok(&["msg", "send", "user", "for you", "--body", "<img src=x onerror=alert(1)> done", "--as", "box"]);
+    sbx.ok(&["channel", "join", "ops", "--as", "peer"]);
+    let browser = Browser::start(1200, 800);
+    browser.go(&format!("{}/login?token={}", web.base, web.token()));
+    browser
+        .wait("the inbox", "return document.querySelector('#inbox li[data-message]')?.innerText.includes('for you')");
+    assert_eq!(browser.eval("return document.querySelector('#inbox-unread').textContent"), "1");
+    browser.wait("the channel", "return document.querySelector('#channels li')?.innerText.includes('#ops')");
+    // A message between agents arrives while the page is open: the event stream brings it.
+    sbx.ok(&["msg", "send", "peer", "handing over", "--body", "over to you", "--as", "box"]);
+    browser.wait("the new message", "return document.querySelector('#messages')?.innerText.includes('handing over')");
+    browser.eval("document.querySelector('#inbox li[data-message]').click(); return true");
+    browser.wait("the letter", "return !document.querySelector('#letter').hidden && document.querySelector('#letter-thread').innerText.includes('done')");
+    assert_eq!(
+        browser.eval("return document.querySelector('#letter-thread img') === null"),
+        true,
+        "markup became an element"
+    );
+    assert_eq!(browser.eval("return document.querySelector('#terminal').hidden"), true);
+    browser.screenshot(sbx.home(), "dashboard");
+    browser.eval("document.querySelector('#letter-close').click(); return true");
+    assert_eq!(browser.eval("return document.querySelector('#terminal').hidden"), false);
+    // Reading it on the page marked nothing read.
+    assert_eq!(json_of(&sbx.ok(&["msg", "inbox", "--json"]))["unread"], 1);
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
 }

@@ -1,5 +1,6 @@
 // sbx's web view: the panes of the server with their agents' states, the selected pane as a
-// live terminal (echokit's protocol on /ws/ID), and a card for an agent waiting on a tool.
+// live terminal (echokit's protocol on /ws/ID), a card for an agent waiting on a tool, and
+// the bridge read-only (the user's inbox, channels, what agents sent each other).
 // Everything from the server is put in the page as text (textContent), never as markup.
 "use strict";
 
@@ -128,6 +129,80 @@ $("prompt").addEventListener("submit", (event) => {
 });
 $("menu").addEventListener("click", () => $("sidebar").classList.toggle("open"));
 
+// A list filled from `items`, or one quiet line saying it is empty.
+function fill(list, items, make, empty) {
+  list.replaceChildren();
+  if (!items.length) {
+    const li = document.createElement("li");
+    li.className = "quiet";
+    li.textContent = empty;
+    list.append(li);
+  }
+  for (const item of items) list.append(make(item));
+}
+
+function span(text, className) {
+  const s = document.createElement("span");
+  s.textContent = text;
+  if (className) s.className = className;
+  return s;
+}
+
+function messageItem(m) {
+  const li = document.createElement("li");
+  li.dataset.message = m.id;
+  li.className = m.read === false ? "unread" : "";
+  li.append(span(`${m.from} → ${m.to}`, "who"), span(m.subject || m.preview, "subject"));
+  li.addEventListener("click", () => { openMessage(m.id); $("sidebar").classList.remove("open"); });
+  return li;
+}
+
+function channelItem(c) {
+  const li = document.createElement("li");
+  li.dataset.channel = c.channel;
+  li.append(span(c.channel, "subject"), span(c.members.join(", "), "who"));
+  return li;
+}
+
+async function refreshBridge() {
+  const response = await fetch("/api/bridge?limit=30", { credentials: "same-origin" });
+  if (!response.ok) return;
+  const bridge = await response.json();
+  $("inbox-unread").textContent = bridge.inbox.unread ? String(bridge.inbox.unread) : "";
+  fill($("inbox"), bridge.inbox.messages, messageItem, "nothing for you");
+  fill($("channels"), bridge.channels, channelItem, "no channels");
+  fill($("messages"), bridge.messages.filter((m) => m.to !== "user"), messageItem, "none yet");
+}
+
+// A message and its thread in place of the terminal (reading it here marks nothing read).
+async function openMessage(id) {
+  const response = await fetch(`/api/bridge/messages/${id}`, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const shown = await response.json();
+  $("letter-subject").textContent = shown.message.subject;
+  $("letter-read").textContent = shown.delivered.map((d) => `${d.to}: ${d.read ? "read" : "unread"}`).join(" · ");
+  const thread = $("letter-thread");
+  thread.replaceChildren();
+  for (const m of shown.messages) {
+    const part = document.createElement("section");
+    part.className = m.id === shown.message.id ? "part this" : "part";
+    part.append(span(`${m.from} → ${m.to} · ${m.created}`, "who"), span(m.subject, "subject"));
+    const body = document.createElement("pre");
+    body.textContent = m.body;
+    part.append(body);
+    thread.append(part);
+  }
+  $("letter").hidden = false;
+  $("terminal").hidden = true;
+}
+$("letter-close").addEventListener("click", () => {
+  $("letter").hidden = true;
+  $("terminal").hidden = false;
+  if (term) term.focus();
+});
+
 const events = new EventSource("/api/events");
 for (const kind of ["pane_created", "pane_exited", "agent_state"]) events.addEventListener(kind, refresh);
+events.addEventListener("bridge", refreshBridge);
 refresh();
+refreshBridge();

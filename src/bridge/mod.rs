@@ -7,6 +7,7 @@
 
 mod address;
 pub mod client;
+mod dashboard;
 mod inbox;
 mod ops;
 mod quota;

@@ -53,6 +53,8 @@ impl Router {
             BridgeOp::Search { query, limit } => self.search(me, &query, limit),
             BridgeOp::SetLabel { label } => return self.set_label(me, label, reply),
             BridgeOp::InboxBlock => self.inbox_block(me),
+            BridgeOp::Dashboard { limit } => self.dashboard(me, limit),
+            BridgeOp::Peek { id } => self.peek(me, id),
         };
         Outcome::Reply(result)
     }
@@ -90,7 +92,7 @@ impl Router {
         Ok(v)
     }
 
-    fn list_sessions(&self, all: bool) -> Value {
+    pub(super) fn list_sessions(&self, all: bool) -> Value {
         let now = now_ms();
         let sessions: Vec<Value> = self
             .dir
@@ -282,7 +284,7 @@ impl Router {
         Ok(v)
     }
 
-    fn summary(&self, m: &MessageRow) -> Value {
+    pub(super) fn summary(&self, m: &MessageRow) -> Value {
         json!({
             "id": m.id, "from": m.from_name, "from_id": m.from, "kind": m.kind, "to": self.to_name(m),
             "subject": m.subject, "preview": preview(&m.body), "bytes": m.body.len(), "thread": m.thread.unwrap_or(m.id),
@@ -298,7 +300,7 @@ impl Router {
         }
     }
 
-    fn full(&self, m: &MessageRow) -> Value {
+    pub(super) fn full(&self, m: &MessageRow) -> Value {
         let mut v = self.summary(m);
         let obj = v.as_object_mut().expect("object");
         obj.remove("preview");
@@ -434,7 +436,7 @@ impl Router {
         ids.iter().map(|id| self.dir.name_of(id)).collect()
     }
 
-    fn list_channels(&self, me: &str) -> BridgeResult<Value> {
+    pub(super) fn list_channels(&self, me: &str) -> BridgeResult<Value> {
         let channels: Vec<Value> = self
             .store
             .channels()?

@@ -66,6 +66,14 @@ pub enum BridgeOp {
     },
     /// The `<sbx-inbox>` block a prompt hook prints (marks what it shows as read).
     InboxBlock,
+    /// The owner's read-only view: every session, channel and (the latest `limit`) message.
+    Dashboard {
+        limit: u32,
+    },
+    /// One message whole, with its thread and who read it, marking nothing read (the owner's).
+    Peek {
+        id: i64,
+    },
 }
 
 /// Who makes a call: a person or script through the CLI, or an agent through `sbx mcp`. The

@@ -260,6 +260,7 @@ impl Server {
             BridgeNotice::Overview(overview) => {
                 self.bridge.overview = overview;
                 self.front.mark_all_dirty();
+                self.web_bridge_changed();
             }
         }
     }

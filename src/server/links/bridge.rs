@@ -28,6 +28,11 @@ impl BridgeLink {
         self.handle.send(msg);
     }
 
+    /// A handle of its own for another part of the server (the web front).
+    pub fn handle(&self) -> BridgeHandle {
+        self.handle.clone()
+    }
+
     /// Tell the bridge what changed about panes since last time.
     pub fn sync(&mut self, model: &Model) {
         let mut current = BTreeMap::new();

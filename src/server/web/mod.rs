@@ -9,6 +9,7 @@
 
 mod assets;
 pub mod auth;
+mod dashboard;
 mod echokit;
 mod ops;
 pub use ops::WebFront;
@@ -23,6 +24,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::{oneshot, watch};
 
 use super::conn::ConnEvent;
+use crate::bridge::{BridgeHandle, BridgeMsg, BridgeOp, Caller, Replier};
 use crate::config::WebSettings;
 use crate::pane::engine::Watching;
 use crate::protocol::{ClientMsg, Command, Error, Reply, ServerMsg, SessionInfo, WebSession, WebTls};
@@ -52,6 +54,9 @@ pub struct WebCtx {
     pub auth: Mutex<auth::Auth>,
     /// The certificate when it speaks TLS (its names are hosts it answers to).
     pub tls: Option<Arc<tls::Tls>>,
+    bridge: BridgeHandle,
+    /// Counts the bridge's changes (messages, reads, channels): the event stream says `bridge`.
+    pub bridge_changes: watch::Receiver<u64>,
     /// The cookie's name: per port, as browsers share cookies between ports of one host.
     pub cookie: String,
 }
@@ -73,6 +78,15 @@ impl WebCtx {
         }
     }
 
+    /// Ask the bridge as the user (the owner of this server).
+    pub async fn bridge(&self, op: BridgeOp) -> Result<serde_json::Value, Error> {
+        let (reply, mut answer) = tokio::sync::mpsc::unbounded_channel();
+        let caller = Caller::Endpoint(crate::bridge::USER.into());
+        self.bridge.send(BridgeMsg::Call { caller, op, reply: Replier::Value(reply) });
+        let gone = || Error::new("server_gone", "the bridge is stopping", "start it again: sbx");
+        answer.recv().await.unwrap_or_else(|| Err(gone()))
+    }
+
     /// Start watching a pane (a target as the CLI takes it).
     pub async fn watch(&self, target: String, history: usize) -> Result<(String, Watching), Error> {
         let (reply, answer) = oneshot::channel();
@@ -87,6 +101,7 @@ pub struct Web {
     pub addr: SocketAddr,
     ctx: Arc<WebCtx>,
     overview: watch::Sender<Arc<Vec<SessionInfo>>>,
+    bridge_changes: watch::Sender<u64>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -100,6 +115,7 @@ impl Web {
         dir: &std::path::Path,
         settings: &WebSettings,
         conns: UnboundedSender<ConnEvent>,
+        bridge: BridgeHandle,
         overview: Vec<SessionInfo>,
     ) -> Result<Web, Error> {
         let addr: SocketAddr = addr.parse().map_err(|_| {
@@ -128,6 +144,7 @@ impl Web {
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| Error::new("cannot_listen", e.to_string(), "try again"))?;
         let (overview_tx, overview_rx) = watch::channel(Arc::new(overview));
+        let (bridge_tx, bridge_rx) = watch::channel(0);
         let ctx = Arc::new(WebCtx {
             conns,
             overview: overview_rx,
@@ -136,6 +153,8 @@ impl Web {
                 Duration::from_secs(settings.session_idle_secs.max(60)),
             )),
             tls: tls.clone(),
+            bridge,
+            bridge_changes: bridge_rx,
             cookie: format!("sbx_{}", addr.port()),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -155,7 +174,7 @@ impl Web {
             }
         });
         tracing::info!("web: listening on {addr}");
-        Ok(Web { addr, ctx, overview: overview_tx, stop: Some(stop_tx) })
+        Ok(Web { addr, ctx, overview: overview_tx, bridge_changes: bridge_tx, stop: Some(stop_tx) })
     }
 
     /// The certificate it serves, when it speaks TLS.
@@ -184,6 +203,11 @@ impl Web {
             }
             !same
         });
+    }
+
+    /// Messages, reads or channels changed in the bridge.
+    pub fn bridge_changed(&self) {
+        self.bridge_changes.send_modify(|n| *n += 1);
     }
 
     pub fn sessions(&self) -> Vec<WebSession> {

@@ -42,7 +42,8 @@ impl Server {
                         None => settings.tls().map_err(|e| Error::new("bad_config", e, "mend config.toml's [web]"))?,
                     };
                     let overview = self.model.list(|s| self.front.count(s));
-                    web.running = Some(Web::start(&addr, tls.as_ref(), &web.dir, settings, conns, overview)?);
+                    let bridge = self.bridge.handle();
+                    web.running = Some(Web::start(&addr, tls.as_ref(), &web.dir, settings, conns, bridge, overview)?);
                 } else if let Some(asked) =
                     addr.filter(|a| !web.running.as_ref().is_some_and(|w| same_place(a, w.addr)))
                 {
@@ -99,6 +100,13 @@ impl Server {
             Ok(pane.watch(history.min(VIEW_HISTORY)))
         });
         let _ = reply.send(watched);
+    }
+
+    /// The bridge's view changed: browsers refetch the dashboard.
+    pub(in crate::server) fn web_bridge_changed(&self) {
+        if let Some(web) = &self.web.running {
+            web.bridge_changed();
+        }
     }
 
     /// What the web front shows changed: publish the overview (it sends only differences).

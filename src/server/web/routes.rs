@@ -16,7 +16,7 @@ use axum::{Json, Router};
 
 use super::auth::Refused;
 use super::tls::Tls;
-use super::{assets, cookie, echokit, WebCtx, MAX_BODY};
+use super::{assets, cookie, dashboard, echokit, WebCtx, MAX_BODY};
 use crate::pane::engine::lock;
 use crate::protocol::SessionInfo;
 use crate::relay::serve::LocalAddr;
@@ -27,6 +27,8 @@ pub fn router(ctx: Arc<WebCtx>) -> Router {
         .route("/assets/{name}", get(assets::asset))
         .route("/api/panes", get(panes))
         .route("/api/events", get(events))
+        .route("/api/bridge", get(dashboard::dashboard))
+        .route("/api/bridge/messages/{id}", get(dashboard::message))
         .route("/ws/{id}", any(echokit::socket))
         .route("/api/{id}/input", post(echokit::http_input))
         .layer(middleware::from_fn_with_state(ctx.clone(), require_session));
@@ -137,8 +139,14 @@ async fn panes(State(ctx): State<Arc<WebCtx>>) -> Response {
 }
 
 /// What changed, as server-sent events: `overview` first, then `pane_created`, `pane_exited`
-/// and `agent_state` as they happen (each with the pane as `sbx ls --json` shows it).
+/// and `agent_state` as they happen (each with the pane as `sbx ls --json` shows it), and
+/// `bridge` when messages, reads or channels changed (fetch `/api/bridge` again).
 async fn events(State(ctx): State<Arc<WebCtx>>) -> impl IntoResponse {
+    let bridge = futures::stream::unfold(ctx.bridge_changes.clone(), |mut rx| async move {
+        rx.changed().await.ok()?;
+        let n = *rx.borrow_and_update();
+        Some((vec![Event::default().event("bridge").data(n.to_string())], rx))
+    });
     let mut overview = ctx.overview.clone();
     let first = overview.borrow_and_update().clone();
     let start = Event::default().event("overview").json_data(&*first).ok();
@@ -151,6 +159,7 @@ async fn events(State(ctx): State<Arc<WebCtx>>) -> impl IntoResponse {
         let events = changes(&last, &now);
         Some((events, (rx, now, None)))
     });
+    let stream = futures::stream::select(stream, bridge);
     let stream = futures::StreamExt::flat_map(stream, |events| {
         futures::stream::iter(events.into_iter().map(Ok::<_, std::convert::Infallible>))
     });
