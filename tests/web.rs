@@ -147,13 +147,18 @@ fn echokit_clients_drive_a_shell_pane_and_get_each_error_for_bad_input() {
 }
 
 /// A real Claude Code pane (model stub) driven over echokit's protocol: a prompt typed in,
-/// the Bash command it asks to run shown with its input, confirmed, run, back to idle.
+/// the Bash command it asks to run shown with its input, confirmed, run, back to idle; then
+/// one cancelled (not run) and one allowed by selecting the dialog's second option.
 #[test]
 fn echokit_clients_see_a_real_claudes_permission_with_its_command_and_confirm_it() {
     use common::agents::AgentLab;
     let lab = AgentLab::new();
     lab.stub.script(serde_json::json!({
-        "rules": [{"match": "make a file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch made-over-ws", "description": "make it"}}}}],
+        "rules": [
+            {"match": "make a file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch made-over-ws", "description": "make it"}}}},
+            {"match": "try another file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch cancelled-over-ws", "description": "make it"}}}},
+            {"match": "pick for me", "reply": {"tool": {"name": "Bash", "input": {"command": "touch selected-over-ws", "description": "make it"}}}}
+        ],
         "default": {"text": "Done."},
         "after_tool": {"text": "Made it."}
     }));
@@ -177,6 +182,17 @@ fn echokit_clients_see_a_real_claudes_permission_with_its_command_and_confirm_it
     assert_eq!(seen["pending"]["tool_input"]["command"], "touch made-over-ws");
     assert_eq!(seen["after"]["type"], "session_idle", "{seen}");
     assert!(lab.project.join("made-over-ws").exists(), "the confirmed command ran");
+    assert_eq!(seen["pending_cancel"]["tool_input"]["command"], "touch cancelled-over-ws", "{seen}");
+    assert_eq!(seen["after_cancel"]["type"], "session_idle");
+    assert!(!lab.project.join("cancelled-over-ws").exists(), "the cancelled command ran");
+    assert_eq!(seen["pending_select"]["tool_input"]["command"], "touch selected-over-ws", "{seen}");
+    assert_eq!(seen["select_out_of_range"]["error_code"], "invalid_input", "{seen}");
+    assert_eq!(seen["after_select"]["type"], "session_idle");
+    assert!(lab.project.join("selected-over-ws").exists(), "the selected option (allow) ran it");
+    // The second option, not the first: for a command that edits files it is "allow all
+    // edits this session", and Claude shows that mode.
+    let screen = lab.sbx.capture(&pane);
+    assert!(screen.contains("accept edits on"), "{screen}");
     // The same session by its id, over HTTP.
     let by_id = web
         .http

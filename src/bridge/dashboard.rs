@@ -60,3 +60,15 @@ impl Router {
         Ok(json!({ "message": self.full(&m), "delivered": delivered, "thread": root, "messages": thread }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_user_may_read_everyones_messages() {
+        assert!(Router::owner_only(USER).is_ok());
+        let refused = Router::owner_only("e-3f2a").unwrap_err();
+        assert_eq!(refused.code, "not_the_owner");
+    }
+}

@@ -76,27 +76,45 @@ if steps == "tls":
         seen["echo"] = output_until(ws, "over-wss-42")
     seen["http"] = post("box", {"type": "get_current_state"})
 
+def pending_after(ws, prompt, between=None):
+    """Type a prompt; the session_pending it leads to (what came before goes to `between`)."""
+    ws.send(json.dumps({"type": "input", "input": prompt}))
+    while True:
+        msg = first_not_output(ws)
+        if msg["type"] == "session_pending":
+            return msg
+        if between is not None:
+            between.append(msg)
+
+
+def until_idle(ws):
+    while True:
+        msg = first_not_output(ws)
+        if msg["type"] == "session_idle":
+            return msg
+
+
 if steps == "claude":
     with open_ws("writer") as ws:
         ws.send(json.dumps({"type": "get_current_state"}))
         seen["state"] = first_not_output(ws)
-        ws.send(json.dumps({"type": "input", "input": "make a file please"}))
         # Working, then waiting on the permission (what came between is kept too).
         seen["between"] = []
-        while True:
-            msg = first_not_output(ws)
-            if msg["type"] == "session_pending":
-                seen["pending"] = msg
-                break
-            seen["between"].append(msg)
+        seen["pending"] = pending_after(ws, "make a file please", seen["between"])
         # Typed input is refused while it waits.
         ws.send(json.dumps({"type": "input", "input": "not now"}))
         seen["busy"] = first_not_output(ws)
         ws.send(json.dumps({"type": "confirm"}))
-        while True:
-            msg = first_not_output(ws)
-            if msg["type"] == "session_idle":
-                seen["after"] = msg
-                break
+        seen["after"] = until_idle(ws)
+        # Cancel: the command is refused, the agent idle again.
+        seen["pending_cancel"] = pending_after(ws, "try another file")
+        ws.send(json.dumps({"type": "cancel"}))
+        seen["after_cancel"] = until_idle(ws)
+        # Select: the dialog's second option (allow, and do not ask again).
+        seen["pending_select"] = pending_after(ws, "pick for me")
+        ws.send(json.dumps({"type": "select", "index": 12}))
+        seen["select_out_of_range"] = first_not_output(ws)
+        ws.send(json.dumps({"type": "select", "index": 1}))
+        seen["after_select"] = until_idle(ws)
 
 print(json.dumps(seen))
