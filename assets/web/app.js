@@ -9,11 +9,20 @@ let selected = null; // the pane id shown
 let socket = null;
 let term = null;
 
-// Replies xterm.js makes to queries in the stream: sbx's own engine has answered those
-// already, so they are not sent on to the pane (they would arrive twice).
-const REPLIES = [/^\x1b\[[?>]?[\d;]*c$/, /^\x1b\[\d+;\d+R$/, /^\x1b\[\??\d+(;\d+)*n$/,
-  /^\x1b\][\d;]*[^\x07\x1b]*(\x07|\x1b\\)$/, /^\x1bP[^\x1b]*\x1b\\$/, /^\x1b\[\?[\d;]*\$y$/];
-const isReply = (data) => REPLIES.some((r) => r.test(data));
+// Queries in the stream (cursor position, device attributes, modes, colours, settings) were
+// answered by sbx's own engine already: xterm.js must not answer them again, or the pane gets
+// each reply twice. They are swallowed in its parser, so every key the user presses — Shift+F3
+// is ESC [ 1 ; 2 R, the same bytes as a cursor report — still goes through.
+function swallowQueries(t) {
+  const csi = [{ final: "n" }, { prefix: "?", final: "n" }, { final: "c" }, { prefix: ">", final: "c" },
+    { prefix: "=", final: "c" }, { intermediates: "$", final: "p" }, { prefix: "?", intermediates: "$", final: "p" },
+    { prefix: ">", final: "q" }, { prefix: "?", final: "u" }];
+  for (const id of csi) t.parser.registerCsiHandler(id, () => true);
+  t.parser.registerDcsHandler({ intermediates: "$", final: "q" }, () => true);
+  t.parser.registerDcsHandler({ intermediates: "+", final: "q" }, () => true);
+  // A colour query (`?`) is swallowed; setting a colour goes on to xterm.js.
+  for (const osc of [4, 10, 11, 12]) t.parser.registerOscHandler(osc, (data) => data.includes("?"));
+}
 
 function panesOf(sessions) {
   const out = [];
@@ -88,9 +97,10 @@ function select(p) {
   if (term) term.dispose();
   term = new Terminal({ cols: p.cols, rows: p.rows, scrollback: 5000, convertEol: false,
     fontSize: fontFor(p.cols), theme: { background: "#1b1d23" } });
+  swallowQueries(term);
   term.open($("terminal"));
   term.onData((data) => {
-    if (isReply(data) || !socket || socket.readyState !== WebSocket.OPEN) return;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
     socket.send(new TextEncoder().encode(data));
   });
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/${encodeURIComponent(p.id)}`;
