@@ -146,6 +146,21 @@ fn echokit_clients_drive_a_shell_pane_and_get_each_error_for_bad_input() {
     assert!(web.sbx.capture(&web.pane).contains("typed-over-ws-42"));
 }
 
+/// Viewers of a flooding pane are sent its screen a few times a second (made once for all of
+/// them), not the flood; after it each follows the output again, in order.
+#[test]
+fn viewers_of_a_flood_get_screens_and_then_the_output_again() {
+    let sbx = Sbx::new();
+    let web = Web::start(&sbx);
+    let cookie = web.session();
+    let seen = echokit_client(&web, &cookie, "flood");
+    for viewer in seen["flood"].as_array().unwrap() {
+        assert!(viewer["resets"].as_u64().unwrap() >= 2, "no screens during the flood: {seen}");
+        assert!(viewer["received"].as_u64().unwrap() < 1_500_000, "sent the flood, not screens: {seen}");
+    }
+    assert!(seen["after"].as_array().unwrap().iter().all(|n| n.is_u64()), "still screens after the flood: {seen}");
+}
+
 /// A real Claude Code pane (model stub) driven over echokit's protocol: a prompt typed in,
 /// the Bash command it asks to run shown with its input, confirmed, run, back to idle; then
 /// one cancelled (not run) and one allowed by selecting the dialog's second option.

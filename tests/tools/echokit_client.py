@@ -94,6 +94,48 @@ def until_idle(ws):
             return msg
 
 
+if steps == "flood":
+    # Three viewers of a pane writing 6 MB: each is sent screens, not the flood, and follows
+    # the output again after it.
+    viewers = [open_ws("box") for _ in range(3)]
+    for ws in viewers:
+        ws.send(json.dumps({"type": "get_current_state"}))
+        first_not_output(ws)
+    viewers[0].send(json.dumps({"type": "input", "input": "yes | head -c 6000000; echo flood-$((2*21))-over"}))
+    seen["flood"] = []
+    for ws in viewers:
+        received, resets, screen = 0, 0, ""
+        while "flood-42-over" not in screen:
+            msg = recv(ws, 60)
+            if msg["type"] != "session_pty_output":
+                continue
+            received += len(msg["output"])
+            if "\x1bc" in msg["output"]:
+                resets += 1
+                screen = msg["output"].rsplit("\x1bc", 1)[1]
+            else:
+                screen += msg["output"]
+        seen["flood"].append({"received": received, "resets": resets})
+    # Then each follows the output again: a line typed shows up as output, not as a screen
+    # (the first lines may still meet the flood's last screen; a viewer stuck in screens never
+    # gets there).
+    seen["after"] = [None] * len(viewers)
+    for n in range(20):
+        viewers[1].send(json.dumps({"type": "input", "input": f"echo after-{n}-$((3*3))"}))
+        for i, ws in enumerate(viewers):
+            out, reset = "", False
+            while f"after-{n}-9" not in out:
+                msg = recv(ws, 20)
+                if msg["type"] == "session_pty_output":
+                    out += msg["output"]
+                    reset = reset or "\x1bc" in msg["output"]
+            if not reset and seen["after"][i] is None:
+                seen["after"][i] = n
+        if all(a is not None for a in seen["after"]):
+            break
+    for ws in viewers:
+        ws.close()
+
 if steps == "claude":
     with open_ws("writer") as ws:
         ws.send(json.dumps({"type": "get_current_state"}))

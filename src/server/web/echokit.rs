@@ -11,27 +11,14 @@
 
 use std::sync::Arc;
 
+use super::viewer::{view, Out};
+use super::WebCtx;
+use crate::protocol::{AgentKey, AgentKind, Command, NewSpec, PaneInfo, PaneSpec, SessionInfo};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
-
-use super::WebCtx;
-use crate::protocol::{AgentKey, AgentKind, Command, NewSpec, PaneInfo, PaneSpec, SessionInfo};
-
-/// The most one `session_pty_output` carries; more output goes in the next.
-const MAX_OUTPUT_MESSAGE: usize = 64 * 1024;
-/// A viewer gets at most one output message per frame.
-const FRAME: std::time::Duration = std::time::Duration::from_millis(20);
-/// A message this small (an echo, a prompt redrawn) does not wait for the next frame.
-const SMALL: usize = 4096;
-/// More output than this in one frame is a flood: the viewer gets the screen instead.
-const FLOOD_PER_FRAME: usize = 32 * 1024;
-/// Messages waiting for one viewer's socket; past it the viewer is behind (and resyncs).
-const OUTGOING: usize = 8;
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type")]
@@ -98,7 +85,7 @@ pub fn find<'a>(overview: &'a [SessionInfo], id: &str) -> Option<&'a PaneInfo> {
 }
 
 /// The pane with this sbx id.
-fn by_pane_id<'a>(overview: &'a [SessionInfo], pane: &str) -> Option<&'a PaneInfo> {
+pub fn by_pane_id<'a>(overview: &'a [SessionInfo], pane: &str) -> Option<&'a PaneInfo> {
     overview.iter().flat_map(|s| &s.tabs).flat_map(|t| &t.panes).find(|p| p.id == pane)
 }
 
@@ -283,11 +270,10 @@ async fn stopped(mut overview: tokio::sync::watch::Receiver<Arc<Vec<SessionInfo>
 async fn serve(ctx: Arc<WebCtx>, id: String, session: String, socket: WebSocket) {
     use futures::{SinkExt, StreamExt};
     let (mut sink, mut stream) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(OUTGOING);
+    let (out_tx, mut out_rx) = Out::channel();
     let writer = tokio::spawn(async move {
-        while let Some(msg) = out_rx.recv().await {
-            let Ok(text) = serde_json::to_string(&msg) else { continue };
-            if sink.send(Message::Text(text.into())).await.is_err() {
+        while let Some(text) = out_rx.recv().await {
+            if sink.send(Message::Text(text)).await.is_err() {
                 break;
             }
         }
@@ -312,7 +298,7 @@ async fn serve(ctx: Arc<WebCtx>, id: String, session: String, socket: WebSocket)
             Message::Text(text) => match serde_json::from_str::<Incoming>(&text) {
                 Ok(msg) => msg,
                 Err(_) => {
-                    let _ = out_tx.send(invalid(String::new(), "Failed to parse input message")).await;
+                    let _ = out_tx.send(&invalid(String::new(), "Failed to parse input message")).await;
                     continue;
                 }
             },
@@ -322,7 +308,7 @@ async fn serve(ctx: Arc<WebCtx>, id: String, session: String, socket: WebSocket)
         };
         let (answer, watch) = handle(&ctx, &id, msg).await;
         if let Some(answer) = answer {
-            if out_tx.send(answer).await.is_err() {
+            if !out_tx.send(&answer).await {
                 break;
             }
         }
@@ -335,118 +321,6 @@ async fn serve(ctx: Arc<WebCtx>, id: String, session: String, socket: WebSocket)
     }
     drop(out_tx);
     let _ = writer.await;
-}
-
-/// Follow a pane for one viewer: its screen, then its output, and its state as it changes.
-async fn view(ctx: Arc<WebCtx>, pane: String, out: mpsc::Sender<Outgoing>) {
-    let mut overview = ctx.overview.clone();
-    let mut last = by_pane_id(&overview.borrow_and_update(), &pane).map(state_message);
-    let mut history = super::VIEW_HISTORY;
-    let (mut last_sent, mut paced) = (tokio::time::Instant::now(), false);
-    'fresh: loop {
-        // The history once; a viewer that fell behind is given the screen alone.
-        let Ok((start, mut output)) = ctx.watch(pane.clone(), history).await else { return };
-        history = 0;
-        // A reset first: a viewer that fell behind starts from a clean terminal.
-        let start = format!("\x1bc{start}");
-        for piece in chunks(&start) {
-            if out.send(Outgoing::PtyOutput { output: piece }).await.is_err() {
-                return;
-            }
-        }
-        let mut decoder = Utf8Carry::default();
-        loop {
-            tokio::select! {
-                chunk = output.recv() => match chunk {
-                    Ok(bytes) => {
-                        let mut text = decoder.push(&bytes);
-                        // After a large message, at most one a frame: what came since goes in
-                        // the next. A key's echo (small) goes at once.
-                        if paced {
-                            tokio::time::sleep_until(last_sent + FRAME).await;
-                        }
-                        while text.len() < FLOOD_PER_FRAME {
-                            match output.try_recv() {
-                                Ok(more) => text.push_str(&decoder.push(&more)),
-                                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue 'fresh,
-                                Err(_) => break,
-                            }
-                        }
-                        if text.len() >= FLOOD_PER_FRAME {
-                            // A flood: nobody reads it as it scrolls by. The screen as it is,
-                            // once a frame, instead: fifty viewers cost fifty screens a frame,
-                            // not fifty copies of the flood.
-                            (last_sent, paced) = (tokio::time::Instant::now(), true);
-                            continue 'fresh;
-                        }
-                        (last_sent, paced) = (tokio::time::Instant::now(), text.len() > SMALL);
-                        match out.try_send(Outgoing::PtyOutput { output: text }) {
-                            Ok(()) => {}
-                            // The socket is not keeping up: drop the backlog, start again from the screen.
-                            Err(mpsc::error::TrySendError::Full(_)) => continue 'fresh,
-                            Err(mpsc::error::TrySendError::Closed(_)) => return,
-                        }
-                    }
-                    Err(RecvError::Lagged(_)) => continue 'fresh,
-                    Err(RecvError::Closed) => return,
-                },
-                changed = overview.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    let now = by_pane_id(&overview.borrow_and_update(), &pane).map(state_message);
-                    let now = now.or_else(|| Some(Outgoing::Ended { session_id: pane.clone() }));
-                    if now != last {
-                        if let Some(msg) = now.clone() {
-                            let ended = matches!(msg, Outgoing::Ended { .. });
-                            if out.send(msg).await.is_err() || ended {
-                                return;
-                            }
-                        }
-                        last = now;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// `text` in pieces of at most MAX_OUTPUT_MESSAGE bytes, cut at character boundaries.
-fn chunks(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let mut end = rest.len().min(MAX_OUTPUT_MESSAGE);
-        while !rest.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.push(rest[..end].to_string());
-        rest = &rest[end..];
-    }
-    out
-}
-
-/// Output bytes as text, a character cut between two reads carried to the next.
-#[derive(Default)]
-struct Utf8Carry {
-    held: Vec<u8>,
-}
-
-impl Utf8Carry {
-    fn push(&mut self, bytes: &[u8]) -> String {
-        self.held.extend_from_slice(bytes);
-        let valid = match std::str::from_utf8(&self.held) {
-            Ok(_) => self.held.len(),
-            // An incomplete character at the end waits (at most 3 bytes); anything invalid
-            // is replaced.
-            Err(e) if e.error_len().is_none() && self.held.len() - e.valid_up_to() < 4 => e.valid_up_to(),
-            Err(_) => self.held.len(),
-        };
-        let rest = self.held.split_off(valid);
-        let text = String::from_utf8_lossy(&self.held).into_owned();
-        self.held = rest;
-        text
-    }
 }
 
 /// `POST /api/{id}/input`: one message, as on the socket; the answer is the first message it
@@ -524,17 +398,5 @@ mod tests {
             serde_json::to_string(&error).unwrap(),
             r#"{"type":"session_error","session_id":"s","error_code":"invalid_input_for_state","error_state":"processing","error_input":"Cancel"}"#
         );
-    }
-
-    #[test]
-    fn characters_cut_between_reads_arrive_whole() {
-        let mut carry = Utf8Carry::default();
-        let snow = "☃".as_bytes();
-        assert_eq!(carry.push(&[b'a', snow[0]]), "a");
-        assert_eq!(carry.push(&snow[1..]), "☃");
-        assert_eq!(carry.push(&[0xff, b'b']), "\u{fffd}b", "invalid bytes are replaced, not held");
-        let long = "é".repeat(MAX_OUTPUT_MESSAGE);
-        assert!(chunks(&long).iter().all(|c| c.len() <= MAX_OUTPUT_MESSAGE && !c.is_empty()));
-        assert_eq!(chunks(&long).concat(), long);
     }
 }

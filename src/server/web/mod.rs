@@ -11,10 +11,12 @@ mod assets;
 pub mod auth;
 mod dashboard;
 mod echokit;
+mod floods;
 mod ops;
 pub use ops::WebFront;
 mod routes;
 mod tls;
+mod viewer;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -57,6 +59,8 @@ pub struct WebCtx {
     bridge: BridgeHandle,
     /// Counts the bridge's changes (messages, reads, channels): the event stream says `bridge`.
     pub bridge_changes: watch::Receiver<u64>,
+    /// The shared screens of panes that flood.
+    pub floods: floods::Floods,
     /// The cookie's name: per port, as browsers share cookies between ports of one host.
     pub cookie: String,
 }
@@ -155,6 +159,7 @@ impl Web {
             tls: tls.clone(),
             bridge,
             bridge_changes: bridge_rx,
+            floods: floods::Floods::default(),
             cookie: format!("sbx_{}", addr.port()),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
