@@ -43,13 +43,18 @@ def all_prompts(h, sbx, expect):
     return len(panes) >= expect and all(sbx.capture(p).strip() for p in panes)
 
 
-def restore_time(h, sbx):
+def twenty_shells(h, sbx):
+    """Five sessions of two tabs split in two: 20 shells, each showing its prompt."""
     for i in range(5):
         first = sbx.new_session(f"s{i}", h.SHELL)
         sbx.split(first, True, h.SHELL)
         tab = sbx.new_tab(f"s{i}", h.SHELL)
         sbx.split(tab, False, h.SHELL)
     h.wait_until(lambda: all_prompts(h, sbx, 20), 30, "20 shells")
+
+
+def restore_time(h, sbx):
+    twenty_shells(h, sbx)
     path = snapshot_path(sbx)
     h.wait_until(lambda: os.path.exists(path) and open(path).read().count('"cwd"') == 20, 10, "the snapshot")
     pid = sbx.server_pid()
@@ -108,12 +113,7 @@ def longest_gap(stamps, start, end):
 
 
 def upgrade_pause(h, sbx, tmp):
-    for i in range(5):
-        first = sbx.new_session(f"s{i}", h.SHELL)
-        sbx.split(first, True, h.SHELL)
-        tab = sbx.new_tab(f"s{i}", h.SHELL)
-        sbx.split(tab, False, h.SHELL)
-    h.wait_until(lambda: all_prompts(h, sbx, 20), 30, "20 shells")
+    twenty_shells(h, sbx)
     ticker = sbx.new_session("ticker", h.SHELL)
     client = h.Client(sbx, "ticker")  # attached while quiet: it waits for its first frame to settle
     sbx.send(ticker, TICKER)

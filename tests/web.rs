@@ -166,25 +166,14 @@ fn viewers_of_a_flood_get_screens_and_then_the_output_again() {
 /// one cancelled (not run) and one allowed by selecting the dialog's second option.
 #[test]
 fn echokit_clients_see_a_real_claudes_permission_with_its_command_and_confirm_it() {
-    use common::agents::AgentLab;
-    let lab = AgentLab::new();
-    lab.stub.script(serde_json::json!({
-        "rules": [
-            {"match": "make a file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch made-over-ws", "description": "make it"}}}},
-            {"match": "try another file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch cancelled-over-ws", "description": "make it"}}}},
-            {"match": "pick for me", "reply": {"tool": {"name": "Bash", "input": {"command": "touch selected-over-ws", "description": "make it"}}}}
+    let (lab, pane) = claude_writer(
+        &[
+            ("make a file", "touch made-over-ws"),
+            ("try another file", "touch cancelled-over-ws"),
+            ("pick for me", "touch selected-over-ws"),
         ],
-        "default": {"text": "Done."},
-        "after_tool": {"text": "Made it."}
-    }));
-    let project = lab.project.display().to_string();
-    let pane = lab
-        .ok(&[
-            "new", "-d", "-s", "agents", "--size", "160x50", "-c", &project, "--agent", "claude", "--label", "writer",
-        ])
-        .trim()
-        .to_string();
-    lab.wait(&pane, "idle");
+        "160x50",
+    );
     let web = Web::start(&lab.sbx);
     let cookie = web.session();
     let seen = echokit_client(&web, &cookie, "claude");
@@ -197,6 +186,20 @@ fn echokit_clients_see_a_real_claudes_permission_with_its_command_and_confirm_it
     assert_eq!(seen["pending"]["tool_input"]["command"], "touch made-over-ws");
     assert_eq!(seen["after"]["type"], "session_idle", "{seen}");
     assert!(lab.project.join("made-over-ws").exists(), "the confirmed command ran");
+    // What Claude said, from its transcript: the tool it called, its thinking, its answer.
+    let said = seen["said"].as_array().unwrap();
+    let has = |want: Value| said.iter().any(|m| want.as_object().unwrap().iter().all(|(k, v)| &m[k] == v));
+    assert!(
+        has(serde_json::json!({"type": "session_tool_request", "tool_name": "Bash", "session_id": session})),
+        "{seen}"
+    );
+    assert!(has(serde_json::json!({"type": "session_output", "output": "Made it.", "is_thinking": false})), "{seen}");
+    assert!(
+        has(serde_json::json!({"type": "session_output", "output": "the command ran", "is_thinking": true})),
+        "{seen}"
+    );
+    let request = said.iter().find(|m| m["type"] == "session_tool_request").unwrap();
+    assert_eq!(request["tool_input"]["command"], "touch made-over-ws", "{said:?}");
     assert_eq!(seen["pending_cancel"]["tool_input"]["command"], "touch cancelled-over-ws", "{seen}");
     assert_eq!(seen["after_cancel"]["type"], "session_idle");
     assert!(!lab.project.join("cancelled-over-ws").exists(), "the cancelled command ran");
@@ -257,22 +260,8 @@ fn the_page_lists_the_panes_and_its_terminal_types_into_a_shell() {
 /// are there and fit.
 #[test]
 fn the_page_shows_a_waiting_agents_command_and_confirm_runs_it_on_a_phone_too() {
-    use common::agents::AgentLab;
     use common::browser::Browser;
-    let lab = AgentLab::new();
-    lab.stub.script(serde_json::json!({
-        "rules": [{"match": "make a file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch made-in-browser", "description": "make it"}}}}],
-        "default": {"text": "Done."},
-        "after_tool": {"text": "Made it."}
-    }));
-    let project = lab.project.display().to_string();
-    let pane = lab
-        .ok(&[
-            "new", "-d", "-s", "agents", "--size", "120x40", "-c", &project, "--agent", "claude", "--label", "writer",
-        ])
-        .trim()
-        .to_string();
-    lab.wait(&pane, "idle");
+    let (lab, pane) = claude_writer(&[("make a file", "touch made-in-browser")], "120x40");
     let web = Web::start(&lab.sbx);
     for (width, height) in [(1200, 800), (390, 844)] {
         let browser = Browser::start(width, height);
@@ -444,6 +433,24 @@ fn the_page_shows_the_inbox_channels_and_a_thread() {
     assert_eq!(browser.eval("return document.querySelector('#terminal').hidden"), false);
     // Reading it on the page marked nothing read.
     assert_eq!(json_of(&sbx.ok(&["msg", "inbox", "--json"]))["unread"], 1);
+}
+
+/// A real Claude Code pane labelled `writer` (model stub), idle: each prompt matching a rule's
+/// text asks to run that rule's Bash command; any other prompt is answered "Done.".
+fn claude_writer(rules: &[(&str, &str)], size: &str) -> (common::agents::AgentLab, String) {
+    let lab = common::agents::AgentLab::new();
+    let rules: Vec<Value> = rules
+        .iter()
+        .map(|(prompt, command)| {
+            serde_json::json!({"match": prompt, "reply": {"tool": {"name": "Bash", "input": {"command": command, "description": "make it"}}}})
+        })
+        .collect();
+    lab.stub.script(serde_json::json!({ "rules": rules, "default": {"text": "Done."}, "after_tool": {"thinking": "the command ran", "text": "Made it."} }));
+    let project = lab.project.display().to_string();
+    let args = ["new", "-d", "-s", "agents", "--size", size, "-c", &project, "--agent", "claude", "--label", "writer"];
+    let pane = lab.ok(&args).trim().to_string();
+    lab.wait(&pane, "idle");
+    (lab, pane)
 }
 
 fn json_of(text: &str) -> Value {

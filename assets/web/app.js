@@ -111,6 +111,8 @@ function select(p) {
     if (ws !== socket) return;
     const msg = JSON.parse(event.data);
     if (msg.type === "session_pty_output") { term.write(msg.output); return; }
+    // What the agent said (its transcript): the terminal shows it already.
+    if (msg.type === "session_output") return;
     if (msg.type === "session_error") { $("title").textContent = `${describe(p)} — ${msg.error_code}`; return; }
     showCard(msg);
     refresh();

@@ -140,6 +140,26 @@ impl Agent for Claude {
         None
     }
 
+    fn said(&self, record: &str) -> Vec<super::Said> {
+        // An assistant record's text and thinking blocks.
+        let Ok(record) = serde_json::from_str::<Value>(record) else { return Vec::new() };
+        if record["type"] != "assistant" {
+            return Vec::new();
+        }
+        let Value::Array(blocks) = &record["message"]["content"] else { return Vec::new() };
+        let text = |text: &Value, thinking| {
+            text.as_str().filter(|t| !t.is_empty()).map(|t| super::Said { text: t.to_string(), thinking })
+        };
+        blocks
+            .iter()
+            .filter_map(|b| match b["type"].as_str()? {
+                "text" => text(&b["text"], false),
+                "thinking" => text(&b["thinking"], true),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn install(&self, sbx: &Path) -> Result<Vec<Installed>> {
         let path = settings_path();
         let (bytes, mut map) = read_json(&path)?;
@@ -181,6 +201,26 @@ impl Agent for Claude {
             Installed { path, what: format!("hooks ({})", EVENTS.join(", ")), present },
             Installed { path: state, what: "MCP server sbx (user scope)".into(), present: mcp },
         ])
+    }
+}
+
+#[cfg(test)]
+mod said_tests {
+    use super::super::{Agent, Said};
+    use super::Claude;
+
+    #[test]
+    fn what_claude_said_is_read_from_its_transcript() {
+        let record = r#"{"type":"assistant","message":{"role":"assistant","content":[{"type":"thinking","thinking":"","signature":"Ep"},{"type":"thinking","thinking":"let me see","signature":"Ep"},{"type":"text","text":"I'll create it."},{"type":"tool_use","id":"toolu_1","name":"Write","input":{"file_path":"/tmp/x"}}]}}"#;
+        assert_eq!(
+            Claude.said(record),
+            [
+                Said { text: "let me see".into(), thinking: true },
+                Said { text: "I'll create it.".into(), thinking: false },
+            ]
+        );
+        assert!(Claude.said(r#"{"type":"user","message":{"content":"hi"}}"#).is_empty());
+        assert!(Claude.said("{").is_empty());
     }
 }
 

@@ -153,6 +153,30 @@ impl Agent for Codex {
         )
     }
 
+    fn said(&self, record: &str) -> Vec<super::Said> {
+        // {"type":"response_item","payload":{"type":"message","role":"assistant","content":[{"type":"output_text",…}]}},
+        // and "reasoning" (its summary, when it is not only encrypted).
+        let Ok(record) = serde_json::from_str::<Value>(record) else { return Vec::new() };
+        if record["type"] != "response_item" {
+            return Vec::new();
+        }
+        let item = &record["payload"];
+        let texts = |parts: &Value, kind: &str, thinking: bool| -> Vec<super::Said> {
+            let Value::Array(parts) = parts else { return Vec::new() };
+            parts
+                .iter()
+                .filter(|p| p["type"] == kind)
+                .filter_map(|p| p["text"].as_str().filter(|t| !t.is_empty()))
+                .map(|t| super::Said { text: t.to_string(), thinking })
+                .collect()
+        };
+        match item["type"].as_str() {
+            Some("message") if item["role"] == "assistant" => texts(&item["content"], "output_text", false),
+            Some("reasoning") => texts(&item["summary"], "summary_text", true),
+            _ => Vec::new(),
+        }
+    }
+
     fn turn_ended(&self, tail: &str) -> Option<bool> {
         // Rollout lines are {"type":"event_msg","payload":{"type":"task_started"|"task_complete"|"turn_aborted"}}.
         for line in tail.lines().rev() {
@@ -368,6 +392,24 @@ fn restore_or_write_toml(records: &Records, path: &Path, doc: &toml_edit::Docume
         before.is_some() && before == now
     };
     super::config_edit::restore_or(records, path, same, || write_atomic(path, text.as_bytes()))
+}
+
+#[cfg(test)]
+mod said_tests {
+    use super::super::{Agent, Said};
+    use super::Codex;
+
+    #[test]
+    fn what_codex_said_is_read_from_its_rollout() {
+        let text = r#"{"type":"response_item","payload":{"type":"message","role":"assistant","content":[{"type":"output_text","text":"Available tools"}]}}"#;
+        assert_eq!(Codex.said(text), [Said { text: "Available tools".into(), thinking: false }]);
+        let call = r#"{"type":"response_item","payload":{"type":"function_call","name":"exec_command","arguments":"{\"cmd\": \"ls\"}","call_id":"c"}}"#;
+        assert!(Codex.said(call).is_empty(), "the tools it calls come from its hooks");
+        let reasoning = r#"{"type":"response_item","payload":{"type":"reasoning","summary":[{"type":"summary_text","text":"Looking"}],"encrypted_content":"gAAA"}}"#;
+        assert_eq!(Codex.said(reasoning), [Said { text: "Looking".into(), thinking: true }]);
+        let user = r#"{"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}}"#;
+        assert!(Codex.said(user).is_empty() && Codex.said("not json").is_empty());
+    }
 }
 
 #[cfg(test)]

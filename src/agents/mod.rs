@@ -103,6 +103,14 @@ pub struct Installed {
     pub present: bool,
 }
 
+/// A piece of what an agent said, read from its transcript: its answer's text, or
+/// (`thinking`) its reasoning. (The tools it calls come from its hooks, with the state.)
+#[derive(Debug, Clone, PartialEq)]
+pub struct Said {
+    pub text: String,
+    pub thinking: bool,
+}
+
 pub trait Agent: Sync {
     /// The program's name on PATH.
     fn program(&self) -> &'static str;
@@ -122,6 +130,11 @@ pub trait Agent: Sync {
     /// under way (Some(false)), or cannot it tell (None)? Covers what fires no hook: a turn
     /// the user interrupted.
     fn turn_ended(&self, tail: &str) -> Option<bool>;
+    /// What the agent said in one record of its transcript: its text, its thinking (empty for
+    /// records that are not the agent's, or an agent that keeps none).
+    fn said(&self, _record: &str) -> Vec<Said> {
+        Vec::new()
+    }
     /// The session a running agent process says it is in, from the agent's own records of its
     /// processes (Claude keeps `sessions/<pid>.json`); None when the agent keeps none.
     fn running_session(&self, _pid: u32) -> Option<String> {

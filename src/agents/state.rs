@@ -7,6 +7,9 @@ pub enum AgentState {
     Starting,
     Working {
         tool: Option<String>,
+        /// The running tool's input, from the hook.
+        #[serde(default)]
+        input: Option<crate::protocol::ToolInput>,
     },
     /// Waiting for the user: a permission (with the tool) or a question.
     Waiting {
@@ -23,15 +26,15 @@ pub enum AgentState {
 impl AgentState {
     pub fn tool(&self) -> Option<&str> {
         match self {
-            AgentState::Working { tool } | AgentState::Waiting { tool, .. } => tool.as_deref(),
+            AgentState::Working { tool, .. } | AgentState::Waiting { tool, .. } => tool.as_deref(),
             _ => None,
         }
     }
 
-    /// What the tool it waits on would do.
+    /// What the tool it runs, or waits on, would do.
     pub fn tool_input(&self) -> Option<&crate::protocol::ToolInput> {
         match self {
-            AgentState::Waiting { input, .. } => input.as_ref(),
+            AgentState::Working { input, .. } | AgentState::Waiting { input, .. } => input.as_ref(),
             _ => None,
         }
     }
@@ -61,10 +64,10 @@ pub fn after_hook(current: &AgentState, hook: &HookEvent) -> Option<AgentState> 
         // Codex only with its first prompt, when the turn is already under way.
         "SessionStart" if matches!(current, AgentState::Starting | AgentState::Exited) => AgentState::Idle,
         "SessionStart" => return None,
-        "UserPromptSubmit" => AgentState::Working { tool: None },
+        "UserPromptSubmit" => AgentState::Working { tool: None, input: None },
         "PreToolUse" | "PostToolUse" => {
             // A tool running after a permission was granted means the wait is over.
-            AgentState::Working { tool: hook.tool_name.clone() }
+            AgentState::Working { tool: hook.tool_name.clone(), input: hook.tool_input.clone() }
         }
         "PermissionRequest" => AgentState::Waiting {
             reason: "permission".into(),
@@ -76,7 +79,7 @@ pub fn after_hook(current: &AgentState, hook: &HookEvent) -> Option<AgentState> 
                 // The permission notice comes late; keep the tool PermissionRequest gave.
                 let (tool, input) = match current {
                     AgentState::Waiting { tool, input, .. } => (tool.clone(), input.clone()),
-                    AgentState::Working { tool } => (tool.clone(), None),
+                    AgentState::Working { tool, input } => (tool.clone(), input.clone()),
                     _ => (None, None),
                 };
                 AgentState::Waiting { reason: "permission".into(), tool, input }
@@ -122,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_session_start_inside_a_turn_keeps_it_working() {
-        let working = AgentState::Working { tool: None };
+        let working = AgentState::Working { tool: None, input: None };
         assert_eq!(after_hook(&working, &hook("SessionStart", None)), None);
         assert_eq!(after_hook(&AgentState::Exited, &hook("SessionStart", None)), Some(AgentState::Idle));
     }

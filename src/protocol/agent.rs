@@ -55,4 +55,7 @@ pub struct AgentInfo {
     /// What the tool it waits on would do (a permission's command, file, …).
     #[serde(default)]
     pub tool_input: Option<super::ToolInput>,
+    /// The session's transcript, the agent's own record (once sbx knows where it is).
+    #[serde(default)]
+    pub transcript: Option<String>,
 }

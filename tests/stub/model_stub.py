@@ -50,6 +50,7 @@ SCRIPT FORMAT (all keys optional)
     }
     REPLY:
       {"text": "hello"}                                  plain text answer
+      {"thinking": "let me see", "text": "hello"}        a thinking block first (with a signature)
       {"text": "...", "delay": 8}                        stream it slowly over 8 s (the turn stays
                                                          "working"; keep-alive events every 0.5 s)
       {"tool": {"name": "Bash", "input": {"command": "touch x", "description": "touch x"}}}
@@ -374,6 +375,9 @@ class Handler(BaseHTTPRequestHandler):
         usage = {"input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": 0,
                  "cache_read_input_tokens": 0}
         blocks = []
+        if reply.get("thinking"):
+            blocks.append({"type": "thinking", "thinking": reply["thinking"],
+                           "signature": "stub-signature-" + uuid.uuid4().hex[:16]})
         if text:
             blocks.append({"type": "text", "text": text})
         for t in tools:
@@ -395,7 +399,15 @@ class Handler(BaseHTTPRequestHandler):
                 "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}})
             self.sse("ping", {"type": "ping"})
             for idx, b in enumerate(blocks):
-                if b["type"] == "text":
+                if b["type"] == "thinking":
+                    self.sse("content_block_start", {"type": "content_block_start", "index": idx,
+                                                     "content_block": {"type": "thinking", "thinking": "",
+                                                                       "signature": ""}})
+                    self.sse("content_block_delta", {"type": "content_block_delta", "index": idx,
+                                                     "delta": {"type": "thinking_delta", "thinking": b["thinking"]}})
+                    self.sse("content_block_delta", {"type": "content_block_delta", "index": idx,
+                                                     "delta": {"type": "signature_delta", "signature": b["signature"]}})
+                elif b["type"] == "text":
                     self.sse("content_block_start", {"type": "content_block_start", "index": idx,
                                                      "content_block": {"type": "text", "text": ""}})
                     pieces = chunks_of(b["text"], max(1, int(delay * 2)) if delay else 4)

@@ -27,9 +27,13 @@ def recv(ws, timeout=20):
 
 
 def first_not_output(ws):
+    """The next message that is neither terminal output nor what the agent said (those are
+    kept in seen["said"])."""
     while True:
         msg = recv(ws)
-        if msg["type"] != "session_pty_output":
+        if msg["type"] in ("session_output", "session_tool_request"):
+            seen.setdefault("said", []).append(msg)
+        elif msg["type"] != "session_pty_output":
             return msg
 
 

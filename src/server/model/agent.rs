@@ -63,6 +63,7 @@ impl PaneAgent {
             reason: self.state.reason().map(Into::into),
             tool: self.state.tool().map(Into::into),
             tool_input: self.state.tool_input().cloned(),
+            transcript: self.transcript.as_ref().map(|p| p.display().to_string()),
         }
     }
 }
@@ -221,7 +222,7 @@ impl Model {
             AgentState::Idle if hint.waiting => {
                 Some(AgentState::Waiting { reason: "permission".into(), tool: None, input: None })
             }
-            AgentState::Idle if hint.working => Some(AgentState::Working { tool: None }),
+            AgentState::Idle if hint.working => Some(AgentState::Working { tool: None, input: None }),
             AgentState::Working { .. } | AgentState::Waiting { .. } if hint.ready && !hint.working && !hint.waiting => {
                 Some(AgentState::Idle)
             }

@@ -148,7 +148,7 @@ fn hooks_make_an_agent_pane_and_move_its_state() {
     assert_eq!(m.agents[&a].state, AgentState::Idle, "a hook makes a shell pane an agent pane");
     let mut h = HookEvent { event: "PreToolUse".into(), tool_name: Some("Bash".into()), ..Default::default() };
     m.on_hook(a, "claude", h.clone(), std::process::id());
-    assert_eq!(m.agents[&a].state, AgentState::Working { tool: Some("Bash".into()) });
+    assert_eq!(m.agents[&a].state, AgentState::Working { tool: Some("Bash".into()), input: None });
     h.event = "PermissionRequest".into();
     m.on_hook(a, "claude", h, std::process::id());
     let changes = m.take_changes();

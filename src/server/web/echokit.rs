@@ -44,6 +44,9 @@ pub enum Incoming {
 pub enum Outgoing {
     #[serde(rename = "session_pty_output")]
     PtyOutput { output: String },
+    /// What the agent said (from its transcript): its text, or its thinking.
+    #[serde(rename = "session_output")]
+    Output { output: String, is_thinking: bool },
     #[serde(rename = "session_running")]
     Running { session_id: String },
     #[serde(rename = "session_idle")]

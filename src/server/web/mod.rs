@@ -15,6 +15,7 @@ mod floods;
 mod ops;
 pub use ops::WebFront;
 mod routes;
+mod said;
 mod tls;
 mod viewer;
 

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::echokit::{by_pane_id, state_message, Outgoing};
 use super::floods::Screens;
+use super::said::Said;
 use super::WebCtx;
 use crate::protocol::SessionInfo;
 
@@ -29,6 +30,8 @@ const SMALL: usize = 4096;
 pub const FLOOD_PER_FRAME: usize = 32 * 1024;
 /// Messages waiting for one viewer's socket; past it the viewer is behind (and resyncs).
 const OUTGOING: usize = 8;
+/// How often an agent's transcript is looked at for what it said.
+const SAID_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// A socket's outgoing queue: messages as the JSON text they are sent as (a screen shared by
 /// many viewers is serialized once).
@@ -98,6 +101,9 @@ async fn follow_state(
 pub async fn view(ctx: Arc<WebCtx>, pane: String, out: Out) {
     let mut overview = ctx.overview.clone();
     let mut last = by_pane_id(&overview.borrow_and_update(), &pane).map(state_message);
+    // What the agent says, from its transcript (echokit's session_output).
+    let mut said = by_pane_id(&overview.borrow(), &pane).and_then(Said::new);
+    let mut look = tokio::time::interval(SAID_EVERY);
     let mut history = super::VIEW_HISTORY;
     let (mut last_sent, mut paced) = (tokio::time::Instant::now(), false);
     'fresh: loop {
@@ -152,6 +158,16 @@ pub async fn view(ctx: Arc<WebCtx>, pane: String, out: Out) {
                     }
                     if let Followed::Gone = follow_state(&mut overview, &pane, &mut last, &out).await {
                         return;
+                    }
+                    if let (Some(said), Some(info)) = (&mut said, by_pane_id(&overview.borrow(), &pane)) {
+                        said.follow(info, false);
+                    }
+                }
+                _ = look.tick(), if said.is_some() => {
+                    for msg in said.as_mut().map(Said::poll).unwrap_or_default() {
+                        if !out.send(&msg).await {
+                            return;
+                        }
                     }
                 }
             }
