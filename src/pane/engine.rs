@@ -17,6 +17,7 @@ use alacritty_terminal::vte::ansi::{self, Processor, Rgb, StdSyncHandler};
 
 use super::history::{CellRef, HistLine, History, Style as HistStyle};
 use super::scan::{Control, Scanner, MAX_SCROLL_PER_PIECE};
+pub use super::selection::{Selection, VPoint};
 use super::writer::PtyWriter;
 
 pub const MIN_COLS: u16 = 2;
@@ -164,39 +165,6 @@ fn engine_history(rows: u16) -> usize {
 }
 /// The compact history's byte bound, next to its line bound (the `scrollback` setting).
 pub const HISTORY_BYTES: usize = 64 * 1024 * 1024;
-
-/// A point in a pane's text: `line` 0 is the top of the screen, negative lines are history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct VPoint {
-    pub line: i32,
-    pub col: usize,
-}
-
-/// A selection for copying: from `anchor` to `cursor`, by characters or by whole lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Selection {
-    pub anchor: VPoint,
-    pub cursor: VPoint,
-    pub lines: bool,
-}
-
-impl Selection {
-    pub fn ordered(&self) -> (VPoint, VPoint) {
-        if self.anchor <= self.cursor {
-            (self.anchor, self.cursor)
-        } else {
-            (self.cursor, self.anchor)
-        }
-    }
-
-    pub fn contains(&self, p: VPoint) -> bool {
-        let (a, b) = self.ordered();
-        if self.lines {
-            return (a.line..=b.line).contains(&p.line);
-        }
-        (a.line, a.col) <= (p.line, p.col) && (p.line, p.col) <= (b.line, b.col)
-    }
-}
 
 pub struct Engine {
     /// What is selected for copying (copy mode or a mouse drag).

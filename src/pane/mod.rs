@@ -11,6 +11,7 @@ pub mod history;
 pub mod input;
 mod reader;
 mod scan;
+mod selection;
 pub mod writer;
 
 use std::ffi::OsString;

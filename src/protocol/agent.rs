@@ -45,7 +45,7 @@ pub enum AgentKey {
     Select(u8),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentInfo {
     pub kind: String,
     pub session_id: Option<String>,

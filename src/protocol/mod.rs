@@ -297,14 +297,14 @@ pub enum Reply {
     Bridge(String),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionInfo {
     pub name: String,
     pub clients: usize,
     pub tabs: Vec<TabInfo>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TabInfo {
     pub index: usize,
     pub name: String,
@@ -314,7 +314,7 @@ pub struct TabInfo {
     pub panes: Vec<PaneInfo>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaneInfo {
     pub id: String,
     pub session: String,

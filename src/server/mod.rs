@@ -207,17 +207,6 @@ fn bind(socket: &std::path::Path) -> Result<(std::fs::File, UnixListener)> {
 }
 
 impl Server {
-    /// The panes a server before this one handed over, taken over as they were.
-    fn adopt(&mut self, handoff: upgrade::Handoff) {
-        let handed = handoff.panes.len();
-        let kept = self.model.adopt(&handoff.snapshot, handoff.panes);
-        tracing::info!("live upgrade: {kept} of {handed} panes taken over");
-        self.notice = Some(match kept == handed {
-            true => format!("upgraded in place: {kept} panes kept"),
-            false => format!("upgraded in place: {kept} of {handed} panes kept (see server.log)"),
-        });
-    }
-
     fn new(
         config: Config,
         socket: std::path::PathBuf,

@@ -68,6 +68,17 @@ pub struct KeptFds {
 }
 
 impl Server {
+    /// The panes a server before this one handed over, taken over as they were.
+    pub(super) fn adopt(&mut self, handoff: Handoff) {
+        let handed = handoff.panes.len();
+        let kept = self.model.adopt(&handoff.snapshot, handoff.panes);
+        tracing::info!("live upgrade: {kept} of {handed} panes taken over");
+        self.notice = Some(match kept == handed {
+            true => format!("upgraded in place: {kept} panes kept"),
+            false => format!("upgraded in place: {kept} of {handed} panes kept (see server.log)"),
+        });
+    }
+
     /// `sbx upgrade` asks to hand over to `exe`.
     pub(super) fn begin_upgrade(&mut self, exe: PathBuf, answer: Answer) {
         if self.upgrade.is_some() {

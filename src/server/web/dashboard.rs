@@ -9,9 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::routes::refusal;
 use super::WebCtx;
-use crate::protocol::BridgeOp;
+use crate::protocol::{BridgeOp, Error};
 
 #[derive(serde::Deserialize)]
 pub struct Limit {
@@ -27,17 +26,22 @@ pub async fn dashboard(State(ctx): State<Arc<WebCtx>>, Query(q): Query<Limit>) -
 
 pub async fn message(State(ctx): State<Arc<WebCtx>>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<i64>() else {
-        return refusal(StatusCode::BAD_REQUEST, "bad_id", "a message id is a number from /api/bridge");
+        return answer(Err(Error::new(
+            "bad_id",
+            format!("{id:?} is not a message id"),
+            "use a number from /api/bridge",
+        )));
     };
     answer(ctx.bridge(BridgeOp::Peek { id }).await)
 }
 
-fn answer(result: Result<serde_json::Value, crate::protocol::Error>) -> Response {
+fn answer(result: Result<serde_json::Value, Error>) -> Response {
     match result {
         Ok(value) => Json(value).into_response(),
         Err(e) => {
             let status = match e.code.as_str() {
                 "unknown_message" => StatusCode::NOT_FOUND,
+                "bad_id" => StatusCode::BAD_REQUEST,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             let body = serde_json::json!({ "error": e.code, "message": e.message, "next": e.next });

@@ -16,11 +16,12 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::watch;
 
-use super::echokit::Outgoing;
-use super::viewer::{chunks, text_of, FLOOD_PER_FRAME};
+use super::messages::{chunks, text_of, Outgoing};
 use super::WebCtx;
 use crate::pane::engine::lock;
 
+/// More output than this in one 20 ms frame is a flood: its viewers get screens instead.
+pub const FLOOD_PER_FRAME: usize = 32 * 1024;
 /// How often a flooding pane's screen is sent: 20 a second is more than anyone reads.
 const SCREEN_EVERY: Duration = Duration::from_millis(50);
 

@@ -12,6 +12,7 @@ pub mod auth;
 mod dashboard;
 mod echokit;
 mod floods;
+mod messages;
 mod ops;
 pub use ops::WebFront;
 mod routes;
@@ -203,7 +204,7 @@ impl Web {
     /// What changed in the model, for every handler (only when it differs).
     pub fn publish(&self, overview: Vec<SessionInfo>) {
         self.overview.send_if_modified(|old| {
-            let same = serde_json::to_value(&**old).ok() == serde_json::to_value(&overview).ok();
+            let same = **old == overview;
             if !same {
                 *old = Arc::new(overview);
             }

@@ -9,7 +9,7 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
-use super::echokit::Outgoing;
+use super::messages::Outgoing;
 use crate::agents::{Adapter, Said as Piece};
 use crate::protocol::{AgentKind, PaneInfo};
 

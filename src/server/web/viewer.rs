@@ -14,20 +14,16 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{mpsc, watch};
 
-use super::echokit::{by_pane_id, state_message, Outgoing};
-use super::floods::Screens;
+use super::floods::{Screens, FLOOD_PER_FRAME};
+use super::messages::{by_pane_id, chunks, state_message, text_of, Outgoing};
 use super::said::Said;
 use super::WebCtx;
 use crate::protocol::SessionInfo;
 
-/// The most one `session_pty_output` carries; more output goes in the next.
-pub const MAX_OUTPUT_MESSAGE: usize = 64 * 1024;
 /// A viewer gets at most one output message per frame.
 const FRAME: std::time::Duration = std::time::Duration::from_millis(20);
 /// A message this small (an echo, a prompt redrawn) does not wait for the next frame.
 const SMALL: usize = 4096;
-/// More output than this in one frame is a flood: the viewer gets screens instead.
-pub const FLOOD_PER_FRAME: usize = 32 * 1024;
 /// Messages waiting for one viewer's socket; past it the viewer is behind (and resyncs).
 const OUTGOING: usize = 8;
 /// How often an agent's transcript is looked at for what it said.
@@ -41,11 +37,6 @@ pub struct Out(mpsc::Sender<Utf8Bytes>);
 pub enum Full {
     Behind,
     Closed,
-}
-
-/// A message as the text a socket sends.
-pub fn text_of(msg: &Outgoing) -> Utf8Bytes {
-    serde_json::to_string(msg).unwrap_or_default().into()
 }
 
 impl Out {
@@ -219,21 +210,6 @@ async fn flooded(
     }
 }
 
-/// `text` in pieces of at most MAX_OUTPUT_MESSAGE bytes, cut at character boundaries.
-pub fn chunks(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let mut end = rest.len().min(MAX_OUTPUT_MESSAGE);
-        while !rest.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.push(rest[..end].to_string());
-        rest = &rest[end..];
-    }
-    out
-}
-
 /// Output bytes as text, a character cut between two reads carried to the next.
 #[derive(Default)]
 struct Utf8Carry {
@@ -268,8 +244,8 @@ mod tests {
         assert_eq!(carry.push(&[b'a', snow[0]]), "a");
         assert_eq!(carry.push(&snow[1..]), "☃");
         assert_eq!(carry.push(&[0xff, b'b']), "\u{fffd}b", "invalid bytes are replaced, not held");
-        let long = "é".repeat(MAX_OUTPUT_MESSAGE);
-        assert!(chunks(&long).iter().all(|c| c.len() <= MAX_OUTPUT_MESSAGE && !c.is_empty()));
+        let long = "é".repeat(super::super::messages::MAX_OUTPUT_MESSAGE);
+        assert!(chunks(&long).iter().all(|c| c.len() <= super::super::messages::MAX_OUTPUT_MESSAGE && !c.is_empty()));
         assert_eq!(chunks(&long).concat(), long);
     }
 }
