@@ -11,6 +11,7 @@ mod dashboard;
 mod inbox;
 mod ops;
 mod quota;
+pub mod remote;
 mod router;
 pub mod store;
 
@@ -125,6 +126,11 @@ pub enum BridgeMsg {
         label: Option<String>,
     },
     ConnClosed(u64),
+    /// From the server's remote link: letters to post, posted, and received.
+    Remote {
+        msg: remote::RemoteMsg,
+        reply: Replier,
+    },
 }
 
 /// What the bridge tells the server loop.
@@ -136,6 +142,8 @@ pub enum BridgeNotice {
     Delivered { endpoint: String, from: String, subject: String },
     /// The sidebar's view: unread counts, the user's latest messages, channels.
     Overview(Overview),
+    /// Letters for friends wait in the outbox: the remote link should post them.
+    Outbox,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -60,7 +60,7 @@ impl Router {
     }
 
     /// The next step in the caller's terms: a command for the CLI, a tool for an agent.
-    fn step(&self, cli: &str, mcp: &str) -> String {
+    pub(super) fn step(&self, cli: &str, mcp: &str) -> String {
         match self.via {
             Via::Cli => cli.to_string(),
             Via::Mcp => mcp.to_string(),
@@ -105,7 +105,7 @@ impl Router {
         json!({ "sessions": sessions })
     }
 
-    fn check_text(&self, subject: &str, body: &str) -> BridgeResult<()> {
+    pub(super) fn check_text(&self, subject: &str, body: &str) -> BridgeResult<()> {
         if subject.trim().is_empty() {
             return Err(Error::new("bad_subject", "the subject is empty", "give the message a short subject"));
         }
@@ -134,7 +134,7 @@ impl Router {
         Ok(())
     }
 
-    fn sender_name(&self, me: &str) -> String {
+    pub(super) fn sender_name(&self, me: &str) -> String {
         self.dir.name_of(me)
     }
 
@@ -165,13 +165,18 @@ impl Router {
             Some(id) => Some(self.visible(me, id)?),
             None => None,
         };
-        // A reply with no address goes back where the parent came from.
+        // A reply with no address goes back where the parent came from (a friend's letter: to
+        // its sender on their machine).
         let to = match (to.trim(), &parent) {
             ("", Some(p)) if p.kind == "channel" => p.to.clone(),
             ("", Some(p)) if p.from == me => p.to.clone(),
+            ("", Some(p)) if p.kind == "remote" && p.from.starts_with("friend:") => p.from_name.clone(),
             ("", Some(p)) => p.from.clone(),
             (to, _) => to.to_string(),
         };
+        if let Some((friend, there)) = crate::share::friends::remote_address(&to) {
+            return self.send_remote(me, friend, there, subject, body, artifacts, reply_to);
+        }
         let target = if self.dir.endpoints.contains_key(&to) {
             Target::Endpoint(to.clone())
         } else {
@@ -219,7 +224,15 @@ impl Router {
     }
 
     /// Note who got a message (waiters, the idle notice) and say so to the sender.
-    fn delivered(&mut self, id: i64, thread: Option<i64>, from: &str, subject: &str, to: &[String], now: i64) -> Value {
+    pub(super) fn delivered(
+        &mut self,
+        id: i64,
+        thread: Option<i64>,
+        from: &str,
+        subject: &str,
+        to: &[String],
+        now: i64,
+    ) -> Value {
         let mut offline = Vec::new();
         for r in to {
             self.woken.insert(r.clone());
@@ -285,11 +298,17 @@ impl Router {
     }
 
     pub(super) fn summary(&self, m: &MessageRow) -> Value {
-        json!({
+        let mut v = json!({
             "id": m.id, "from": m.from_name, "from_id": m.from, "kind": m.kind, "to": self.to_name(m),
             "subject": m.subject, "preview": preview(&m.body), "bytes": m.body.len(), "thread": m.thread.unwrap_or(m.id),
             "artifacts": m.artifacts, "created": rfc3339_ms(m.created), "read": m.read,
-        })
+        });
+        // A message to a friend's machine: queued here, or taken by the relay.
+        if let Ok(Some((_, posted, attempts))) = self.store.letter_state(m.id) {
+            v["status"] = json!(if posted.is_some() { "posted" } else { "queued" });
+            v["attempts"] = json!(attempts);
+        }
+        v
     }
 
     fn to_name(&self, m: &MessageRow) -> String {
@@ -320,7 +339,7 @@ impl Router {
     }
 
     /// A message `me` may see, or why not.
-    fn visible(&self, me: &str, id: i64) -> BridgeResult<MessageRow> {
+    pub(super) fn visible(&self, me: &str, id: i64) -> BridgeResult<MessageRow> {
         if let Some(m) = self.store.message_for(me, id, now_ms())? {
             return Ok(m);
         }
@@ -510,7 +529,10 @@ impl Router {
         let unread = self.store.inbox(me, false, 0, MAX_LIST as usize, now)?;
         let total = self.store.unread_count(me, now)?;
         let (block, shown) =
-            super::inbox::block(&unread, total, self.settings.inbox_block_chars, |id| self.dir.name_of(id));
+            super::inbox::block(&unread, total, self.settings.inbox_block_chars, |m| match m.kind.as_str() {
+                "remote" => m.from_name.clone(),
+                _ => self.dir.name_of(&m.from),
+            });
         self.store.mark_read(me, &shown, now)?;
         Ok(json!({ "context": block, "shown": shown.len(), "unread": total - shown.len() }))
     }

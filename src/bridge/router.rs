@@ -46,6 +46,8 @@ pub(super) struct Router {
     pub via: Via,
     pub settings: BridgeSettings,
     pub notices: UnboundedSender<BridgeNotice>,
+    /// Where friends.toml is (a message to FRIEND/ADDRESS is checked against it when sent).
+    pub config_dir: std::path::PathBuf,
     pub waiters: Vec<Waiter>,
     /// The endpoint each connection was found to speak for (a connection's process is fixed).
     pub conns: HashMap<u64, String>,
@@ -64,6 +66,7 @@ pub(super) struct Router {
 /// call, with the reason, so panes work and the user learns what to fix.
 pub fn spawn(
     data_dir: std::path::PathBuf,
+    config_dir: std::path::PathBuf,
     settings: BridgeSettings,
     notices: UnboundedSender<BridgeNotice>,
 ) -> BridgeHandle {
@@ -79,7 +82,7 @@ pub fn spawn(
             });
             match opened {
                 Ok((_lock, store, rows)) => {
-                    let mut router = Router::new(store, rows, settings, notices);
+                    let mut router = Router::new(store, rows, settings, notices, config_dir);
                     router.run(rx);
                 }
                 Err(e) => {
@@ -123,6 +126,7 @@ impl Router {
         rows: Vec<EndpointRow>,
         settings: BridgeSettings,
         notices: UnboundedSender<BridgeNotice>,
+        config_dir: std::path::PathBuf,
     ) -> Router {
         let mut dir = Directory { offline_after_ms: settings.offline_after_secs as i64 * 1000, ..Default::default() };
         for row in rows {
@@ -133,6 +137,7 @@ impl Router {
             dir,
             settings,
             notices,
+            config_dir,
             waiters: Vec::new(),
             conns: HashMap::new(),
             woken: BTreeSet::new(),
@@ -191,7 +196,7 @@ impl Router {
         let waiting: Vec<Replier> = batch
             .iter()
             .filter_map(|m| match m {
-                BridgeMsg::Call { reply, .. } => Some(reply.clone()),
+                BridgeMsg::Call { reply, .. } | BridgeMsg::Remote { reply, .. } => Some(reply.clone()),
                 _ => None,
             })
             .collect();
@@ -246,6 +251,13 @@ impl Router {
                 BridgeMsg::ConnClosed(conn) => {
                     self.conns.remove(&conn);
                 }
+                BridgeMsg::Remote { msg, reply } => {
+                    let result = match &began {
+                        Err(why) => Err(not_stored(why)),
+                        Ok(()) => self.remote_store_op(msg),
+                    };
+                    replies.push((reply, result));
+                }
             }
         }
         if began.is_err() {
@@ -278,6 +290,24 @@ impl Router {
             self.wake_waiters();
             self.overview_due.get_or_insert_with(|| Instant::now() + OVERVIEW_EVERY);
         }
+    }
+
+    /// A remote link's request, its writes whole or not at all.
+    fn remote_store_op(&mut self, msg: super::remote::RemoteMsg) -> BridgeResult<serde_json::Value> {
+        if let Err(e) = self.store.begin_op() {
+            return Err(not_stored(&format!("{e:#}")));
+        }
+        let (woken_before, delivered_before) = (self.woken.clone(), self.delivered.len());
+        let result = self.remote_op(msg);
+        match &result {
+            Err(_) => {
+                self.store.rollback_op();
+                self.woken = woken_before;
+                self.delivered.truncate(delivered_before);
+            }
+            Ok(_) => self.store.release_op(),
+        }
+        result
     }
 
     /// Run one op so that its writes land whole or not at all.

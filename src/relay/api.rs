@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::store::{BlobMeta, Incoming, KeyPut, RelayStore, StoredKey};
+use super::store::{BlobKind, BlobMeta, Incoming, KeyPut, RelayStore, StoredKey};
 use super::wire;
 
 /// Bodies up to this size stay in memory on their way to the store; larger ones go to a temp
@@ -187,8 +187,9 @@ impl Relay {
         Ok(())
     }
 
-    fn waiter(&self, id: &str) -> Arc<Notify> {
-        lock(&self.waiters).entry(id.to_string()).or_default().clone()
+    /// What a long-poll of one kind of a mailbox waits on.
+    fn waiter(&self, id: &str, kind: BlobKind) -> Arc<Notify> {
+        lock(&self.waiters).entry(format!("{id}/{}", kind.as_str())).or_default().clone()
     }
 
     /// Check the three auth headers; the nonce is consumed whatever the outcome.
@@ -366,15 +367,26 @@ async fn receive(body: Body, max: u64) -> Result<(Incoming, u64), ApiError> {
     })
 }
 
+/// `?kind=message` (sbx's bridge messages) or `session` (echos' envelopes, the default: all an
+/// echos client knows and lists).
+fn kind_of(q: &HashMap<String, String>) -> Result<BlobKind, ApiError> {
+    match q.get("kind") {
+        None => Ok(BlobKind::Session),
+        Some(k) => BlobKind::parse(k).ok_or_else(|| bad("kind is session or message")),
+    }
+}
+
 async fn post_mailbox(
     State(relay): Shared,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
     body: Body,
 ) -> Result<Response, ApiError> {
     relay.admit(relay.client_ip(peer, &headers), POSTS, relay.limits.posts_per_minute)?;
     check_echo_id(&id)?;
+    let kind = kind_of(&q)?;
     let max = relay.limits.max_blob;
     let declared = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
@@ -389,8 +401,14 @@ async fn post_mailbox(
     relay.room_in_mailbox(&id, size)?;
     let now = wire::now_secs();
     let ttl = relay.limits.ttl_secs as i64;
-    let meta =
-        BlobMeta { id: wire::new_blob_id(), recipient: id.clone(), size, received_at: now, expires_at: now + ttl };
+    let meta = BlobMeta {
+        id: wire::new_blob_id(),
+        recipient: id.clone(),
+        kind,
+        size,
+        received_at: now,
+        expires_at: now + ttl,
+    };
     match incoming {
         Incoming::Memory(_) => quick(relay.store.put_blob(&meta, incoming))?,
         Incoming::File(_) => {
@@ -399,7 +417,7 @@ async fn post_mailbox(
             blocking(move || store.put_blob(&stored, incoming)).await?
         }
     }
-    relay.waiter(&id).notify_waiters();
+    relay.waiter(&id, kind).notify_waiters();
     let answer = json!({ "id": meta.id, "ttl": ttl, "expires_at": wire::rfc3339(meta.expires_at) });
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
@@ -422,6 +440,7 @@ async fn list_mailbox(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     check_echo_id(&id)?;
+    let kind = kind_of(&q)?;
     let wait = match q.get("wait") {
         None => 0,
         Some(w) => w.parse::<u64>().map_err(|_| bad("wait is a number of seconds"))?.min(MAX_WAIT_SECS),
@@ -430,12 +449,12 @@ async fn list_mailbox(
     if me != id {
         return Err(unauthorized("not your mailbox"));
     }
-    let notify = relay.waiter(&id);
+    let notify = relay.waiter(&id, kind);
     let notified = notify.notified();
     tokio::pin!(notified);
     // Registered before looking, so a post between the look and the wait still wakes us.
     notified.as_mut().enable();
-    let mut blobs = quick(relay.store.list(&id, wire::now_secs()))?;
+    let mut blobs = quick(relay.store.list(&id, kind, wire::now_secs()))?;
     if blobs.is_empty() && wait > 0 {
         let mut closing = relay.closing.subscribe();
         if !*closing.borrow_and_update() {
@@ -444,7 +463,7 @@ async fn list_mailbox(
                 _ = closing.changed() => {}
             }
         }
-        blobs = quick(relay.store.list(&id, wire::now_secs()))?;
+        blobs = quick(relay.store.list(&id, kind, wire::now_secs()))?;
     }
     Ok(Json(listing(&blobs)).into_response())
 }

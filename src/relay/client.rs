@@ -163,9 +163,20 @@ impl RelayClient {
     }
 
     pub async fn post(&self, recipient: &str, body: impl Into<reqwest::Body>) -> RelayResult<Posted> {
+        self.post_kind(recipient, BlobKind::Session, body).await
+    }
+
+    /// Post a blob of `kind` (a bridge message goes where echos clients do not list).
+    pub async fn post_kind(
+        &self,
+        recipient: &str,
+        kind: BlobKind,
+        body: impl Into<reqwest::Body>,
+    ) -> RelayResult<Posted> {
         let r = self
             .http
             .post(format!("{}/mailbox/{recipient}", self.base))
+            .query(&[("kind", kind.as_str())])
             .body(body)
             .send()
             .await
@@ -175,8 +186,17 @@ impl RelayClient {
 
     /// The blobs waiting for us; with `wait`, the relay holds the answer until one arrives.
     pub async fn list(&self, signer: &dyn Signer, wait: Option<u64>) -> RelayResult<Vec<Listed>> {
+        self.list_kind(signer, BlobKind::Session, wait).await
+    }
+
+    /// The blobs of `kind` waiting for us.
+    pub async fn list_kind(&self, signer: &dyn Signer, kind: BlobKind, wait: Option<u64>) -> RelayResult<Vec<Listed>> {
         let headers = self.auth(signer).await?;
-        let mut req = self.http.get(format!("{}/mailbox/{}", self.base, signer.echo_id())).headers(headers);
+        let mut req = self
+            .http
+            .get(format!("{}/mailbox/{}", self.base, signer.echo_id()))
+            .query(&[("kind", kind.as_str())])
+            .headers(headers);
         if let Some(w) = wait {
             req = req.query(&[("wait", w)]).timeout(Duration::from_secs(w + 30));
         }
@@ -236,6 +256,8 @@ impl RelayClient {
     }
 }
 
+pub use super::store::BlobKind;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +285,30 @@ mod tests {
             mailbox_max_blobs: 0,
             mailbox_max_bytes: 0,
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bridge_messages_have_a_mailbox_of_their_own_that_echos_clients_never_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).unwrap());
+        let url = serve(router(Relay::new(store, limits()))).await;
+        let client = RelayClient::new(&url).unwrap();
+        let bob = ed25519_dalek::SigningKey::from_bytes(&[2; 32]);
+        client.publish(&bob).await.unwrap();
+        let waiting = {
+            let (client, bob) = (client.clone(), bob.clone());
+            tokio::spawn(async move { client.list_kind(&bob, BlobKind::Message, Some(20)).await })
+        };
+        let envelope = client.post(&bob.echo_id(), b"an echos envelope".to_vec()).await.unwrap();
+        let message = client.post_kind(&bob.echo_id(), BlobKind::Message, b"a letter".to_vec()).await.unwrap();
+        let listed = waiting.await.unwrap().unwrap();
+        assert_eq!(listed.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), [message.id.as_str()]);
+        // What an echos client asks (no kind): the session envelope alone.
+        let sessions = client.list(&bob, None).await.unwrap();
+        assert_eq!(sessions.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), [envelope.id.as_str()]);
+        assert_eq!(client.fetch_all(&bob, &message.id, 1 << 20).await.unwrap(), b"a letter");
+        let odd = reqwest::Client::new().post(format!("{url}/mailbox/{}?kind=other", bob.echo_id())).body("x").send();
+        assert_eq!(odd.await.unwrap().status(), 400, "an unknown kind");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

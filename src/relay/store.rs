@@ -28,10 +28,36 @@ pub enum KeyPut {
     Conflict,
 }
 
+/// What a blob is, as far as the relay can tell (it reads nothing inside): an echos session
+/// envelope — all an echos client lists — or an sbx bridge message between friends' machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobKind {
+    Session,
+    Message,
+}
+
+impl BlobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlobKind::Session => "session",
+            BlobKind::Message => "message",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<BlobKind> {
+        match text {
+            "session" => Some(BlobKind::Session),
+            "message" => Some(BlobKind::Message),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobMeta {
     pub id: String,
     pub recipient: String,
+    pub kind: BlobKind,
     pub size: u64,
     pub received_at: i64,
     pub expires_at: i64,
@@ -41,8 +67,8 @@ pub trait RelayStore: Send + Sync + 'static {
     fn put_key(&self, echo_id: &str, key: &StoredKey) -> Result<KeyPut>;
     fn key(&self, echo_id: &str) -> Result<Option<StoredKey>>;
     fn put_blob(&self, meta: &BlobMeta, body: Incoming) -> Result<()>;
-    /// The recipient's blobs that have not expired, oldest first.
-    fn list(&self, recipient: &str, now: i64) -> Result<Vec<BlobMeta>>;
+    /// The recipient's blobs of one kind that have not expired, oldest first.
+    fn list(&self, recipient: &str, kind: BlobKind, now: i64) -> Result<Vec<BlobMeta>>;
     /// How many blobs wait for the recipient, and their bytes (expired ones not counted).
     fn usage(&self, recipient: &str, now: i64) -> Result<(u64, u64)>;
     fn blob_meta(&self, id: &str) -> Result<Option<BlobMeta>>;
@@ -89,6 +115,13 @@ impl SqliteStore {
              CREATE INDEX IF NOT EXISTS blobs_expires ON blobs(expires_at);",
         )
         .context("cannot create the relay's tables")?;
+        // A store from before blob kinds: everything in it is a session envelope.
+        let has_kind = conn.prepare("SELECT kind FROM blobs LIMIT 0").is_ok();
+        if !has_kind {
+            conn.execute_batch("ALTER TABLE blobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'session'")
+                .context("cannot add blob kinds to the relay's store")?;
+        }
+        conn.execute_batch("CREATE INDEX IF NOT EXISTS blobs_recipient_kind ON blobs(recipient, kind, received_at)")?;
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
@@ -97,10 +130,14 @@ impl SqliteStore {
     }
 }
 
+const META: &str = "id, recipient, size, received_at, expires_at, kind";
+
 fn meta_row(r: &rusqlite::Row) -> rusqlite::Result<BlobMeta> {
+    let kind: String = r.get(5)?;
     Ok(BlobMeta {
         id: r.get(0)?,
         recipient: r.get(1)?,
+        kind: BlobKind::parse(&kind).unwrap_or(BlobKind::Session),
         size: r.get::<_, i64>(2)? as u64,
         received_at: r.get(3)?,
         expires_at: r.get(4)?,
@@ -145,7 +182,8 @@ impl RelayStore for SqliteStore {
         if let Incoming::Memory(bytes) = &body {
             // Small enough to bind whole.
             conn.prepare_cached(
-                "INSERT INTO blobs(id, recipient, size, received_at, expires_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO blobs(id, recipient, size, received_at, expires_at, data, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
                 meta.id,
@@ -153,16 +191,24 @@ impl RelayStore for SqliteStore {
                 meta.size as i64,
                 meta.received_at,
                 meta.expires_at,
-                bytes
+                bytes,
+                meta.kind.as_str()
             ])?;
             return Ok(());
         }
         let tx = conn.transaction()?;
         tx.prepare_cached(
-            "INSERT INTO blobs(id, recipient, size, received_at, expires_at, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, zeroblob(?3))",
+            "INSERT INTO blobs(id, recipient, size, received_at, expires_at, data, kind)
+             VALUES (?1, ?2, ?3, ?4, ?5, zeroblob(?3), ?6)",
         )?
-        .execute(params![meta.id, meta.recipient, meta.size as i64, meta.received_at, meta.expires_at])?;
+        .execute(params![
+            meta.id,
+            meta.recipient,
+            meta.size as i64,
+            meta.received_at,
+            meta.expires_at,
+            meta.kind.as_str()
+        ])?;
         let rowid = tx.last_insert_rowid();
         {
             use std::io::{Read, Write};
@@ -187,13 +233,12 @@ impl RelayStore for SqliteStore {
         Ok(())
     }
 
-    fn list(&self, recipient: &str, now: i64) -> Result<Vec<BlobMeta>> {
+    fn list(&self, recipient: &str, kind: BlobKind, now: i64) -> Result<Vec<BlobMeta>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, recipient, size, received_at, expires_at FROM blobs
-             WHERE recipient = ?1 AND expires_at > ?2 ORDER BY received_at, rowid",
-        )?;
-        let rows = stmt.query_map(params![recipient, now], meta_row)?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {META} FROM blobs WHERE recipient = ?1 AND kind = ?3 AND expires_at > ?2 ORDER BY received_at, rowid"
+        ))?;
+        let rows = stmt.query_map(params![recipient, now, kind.as_str()], meta_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -210,7 +255,7 @@ impl RelayStore for SqliteStore {
     fn blob_meta(&self, id: &str) -> Result<Option<BlobMeta>> {
         Ok(self
             .conn()
-            .prepare_cached("SELECT id, recipient, size, received_at, expires_at FROM blobs WHERE id = ?1")?
+            .prepare_cached(&format!("SELECT {META} FROM blobs WHERE id = ?1"))?
             .query_row([id], meta_row)
             .optional()?)
     }
@@ -256,6 +301,7 @@ mod tests {
             let meta = BlobMeta {
                 id: "A".repeat(24),
                 recipient: "r".into(),
+                kind: BlobKind::Session,
                 size: data.len() as u64,
                 received_at: 1,
                 expires_at: 10,
@@ -280,11 +326,41 @@ mod tests {
             out.extend_from_slice(&buf[..n]);
         }
         assert!(out == data);
-        assert_eq!(store.list("r", 5).unwrap().len(), 1);
-        assert!(store.list("r", 10).unwrap().is_empty(), "expired blobs are not listed");
+        assert_eq!(store.list("r", BlobKind::Session, 5).unwrap().len(), 1);
+        assert!(store.list("r", BlobKind::Message, 5).unwrap().is_empty(), "another kind");
+        assert!(store.list("r", BlobKind::Session, 10).unwrap().is_empty(), "expired blobs are not listed");
         assert_eq!(store.sweep(10).unwrap(), 1);
         assert!(store.blob_meta(&"A".repeat(24)).unwrap().is_none());
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_store_from_before_kinds_keeps_its_blobs_as_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE blobs(id TEXT PRIMARY KEY, recipient TEXT NOT NULL, size INTEGER NOT NULL,
+                     received_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, data BLOB NOT NULL);
+                 INSERT INTO blobs VALUES ('old', 'r', 1, 1, 100, x'00');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.list("r", BlobKind::Session, 5).unwrap()[0].id, "old");
+        let meta = BlobMeta {
+            id: "new".into(),
+            recipient: "r".into(),
+            kind: BlobKind::Message,
+            size: 1,
+            received_at: 2,
+            expires_at: 100,
+        };
+        store.put_blob(&meta, Incoming::Memory(vec![1])).unwrap();
+        assert_eq!(store.list("r", BlobKind::Message, 5).unwrap(), [meta]);
+        assert_eq!(store.list("r", BlobKind::Session, 5).unwrap().len(), 1, "an echos listing shows no message");
+        assert_eq!(store.usage("r", 5).unwrap(), (2, 2), "one quota for the mailbox");
     }
 }

@@ -262,6 +262,11 @@ impl Server {
                 self.front.mark_all_dirty();
                 self.web_bridge_changed();
             }
+            BridgeNotice::Outbox => {
+                if let Some(remote) = &self.remote {
+                    remote.wake();
+                }
+            }
         }
     }
 

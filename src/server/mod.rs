@@ -45,6 +45,8 @@ pub struct Server {
     driver: Driver,
     bridge: BridgeLink,
     share: ShareLink,
+    /// Bridge messages to and from friends' machines.
+    remote: Option<links::remote::RemoteLink>,
     pacing: Pacing,
     /// Where the server's own tasks hand back their results.
     internal: UnboundedSender<Internal>,
@@ -157,12 +159,15 @@ async fn serve(paths: Paths, adopt: Option<i32>) -> Result<()> {
     let (bridge_tx, bridge_rx) = unbounded_channel();
     let (internal_tx, internal_rx) = unbounded_channel();
     let (terminal_tx, terminal_rx) = unbounded_channel();
-    let bridge = crate::bridge::spawn(paths.data.clone(), config.settings.bridge.clone(), bridge_tx);
+    let bridge =
+        crate::bridge::spawn(paths.data.clone(), paths.config.clone(), config.settings.bridge.clone(), bridge_tx);
     let hold = crate::pane::Hold::default();
     tokio::spawn(conn::accept_loop(listener, conn_tx.clone(), bridge.clone(), hold.subscribe()));
 
     let spawner = Box::new(PtySpawner { notices: notice_tx, hold: hold.clone() });
+    let remote = links::remote::RemoteLink::start(paths.clone(), bridge.clone());
     let mut server = Server::new(config, socket.clone(), spawner, bridge, paths, internal_tx, terminal_tx);
+    server.remote = Some(remote);
     server.hold = hold;
     server.kept_fds = Some(kept_fds);
     server.web.conns = Some(conn_tx);
@@ -225,6 +230,7 @@ impl Server {
             driver: Driver::default(),
             bridge: BridgeLink::new(bridge),
             share: ShareLink::new(paths, internal.clone()),
+            remote: None,
             pacing: Pacing::default(),
             persist,
             internal,

@@ -19,7 +19,8 @@ fn lab() -> Lab {
         Paths { config: dir.path().join("config"), data: dir.path().join("data"), runtime: dir.path().join("run") };
     let config = Config::load(&paths.config);
     let (notices, _) = unbounded_channel();
-    let bridge = crate::bridge::spawn(paths.data.clone(), config.settings.bridge.clone(), notices);
+    let bridge =
+        crate::bridge::spawn(paths.data.clone(), paths.config.clone(), config.settings.bridge.clone(), notices);
     let (internal, _) = unbounded_channel();
     let (terminals, _) = unbounded_channel();
     let spawner = model::Detached::default();

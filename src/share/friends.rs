@@ -26,6 +26,13 @@ fn path(paths: &Paths) -> std::path::PathBuf {
     paths.config.join("friends.toml")
 }
 
+/// Whether `address` names a friend's session (`FRIEND/LABEL`, `FRIEND/%3`, `FRIEND/#channel`,
+/// `FRIEND/user`): the friend's name and the address on their machine.
+pub fn remote_address(address: &str) -> Option<(&str, &str)> {
+    let (friend, rest) = address.trim().split_once('/')?;
+    (valid_name(friend) && !rest.is_empty() && !rest.contains('/')).then_some((friend, rest))
+}
+
 /// Friend names end up in commands and on screen: keep them plain.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -36,7 +43,12 @@ pub fn valid_name(name: &str) -> bool {
 
 impl Friends {
     pub fn load(paths: &Paths) -> Result<Friends> {
-        let p = path(paths);
+        Friends::load_from(&paths.config)
+    }
+
+    /// The friends kept in the config folder `config`.
+    pub fn load_from(config: &std::path::Path) -> Result<Friends> {
+        let p = config.join("friends.toml");
         match std::fs::read_to_string(&p) {
             Ok(text) => {
                 toml::from_str(&text).with_context(|| format!("{} is not valid; fix or remove it", p.display()))

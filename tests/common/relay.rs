@@ -38,6 +38,13 @@ pub fn start_on(dir: tempfile::TempDir, db: std::path::PathBuf, args: &[&str]) -
 }
 
 impl Relay {
+    /// Everything the relay's database holds on disk now (the file and its WAL), byte for byte.
+    pub fn db_bytes(&self) -> Vec<u8> {
+        let mut bytes = std::fs::read(&self.db).unwrap_or_default();
+        bytes.extend(std::fs::read(self.db.with_extension("db-wal")).unwrap_or_default());
+        bytes
+    }
+
     /// SIGTERM, and wait for the graceful exit.
     pub fn stop(mut self) -> (tempfile::TempDir, std::path::PathBuf) {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };

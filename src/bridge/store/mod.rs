@@ -13,6 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 mod dashboard;
+mod letters;
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -95,6 +96,25 @@ CREATE TABLE IF NOT EXISTS artifacts(
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
     subject, body, content='messages', content_rowid='id', tokenize='unicode61'
 );
+CREATE TABLE IF NOT EXISTS outbox(
+    letter TEXT PRIMARY KEY,
+    friend TEXT NOT NULL,
+    message INTEGER NOT NULL,
+    thread TEXT,
+    body TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    posted INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_message ON outbox(message);
+CREATE TABLE IF NOT EXISTS letters_seen(
+    letter TEXT PRIMARY KEY,
+    friend TEXT NOT NULL,
+    message INTEGER NOT NULL,
+    thread TEXT,
+    seen INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS letters_seen_message ON letters_seen(message);
 CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
     INSERT INTO messages_fts(rowid, subject, body) VALUES (new.id, new.subject, new.body);
 END;

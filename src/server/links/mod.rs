@@ -1,4 +1,6 @@
-//! The server's links to what runs beside it: the bridge thread and sharing.
+//! The server's links to what runs beside it: the bridge thread, sharing, and friends'
+//! machines.
 
 pub mod bridge;
+pub mod remote;
 pub mod share;

@@ -244,13 +244,17 @@ mod tests {
     fn revoking_ends_sessions_and_bounds_hold() {
         let mut a = auth();
         let now = Instant::now();
+        // Each a millisecond after the last, so "least recently used" has one answer.
         let cookies: Vec<String> = (0..MAX_SESSIONS + 3)
-            .map(|_| {
-                let token = a.new_login(now);
-                a.login(&token, HOME, "", now).unwrap()
+            .map(|i| {
+                let at = now + Duration::from_millis(i as u64);
+                let token = a.new_login(at);
+                a.login(&token, HOME, "", at).unwrap()
             })
             .collect();
         assert_eq!(a.sessions().count(), MAX_SESSIONS);
+        let now = now + Duration::from_secs(1);
+        assert!(a.check(&cookies[0], now).is_none(), "the least recently used went first");
         let id = a.check(&cookies[MAX_SESSIONS], now).unwrap().id.clone();
         assert_eq!(a.revoke(Some(&id)), 1);
         assert!(a.check(&cookies[MAX_SESSIONS], now).is_none());

@@ -1,0 +1,137 @@
+//! Bridge messages between friends' machines: Alice and Bob (two homes, two servers) and a
+//! real `sbx relay` on 127.0.0.1. A message to `bob/reviewer` is sealed for Bob, posted to his
+//! mailbox on the relay, taken by his server and delivered to his pane labelled reviewer —
+//! marked as external — and his reply finds its way back into the thread on Alice's side.
+
+mod common;
+
+use common::relay::{self, Relay};
+use common::*;
+use serde_json::Value;
+
+/// Someone with an sbx home and the relay in the environment (their server inherits it).
+struct Person {
+    sbx: Sbx,
+    relay: String,
+}
+
+impl Person {
+    fn new(relay: &Relay) -> Person {
+        Person { sbx: Sbx::new(), relay: relay.url.clone() }
+    }
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.sbx.command().env("SBX_RELAY", &self.relay).args(args).output().unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        expect_success(args, self.run(args), "")
+    }
+    fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+    /// The first message in `label`'s inbox whose subject is `subject`, once it is there.
+    fn wait_message(&self, label: &str, subject: &str) -> Value {
+        wait_for(&format!("{subject:?} in {label}'s inbox"), || {
+            let inbox = self.json(&["msg", "inbox", "--all", "--as", label]);
+            inbox["messages"].as_array().unwrap().iter().find(|m| m["subject"] == subject).cloned()
+        })
+    }
+}
+
+fn friends(relay: &Relay) -> (Person, Person) {
+    let (alice, bob) = (Person::new(relay), Person::new(relay));
+    let a = alice.json(&["id"]);
+    let b = bob.json(&["id"]);
+    alice.ok(&["friend", "add", "bob", b["echo_id"].as_str().unwrap()]);
+    bob.ok(&["friend", "add", "alice", a["echo_id"].as_str().unwrap()]);
+    (alice, bob)
+}
+
+#[test]
+fn a_message_to_a_friends_label_arrives_sealed_marked_external_and_the_reply_comes_back() {
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
+    let (alice, bob) = friends(&relay);
+    alice.ok(&["new", "-d", "-s", "a", "--label", "writer"]);
+    bob.ok(&["new", "-d", "-s", "b", "--label", "reviewer"]);
+
+    // A 5 MiB artifact, of bytes that are not all alike.
+    let file = alice.sbx.home().join("big.bin");
+    let data: Vec<u8> = (0..5u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let sent = alice.json(&[
+        "msg",
+        "send",
+        "bob/reviewer",
+        "the plan for tuesday",
+        "--body",
+        "step one: lint the parser",
+        "--artifact",
+        file.to_str().unwrap(),
+        "--as",
+        "writer",
+    ]);
+    assert_eq!(sent["status"], "queued", "{sent}");
+    assert_eq!(sent["to"], "bob/reviewer");
+
+    let got = bob.wait_message("reviewer", "the plan for tuesday");
+    assert_eq!(got["from"], "alice/writer", "{got}");
+    assert_eq!(got["kind"], "remote");
+    let full = bob.json(&["msg", "read", &got["id"].to_string(), "--as", "reviewer"]);
+    assert_eq!(full["body"], "step one: lint the parser");
+    let sha = got["artifacts"][0].as_str().unwrap().to_string();
+    let out = bob.sbx.home().join("got.bin");
+    bob.ok(&["artifact", "get", &sha, "-o", out.to_str().unwrap(), "--as", "reviewer"]);
+    assert!(std::fs::read(&out).unwrap() == data, "the 5 MiB artifact arrived changed");
+    // The sender sees the relay took it.
+    wait_for("posted", || {
+        let mine = alice.json(&["msg", "read", &sent["id"].to_string(), "--as", "writer"]);
+        (mine["status"] == "posted").then_some(())
+    });
+
+    // Bob's reply, by the id he knows, goes back to Alice's writer, in the same thread.
+    let reply = bob.json(&[
+        "msg",
+        "send",
+        "",
+        "re: the plan",
+        "--body",
+        "agreed",
+        "--reply-to",
+        &got["id"].to_string(),
+        "--as",
+        "reviewer",
+    ]);
+    assert_eq!(reply["to"], "alice/writer", "a reply with no address goes back to its sender: {reply}");
+    let back = alice.wait_message("writer", "re: the plan");
+    assert_eq!(back["from"], "bob/reviewer");
+    assert_eq!(back["thread"], sent["id"], "the reply joins Alice's thread: {back}");
+
+    // The relay held nothing it could read: no subject, body, label, name or artifact bytes.
+    let db = relay.db_bytes();
+    for secret in
+        ["the plan for tuesday", "step one", "lint the parser", "reviewer", "writer", "agreed", "re: the plan"]
+    {
+        assert!(!contains(&db, secret.as_bytes()), "{secret:?} is readable in the relay's database");
+    }
+    assert!(!contains(&db, &data[1 << 20..(1 << 20) + 64]), "artifact bytes in the relay's database");
+    // And an echos-style listing of Bob's mailbox (`sbx inbox`) shows no message as a session.
+    let listed = bob.json(&["inbox"]);
+    assert!(listed.as_array().unwrap().is_empty(), "{listed}");
+}
+
+#[test]
+fn a_message_to_someone_who_is_not_a_friend_is_refused_with_the_next_step() {
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
+    let alice = Person::new(&relay);
+    alice.json(&["id"]);
+    alice.ok(&["new", "-d", "-s", "a", "--label", "writer"]);
+    let out = alice.run(&["msg", "send", "carol/reviewer", "hi", "--as", "writer"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not_a_friend") && err.contains("sbx friend add"), "{err}");
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
