@@ -32,10 +32,23 @@ impl Person {
     }
     /// The first message in `label`'s inbox whose subject is `subject`, once it is there.
     fn wait_message(&self, label: &str, subject: &str) -> Value {
-        wait_for(&format!("{subject:?} in {label}'s inbox"), || {
-            let inbox = self.json(&["msg", "inbox", "--all", "--as", label]);
-            inbox["messages"].as_array().unwrap().iter().find(|m| m["subject"] == subject).cloned()
-        })
+        wait_for(&format!("{subject:?} in {label}'s inbox"), || self.find_message(label, subject))
+    }
+    fn find_message(&self, label: &str, subject: &str) -> Option<Value> {
+        let inbox = self.json(&["msg", "inbox", "--all", "--as", label]);
+        inbox["messages"].as_array().unwrap().iter().find(|m| m["subject"] == subject).cloned()
+    }
+    fn messages(&self, label: &str) -> usize {
+        self.json(&["msg", "inbox", "--all", "--as", label])["messages"].as_array().unwrap().len()
+    }
+    fn echo_id(&self) -> String {
+        self.json(&["id"])["echo_id"].as_str().unwrap().to_string()
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.sbx.home().join("run/server.log")).unwrap_or_default()
+    }
+    fn wait_log(&self, line: &str) {
+        wait_for(&format!("{line:?} in the server log"), || self.log().contains(line).then_some(()));
     }
 }
 
@@ -130,6 +143,80 @@ fn a_message_to_someone_who_is_not_a_friend_is_refused_with_the_next_step() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not_a_friend") && err.contains("sbx friend add"), "{err}");
+}
+
+/// The sealed letters waiting on the relay (kind `message`), read from its database.
+fn letters_on(relay: &Relay) -> Vec<Vec<u8>> {
+    let script = "import sqlite3, sys, base64\n\
+        c = sqlite3.connect(sys.argv[1])\n\
+        for (d,) in c.execute(\"SELECT data FROM blobs WHERE kind = 'message'\"): print(base64.b64encode(d).decode())";
+    let out = std::process::Command::new("python3").args(["-c", script]).arg(relay.db_path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    use base64::Engine;
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| base64::engine::general_purpose::STANDARD.decode(l).unwrap())
+        .collect()
+}
+
+/// Post bytes to `echo_id`'s mailbox as a message, as anyone may.
+fn post_letter(relay: &Relay, echo_id: &str, sealed: &[u8]) {
+    let url = format!("{}/mailbox/{echo_id}?kind=message", relay.url);
+    let status = reqwest::blocking::Client::new().post(url).body(sealed.to_vec()).send().unwrap().status();
+    assert_eq!(status, 201);
+}
+
+/// Letters replayed, sent to the wrong person, or from someone no longer a friend: refused,
+/// each with a log line, and nothing delivered.
+#[test]
+fn replayed_misaddressed_and_unfriended_letters_are_refused_with_nothing_delivered() {
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
+    let (alice, bob) = friends(&relay);
+    let carol = Person::new(&relay);
+    let carol_id = carol.echo_id();
+    carol.ok(&["friend", "add", "bob", &bob.echo_id()]);
+    carol.ok(&["new", "-d", "-s", "c"]);
+    alice.ok(&["new", "-d", "-s", "a", "--label", "writer"]);
+
+    // Bob is away: the letter waits on the relay, where it is copied.
+    let sent =
+        alice.json(&["msg", "send", "bob/user", "secret plan", "--body", "the launch code is 42", "--as", "writer"]);
+    wait_for("posted", || {
+        (alice.json(&["msg", "read", &sent["id"].to_string(), "--as", "writer"])["status"] == "posted").then_some(())
+    });
+    let copied = letters_on(&relay).pop().expect("the letter on the relay");
+    bob.ok(&["new", "-d", "-s", "b"]);
+    bob.wait_message("user", "secret plan");
+    wait_for("the relay emptied", || letters_on(&relay).is_empty().then_some(()));
+
+    // Replayed: dropped by its id.
+    post_letter(&relay, &bob.echo_id(), &copied);
+    bob.wait_log("a second copy of letter");
+    wait_for("the replay taken off the relay", || letters_on(&relay).is_empty().then_some(()));
+    assert_eq!(bob.messages("user"), 1, "a replay delivered twice");
+
+    // Sealed for Bob, posted to Carol: she cannot open it.
+    post_letter(&relay, &carol_id, &copied);
+    carol.wait_log("not sealed for this identity");
+    assert_eq!(carol.messages("user"), 0);
+
+    // Alice is no longer Bob's friend (Carol still is, so he still listens): her letter (the
+    // copy, and a new one) is refused, kept sealed for review, never delivered.
+    bob.ok(&["friend", "add", "carol", &carol_id]);
+    bob.ok(&["friend", "rm", "alice"]);
+    post_letter(&relay, &bob.echo_id(), &copied);
+    alice.ok(&["msg", "send", "bob/user", "after the break", "--as", "writer"]);
+    bob.wait_log("who is not a friend; kept for review");
+    wait_for("both refused", || (bob.log().matches("who is not a friend").count() >= 2).then_some(()));
+    assert!(bob.find_message("user", "after the break").is_none(), "delivered from someone unfriended");
+    assert_eq!(bob.messages("user"), 1);
+    let kept = std::fs::read_dir(bob.sbx.home().join("data/letters/unknown")).unwrap().count();
+    assert!(kept >= 1, "nothing kept for review");
+    // Nothing of the letter in the clear in any log.
+    for log in [bob.log(), carol.log(), alice.log()] {
+        assert!(!log.contains("launch code") && !log.contains("secret plan"), "{log}");
+    }
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

@@ -11,7 +11,7 @@ mod dashboard;
 mod inbox;
 mod ops;
 mod quota;
-pub mod remote;
+mod remote;
 mod router;
 pub mod store;
 
@@ -128,9 +128,22 @@ pub enum BridgeMsg {
     ConnClosed(u64),
     /// From the server's remote link: letters to post, posted, and received.
     Remote {
-        msg: remote::RemoteMsg,
+        msg: RemoteMsg,
         reply: Replier,
     },
+}
+
+/// What the remote link asks of the bridge.
+#[derive(Debug)]
+pub enum RemoteMsg {
+    /// Letters waiting to be posted (at most this many).
+    Unposted(usize),
+    /// The relay took this letter.
+    Posted(String),
+    /// It could not be posted this time.
+    Attempted(String),
+    /// A letter from the friend `friend`, opened and checked: deliver it.
+    Deliver { friend: String, letter: Box<crate::share::letter::Letter> },
 }
 
 /// What the bridge tells the server loop.

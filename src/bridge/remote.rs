@@ -11,21 +11,8 @@ use serde_json::{json, Value};
 use super::address::{Target, USER};
 use super::router::Router;
 use super::store::NewMessage;
-use super::{now_ms, BridgeResult, Error};
+use super::{now_ms, BridgeResult, Error, RemoteMsg};
 use crate::share::letter::{self, Letter, MAX_ARTIFACTS};
-
-/// What the remote link asks of the bridge.
-#[derive(Debug)]
-pub enum RemoteMsg {
-    /// Letters waiting to be posted (at most this many).
-    Unposted(usize),
-    /// The relay took this letter.
-    Posted(String),
-    /// It could not be posted this time.
-    Attempted(String),
-    /// A letter from the friend `friend`, opened and checked: deliver it.
-    Deliver { friend: String, letter: Box<Letter> },
-}
 
 /// Who a remote sender is in this store: an endpoint id of its own per friend and sender.
 fn remote_sender(friend: &str, name: &str) -> (String, String) {

@@ -293,7 +293,7 @@ impl Router {
     }
 
     /// A remote link's request, its writes whole or not at all.
-    fn remote_store_op(&mut self, msg: super::remote::RemoteMsg) -> BridgeResult<serde_json::Value> {
+    fn remote_store_op(&mut self, msg: super::RemoteMsg) -> BridgeResult<serde_json::Value> {
         if let Err(e) = self.store.begin_op() {
             return Err(not_stored(&format!("{e:#}")));
         }

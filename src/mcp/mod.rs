@@ -64,8 +64,9 @@ pub struct ListSessions {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SendMessage {
     /// Who: a pane id (%3), a label, a working directory, an agent session id or a unique prefix
-    /// of one (at least 4 characters), `#channel`, or `user` (the person at the keyboard). May
-    /// be empty when `reply_to` is given: the reply goes where that message came from.
+    /// of one (at least 4 characters), `#channel`, or `user` (the person at the keyboard); on a
+    /// friend's machine, `FRIEND/LABEL` (or FRIEND/%3, FRIEND/#channel, FRIEND/user), sealed for
+    /// them. May be empty when `reply_to` is given: the reply goes where that message came from.
     #[serde(default)]
     pub to: String,
     /// One line, at most 200 characters.
@@ -171,8 +172,9 @@ label, agent, state (starting, working, waiting, idle), session id, cwd, summary
         answer(self.link.call(BridgeOp::ListSessions { all: p.all }).await)
     }
 
-    #[tool(description = "Send a message to another agent session (or #channel, or `user`). Stored durably; \
-the recipient sees it before its next turn. Returns the message id and thread.")]
+    #[tool(description = "Send a message to another agent session (or #channel, or `user`, or FRIEND/LABEL on a \
+friend's machine, end-to-end encrypted). Stored durably; the recipient sees it before its next turn. Returns the \
+message id and thread (and, to a friend, its status: queued, then posted).")]
     async fn bridge_send_message(&self, Parameters(p): Parameters<SendMessage>) -> ToolResult {
         let op =
             BridgeOp::Send { to: p.to, subject: p.subject, body: p.body, artifacts: p.artifacts, reply_to: p.reply_to };

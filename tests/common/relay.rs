@@ -38,6 +38,10 @@ pub fn start_on(dir: tempfile::TempDir, db: std::path::PathBuf, args: &[&str]) -
 }
 
 impl Relay {
+    pub fn db_path(&self) -> &std::path::Path {
+        &self.db
+    }
+
     /// Everything the relay's database holds on disk now (the file and its WAL), byte for byte.
     pub fn db_bytes(&self) -> Vec<u8> {
         let mut bytes = std::fs::read(&self.db).unwrap_or_default();

@@ -15,8 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::bridge::remote::RemoteMsg;
-use crate::bridge::{BridgeHandle, BridgeMsg, Replier};
+use crate::bridge::{BridgeHandle, BridgeMsg, RemoteMsg, Replier};
 use crate::config::paths::Paths;
 use crate::protocol::Error;
 use crate::relay::client::{BlobKind, Signer};
