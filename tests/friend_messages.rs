@@ -96,10 +96,10 @@ fn a_message_to_a_friends_label_arrives_sealed_marked_external_and_the_reply_com
     let out = bob.sbx.home().join("got.bin");
     bob.ok(&["artifact", "get", &sha, "-o", out.to_str().unwrap(), "--as", "reviewer"]);
     assert!(std::fs::read(&out).unwrap() == data, "the 5 MiB artifact arrived changed");
-    // The sender sees the relay took it.
-    wait_for("posted", || {
+    // The sender sees it delivered (Bob's server said so, in a receipt of its own).
+    wait_for("delivered", || {
         let mine = alice.json(&["msg", "read", &sent["id"].to_string(), "--as", "writer"]);
-        (mine["status"] == "posted").then_some(())
+        (mine["status"] == "delivered").then_some(())
     });
 
     // Bob's reply, by the id he knows, goes back to Alice's writer, in the same thread.

@@ -142,6 +142,8 @@ pub enum RemoteMsg {
     Posted(String),
     /// It could not be posted this time.
     Attempted(String),
+    /// It will not be posted: its friend is no longer one.
+    Dropped(String),
     /// A letter from the friend `friend`, opened and checked: deliver it.
     Deliver { friend: String, letter: Box<crate::share::letter::Letter> },
 }

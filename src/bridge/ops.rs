@@ -304,8 +304,8 @@ impl Router {
             "artifacts": m.artifacts, "created": rfc3339_ms(m.created), "read": m.read,
         });
         // A message to a friend's machine: queued here, or taken by the relay.
-        if let Ok(Some((_, posted, attempts))) = self.store.letter_state(m.id) {
-            v["status"] = json!(if posted.is_some() { "posted" } else { "queued" });
+        if let Ok(Some((state, attempts))) = self.store.letter_state(m.id) {
+            v["status"] = json!(state);
             v["attempts"] = json!(attempts);
         }
         v

@@ -102,6 +102,7 @@ impl Router {
             thread: thread_letter.clone(),
             created_at: crate::protocol::rfc3339_ms(now),
             artifacts: carried,
+            receipt: None,
         };
         let bytes = (subject.len() + body.len()) as u64;
         self.usage.check(me, bytes, &self.settings)?;
@@ -147,6 +148,10 @@ impl Router {
                 self.store.letter_attempted(&letter)?;
                 Ok(json!({}))
             }
+            RemoteMsg::Dropped(letter) => {
+                self.store.letter_dropped(&letter)?;
+                Ok(json!({}))
+            }
             RemoteMsg::Deliver { friend, letter } => self.deliver_remote(&friend, *letter),
         }
     }
@@ -158,6 +163,12 @@ impl Router {
             return Ok(json!({ "duplicate": true, "id": message }));
         }
         let now = now_ms();
+        if let Some(of) = &letter.receipt {
+            // Our letter `of` was stored by `friend`; a receipt is acknowledged by nothing.
+            let news = self.store.letter_delivered(of, friend, now)?;
+            self.store.mark_seen(&letter.id, friend, 0, None, now)?;
+            return Ok(json!({ "receipt": of, "news": news }));
+        }
         // Its address here (a label, a pane, a channel, the user: never a folder, which would
         // tell a friend where things are); one that names nobody goes to the user, said so.
         let found = match letter.to.starts_with(['/', '~', '.']) {
@@ -212,6 +223,27 @@ impl Router {
         )?;
         let letter_thread = letter.thread.clone().or_else(|| letter.reply_to.clone());
         self.store.mark_seen(&letter.id, friend, id, letter_thread.as_deref(), now)?;
+        // Said back, so the sender sees "delivered" (queued like any letter: posted once).
+        let receipt = Letter {
+            version: 1,
+            id: uuid::Uuid::new_v4().to_string(),
+            from_echo_id: String::new(),
+            from_fingerprint: String::new(),
+            from_name: String::new(),
+            to_echo_id: String::new(),
+            to: String::new(),
+            subject: String::new(),
+            body: String::new(),
+            reply_to: None,
+            thread: None,
+            created_at: crate::protocol::rfc3339_ms(now),
+            artifacts: Vec::new(),
+            receipt: Some(letter.id.clone()),
+        };
+        let text =
+            serde_json::to_string(&receipt).map_err(|e| Error::new("internal_error", e.to_string(), "try again"))?;
+        self.store.queue_letter(&receipt.id, friend, 0, None, &text, now)?;
+        self.delivered.push(super::BridgeNotice::Outbox);
         tracing::info!("bridge: a message from {sender_name} delivered to {}", letter.to);
         Ok(self.delivered(id, thread, &sender_name, &subject, &recipients, now))
     }

@@ -61,6 +61,9 @@ pub struct Letter {
     pub thread: Option<String>,
     pub created_at: String,
     pub artifacts: Vec<Artifact>,
+    /// A receipt: the id of the letter of ours the recipient stored (nothing else is said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 /// Why a letter was not taken. Each is logged by the receiver, and nothing is delivered.
@@ -233,6 +236,7 @@ mod tests {
             thread: None,
             created_at: wire::rfc3339(0),
             artifacts: vec![artifact(Some("a.bin".into()), &[7u8; 5000])],
+            receipt: None,
         }
     }
 

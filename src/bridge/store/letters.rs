@@ -57,19 +57,51 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// A letter that will not be posted: its friend is no longer one (`posted` -1).
+    pub fn letter_dropped(&self, letter: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE outbox SET posted = -1, body = '' WHERE letter = ?1 AND posted IS NULL")?
+            .execute([letter])?;
+        Ok(())
+    }
+
+    /// `friend` says they stored our letter: true if it was ours to them and news.
+    pub fn letter_delivered(&self, letter: &str, friend: &str, now: i64) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE outbox SET delivered = ?3 WHERE letter = ?1 AND friend = ?2 AND delivered IS NULL AND message > 0",
+            )?
+            .execute(params![letter, friend, now])?;
+        Ok(n > 0)
+    }
+
     /// A letter that could not be posted this time.
     pub fn letter_attempted(&self, letter: &str) -> Result<()> {
         self.conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE letter = ?1")?.execute([letter])?;
         Ok(())
     }
 
-    /// Whether a letter is still waiting to be posted, and how often it was tried.
-    pub fn letter_state(&self, message: i64) -> Result<Option<(String, Option<i64>, i64)>> {
-        Ok(self
+    /// Where a message sent to a friend is: queued, posted, delivered, or dropped; and how
+    /// often posting it was tried.
+    pub fn letter_state(&self, message: i64) -> Result<Option<(&'static str, i64)>> {
+        if message <= 0 {
+            return Ok(None);
+        }
+        let row: Option<(Option<i64>, Option<i64>, i64)> = self
             .conn
-            .prepare_cached("SELECT letter, posted, attempts FROM outbox WHERE message = ?1")?
+            .prepare_cached("SELECT posted, delivered, attempts FROM outbox WHERE message = ?1")?
             .query_row([message], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?)
+            .optional()?;
+        Ok(row.map(|(posted, delivered, attempts)| {
+            let state = match (posted, delivered) {
+                (_, Some(_)) => "delivered",
+                (Some(-1), None) => "dropped",
+                (Some(_), None) => "posted",
+                (None, None) => "queued",
+            };
+            (state, attempts)
+        }))
     }
 
     /// The local message a received letter became, if it was seen before.
@@ -140,6 +172,14 @@ mod tests {
             [Outgoing { letter: "L2".into(), friend: "bob".into(), body: "{}".into() }]
         );
         assert_eq!(store.message_of_letter("L1").unwrap(), Some(7));
+        assert_eq!(store.letter_state(7).unwrap(), Some(("posted", 0)));
+        assert!(!store.letter_delivered("L1", "mallory", 5).unwrap(), "only the friend it went to");
+        assert!(store.letter_delivered("L1", "bob", 5).unwrap());
+        assert!(!store.letter_delivered("L1", "bob", 6).unwrap(), "once");
+        assert_eq!(store.letter_state(7).unwrap(), Some(("delivered", 0)));
+        store.letter_dropped("L2").unwrap();
+        assert_eq!(store.letter_state(8).unwrap(), Some(("dropped", 0)));
+        assert!(store.unposted(10).unwrap().is_empty());
         assert_eq!(store.seen_letter("R1").unwrap(), None);
         store.mark_seen("R1", "alice", 9, Some("L1"), 5).unwrap();
         assert_eq!(store.seen_letter("R1").unwrap(), Some(9));

@@ -104,6 +104,7 @@ CREATE TABLE IF NOT EXISTS outbox(
     body TEXT NOT NULL,
     created INTEGER NOT NULL,
     posted INTEGER,
+    delivered INTEGER,
     attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_message ON outbox(message);

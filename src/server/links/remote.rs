@@ -109,6 +109,11 @@ async fn post_letters(paths: Paths, bridge: BridgeHandle, wake: Arc<Notify>) {
                     let _ = ask(&bridge, RemoteMsg::Posted(id.to_string())).await;
                     tracing::info!("remote: letter {id} posted for {friend}");
                 }
+                // Removed from friends.toml: nothing more goes to them.
+                Err(e) if e.code == "not_a_friend" => {
+                    tracing::warn!("remote: letter {id} not sent: {}", e.message);
+                    let _ = ask(&bridge, RemoteMsg::Dropped(id.to_string())).await;
+                }
                 Err(e) => {
                     tracing::warn!("remote: letter {id} for {friend} not posted: {}", e.message);
                     let _ = ask(&bridge, RemoteMsg::Attempted(id.to_string())).await;
