@@ -219,6 +219,84 @@ fn replayed_misaddressed_and_unfriended_letters_are_refused_with_nothing_deliver
     }
 }
 
+/// Kill a server the hard way (SIGKILL: no goodbye, no flush beyond what is on disk).
+fn kill(who: &Person) {
+    let pid = who.sbx.server_pid();
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    wait_for("the server gone", || (!process_alive(pid)).then_some(()));
+}
+
+/// 1,000 messages while both servers are killed (SIGKILL) at moments picked at random: each
+/// arrives once, and the sender sees each delivered.
+#[test]
+fn a_thousand_messages_through_kills_of_both_servers_arrive_once_each() {
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0", "--mailbox-max-blobs", "0"]);
+    let (alice, bob) = friends(&relay);
+    alice.ok(&["new", "-d", "-s", "a"]);
+    bob.ok(&["new", "-d", "-s", "b"]);
+    const N: usize = 1000;
+    // A small generator, seeded: the same moments every run, spread over the sends.
+    let mut seed: u64 = 0x5bd1_e995;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let kills: std::collections::BTreeMap<usize, u64> =
+        (0..8).map(|_| ((next() % N as u64) as usize, next() % 3)).collect();
+    for i in 0..N {
+        alice.ok(&["msg", "send", "bob/user", &format!("note {i:04}")]);
+        let (a, b) = match kills.get(&i) {
+            Some(0) => (true, false),
+            Some(1) => (false, true),
+            Some(_) => (true, true),
+            None => (false, false),
+        };
+        // Each killed server is started again at once (a new session; the old one is restored).
+        for (who, killed) in [(&alice, a), (&bob, b)] {
+            if killed {
+                kill(who);
+                who.ok(&["new", "-d", "-s", &format!("after{i}")]);
+            }
+        }
+    }
+    // Alice hears each delivered (a receipt comes only from a first delivery) ...
+    let delivered = "SELECT count(*) FROM outbox WHERE message > 0 AND delivered IS NOT NULL";
+    // A thousand round trips take a while on a loaded machine: waited for while they move.
+    let mut last = (String::new(), std::time::Instant::now());
+    loop {
+        let now = sql(&alice, delivered);
+        if now == N.to_string() {
+            break;
+        }
+        if now != last.0 {
+            last = (now, std::time::Instant::now());
+        }
+        let held = sql(&bob, "SELECT count(*) FROM messages WHERE kind = 'remote'");
+        let waiting = sql(&alice, "SELECT count(*) FROM outbox WHERE posted IS NULL");
+        assert!(
+            last.1.elapsed() < PATIENCE,
+            "stuck at {} delivered; Bob holds {held}, Alice has {waiting} unposted",
+            last.0
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // ... and Bob holds each exactly once.
+    let at_bob = sql(&bob, "SELECT count(*), count(DISTINCT subject) FROM messages WHERE kind = 'remote'");
+    assert_eq!(at_bob, format!("{N}|{N}"), "messages | distinct at Bob's");
+    assert_eq!(sql(&bob, "SELECT min(subject) || ',' || max(subject) FROM messages"), "note 0000,note 0999");
+}
+
+/// One answer of SQLite over someone's bridge store (read beside the running server: WAL).
+fn sql(who: &Person, query: &str) -> String {
+    let db = who.sbx.home().join("data/bridge/bridge.db");
+    let script = "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nprint('|'.join(str(v) for v in c.execute(sys.argv[2]).fetchone()))";
+    let out = std::process::Command::new("python3").args(["-c", script]).arg(&db).arg(query).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
