@@ -126,6 +126,8 @@ fn a_thousand_bad_logins_are_braked_and_the_server_still_serves() {
 fn echokit_clients_drive_a_shell_pane_and_get_each_error_for_bad_input() {
     let sbx = Sbx::new();
     let web = Web::start(&sbx);
+    // Another session keeps the server up when the shell pane exits at the end.
+    sbx.ok(&["new", "-d", "-s", "keep"]);
     let cookie = web.session();
     let seen = echokit_client(&web, &cookie, "shell");
     // Every message, as echokit spells it.
@@ -142,8 +144,8 @@ fn echokit_clients_drive_a_shell_pane_and_get_each_error_for_bad_input() {
     assert!(seen["bytes_echo"].as_str().unwrap().contains("bytes-9"), "{}", seen["bytes_echo"]);
     assert_eq!(seen["http"]["type"], "session_idle", "POST /api/ID/input");
     assert_eq!(seen["http_not_found"]["error_code"], "session_not_found");
-    // What the client typed reached the pane.
-    assert!(web.sbx.capture(&web.pane).contains("typed-over-ws-42"));
+    assert_eq!(seen["ended"]["type"], "session_ended", "{seen}");
+    assert_eq!(seen["ended"]["session_id"], web.pane.as_str());
 }
 
 /// Viewers of a flooding pane are sent its screen a few times a second (made once for all of
@@ -182,6 +184,8 @@ fn echokit_clients_see_a_real_claudes_permission_with_its_command_and_confirm_it
     assert_eq!(seen["state"]["session_id"], session.as_str(), "messages carry Claude's session id");
     assert_eq!(seen["busy"]["error_code"], "invalid_input_for_state", "{seen}");
     assert_eq!(seen["pending"]["type"], "session_pending", "{seen}");
+    let between: Vec<&str> = seen["between"].as_array().unwrap().iter().map(|m| m["type"].as_str().unwrap()).collect();
+    assert!(between.contains(&"session_running"), "working before the permission: {seen}");
     assert_eq!(seen["pending"]["tool_name"], "Bash");
     assert_eq!(seen["pending"]["tool_input"]["command"], "touch made-over-ws");
     assert_eq!(seen["after"]["type"], "session_idle", "{seen}");

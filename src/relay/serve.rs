@@ -113,6 +113,9 @@ pub async fn serve(
             drop(stream);
             continue;
         };
+        // Answers go out as they are written: with Nagle's algorithm a reply written in two
+        // pieces waits for the client's delayed ACK (40 ms a request).
+        let _ = stream.set_nodelay(true);
         let local = stream.local_addr().unwrap_or(peer);
         let service = app.clone().map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(axum::extract::ConnectInfo::<SocketAddr>(peer));

@@ -73,6 +73,14 @@ if steps == "shell":
         seen["bytes_echo"] = output_until(ws, "bytes-9")
     seen["http"] = post("box", {"type": "get_current_state"})
     seen["http_not_found"] = post("no-such-pane", {"type": "CurrentState"})
+    # The shell exits: the socket says the session ended.
+    with open_ws("box") as ws:
+        ws.send(json.dumps({"type": "input", "input": "exit"}))
+        while True:
+            msg = first_not_output(ws)
+            if msg["type"] == "session_ended":
+                seen["ended"] = msg
+                break
 
 if steps == "tls":
     with open_ws("box") as ws:
