@@ -125,9 +125,11 @@ fn a_thousand_bad_logins_are_braked_and_the_server_still_serves() {
 #[test]
 fn echokit_clients_drive_a_shell_pane_and_get_each_error_for_bad_input() {
     let sbx = Sbx::new();
+    // The server's PATH has no Claude Code (so a new session cannot start); another session
+    // keeps it up when the shell pane exits at the end.
+    let out = sbx.command().env("PATH", "/usr/bin:/bin").args(["new", "-d", "-s", "keep"]).output().unwrap();
+    assert!(out.status.success());
     let web = Web::start(&sbx);
-    // Another session keeps the server up when the shell pane exits at the end.
-    sbx.ok(&["new", "-d", "-s", "keep"]);
     let cookie = web.session();
     let seen = echokit_client(&web, &cookie, "shell");
     // Every message, as echokit spells it.
@@ -135,6 +137,8 @@ fn echokit_clients_drive_a_shell_pane_and_get_each_error_for_bad_input() {
     assert_eq!(seen["not_found"]["error_code"], "session_not_found");
     assert_eq!(seen["unparsable"]["error_code"], "invalid_input");
     assert_eq!(seen["bad_uuid"]["error_code"], "invalid_input");
+    assert_eq!(seen["cannot_start"]["error_code"], "internal_error", "{seen}");
+    assert!(seen["cannot_start"]["error_message"].as_str().unwrap().contains("claude"), "{seen}");
     assert_eq!(seen["state"]["type"], "session_idle");
     assert_eq!(seen["state"]["session_id"], web.pane.as_str());
     assert_eq!(seen["confirm"]["error_code"], "invalid_input_for_state");

@@ -62,6 +62,10 @@ if steps == "shell":
     with open_ws("not-a-uuid") as ws:
         ws.send(json.dumps({"type": "create_session"}))
         seen["bad_uuid"] = recv(ws)
+    # A new session when the server cannot start Claude (not on its PATH).
+    with open_ws("6f1c8d3e-2b4a-4c7e-9d1f-0a2b3c4d5e6f") as ws:
+        ws.send(json.dumps({"type": "create_session"}))
+        seen["cannot_start"] = recv(ws)
     with open_ws("box") as ws:
         ws.send(json.dumps({"type": "create_session"}))
         seen["state"] = first_not_output(ws)
