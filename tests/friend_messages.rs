@@ -219,6 +219,105 @@ fn replayed_misaddressed_and_unfriended_letters_are_refused_with_nothing_deliver
     }
 }
 
+/// Alice's real Claude Code (model stub) calls bridge_send_message to `bob/reviewer`; Bob's real
+/// Codex pane labelled reviewer gets it in its next model request, marked external from alice,
+/// and its answer (a bridge_send_message of its own) reaches Alice's pane.
+#[test]
+fn alices_claude_messages_bobs_codex_through_the_relay_and_the_answer_comes_back() {
+    use common::agents::AgentLab;
+    use serde_json::json;
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
+    let alice = AgentLab::new().with_env("SBX_RELAY", &relay.url);
+    let bob = AgentLab::new().with_env("SBX_RELAY", &relay.url);
+    let echo_id = |lab: &AgentLab| {
+        let v: Value = serde_json::from_str(&lab.ok(&["id", "--json"])).unwrap();
+        v["echo_id"].as_str().unwrap().to_string()
+    };
+    let (a_id, b_id) = (echo_id(&alice), echo_id(&bob));
+    alice.ok(&["friend", "add", "bob", &b_id]);
+    bob.ok(&["friend", "add", "alice", &a_id]);
+    alice.stub.script(json!({
+        "rules": [{"match": "tell bob", "reply": {"tool": {"name": "mcp__sbx__bridge_send_message", "input": {
+            "to": "bob/reviewer", "subject": "from alice's claude", "body": "the flaky test is tests/net.rs line 88 (token 9c1d2)"
+        }}}}],
+        "default": {"text": "Hello."},
+        "after_tool": {"text": "Sent."}
+    }));
+    let project = alice.project.display().to_string();
+    let writer = alice
+        .ok(&["new", "-d", "-s", "a", "--size", "200x50", "-c", &project, "--agent", "claude", "--label", "writer"])
+        .trim()
+        .to_string();
+    let project = bob.project.display().to_string();
+    let reviewer = bob
+        .ok(&["new", "-d", "-s", "b", "--size", "200x50", "-c", &project, "--agent", "codex", "--label", "reviewer"])
+        .trim()
+        .to_string();
+    alice.wait(&writer, "idle");
+    bob.wait(&reviewer, "idle");
+    wait_for("sbx's tools in Claude's list", || {
+        alice.ok(&["agent", "prompt", "-t", &writer, "hello"]);
+        alice.wait(&writer, "idle");
+        let last = alice.stub.turns().into_iter().rfind(|t| t["kind"] == "claude");
+        last.is_some_and(|t| t["body"].to_string().contains("mcp__sbx__bridge_send_message")).then_some(())
+    });
+    alice.ok(&["agent", "prompt", "-t", &writer, "tell bob about the flaky test"]);
+    let mut confirmed = false;
+    let got = wait_for("the message in Bob's reviewer's inbox", || {
+        if !confirmed && alice.agent(&writer)["state"] == "waiting" {
+            alice.ok(&["agent", "confirm", "-t", &writer]);
+            confirmed = true;
+        }
+        let v: Value = serde_json::from_slice(&bob.run(&["msg", "inbox", "--as", "reviewer", "--json"]).stdout)
+            .unwrap_or_default();
+        v["messages"].as_array().and_then(|m| m.iter().find(|m| m["from"] == "alice/writer").cloned())
+    });
+    assert_eq!(got["kind"], "remote");
+
+    // Codex's next request carries it, framed as a friend's (external) message.
+    bob.ok(&["agent", "prompt", "-t", &reviewer, "anything new?"]);
+    let request = wait_for("Codex's request with the inbox", || {
+        bob.stub.turns().into_iter().filter(|t| t["kind"] == "codex").find(|t| {
+            let body = t["body"].to_string();
+            body.contains("sbx-inbox") && body.contains("token 9c1d2") && body.contains(r#"external=\"friend\""#)
+        })
+    });
+    bob.wait(&reviewer, "idle");
+    // The name Codex gives sbx's send tool, from the tools it offered the model.
+    let tools = request["body"]["tools"].as_array().cloned().unwrap_or_default();
+    // (Codex groups an MCP server's tools in a namespace: `mcp__sbx` holding `bridge_send_message`,
+    // and the model calls it by both.)
+    let namespace = tools
+        .iter()
+        .find(|t| {
+            t["type"] == "namespace"
+                && t["tools"].as_array().is_some_and(|inner| inner.iter().any(|i| i["name"] == "bridge_send_message"))
+        })
+        .and_then(|t| t["name"].as_str())
+        .unwrap_or_else(|| panic!("no bridge_send_message among Codex's tools: {tools:?}"))
+        .to_string();
+    bob.stub.script(json!({
+        "rules": [{"match": "answer alice", "reply": {"tool": {"name": "bridge_send_message", "namespace": namespace, "input": {
+            "to": "", "subject": "re: the flaky test", "body": "fixed in 3e1f", "reply_to": got["id"]
+        }}}}],
+        "default": {"text": "Done."},
+        "after_tool": {"text": "Answered."}
+    }));
+    bob.ok(&["agent", "prompt", "-t", &reviewer, "answer alice"]);
+    let mut approved = false;
+    let back = wait_for("Bob's answer at Alice's writer", || {
+        if !approved && bob.agent(&reviewer)["state"] == "waiting" {
+            bob.ok(&["agent", "confirm", "-t", &reviewer]);
+            approved = true;
+        }
+        let v: Value =
+            serde_json::from_slice(&alice.run(&["msg", "inbox", "--all", "--as", "writer", "--json"]).stdout)
+                .unwrap_or_default();
+        v["messages"].as_array().and_then(|m| m.iter().find(|m| m["subject"] == "re: the flaky test").cloned())
+    });
+    assert_eq!(back["from"], "bob/reviewer");
+}
+
 /// Kill a server the hard way (SIGKILL: no goodbye, no flush beyond what is on disk).
 fn kill(who: &Person) {
     let pid = who.sbx.server_pid();

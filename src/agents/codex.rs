@@ -147,7 +147,12 @@ impl Agent for Codex {
         super::read_screen(
             screen,
             &["esc to interrupt"],
-            &["Press enter to confirm or esc to cancel", "Would you like to run the following command?"],
+            // Its command approval, and its MCP tool approval ("Allow the sbx MCP server to run tool …?").
+            &[
+                "Press enter to confirm or esc to cancel",
+                "Would you like to run the following command?",
+                "MCP server to run tool",
+            ],
             &["? for shortcuts"],
             &["Conversation interrupted", "You canceled the request"],
         )
@@ -409,6 +414,12 @@ mod said_tests {
         assert_eq!(Codex.said(reasoning), [Said { text: "Looking".into(), thinking: true }]);
         let user = r#"{"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}}"#;
         assert!(Codex.said(user).is_empty() && Codex.said("not json").is_empty());
+    }
+
+    #[test]
+    fn an_mcp_tool_approval_is_a_question() {
+        let screen = "• Calling sbx.bridge_send_message\n\n  Field 1/1\n  Allow the sbx MCP server to run tool \"bridge_send_message\"?\n\n  › 1. Allow   Run the tool and continue\n    4. Cancel  Cancel this tool call";
+        assert!(Codex.screen(screen).waiting, "{:?}", Codex.screen(screen));
     }
 }
 

@@ -90,6 +90,7 @@ pub struct AgentLab {
     pub stub: Stub,
     pub project: PathBuf,
     bin: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl AgentLab {
@@ -116,7 +117,7 @@ impl AgentLab {
             project.display()
         );
         std::fs::write(codex.join("config.toml"), config).unwrap();
-        AgentLab { sbx, stub, project, bin: agents_bin() }
+        AgentLab { sbx, stub, project, bin: agents_bin(), env: Vec::new() }
     }
 
     /// The same environment as a shell prefix, for an sbx started inside tmux.
@@ -142,7 +143,16 @@ impl AgentLab {
             .env("DISABLE_TELEMETRY", "1")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
             .env("STUB_KEY", "dummy");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         cmd
+    }
+
+    /// One more variable for every command (and so for the server they start).
+    pub fn with_env(mut self, key: &str, value: &str) -> AgentLab {
+        self.env.push((key.to_string(), value.to_string()));
+        self
     }
 
     pub fn run(&self, args: &[&str]) -> std::process::Output {

@@ -57,6 +57,8 @@ SCRIPT FORMAT (all keys optional)
                                                          Claude tool_use block (any tool name, e.g.
                                                          "mcp__sbx__bridge_send_message")
       {"tool": {"name": "exec_command", "input": {"cmd": "touch x"}}}
+      {"tool": {"name": "bridge_whoami", "namespace": "mcp__sbx", "input": {}}}
+                                                         (a Codex tool offered in a namespace)
                                                          Codex function_call item: `input` is
                                                          JSON-encoded into `arguments` (or give
                                                          "arguments" as a string); optional "id"
@@ -521,6 +523,8 @@ class Handler(BaseHTTPRequestHandler):
                 item = {"id": "fc_stub_" + uuid.uuid4().hex[:16], "type": "function_call",
                         "status": "completed", "name": t["name"], "arguments": args,
                         "call_id": t.get("id") or "call_stub_" + uuid.uuid4().hex[:16]}
+                if t.get("namespace"):  # a tool Codex offered inside a namespace (its MCP servers)
+                    item["namespace"] = t["namespace"]
                 added = dict(item, status="in_progress", arguments="")
                 ev("response.output_item.added", {"output_index": oi, "item": added})
                 ev("response.function_call_arguments.delta", {"item_id": item["id"], "output_index": oi,
