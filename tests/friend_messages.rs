@@ -52,12 +52,17 @@ impl Person {
     }
 }
 
+/// Alice adds Bob by his echo-id; Bob adds Alice by the invite code she gives him.
 fn friends(relay: &Relay) -> (Person, Person) {
     let (alice, bob) = (Person::new(relay), Person::new(relay));
-    let a = alice.json(&["id"]);
+    alice.json(&["id"]);
     let b = bob.json(&["id"]);
     alice.ok(&["friend", "add", "bob", b["echo_id"].as_str().unwrap()]);
-    bob.ok(&["friend", "add", "alice", a["echo_id"].as_str().unwrap()]);
+    let invite = alice.json(&["friend", "invite"]);
+    assert_eq!(invite["relay"], relay.url.as_str());
+    let added = bob.json(&["friend", "add", "alice", invite["invite"].as_str().unwrap()]);
+    assert_eq!(added["echo_id"], invite["echo_id"], "the code carries Alice's id");
+    assert!(added["their_relay"].is_null(), "the same relay: nothing to say");
     (alice, bob)
 }
 
@@ -131,6 +136,27 @@ fn a_message_to_a_friends_label_arrives_sealed_marked_external_and_the_reply_com
     // And an echos-style listing of Bob's mailbox (`sbx inbox`) shows no message as a session.
     let listed = bob.json(&["inbox"]);
     assert!(listed.as_array().unwrap().is_empty(), "{listed}");
+}
+
+/// An invite from someone on another relay is taken from that relay, with a word about it; a
+/// mistyped one is refused with the next step.
+#[test]
+fn an_invite_names_the_relay_its_key_comes_from() {
+    let (ours, theirs) = (relay::start(&[]), relay::start(&[]));
+    let dana = Person::new(&theirs);
+    let dana_id = dana.echo_id();
+    let code = dana.json(&["friend", "invite"])["invite"].as_str().unwrap().to_string();
+    let erin = Person::new(&ours);
+    erin.json(&["id"]);
+    let out = erin.run(&["friend", "add", "dana", &code]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("uses the relay") && err.contains(&theirs.url), "{err}");
+    let listed = erin.json(&["friend", "list"]);
+    assert_eq!(listed[0]["echo_id"], dana_id.as_str());
+    let out = erin.run(&["friend", "add", "dan", &code[..code.len() - 5]]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sbx friend invite"));
 }
 
 #[test]
@@ -356,7 +382,8 @@ fn a_thousand_messages_through_kills_of_both_servers_arrive_once_each() {
         for (who, killed) in [(&alice, a), (&bob, b)] {
             if killed {
                 kill(who);
-                who.ok(&["new", "-d", "-s", &format!("after{i}")]);
+                let out = who.run(&["new", "-d", "-s", &format!("after{i}")]);
+                assert!(out.status.success(), "{}\nserver log:\n{}", String::from_utf8_lossy(&out.stderr), who.log());
             }
         }
     }

@@ -18,13 +18,18 @@ use crate::share::sessions::{self, Session, Tool};
 
 #[derive(Subcommand)]
 pub enum FriendCmd {
-    /// Add a friend by echo-id (their key is fetched from the relay and checked against the id).
+    /// Add a friend by echo-id or invite code (their key is fetched from the relay and checked
+    /// against the id).
     Add {
         /// The name you will send to them by (letters, digits, - _ .).
         name: String,
-        /// Their echo-id, as `sbx id` prints it on their machine.
+        /// Their echo-id, as `sbx id` prints it on their machine, or the code `sbx friend
+        /// invite` printed there.
+        #[arg(value_name = "ECHO-ID|CODE")]
         echo_id: String,
     },
+    /// Print a code carrying your echo-id and relay, for a friend's `sbx friend add NAME CODE`.
+    Invite,
     /// Your friends and their echo-ids.
     List,
     /// Forget a friend.
@@ -80,6 +85,15 @@ pub async fn friend(cmd: FriendCmd, json: bool, paths: &Paths) -> CliResult {
                     "letters, digits, '-', '_', '.', at most 64",
                 ));
             }
+            // An invite names the relay the friend publishes on: their key comes from there.
+            let (echo_id, their_relay) = match crate::share::invite::is_invite(&echo_id) {
+                true => {
+                    let invite = crate::share::invite::decode(&echo_id)
+                        .map_err(|why| err(why, "ask your friend for the code again: sbx friend invite"))?;
+                    (invite.echo_id, Some(invite.relay))
+                }
+                false => (echo_id, None),
+            };
             if !wire::valid_echo_id(&echo_id) {
                 return Err(err(
                     format!("{echo_id:?} is not an echo-id"),
@@ -92,9 +106,24 @@ pub async fn friend(cmd: FriendCmd, json: bool, paths: &Paths) -> CliResult {
                     "remove them first: sbx friend rm NAME",
                 ));
             }
-            let key = relay(paths)?.fetch_key(&echo_id).await.map_err(|e| {
+            let mine = relay(paths);
+            let client = match (&their_relay, &mine) {
+                (Some(url), _) => {
+                    crate::relay::client::RelayClient::new(url).map_err(|e| err(e, "ask for the code again"))?
+                }
+                (None, _) => mine.clone()?,
+            };
+            let key = client.fetch_key(&echo_id).await.map_err(|e| {
                 err(e, "check the echo-id with your friend, and that they ran sbx id against this relay")
             })?;
+            // Messages and sessions go through your own relay: say so when it is not theirs.
+            let other_relay = match (&their_relay, &mine) {
+                (Some(theirs), Ok(m)) if m.url().trim_end_matches('/') != theirs.trim_end_matches('/') => {
+                    Some(theirs.clone())
+                }
+                (Some(theirs), Err(_)) => Some(theirs.clone()),
+                _ => None,
+            };
             let friend = Friend {
                 echo_id: echo_id.clone(),
                 public_key: identity::public_line(&key),
@@ -103,9 +132,31 @@ pub async fn friend(cmd: FriendCmd, json: bool, paths: &Paths) -> CliResult {
             friends.friends.insert(name.clone(), friend);
             friends.save(paths)?;
             if json {
-                print_json(&json!({ "name": name, "echo_id": echo_id, "fingerprint": wire::fingerprint(&key) }));
+                print_json(&json!({ "name": name, "echo_id": echo_id, "fingerprint": wire::fingerprint(&key),
+                                    "their_relay": other_relay }));
             } else {
                 outln!("added {name} ({echo_id}), key fingerprint {}", wire::fingerprint(&key));
+                if let Some(theirs) = &other_relay {
+                    errln!(
+                        "sbx: warning: {name} uses the relay {}, not yours\n  next: use theirs too: SBX_RELAY={} (or relay = \"…\" in config.toml)",
+                        plain(theirs),
+                        plain(theirs)
+                    );
+                }
+            }
+        }
+        FriendCmd::Invite => {
+            let me = me(paths)?;
+            let relay = relay(paths)?;
+            let code = crate::share::invite::encode(&crate::share::invite::Invite {
+                echo_id: me.echo_id(),
+                relay: relay.url().to_string(),
+            });
+            if json {
+                print_json(&json!({ "invite": code, "echo_id": me.echo_id(), "relay": relay.url() }));
+            } else {
+                outln!("{code}");
+                outln!("your friend runs: sbx friend add <your name> {code}");
             }
         }
         FriendCmd::List => {

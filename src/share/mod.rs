@@ -8,6 +8,7 @@ pub mod friends;
 pub mod identity;
 pub mod inbox;
 pub mod install;
+pub mod invite;
 pub mod letter;
 pub mod send;
 pub mod sessions;
