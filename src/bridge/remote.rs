@@ -189,7 +189,15 @@ impl Router {
             ),
         };
         let mut shas = Vec::new();
-        let (sender, sender_name) = remote_sender(friend, &letter.from_name);
+        // The sender's name is theirs to choose: kept plain before it reaches a screen.
+        let from_name: String = letter
+            .from_name
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '%'))
+            .take(64)
+            .collect();
+        let from_name = if from_name.is_empty() { "someone".to_string() } else { from_name };
+        let (sender, sender_name) = remote_sender(friend, &from_name);
         let artifacts = letter
             .artifact_bytes()
             .map_err(|e| Error::new("bad_letter", e.to_string(), "ask them to send it again"))?;

@@ -495,6 +495,7 @@ impl Server {
                 self.front.session_ended(session);
             }
             if changes.empty {
+                tracing::info!("the last pane exited: the server stops");
                 self.exiting = true;
                 // The last pane exited: nothing to restore. Killed (a shutdown that reached
                 // the panes before the server, a crash): as good as a crash of the server.

@@ -214,10 +214,15 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 pub fn process_alive(pid: u32) -> bool {
-    // A zombie is dead for our purposes.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
-        .unwrap_or(false)
+    // A zombie is dead for our purposes, but only once all its threads are: a killed process's
+    // leader turns zombie first while the other threads finish exiting, and until the last one
+    // has, its files (a server's listening socket) are still open.
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            .unwrap_or(false)
+    })
 }
 
 pub fn child_of(parent: u32) -> Option<u32> {

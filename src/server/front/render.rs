@@ -277,6 +277,7 @@ impl Front {
         }
         for (_, from, subject, read) in o.inbox.iter().take(5) {
             let dot = if *read { " " } else { "●" };
+            let from = super::modes::shown_sender(from);
             out.push(line(format!(
                 " {dot} {from}: {}",
                 subject.chars().filter(|c| !c.is_control()).collect::<String>()

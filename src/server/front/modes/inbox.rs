@@ -24,14 +24,35 @@ pub struct Opened {
     pub lines: Vec<String>,
 }
 
+/// A sender as the inbox shows it: one from a friend's machine (`FRIEND/NAME` — no local name
+/// holds a `/`) is marked as external.
+pub fn shown_sender(from: &str) -> String {
+    let from: String = from.chars().filter(|c| !c.is_control()).collect();
+    match from.contains('/') {
+        true => format!("⇄ {from}"),
+        false => from,
+    }
+}
+
 impl InboxView {
     /// The bridge's answer to opening a message: show it (or why not, in `message`).
     pub fn opened(&mut self, answer: Result<serde_json::Value, Error>, message: &mut Option<String>) {
         match answer {
             Ok(v) => {
-                let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+                let text = |k: &str| {
+                    v.get(k)
+                        .and_then(|x| x.as_str())
+                        .unwrap_or("")
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .collect::<String>()
+                };
+                let from = match v["kind"] == "remote" && !text("from_id").is_empty() && text("from_id") != "user" {
+                    true => format!("{} (a friend's machine: external, untrusted)", text("from")),
+                    false => text("from"),
+                };
                 let mut lines = vec![
-                    format!("from:    {}", text("from")),
+                    format!("from:    {from}"),
                     format!("subject: {}", text("subject")),
                     format!("id:      {} (thread {})", v["id"], v["thread"]),
                     String::new(),
@@ -120,6 +141,7 @@ impl Component for InboxView {
             let mark = if i == self.selected { "▸" } else { " " };
             let dot = if *read { " " } else { "●" };
             let subject: String = subject.chars().filter(|c| !c.is_control()).take(60).collect();
+            let from = shown_sender(from);
             lines.push(format!("{mark}{dot} {message:>5}  {from:<14} {subject}"));
         }
         lines.push(String::new());

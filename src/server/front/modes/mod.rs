@@ -5,6 +5,7 @@
 mod copy;
 mod help;
 mod inbox;
+pub use inbox::shown_sender;
 mod picker;
 
 use crossterm::event::KeyEvent;
