@@ -5,31 +5,20 @@
 
 mod common;
 
+use common::person::Person;
 use common::relay::{self, Relay};
 use common::*;
 use serde_json::Value;
 
-/// Someone with an sbx home and the relay in the environment (their server inherits it).
-struct Person {
-    sbx: Sbx,
-    relay: String,
+/// What these tests ask of someone's bridge and server.
+trait Messages {
+    fn wait_message(&self, label: &str, subject: &str) -> Value;
+    fn find_message(&self, label: &str, subject: &str) -> Option<Value>;
+    fn messages(&self, label: &str) -> usize;
+    fn wait_log(&self, line: &str);
 }
 
-impl Person {
-    fn new(relay: &Relay) -> Person {
-        Person { sbx: Sbx::new(), relay: relay.url.clone() }
-    }
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        self.sbx.command().env("SBX_RELAY", &self.relay).args(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        expect_success(args, self.run(args), "")
-    }
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        serde_json::from_str(&self.ok(&a)).unwrap()
-    }
+impl Messages for Person {
     /// The first message in `label`'s inbox whose subject is `subject`, once it is there.
     fn wait_message(&self, label: &str, subject: &str) -> Value {
         wait_for(&format!("{subject:?} in {label}'s inbox"), || self.find_message(label, subject))
@@ -40,12 +29,6 @@ impl Person {
     }
     fn messages(&self, label: &str) -> usize {
         self.json(&["msg", "inbox", "--all", "--as", label])["messages"].as_array().unwrap().len()
-    }
-    fn echo_id(&self) -> String {
-        self.json(&["id"])["echo_id"].as_str().unwrap().to_string()
-    }
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.sbx.home().join("run/server.log")).unwrap_or_default()
     }
     fn wait_log(&self, line: &str) {
         wait_for(&format!("{line:?} in the server log"), || self.log().contains(line).then_some(()));

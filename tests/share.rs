@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::agents::AgentLab;
+use common::person::Person;
 use common::relay::{self, Relay};
 use common::*;
 use serde_json::Value;
@@ -23,47 +24,11 @@ fn share_fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sharing")
 }
 
-/// Someone with an sbx home, agent homes inside it, and the relay in the environment.
-struct Person {
-    sbx: Sbx,
-    relay: String,
-}
-
-impl Person {
-    fn new(relay: &Relay) -> Person {
-        Person { sbx: Sbx::new(), relay: relay.url.clone() }
-    }
-    fn claude(&self) -> PathBuf {
-        self.sbx.home().join("claude")
-    }
-    fn codex(&self) -> PathBuf {
-        self.sbx.home().join("codex")
-    }
-    fn command(&self) -> Command {
-        let mut c = self.sbx.command();
-        c.env("SBX_RELAY", &self.relay).env("CLAUDE_CONFIG_DIR", self.claude()).env("CODEX_HOME", self.codex());
-        c
-    }
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        self.command().args(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        expect_success(args, self.run(args), "")
-    }
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        serde_json::from_str(&self.ok(&a)).unwrap()
-    }
-    fn id(&self) -> Value {
-        self.json(&["id"])
-    }
-    /// Alice's sessions: the fixtures, copied where the agents keep them.
-    fn with_fixtures(self) -> Person {
-        copy_dir(&share_fixtures().join("claude/projects"), &self.claude().join("projects"));
-        copy_dir(&share_fixtures().join("codex/sessions"), &self.codex().join("sessions"));
-        self
-    }
+/// Alice's sessions: the fixtures, copied where the agents keep them.
+fn with_fixtures(person: Person) -> Person {
+    copy_dir(&share_fixtures().join("claude/projects"), &person.claude().join("projects"));
+    copy_dir(&share_fixtures().join("codex/sessions"), &person.codex().join("sessions"));
+    person
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -112,7 +77,7 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn sessions_arrive_byte_identical_verify_elsewhere_and_resume_in_the_real_agents() {
     let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
-    let alice = Person::new(&relay).with_fixtures();
+    let alice = with_fixtures(Person::new(&relay));
     let lab = AgentLab::new();
     let bob = |args: &[&str]| bob_ok(&lab, &relay, args);
     let a_id = alice.id();
@@ -310,10 +275,10 @@ fn post(relay: &Relay, echo_id: &str, body: Vec<u8>) -> String {
 #[test]
 fn hostile_envelopes_are_refused_with_nothing_installed() {
     let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
-    let alice = Person::new(&relay).with_fixtures();
+    let alice = with_fixtures(Person::new(&relay));
     let bob = Person::new(&relay);
     let carol = Person::new(&relay);
-    let mallory = Person::new(&relay).with_fixtures();
+    let mallory = with_fixtures(Person::new(&relay));
     let ids: Vec<Value> = [&alice, &bob, &carol, &mallory].iter().map(|p| p.id()).collect();
     let id = |i: usize| ids[i]["echo_id"].as_str().unwrap().to_string();
     alice.ok(&["friend", "add", "bob", &id(1)]);
@@ -430,7 +395,7 @@ fn a_relay_that_substitutes_a_key_at_friend_add_is_refused() {
             let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
         }
     });
-    let bob = Person { sbx: Sbx::new(), relay: url };
+    let bob = Person::on(&url);
     let out = bob.run(&["friend", "add", "alice", "0123456789abcdef0123"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not hash"), "{}", String::from_utf8_lossy(&out.stderr));
@@ -536,7 +501,7 @@ fn identities_from_ssh_keys_a_relay_that_is_down_and_no_session_here() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{}", String::from_utf8_lossy(&out.stderr));
     }
     // A relay that is down: the identity still works, with a warning.
-    let offline = Person { sbx: Sbx::new(), relay: "http://127.0.0.1:9".into() };
+    let offline = Person::on("http://127.0.0.1:9");
     let out = offline.run(&["id"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning"), "{}", String::from_utf8_lossy(&out.stderr));
@@ -546,7 +511,7 @@ fn identities_from_ssh_keys_a_relay_that_is_down_and_no_session_here() {
     assert_eq!(doctor["sharing"]["relay_reachable"], true);
     assert_eq!(offline.json(&["doctor"])["sharing"]["relay_reachable"], false);
     // `sbx send` outside any session's directory: exit 2, with recent sessions to choose from.
-    let alice = Person::new(&relay).with_fixtures();
+    let alice = with_fixtures(Person::new(&relay));
     alice.id();
     alice.ok(&["friend", "add", "me", v["echo_id"].as_str().unwrap()]);
     let out = alice.command().current_dir(alice.sbx.home()).args(["send", "me"]).output().unwrap();
@@ -590,7 +555,7 @@ fn listed(who: &Person) -> Vec<String> {
 #[test]
 fn what_strangers_post_costs_little_and_drives_nothing() {
     let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
-    let alice = Person::new(&relay).with_fixtures();
+    let alice = with_fixtures(Person::new(&relay));
     let bob = Person::new(&relay);
     let (a, b) = (alice.id(), bob.id());
     alice.ok(&["friend", "add", "bob", b["echo_id"].as_str().unwrap()]);

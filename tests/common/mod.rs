@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod browser;
+pub mod person;
 pub mod relay;
 pub mod web;
 
