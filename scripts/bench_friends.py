@@ -50,6 +50,9 @@ def run(exe, tmp, quick, log):
         sbx(benv, "friend", "add", "alice", aid)
         sbx(aenv, "new", "-d", "-s", "a")
         sbx(benv, "new", "-d", "-s", "b")
+        # A message goes only once Bob's sbx has said he added Alice back.
+        while json.loads(sbx(aenv, "friend", "sessions", "bob", "--json"))["added_you_back"] is not True:
+            time.sleep(0.1)
         log(f"friends: {n} messages, send → in the friend's inbox")
         times = []
         for i in range(n + 3):

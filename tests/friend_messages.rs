@@ -16,6 +16,8 @@ trait Messages {
     fn find_message(&self, label: &str, subject: &str) -> Option<Value>;
     fn messages(&self, label: &str) -> usize;
     fn wait_log(&self, line: &str);
+    fn friend_sessions(&self, friend: &str) -> Value;
+    fn wait_added_back(&self, friend: &str);
 }
 
 impl Messages for Person {
@@ -33,6 +35,15 @@ impl Messages for Person {
     fn wait_log(&self, line: &str) {
         wait_for(&format!("{line:?} in the server log"), || self.log().contains(line).then_some(()));
     }
+    fn friend_sessions(&self, friend: &str) -> Value {
+        self.json(&["friend", "sessions", friend])
+    }
+    /// Once `friend`'s sbx has said (signed, through the relay) that they added us back.
+    fn wait_added_back(&self, friend: &str) {
+        wait_for(&format!("{friend} heard to have added us back"), || {
+            (self.friend_sessions(friend)["added_you_back"] == true).then_some(())
+        });
+    }
 }
 
 /// Alice adds Bob by his echo-id; Bob adds Alice by the invite code she gives him.
@@ -46,6 +57,9 @@ fn friends(relay: &Relay) -> (Person, Person) {
     let added = bob.json(&["friend", "add", "alice", invite["invite"].as_str().unwrap()]);
     assert_eq!(added["echo_id"], invite["echo_id"], "the code carries Alice's id");
     assert!(added["their_relay"].is_null(), "the same relay: nothing to say");
+    assert_eq!(added["told"], true, "Alice's sbx is told at once: {added}");
+    alice.wait_added_back("bob");
+    bob.wait_added_back("alice");
     (alice, bob)
 }
 
@@ -189,13 +203,14 @@ fn replayed_misaddressed_and_unfriended_letters_are_refused_with_nothing_deliver
     alice.ok(&["new", "-d", "-s", "a", "--label", "writer"]);
 
     // Bob is away: the letter waits on the relay, where it is copied.
+    kill(&bob);
     let sent =
         alice.json(&["msg", "send", "bob/user", "secret plan", "--body", "the launch code is 42", "--as", "writer"]);
     wait_for("posted", || {
         (alice.json(&["msg", "read", &sent["id"].to_string(), "--as", "writer"])["status"] == "posted").then_some(())
     });
     let copied = letters_on(&relay).pop().expect("the letter on the relay");
-    bob.ok(&["new", "-d", "-s", "b"]);
+    bob.ok(&["new", "-d", "-s", "b1"]);
     bob.wait_message("user", "secret plan");
     wait_for("the relay emptied", || letters_on(&relay).is_empty().then_some(()));
 
@@ -211,15 +226,29 @@ fn replayed_misaddressed_and_unfriended_letters_are_refused_with_nothing_deliver
     assert_eq!(carol.messages("user"), 0);
 
     // Alice is no longer Bob's friend (Carol still is, so he still listens): her letter (the
-    // copy, and a new one) is refused, kept sealed for review, never delivered.
+    // copy, and one she sent while Bob's server was down) is refused, kept sealed for review,
+    // never delivered.
+    kill(&bob);
+    let later = alice.json(&["msg", "send", "bob/user", "after the break", "--as", "writer"]);
+    wait_for("posted", || {
+        (alice.json(&["msg", "read", &later["id"].to_string(), "--as", "writer"])["status"] == "posted").then_some(())
+    });
     bob.ok(&["friend", "add", "carol", &carol_id]);
-    bob.ok(&["friend", "rm", "alice"]);
+    let removed = bob.json(&["friend", "rm", "alice"]);
+    assert_eq!(removed["told"], true, "{removed}");
     post_letter(&relay, &bob.echo_id(), &copied);
-    alice.ok(&["msg", "send", "bob/user", "after the break", "--as", "writer"]);
-    bob.wait_log("who is not a friend; kept for review");
-    wait_for("both refused", || (bob.log().matches("who is not a friend").count() >= 2).then_some(()));
+    bob.ok(&["new", "-d", "-s", "b2"]);
+    let refused = "who is not a friend; kept for review";
+    wait_for("both refused", || (bob.log().matches(refused).count() >= 2).then_some(()));
     assert!(bob.find_message("user", "after the break").is_none(), "delivered from someone unfriended");
     assert_eq!(bob.messages("user"), 1);
+    // Alice's sbx heard it, signed by Bob: what she sends now is refused before it is queued.
+    wait_for("Bob's goodbye heard", || (alice.friend_sessions("bob")["removed_you"] == true).then_some(()));
+    let out = alice.run(&["msg", "send", "bob/user", "still there?", "--as", "writer"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not_mutual") && err.contains("removed you"), "{err}");
+    assert_eq!(sql(&alice, "SELECT count(*) FROM messages WHERE subject = 'still there?'"), "0", "kept all the same");
     let kept = std::fs::read_dir(bob.sbx.home().join("data/letters/unknown")).unwrap().count();
     assert!(kept >= 1, "nothing kept for review");
     // Nothing of the letter in the clear in any log.
@@ -327,8 +356,165 @@ fn alices_claude_messages_bobs_codex_through_the_relay_and_the_answer_comes_back
     assert_eq!(back["from"], "bob/reviewer");
 }
 
+/// An agent lab's answer to a command with `--json`.
+fn lab_json(lab: &common::agents::AgentLab, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    serde_json::from_str(&lab.ok(&a)).unwrap()
+}
+
+/// Until Bob's sbx has added Alice back, her message is refused before it is queued. Then
+/// Bob's sbx tells her, sealed, the sessions he lets her see — none, one label, all, none
+/// again — and `bridge_list_sessions` (`msg sessions`) lists them marked remote, with their
+/// real agent and state; the relay holds none of it readable.
+#[test]
+fn a_friend_sees_only_the_sessions_they_are_let_see_and_only_a_friend_who_added_you_gets_mail() {
+    use common::agents::AgentLab;
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
+    let alice = AgentLab::new().with_env("SBX_RELAY", &relay.url);
+    let bob = AgentLab::new().with_env("SBX_RELAY", &relay.url);
+    let bob_id = lab_json(&bob, &["id"])["echo_id"].as_str().unwrap().to_string();
+    lab_json(&alice, &["id"]);
+    alice.ok(&["friend", "add", "bob", &bob_id]);
+    alice.ok(&["new", "-d", "-s", "a", "--label", "writer"]);
+    let out = alice.run(&["msg", "send", "bob/user", "hello?", "--as", "writer"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not_mutual") && err.contains("sbx friend invite"), "refused with the next step: {err}");
+    let heard = lab_json(&alice, &["friend", "sessions", "bob"]);
+    assert_eq!(
+        (heard["added_you_back"].clone(), heard["sessions"].clone()),
+        (Value::Bool(false), serde_json::json!([]))
+    );
+
+    let invite = lab_json(&alice, &["friend", "invite"]);
+    bob.ok(&["friend", "add", "alice", invite["invite"].as_str().unwrap()]);
+    let project = bob.project.display().to_string();
+    let mut panes = Vec::new();
+    for label in ["reviewer", "private"] {
+        let args = ["new", "-d", "-s", label, "-c", &project, "--agent", "codex", "--label", label];
+        panes.push(bob.ok(&args).trim().to_string());
+    }
+    for pane in &panes {
+        bob.wait(pane, "idle");
+    }
+    let sessions = |lab: &AgentLab| lab_json(lab, &["friend", "sessions", "bob"]);
+    wait_for("Bob heard to have added Alice", || (sessions(&alice)["added_you_back"] == true).then_some(()));
+    assert_eq!(sessions(&alice)["sessions"], serde_json::json!([]), "nothing seen unless Bob says so");
+
+    let names = |v: &Value| -> Vec<String> {
+        let mut n: Vec<String> =
+            v["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+        n.sort();
+        n
+    };
+    bob.ok(&["friend", "presence", "alice", "reviewer"]);
+    let seen = wait_for("bob/reviewer seen", || {
+        let v = sessions(&alice);
+        (names(&v) == ["bob/reviewer"]).then_some(v)
+    });
+    let s = &seen["sessions"][0];
+    assert_eq!(
+        (s["agent"].as_str(), s["state"].as_str(), s["remote"].as_bool()),
+        (Some("codex"), Some("idle"), Some(true))
+    );
+    assert_eq!(seen["online"], true);
+    // bridge_list_sessions is the same call: Alice's agents see bob/reviewer beside her own.
+    let listed = lab_json(&alice, &["msg", "sessions"]);
+    let remote: Vec<&Value> = listed["sessions"].as_array().unwrap().iter().filter(|s| s["remote"] == true).collect();
+    assert_eq!(remote.len(), 1, "{listed}");
+    assert_eq!((remote[0]["id"].as_str(), remote[0]["friend"].as_str()), (Some("bob/reviewer"), Some("bob")));
+
+    bob.ok(&["friend", "presence", "alice", "--all"]);
+    wait_for("both seen", || (names(&sessions(&alice)) == ["bob/private", "bob/reviewer"]).then_some(()));
+    bob.ok(&["friend", "presence", "alice", "--none"]);
+    wait_for("none seen", || names(&sessions(&alice)).is_empty().then_some(()));
+    let listed = lab_json(&alice, &["msg", "sessions", "--all"]);
+    assert!(!listed.to_string().contains("bob/"), "{listed}");
+    // What crossed the relay was sealed: no label, agent or state in its database.
+    let db = relay.db_bytes();
+    for secret in ["reviewer", "private", "codex"] {
+        assert!(!contains(&db, secret.as_bytes()), "{secret:?} is readable in the relay's database");
+    }
+    // And now a message goes.
+    let sent = lab_json(&alice, &["msg", "send", "bob/reviewer", "hello", "--as", "writer"]);
+    assert_eq!(sent["status"], "queued", "{sent}");
+}
+
+/// A send the sender heard "queued" survives the relay crashing: the letter the relay held
+/// when it died is there when it comes back, the ones sent while it was down wait in the
+/// outbox, and each arrives once.
+#[test]
+fn messages_survive_a_relay_crash_and_arrive_once() {
+    let args = ["--rate-limit", "0", "--challenge-limit", "0"];
+    let relay = relay::start(&args);
+    let (alice, bob) = friends(&relay);
+    alice.ok(&["new", "-d", "-s", "a", "--label", "writer"]);
+    let status = |id: &Value| alice.json(&["msg", "read", &id.to_string(), "--as", "writer"])["status"].clone();
+    // Bob's server is down: the first letter waits on the relay.
+    kill(&bob);
+    let held = alice.json(&["msg", "send", "bob/user", "held by the relay", "--as", "writer"])["id"].clone();
+    wait_for("posted", || (status(&held) == "posted").then_some(()));
+    let mut queued = Vec::new();
+    let _relay = relay.crash_and_restart(&args, || {
+        for i in 0..3 {
+            let sent = alice.json(&["msg", "send", "bob/user", &format!("while down {i}"), "--as", "writer"]);
+            assert_eq!(sent["status"], "queued", "{sent}");
+            queued.push(sent["id"].clone());
+        }
+        // Nothing can be posted: they stay queued.
+        assert!(queued.iter().all(|id| status(id) == "queued"));
+    });
+    bob.ok(&["new", "-d", "-s", "b"]);
+    for subject in ["held by the relay", "while down 0", "while down 1", "while down 2"] {
+        bob.wait_message("user", subject);
+    }
+    for id in queued.iter().chain([&held]) {
+        wait_for("delivered", || (status(id) == "delivered").then_some(()));
+    }
+    assert_eq!(bob.messages("user"), 4, "each once");
+}
+
+/// Bob answers Alice's message from his TUI's inbox (C-b i, Enter, r): the reply goes back to
+/// her machine and joins her thread.
+#[test]
+fn a_friends_message_is_answered_from_the_tui_inbox() {
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
+    let (alice, bob) = friends(&relay);
+    alice.ok(&["new", "-d", "-s", "a", "--label", "writer"]);
+    let sent =
+        alice.json(&["msg", "send", "bob/user", "lunch at noon?", "--body", "the usual place", "--as", "writer"]);
+    bob.ok(&["new", "-d", "-s", "work"]);
+    bob.wait_message("user", "lunch at noon?");
+    let tmux = Tmux::new("friend-reply");
+    let env = format!("SBX_RELAY={} {}", relay.url, bob.sbx.env_prefix());
+    tmux.start("outer", 150, 40, &format!("{env} {SBX} attach -t work"));
+    tmux.wait_screen("outer", "─ %");
+    tmux.send("outer", &["C-b", "i"]);
+    tmux.wait_screen("outer", "Enter read");
+    // The sidebar's view reaches the client a moment after the delivery: wait for the row.
+    tmux.wait_screen("outer", "⇄ alice/writer lunch at noon?");
+    tmux.send("outer", &["Enter"]);
+    tmux.wait_screen("outer", "the usual place");
+    let screen = tmux.capture("outer");
+    assert!(screen.contains("alice/writer"), "the sender, marked as a friend's: {screen}");
+    tmux.send("outer", &["r"]);
+    tmux.send("outer", &["-l", "yes, see you there"]);
+    tmux.send("outer", &["Enter"]);
+    tmux.wait_screen("outer", "reply sent");
+    let back = alice.wait_message("writer", "re: lunch at noon?");
+    assert_eq!(back["from"], "bob/user");
+    assert_eq!(back["thread"], sent["id"], "{back}");
+    let full = alice.json(&["msg", "read", &back["id"].to_string(), "--as", "writer"]);
+    assert_eq!(full["body"], "yes, see you there");
+}
+
 /// Kill a server the hard way (SIGKILL: no goodbye, no flush beyond what is on disk).
 fn kill(who: &Person) {
+    // A server started by a bridge call alone has no pane to find it by.
+    if who.sbx.panes().is_empty() {
+        who.ok(&["new", "-d", "-s", "kept"]);
+    }
     let pid = who.sbx.server_pid();
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     wait_for("the server gone", || (!process_alive(pid)).then_some(()));

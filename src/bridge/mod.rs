@@ -10,6 +10,7 @@ pub mod client;
 mod dashboard;
 mod inbox;
 mod ops;
+mod presence;
 mod quota;
 mod remote;
 mod router;
@@ -146,6 +147,10 @@ pub enum RemoteMsg {
     Dropped(String),
     /// A letter from the friend `friend`, opened and checked: deliver it.
     Deliver { friend: String, letter: Box<crate::share::letter::Letter> },
+    /// The agent sessions in this server's panes, for friends' presence.
+    LocalSessions,
+    /// A presence from the friend `friend`, opened and checked: keep it if it is newer.
+    Presence { friend: String, presence: Box<crate::share::presence::Presence> },
 }
 
 /// What the bridge tells the server loop.

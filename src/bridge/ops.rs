@@ -55,6 +55,7 @@ impl Router {
             BridgeOp::InboxBlock => self.inbox_block(me),
             BridgeOp::Dashboard { limit } => self.dashboard(me, limit),
             BridgeOp::Peek { id } => self.peek(me, id),
+            BridgeOp::FriendSessions { friend } => self.friend_sessions(&friend),
         };
         Outcome::Reply(result)
     }
@@ -101,6 +102,7 @@ impl Router {
             .filter(|e| e.row.kind != "user")
             .filter(|e| all || (self.dir.online(e, now) && e.row.agent.is_some()))
             .map(|e| self.describe(&e.row.id))
+            .chain(self.remote_sessions(all))
             .collect();
         json!({ "sessions": sessions })
     }

@@ -41,15 +41,9 @@ impl Router {
         let friends = crate::share::friends::Friends::load_from(&self.config_dir)
             .map_err(|e| Error::new("bad_friends", format!("{e:#}"), "fix friends.toml (sbx friend list)"))?;
         if !friends.friends.contains_key(friend) {
-            return Err(Error::new(
-                "not_a_friend",
-                format!("{friend:?} is not one of your friends"),
-                self.step(
-                    "add them first: sbx friend add NAME ECHO-ID (they add you too), or pick one: sbx friend list",
-                    "ask the user to add them: sbx friend add NAME ECHO-ID",
-                ),
-            ));
+            return Err(self.not_a_friend(friend));
         }
+        self.check_mutual(&friends, friend)?;
         if !valid_remote(to) {
             return Err(Error::new(
                 "unknown_address",
@@ -153,6 +147,8 @@ impl Router {
                 Ok(json!({}))
             }
             RemoteMsg::Deliver { friend, letter } => self.deliver_remote(&friend, *letter),
+            RemoteMsg::LocalSessions => Ok(self.local_sessions()),
+            RemoteMsg::Presence { friend, presence } => self.take_presence(&friend, *presence),
         }
     }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use super::{agent, messages, share};
+use super::{agent, messages};
 
 #[derive(Parser)]
 #[command(name = "sbx", version, about = "A terminal multiplexer for coding agents")]
@@ -233,7 +233,7 @@ pub enum Cmd {
     Friend {
         /// What to do with friends.
         #[command(subcommand)]
-        action: share::FriendCmd,
+        action: super::friend::FriendCmd,
     },
     /// Agent sessions on this machine, newest first.
     Sessions {

@@ -209,6 +209,11 @@ fn print_message(m: &Value) {
 }
 
 fn print_sent(v: &Value) {
+    // To a friend's machine: queued here, posted and delivered later (`msg read` shows which).
+    if v["status"] == "queued" {
+        outln!("queued #{} for {} (sealed; sbx msg read {} shows when it is delivered)", v["id"], s(v, "to"), v["id"]);
+        return;
+    }
     let to: Vec<&str> = v
         .get("delivered_to")
         .and_then(Value::as_array)

@@ -2,6 +2,7 @@
 
 mod agent;
 mod args;
+mod friend;
 mod help;
 mod messages;
 pub mod output;
@@ -395,7 +396,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
         Cmd::Search { query, limit, as_pane } => messages::search(query, limit, as_pane, json, paths).await,
         Cmd::Artifact { as_pane, action } => messages::artifact(action, as_pane, json, paths).await,
         Cmd::Id { key } => share::id(key, json, paths).await,
-        Cmd::Friend { action } => share::friend(action, json, paths).await,
+        Cmd::Friend { action } => friend::friend(action, json, paths).await,
         Cmd::Sessions { tool, limit } => share::list_sessions(tool, limit, json),
         Cmd::Send { friend, session } => share::send(friend, session, json, paths).await,
         Cmd::Inbox => share::inbox(json, paths).await,

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Subcommand;
 use serde_json::json;
 
 use super::output::{errln, outln, plain, print_json, write_err, CliResult, Error};
@@ -11,36 +10,12 @@ use crate::config::paths::Paths;
 use crate::relay::client::{RelayClient, Signer};
 use crate::relay::wire;
 use crate::share::envelope::{self, Opened};
-use crate::share::friends::{valid_name, Friend, Friends};
+use crate::share::friends::Friends;
 use crate::share::identity::{self, Identity};
 use crate::share::inbox;
 use crate::share::sessions::{self, Session, Tool};
 
-#[derive(Subcommand)]
-pub enum FriendCmd {
-    /// Add a friend by echo-id or invite code (their key is fetched from the relay and checked
-    /// against the id).
-    Add {
-        /// The name you will send to them by (letters, digits, - _ .).
-        name: String,
-        /// Their echo-id, as `sbx id` prints it on their machine, or the code `sbx friend
-        /// invite` printed there.
-        #[arg(value_name = "ECHO-ID|CODE")]
-        echo_id: String,
-    },
-    /// Print a code carrying your echo-id and relay, for a friend's `sbx friend add NAME CODE`.
-    Invite,
-    /// Your friends and their echo-ids.
-    List,
-    /// Forget a friend.
-    #[command(visible_alias = "remove")]
-    Rm {
-        /// The friend's name.
-        name: String,
-    },
-}
-
-fn err(e: impl std::fmt::Display, next: &str) -> Error {
+pub(super) fn err(e: impl std::fmt::Display, next: &str) -> Error {
     Error::new("share_failed", e.to_string(), next)
 }
 
@@ -71,121 +46,6 @@ pub async fn id(key: Option<PathBuf>, json: bool, paths: &Paths) -> CliResult {
             Err(w) => errln!("sbx: warning: {w}\n  next: start the relay or set SBX_RELAY, then run sbx id again"),
         }
         outln!("Friends add you with: sbx friend add <your name> {}", me.echo_id());
-    }
-    Ok(())
-}
-
-pub async fn friend(cmd: FriendCmd, json: bool, paths: &Paths) -> CliResult {
-    let mut friends = Friends::load(paths).map_err(|e| err(format!("{e:#}"), "fix friends.toml"))?;
-    match cmd {
-        FriendCmd::Add { name, echo_id } => {
-            if !valid_name(&name) {
-                return Err(err(
-                    format!("{name:?} is not a usable name"),
-                    "letters, digits, '-', '_', '.', at most 64",
-                ));
-            }
-            // An invite names the relay the friend publishes on: their key comes from there.
-            let (echo_id, their_relay) = match crate::share::invite::is_invite(&echo_id) {
-                true => {
-                    let invite = crate::share::invite::decode(&echo_id)
-                        .map_err(|why| err(why, "ask your friend for the code again: sbx friend invite"))?;
-                    (invite.echo_id, Some(invite.relay))
-                }
-                false => (echo_id, None),
-            };
-            if !wire::valid_echo_id(&echo_id) {
-                return Err(err(
-                    format!("{echo_id:?} is not an echo-id"),
-                    "an echo-id is 20 lower-case hex characters (sbx id shows yours)",
-                ));
-            }
-            if let Some(f) = friends.friends.get(&name).filter(|f| f.echo_id != echo_id) {
-                return Err(err(
-                    format!("{name} is already a friend (echo-id {})", f.echo_id),
-                    "remove them first: sbx friend rm NAME",
-                ));
-            }
-            let mine = relay(paths);
-            let client = match (&their_relay, &mine) {
-                (Some(url), _) => {
-                    crate::relay::client::RelayClient::new(url).map_err(|e| err(e, "ask for the code again"))?
-                }
-                (None, _) => mine.clone()?,
-            };
-            let key = client.fetch_key(&echo_id).await.map_err(|e| {
-                err(e, "check the echo-id with your friend, and that they ran sbx id against this relay")
-            })?;
-            // Messages and sessions go through your own relay: say so when it is not theirs.
-            let other_relay = match (&their_relay, &mine) {
-                (Some(theirs), Ok(m)) if m.url().trim_end_matches('/') != theirs.trim_end_matches('/') => {
-                    Some(theirs.clone())
-                }
-                (Some(theirs), Err(_)) => Some(theirs.clone()),
-                _ => None,
-            };
-            let friend = Friend {
-                echo_id: echo_id.clone(),
-                public_key: identity::public_line(&key),
-                added: wire::rfc3339(wire::now_secs()),
-            };
-            friends.friends.insert(name.clone(), friend);
-            friends.save(paths)?;
-            if json {
-                print_json(&json!({ "name": name, "echo_id": echo_id, "fingerprint": wire::fingerprint(&key),
-                                    "their_relay": other_relay }));
-            } else {
-                outln!("added {name} ({echo_id}), key fingerprint {}", wire::fingerprint(&key));
-                if let Some(theirs) = &other_relay {
-                    errln!(
-                        "sbx: warning: {name} uses the relay {}, not yours\n  next: use theirs too: SBX_RELAY={} (or relay = \"…\" in config.toml)",
-                        plain(theirs),
-                        plain(theirs)
-                    );
-                }
-            }
-        }
-        FriendCmd::Invite => {
-            let me = me(paths)?;
-            let relay = relay(paths)?;
-            let code = crate::share::invite::encode(&crate::share::invite::Invite {
-                echo_id: me.echo_id(),
-                relay: relay.url().to_string(),
-            });
-            if json {
-                print_json(&json!({ "invite": code, "echo_id": me.echo_id(), "relay": relay.url() }));
-            } else {
-                outln!("{code}");
-                outln!("your friend runs: sbx friend add <your name> {code}");
-            }
-        }
-        FriendCmd::List => {
-            if json {
-                let list: Vec<_> = friends
-                    .friends
-                    .iter()
-                    .map(|(name, f)| json!({ "name": name, "echo_id": f.echo_id, "public_key": f.public_key, "added": f.added }))
-                    .collect();
-                print_json(&list);
-            } else if friends.friends.is_empty() {
-                outln!("no friends yet: sbx friend add NAME ECHO-ID");
-            } else {
-                for (name, f) in &friends.friends {
-                    outln!("{name:<20} {}  added {}", f.echo_id, f.added);
-                }
-            }
-        }
-        FriendCmd::Rm { name } => {
-            if friends.friends.remove(&name).is_none() {
-                return Err(err(format!("no friend named {name}"), "see them: sbx friend list"));
-            }
-            friends.save(paths)?;
-            if json {
-                print_json(&json!({ "removed": name }));
-            } else {
-                outln!("removed {name}");
-            }
-        }
     }
     Ok(())
 }

@@ -167,7 +167,8 @@ state, working directory and unread count. Others address you by pane id, label 
     }
 
     #[tool(description = "List the agent sessions on this machine (in sbx panes and outside): id, pane, \
-label, agent, state (starting, working, waiting, idle), session id, cwd, summary, online.")]
+label, agent, state (starting, working, waiting, idle), session id, cwd, summary, online. Friends' sessions \
+they let you see are listed too, marked remote, with the address to send to (FRIEND/LABEL).")]
     async fn bridge_list_sessions(&self, Parameters(p): Parameters<ListSessions>) -> ToolResult {
         answer(self.link.call(BridgeOp::ListSessions { all: p.all }).await)
     }

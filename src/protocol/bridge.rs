@@ -74,6 +74,11 @@ pub enum BridgeOp {
     Peek {
         id: i64,
     },
+    /// What a friend's sbx last said: whether they added you back, and the sessions they let
+    /// you see.
+    FriendSessions {
+        friend: String,
+    },
 }
 
 /// Who makes a call: a person or script through the CLI, or an agent through `sbx mcp`. The

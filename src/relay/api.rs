@@ -26,6 +26,8 @@ const SPILL_AT: usize = 1024 * 1024;
 const MAX_NONCES: usize = 100_000;
 const MAX_WAIT_SECS: u64 = 60;
 const MAX_KEY_BODY: usize = 4096;
+/// The most one presence may be (it lists a few sessions; it never spills to a file).
+const MAX_PRESENCE_BLOB: u64 = 128 * 1024;
 /// An upload whose next piece does not come within this long is cut off (a slow client
 /// cannot hold a connection open with a trickle).
 pub const BODY_IDLE: Duration = Duration::from_secs(20);
@@ -372,7 +374,7 @@ async fn receive(body: Body, max: u64) -> Result<(Incoming, u64), ApiError> {
 fn kind_of(q: &HashMap<String, String>) -> Result<BlobKind, ApiError> {
     match q.get("kind") {
         None => Ok(BlobKind::Session),
-        Some(k) => BlobKind::parse(k).ok_or_else(|| bad("kind is session or message")),
+        Some(k) => BlobKind::parse(k).ok_or_else(|| bad("kind is session, message or presence")),
     }
 }
 
@@ -384,10 +386,21 @@ async fn post_mailbox(
     Query(q): Query<HashMap<String, String>>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    relay.admit(relay.client_ip(peer, &headers), POSTS, relay.limits.posts_per_minute)?;
     check_echo_id(&id)?;
     let kind = kind_of(&q)?;
-    let max = relay.limits.max_blob;
+    // A presence takes its sender's one slot: only its sender may fill it. Each takes a
+    // challenge, rate-limited per address; it adds nothing to the mailbox but replaces.
+    let sender = match kind {
+        BlobKind::Presence => Some(relay.authenticate(&headers).await?),
+        _ => {
+            relay.admit(relay.client_ip(peer, &headers), POSTS, relay.limits.posts_per_minute)?;
+            None
+        }
+    };
+    let max = match kind {
+        BlobKind::Presence => relay.limits.max_blob.min(MAX_PRESENCE_BLOB),
+        _ => relay.limits.max_blob,
+    };
     let declared = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
         return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("blob over the limit of {max} bytes")));
@@ -409,9 +422,11 @@ async fn post_mailbox(
         received_at: now,
         expires_at: now + ttl,
     };
-    match incoming {
-        Incoming::Memory(_) => quick(relay.store.put_blob(&meta, incoming))?,
-        Incoming::File(_) => {
+    match (incoming, &sender) {
+        (Incoming::Memory(bytes), Some(sender)) => quick(relay.store.replace_blob(&meta, sender, &bytes))?,
+        (Incoming::File(_), Some(_)) => return Err(bad("a presence is small")),
+        (incoming @ Incoming::Memory(_), None) => quick(relay.store.put_blob(&meta, incoming))?,
+        (incoming @ Incoming::File(_), None) => {
             let store = relay.store.clone();
             let stored = meta.clone();
             blocking(move || store.put_blob(&stored, incoming)).await?

@@ -184,6 +184,21 @@ impl RelayClient {
         Self::check(r).await?.json().await.map_err(|e| invalid(e.to_string()))
     }
 
+    /// Post our presence for `recipient`, in place of the last one we posted them.
+    pub async fn post_presence(&self, signer: &dyn Signer, recipient: &str, body: Vec<u8>) -> RelayResult<Posted> {
+        let headers = self.auth(signer).await?;
+        let r = self
+            .http
+            .post(format!("{}/mailbox/{recipient}", self.base))
+            .query(&[("kind", BlobKind::Presence.as_str())])
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        Self::check(r).await?.json().await.map_err(|e| invalid(e.to_string()))
+    }
+
     /// The blobs waiting for us; with `wait`, the relay holds the answer until one arrives.
     pub async fn list(&self, signer: &dyn Signer, wait: Option<u64>) -> RelayResult<Vec<Listed>> {
         self.list_kind(signer, BlobKind::Session, wait).await
@@ -309,6 +324,37 @@ mod tests {
         assert_eq!(client.fetch_all(&bob, &message.id, 1 << 20).await.unwrap(), b"a letter");
         let odd = reqwest::Client::new().post(format!("{url}/mailbox/{}?kind=other", bob.echo_id())).body("x").send();
         assert_eq!(odd.await.unwrap().status(), 400, "an unknown kind");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_presence_needs_its_sender_and_replaces_their_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).unwrap());
+        let url = serve(router(Relay::new(store, limits()))).await;
+        let client = RelayClient::new(&url).unwrap();
+        let (alice, bob, carol) = (
+            ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
+            ed25519_dalek::SigningKey::from_bytes(&[2; 32]),
+            ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+        );
+        for k in [&alice, &bob, &carol] {
+            client.publish(k).await.unwrap();
+        }
+        // Anyone may post a message; a presence needs its sender's signature.
+        let anonymous = client.post_kind(&bob.echo_id(), BlobKind::Presence, b"x".to_vec()).await.unwrap_err();
+        assert_eq!(anonymous.status, Some(401), "{anonymous}");
+        let first = client.post_presence(&alice, &bob.echo_id(), b"alice 1".to_vec()).await.unwrap();
+        let carols = client.post_presence(&carol, &bob.echo_id(), b"carol 1".to_vec()).await.unwrap();
+        let second = client.post_presence(&alice, &bob.echo_id(), b"alice 2".to_vec()).await.unwrap();
+        let listed: Vec<String> =
+            client.list_kind(&bob, BlobKind::Presence, None).await.unwrap().into_iter().map(|l| l.id).collect();
+        assert_eq!(listed, [carols.id.clone(), second.id.clone()], "Alice's first was replaced");
+        assert_eq!(client.fetch_all(&bob, &first.id, 100).await.unwrap_err().status, Some(404));
+        assert_eq!(client.fetch_all(&bob, &second.id, 100).await.unwrap(), b"alice 2");
+        assert!(client.list(&bob, None).await.unwrap().is_empty(), "an echos listing shows no presence");
+        assert!(client.list_kind(&bob, BlobKind::Message, None).await.unwrap().is_empty());
+        let big = client.post_presence(&alice, &bob.echo_id(), vec![0u8; 4097]).await.unwrap_err();
+        assert_eq!(big.status, Some(413), "the relay's limit holds for a presence too");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,11 +29,13 @@ pub enum KeyPut {
 }
 
 /// What a blob is, as far as the relay can tell (it reads nothing inside): an echos session
-/// envelope — all an echos client lists — or an sbx bridge message between friends' machines.
+/// envelope — all an echos client lists — an sbx bridge message between friends' machines,
+/// or an sbx presence (one per sender and recipient, replaced by the sender's next).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobKind {
     Session,
     Message,
+    Presence,
 }
 
 impl BlobKind {
@@ -41,6 +43,7 @@ impl BlobKind {
         match self {
             BlobKind::Session => "session",
             BlobKind::Message => "message",
+            BlobKind::Presence => "presence",
         }
     }
 
@@ -48,6 +51,7 @@ impl BlobKind {
         match text {
             "session" => Some(BlobKind::Session),
             "message" => Some(BlobKind::Message),
+            "presence" => Some(BlobKind::Presence),
             _ => None,
         }
     }
@@ -67,6 +71,9 @@ pub trait RelayStore: Send + Sync + 'static {
     fn put_key(&self, echo_id: &str, key: &StoredKey) -> Result<KeyPut>;
     fn key(&self, echo_id: &str) -> Result<Option<StoredKey>>;
     fn put_blob(&self, meta: &BlobMeta, body: Incoming) -> Result<()>;
+    /// Store a blob from the authenticated `sender` in place of any earlier one of the same
+    /// kind from them to the same recipient (their presence: one slot each).
+    fn replace_blob(&self, meta: &BlobMeta, sender: &str, bytes: &[u8]) -> Result<()>;
     /// The recipient's blobs of one kind that have not expired, oldest first.
     fn list(&self, recipient: &str, kind: BlobKind, now: i64) -> Result<Vec<BlobMeta>>;
     /// How many blobs wait for the recipient, and their bytes (expired ones not counted).
@@ -122,6 +129,12 @@ impl SqliteStore {
                 .context("cannot add blob kinds to the relay's store")?;
         }
         conn.execute_batch("CREATE INDEX IF NOT EXISTS blobs_recipient_kind ON blobs(recipient, kind, received_at)")?;
+        // Only blobs that replace their sender's last one (presence) say who sent them.
+        if conn.prepare("SELECT sender FROM blobs LIMIT 0").is_err() {
+            conn.execute_batch("ALTER TABLE blobs ADD COLUMN sender TEXT")
+                .context("cannot add senders to the relay's store")?;
+        }
+        conn.execute_batch("CREATE INDEX IF NOT EXISTS blobs_slot ON blobs(recipient, kind, sender)")?;
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
@@ -229,6 +242,32 @@ impl RelayStore for SqliteStore {
                 }
             }
         }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn replace_blob(&self, meta: &BlobMeta, sender: &str, bytes: &[u8]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.prepare_cached("DELETE FROM blobs WHERE recipient = ?1 AND kind = ?2 AND sender = ?3")?.execute(params![
+            meta.recipient,
+            meta.kind.as_str(),
+            sender
+        ])?;
+        tx.prepare_cached(
+            "INSERT INTO blobs(id, recipient, size, received_at, expires_at, data, kind, sender)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            meta.id,
+            meta.recipient,
+            meta.size as i64,
+            meta.received_at,
+            meta.expires_at,
+            bytes,
+            meta.kind.as_str(),
+            sender
+        ])?;
         tx.commit()?;
         Ok(())
     }
@@ -362,5 +401,27 @@ mod tests {
         assert_eq!(store.list("r", BlobKind::Message, 5).unwrap(), [meta]);
         assert_eq!(store.list("r", BlobKind::Session, 5).unwrap().len(), 1, "an echos listing shows no message");
         assert_eq!(store.usage("r", 5).unwrap(), (2, 2), "one quota for the mailbox");
+    }
+
+    #[test]
+    fn a_senders_presence_replaces_their_last_and_no_one_elses() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("relay.db")).unwrap();
+        let meta = |id: &str| BlobMeta {
+            id: id.into(),
+            recipient: "r".into(),
+            kind: BlobKind::Presence,
+            size: 1,
+            received_at: 2,
+            expires_at: 100,
+        };
+        store.replace_blob(&meta("a1"), "alice", &[1]).unwrap();
+        store.replace_blob(&meta("c1"), "carol", &[3]).unwrap();
+        store.replace_blob(&meta("a2"), "alice", &[2]).unwrap();
+        let ids: Vec<String> = store.list("r", BlobKind::Presence, 5).unwrap().into_iter().map(|b| b.id).collect();
+        assert_eq!(ids, ["c1", "a2"], "Alice's first is gone, Carol's stays");
+        assert!(store.list("r", BlobKind::Session, 5).unwrap().is_empty(), "an echos listing shows no presence");
+        let mut buf = [0u8; 4];
+        assert_eq!((store.read_blob("a2", 0, &mut buf).unwrap(), buf[0]), (1, 2));
     }
 }

@@ -14,6 +14,21 @@ pub struct Friend {
     /// `ssh-ed25519 BASE64`.
     pub public_key: String,
     pub added: String,
+    /// Which of your agent sessions this friend may see (their label, agent and state):
+    /// labels, or `*` for every agent session. None unless you say so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sees: Vec<String>,
+}
+
+/// `sees` naming every session.
+pub const SEES_ALL: &str = "*";
+
+impl Friend {
+    /// Whether this friend may see an agent session labelled `label` (`None`: no label, seen
+    /// only by a friend who sees all).
+    pub fn may_see(&self, label: Option<&str>) -> bool {
+        self.sees.iter().any(|s| s == SEES_ALL || Some(s.as_str()) == label)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,24 +1,11 @@
-//! A bridge message between friends' machines, sealed: a "letter".
-//!
-//! ```text
-//! "SBXM" 0x01 | age binary ciphertext, one ssh-ed25519 recipient (the friend's key)
-//!   plaintext = u32 big-endian length | the letter (compact JSON) | its signature
-//!               (ed25519 over the letter's exact bytes, SSH wire form, as in an envelope)
-//! ```
+//! A bridge message between friends' machines, sealed: a "letter" (`SBXM` 0x01, in the
+//! container of `sealed.rs`).
 //!
 //! Everything a relay could learn from — who it is from (beyond the mailbox it is posted to),
 //! the recipient's label, subject, body, artifacts, thread, message id — is inside the
-//! ciphertext; the signature too, so only the recipient can tell who signed. The letter names
-//! the recipient's echo-id, so a letter re-sealed by its first recipient to someone else is
-//! refused as not theirs.
-//!
-//! Opening trusts nothing until checked, in this order: the recipient (age), the size (a
-//! bound before anything is held), the shape, the recipient's echo-id, the sender (a friend
-//! in friends.toml whose key hashes to the claimed id), the signature, each artifact's hash.
+//! ciphertext. Opening checks what `sealed::open` checks, then each artifact's hash.
 
-use std::io::{Read, Write};
-
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -30,7 +17,6 @@ pub const MAGIC: &[u8; 5] = b"SBXM\x01";
 pub const MAX_LETTER: usize = 16 * 1024 * 1024;
 /// The most artifact bytes one letter carries.
 pub const MAX_ARTIFACTS: usize = 8 * 1024 * 1024;
-const MAX_SIGNATURE: usize = 1024;
 
 /// A file sent with a message, whole.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -66,32 +52,17 @@ pub struct Letter {
     pub receipt: Option<String>,
 }
 
-/// Why a letter was not taken. Each is logged by the receiver, and nothing is delivered.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refused {
-    /// Not sealed for this identity (or not a letter at all).
-    NotForMe(String),
-    /// Sealed for us but broken: too large, not a letter, an artifact that does not match.
-    Malformed(String),
-    /// Signed for another recipient and re-sealed to us.
-    NotAddressedToUs { to: String },
-    /// From an echo-id that is not a friend's (kept for review, never delivered silently).
-    UnknownSender { echo_id: String },
-    /// The signature is not the friend's.
-    BadSignature { echo_id: String },
-}
+pub use super::sealed::Refused;
 
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refused::NotForMe(why) => write!(f, "not sealed for this identity: {why}"),
-            Refused::Malformed(why) => write!(f, "a broken letter: {why}"),
-            Refused::NotAddressedToUs { to } => write!(f, "signed for {to}, not for this identity (re-sealed)"),
-            Refused::UnknownSender { echo_id } => write!(f, "from {echo_id}, who is not a friend"),
-            Refused::BadSignature { echo_id } => {
-                write!(f, "claims to be from {echo_id}, but the signature is not theirs")
-            }
-        }
+impl super::sealed::Addressed for Letter {
+    fn sender_echo_id(&self) -> &str {
+        &self.from_echo_id
+    }
+    fn sender_fingerprint(&self) -> &str {
+        &self.from_fingerprint
+    }
+    fn recipient_echo_id(&self) -> &str {
+        &self.to_echo_id
     }
 }
 
@@ -134,22 +105,10 @@ pub fn seal(letter: &Letter, me: &dyn Signer, recipient: &[u8]) -> Result<Vec<u8
     if artifact_bytes > MAX_ARTIFACTS {
         bail!("the artifacts are {artifact_bytes} bytes, over the {MAX_ARTIFACTS} a message to a friend carries");
     }
-    if bytes.len() + 4 + MAX_SIGNATURE > MAX_LETTER {
+    if !super::sealed::fits(bytes.len(), MAX_LETTER) {
         bail!("the message is {} bytes, over the {MAX_LETTER} a message to a friend carries", bytes.len());
     }
-    let signature = wire::sig_wire(&me.sign(&bytes));
-    let recipient: age::ssh::Recipient = super::identity::public_line(recipient)
-        .parse()
-        .map_err(|e| anyhow::anyhow!("the friend's key is not usable by age: {e:?}"))?;
-    let mut out = MAGIC.to_vec();
-    let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-        .map_err(|e| anyhow::anyhow!("age: {e}"))?;
-    let mut sealed = encryptor.wrap_output(&mut out)?;
-    sealed.write_all(&(bytes.len() as u32).to_be_bytes())?;
-    sealed.write_all(&bytes)?;
-    sealed.write_all(&signature)?;
-    sealed.finish().context("cannot seal the message")?;
-    Ok(out)
+    super::sealed::seal(MAGIC, &bytes, me, recipient)
 }
 
 /// Open a letter sealed for `me`; `friend_key` gives the SSH wire key of a friend by echo-id.
@@ -159,67 +118,23 @@ pub fn open(
     my_echo_id: &str,
     friend_key: &dyn Fn(&str) -> Option<Vec<u8>>,
 ) -> Result<Letter, Refused> {
-    let Some(ciphertext) = sealed.strip_prefix(MAGIC.as_slice()) else {
-        return Err(Refused::NotForMe("not a letter (bad header)".into()));
-    };
-    let decryptor =
-        age::Decryptor::new_buffered(ciphertext).map_err(|e| Refused::NotForMe(format!("not an age file: {e}")))?;
-    let plain = decryptor.decrypt(std::iter::once(me as &dyn age::Identity)).map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys => Refused::NotForMe("sealed for another recipient".into()),
-        e => Refused::NotForMe(format!("cannot decrypt: {e}")),
+    let letter = super::sealed::open(MAGIC, sealed, MAX_LETTER, me, my_echo_id, friend_key, |bytes| {
+        let letter: Letter =
+            serde_json::from_slice(bytes).map_err(|e| Refused::Malformed(format!("not a letter: {e}")))?;
+        match letter.version {
+            1 => Ok(letter),
+            v => Err(Refused::Malformed(format!("version {v} (this sbx reads 1)"))),
+        }
     })?;
-    let mut text = Vec::new();
-    plain
-        .take(MAX_LETTER as u64 + 1)
-        .read_to_end(&mut text)
-        .map_err(|e| Refused::Malformed(format!("cannot decrypt: {e}")))?;
-    if text.len() > MAX_LETTER {
-        return Err(Refused::Malformed(format!("over {MAX_LETTER} bytes")));
-    }
-    let (len, rest) = text.split_at_checked(4).ok_or_else(|| Refused::Malformed("too short".into()))?;
-    let len = u32::from_be_bytes(len.try_into().unwrap_or_default()) as usize;
-    let (bytes, signature) = rest.split_at_checked(len).ok_or_else(|| Refused::Malformed("cut short".into()))?;
-    if signature.len() > MAX_SIGNATURE {
-        return Err(Refused::Malformed("an oversized signature".into()));
-    }
-    let letter: Letter = serde_json::from_slice(bytes).map_err(|e| Refused::Malformed(format!("not a letter: {e}")))?;
-    if letter.version != 1 {
-        return Err(Refused::Malformed(format!("version {} (this sbx reads 1)", letter.version)));
-    }
-    if letter.to_echo_id != my_echo_id {
-        return Err(Refused::NotAddressedToUs { to: letter.to_echo_id });
-    }
-    let echo_id = letter.from_echo_id.clone();
-    let Some(key) = friend_key(&echo_id) else { return Err(Refused::UnknownSender { echo_id }) };
-    if wire::fingerprint(&key) != letter.from_fingerprint || !wire::verify(&key, bytes, signature) {
-        return Err(Refused::BadSignature { echo_id });
-    }
     letter.artifact_bytes()?;
     Ok(letter)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::sealed::testing::{someone, Someone};
     use super::*;
-    use ssh_key::private::{Ed25519Keypair, KeypairData};
-
-    struct Someone {
-        signer: ed25519_dalek::SigningKey,
-        age: age::ssh::Identity,
-        public: Vec<u8>,
-    }
-
-    fn someone(seed: u8) -> Someone {
-        let pair = Ed25519Keypair::from_seed(&[seed; 32]);
-        let public = wire::key_wire(&pair.public.0);
-        let key = ssh_key::PrivateKey::new(KeypairData::Ed25519(pair), "t").unwrap();
-        let text = key.to_openssh(ssh_key::LineEnding::LF).unwrap();
-        Someone {
-            signer: ed25519_dalek::SigningKey::from_bytes(&[seed; 32]),
-            age: age::ssh::Identity::from_buffer(text.as_bytes(), None).unwrap(),
-            public,
-        }
-    }
+    use std::io::{Read, Write};
 
     fn letter(from: &Someone, to: &Someone) -> Letter {
         Letter {

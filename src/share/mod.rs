@@ -10,6 +10,8 @@ pub mod inbox;
 pub mod install;
 pub mod invite;
 pub mod letter;
+pub mod presence;
+pub mod sealed;
 pub mod send;
 pub mod sessions;
 

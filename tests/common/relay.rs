@@ -19,8 +19,12 @@ pub fn start(args: &[&str]) -> Relay {
 }
 
 pub fn start_on(dir: tempfile::TempDir, db: std::path::PathBuf, args: &[&str]) -> Relay {
+    start_at("127.0.0.1:0", dir, db, args)
+}
+
+fn start_at(addr: &str, dir: tempfile::TempDir, db: std::path::PathBuf, args: &[&str]) -> Relay {
     let mut child = Command::new(SBX)
-        .args(["relay", "--addr", "127.0.0.1:0", "--json", "--db"])
+        .args(["relay", "--addr", addr, "--json", "--db"])
         .arg(&db)
         .args(args)
         .env("SBX_HOME", dir.path())
@@ -47,6 +51,17 @@ impl Relay {
         let mut bytes = std::fs::read(&self.db).unwrap_or_default();
         bytes.extend(std::fs::read(self.db.with_extension("db-wal")).unwrap_or_default());
         bytes
+    }
+
+    /// Killed (SIGKILL: no goodbye, nothing flushed beyond what is on disk), `while_down`
+    /// run, then started again on the same address and database.
+    pub fn crash_and_restart(mut self, args: &[&str], while_down: impl FnOnce()) -> Relay {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while_down();
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
+        start_at(&addr, dir, self.db.clone(), args)
     }
 
     /// SIGTERM, and wait for the graceful exit.

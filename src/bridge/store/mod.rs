@@ -14,6 +14,9 @@ use sha2::{Digest, Sha256};
 
 mod dashboard;
 mod letters;
+mod presence;
+
+pub use presence::PresenceRow;
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -116,6 +119,14 @@ CREATE TABLE IF NOT EXISTS letters_seen(
     seen INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS letters_seen_message ON letters_seen(message);
+CREATE TABLE IF NOT EXISTS presence(
+    friend TEXT PRIMARY KEY,
+    echo_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    heard INTEGER NOT NULL,
+    friends INTEGER NOT NULL,
+    sessions TEXT NOT NULL
+);
 CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
     INSERT INTO messages_fts(rowid, subject, body) VALUES (new.id, new.subject, new.body);
 END;

@@ -15,7 +15,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::bridge::{BridgeHandle, BridgeMsg, RemoteMsg, Replier};
+use super::{ask, setup};
+use crate::bridge::{BridgeHandle, RemoteMsg};
 use crate::config::paths::Paths;
 use crate::protocol::Error;
 use crate::relay::client::{BlobKind, Signer};
@@ -40,7 +41,8 @@ impl RemoteLink {
     pub fn start(paths: Paths, bridge: BridgeHandle) -> RemoteLink {
         let wake = Arc::new(Notify::new());
         tokio::spawn(post_letters(paths.clone(), bridge.clone(), wake.clone()));
-        tokio::spawn(receive_letters(paths, bridge));
+        tokio::spawn(receive_letters(paths.clone(), bridge.clone()));
+        super::presence::start(paths, bridge);
         RemoteLink { wake }
     }
 
@@ -48,18 +50,6 @@ impl RemoteLink {
     pub fn wake(&self) {
         self.wake.notify_one();
     }
-}
-
-async fn ask(bridge: &BridgeHandle, msg: RemoteMsg) -> Result<Value, Error> {
-    let (reply, mut answer) = tokio::sync::mpsc::unbounded_channel();
-    bridge.send(BridgeMsg::Remote { msg, reply: Replier::Value(reply) });
-    let gone = || Error::new("server_gone", "the bridge is stopping", "start sbx again");
-    answer.recv().await.unwrap_or_else(|| Err(gone()))
-}
-
-/// Your identity and the relay, or why not (said once until it changes).
-fn setup(paths: &Paths) -> Result<(Arc<crate::share::identity::Identity>, crate::relay::client::RelayClient), Error> {
-    Ok((Arc::new(crate::share::me(paths)?), crate::share::relay(paths)?))
 }
 
 async fn post_letters(paths: Paths, bridge: BridgeHandle, wake: Arc<Notify>) {
@@ -215,15 +205,7 @@ async fn take_one(
     relay: &crate::relay::client::RelayClient,
     blob: &str,
 ) -> Result<(), Error> {
-    let sealed = match relay.fetch_all(&**me, blob, MAX_SEALED).await {
-        Ok(sealed) => sealed,
-        Err(e) if e.status == Some(404) || e.status == Some(410) => return Ok(()),
-        Err(e) if e.status.is_none() => return Err(Error::new("relay", e.to_string(), "")),
-        Err(e) => {
-            tracing::warn!("remote: refused letter {blob}: {e}");
-            return Ok(());
-        }
-    };
+    let Some(sealed) = super::fetch_sealed(relay, me, blob, MAX_SEALED, "letter").await? else { return Ok(()) };
     let friends = Friends::load(paths).map_err(|e| Error::new("bad_friends", format!("{e:#}"), "fix friends.toml"))?;
     let age = me.age().map_err(|e| Error::new("bad_identity", format!("{e:#}"), "sbx id"))?;
     let my_id = me.echo_id();
