@@ -48,3 +48,35 @@ pub(crate) async fn fetch_sealed(
         }
     }
 }
+
+/// The ids of the blobs listed in our mailbox that are ids: they go into paths and requests,
+/// and a relay's answer is not trusted with them.
+pub(crate) fn valid_ids(listed: Vec<crate::relay::client::Listed>) -> impl Iterator<Item = String> {
+    listed.into_iter().map(|b| b.id).filter(|id| crate::relay::wire::valid_blob_id(id))
+}
+
+/// After taking blob `blob`: delete it from the relay once done with (Ok); one not taken is
+/// left for the next round, after `pause`. Err: the bridge is stopping, and so should the
+/// caller.
+pub(crate) async fn done_with(
+    relay: &crate::relay::client::RelayClient,
+    me: &Arc<crate::share::identity::Identity>,
+    what: &str,
+    blob: &str,
+    taken: Result<(), Error>,
+    pause: std::time::Duration,
+) -> Result<(), ()> {
+    match taken {
+        Ok(()) => {
+            if let Err(e) = relay.delete(&**me, blob).await {
+                tracing::warn!("{what} {blob} taken but not deleted from the relay: {e}");
+            }
+        }
+        Err(e) if e.code == "server_gone" => return Err(()),
+        Err(e) => {
+            tracing::warn!("{what} {blob} not taken: {}", e.message);
+            tokio::time::sleep(pause).await;
+        }
+    }
+    Ok(())
+}

@@ -138,18 +138,10 @@ async fn receive(paths: Paths, bridge: BridgeHandle) {
                 continue;
             }
         };
-        for blob in listed.into_iter().filter(|b| crate::relay::wire::valid_blob_id(&b.id)) {
-            match take_one(&paths, &bridge, &me, &relay, &blob.id).await {
-                Ok(()) => {
-                    if let Err(e) = relay.delete(&*me, &blob.id).await {
-                        tracing::warn!("presence: {} taken but not deleted from the relay: {e}", blob.id);
-                    }
-                }
-                Err(e) if e.code == "server_gone" => return,
-                Err(e) => {
-                    tracing::warn!("presence: {} not taken: {}", blob.id, e.message);
-                    tokio::time::sleep(IDLE / 3).await;
-                }
+        for blob in super::valid_ids(listed) {
+            let taken = take_one(&paths, &bridge, &me, &relay, &blob).await;
+            if super::done_with(&relay, &me, "presence", &blob, taken, IDLE / 3).await.is_err() {
+                return;
             }
         }
     }

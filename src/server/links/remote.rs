@@ -178,19 +178,10 @@ async fn receive_letters(paths: Paths, bridge: BridgeHandle) {
                 continue;
             }
         };
-        // Ids go into paths and requests: a relay's answer is not trusted with them.
-        for blob in listed.into_iter().filter(|b| crate::relay::wire::valid_blob_id(&b.id)) {
-            match take_one(&paths, &bridge, &me, &relay, &blob.id).await {
-                Ok(()) => {
-                    if let Err(e) = relay.delete(&*me, &blob.id).await {
-                        tracing::warn!("remote: letter {} taken but not deleted from the relay: {e}", blob.id);
-                    }
-                }
-                // Not stored: left on the relay for the next round.
-                Err(e) => {
-                    tracing::warn!("remote: letter {} not taken: {}", blob.id, e.message);
-                    tokio::time::sleep(IDLE / 3).await;
-                }
+        for blob in super::valid_ids(listed) {
+            let taken = take_one(&paths, &bridge, &me, &relay, &blob).await;
+            if super::done_with(&relay, &me, "letter", &blob, taken, IDLE / 3).await.is_err() {
+                return;
             }
         }
     }
