@@ -10,7 +10,7 @@
 The helpers (the two multiplexers, Client, waiting) are scripts/bench's, passed in.
 """
 
-import os, subprocess, time
+import os, subprocess, threading, time
 
 
 def status_kib(pid, key):
@@ -34,19 +34,46 @@ def grid16(mux, shell, wait_prompt):
     return panes
 
 
+class PrivatePeak(threading.Thread):
+    """The highest RssAnon of `pid` (private memory: what the process itself allocated, without
+    its binary's pages, which are shared), sampled every 10 ms until stopped. The kernel keeps
+    only the total's peak (VmHWM)."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.kib, self.done = pid, 0, threading.Event()
+        self.start()
+
+    def run(self):
+        while not self.done.wait(0.01):
+            try:
+                self.kib = max(self.kib, status_kib(self.pid, "RssAnon"))
+            except OSError:
+                return
+
+    def stop(self):
+        self.done.set()
+        self.join()
+        return self.kib / 1024
+
+
 def flood(h, mux, tmp, command, label):
-    """Wall seconds for 16 panes to each run `command`, and (server, client) peak RSS in MiB."""
+    """Wall seconds for 16 panes to each run `command`, and (server, client, server's private)
+    peak RSS in MiB."""
     panes = grid16(mux, h.SHELL, h.wait_prompt)
     client = h.Client(mux, "flood")
     try:
         done = [os.path.join(tmp, f"flood-{label}-{mux.name}-{i}") for i in range(len(panes))]
+        private = PrivatePeak(mux.server_pid())
         t0 = time.monotonic()
         for p, d in zip(panes, done):
             mux.send(p, f"{command}; touch {d}")
         h.wait_until(lambda: all(map(os.path.exists, done)), 900, f"{mux.name} {label} flood")
         secs = time.monotonic() - t0
-        peak = (status_kib(mux.server_pid(), "VmHWM") / 1024, status_kib(client.proc.pid, "VmHWM") / 1024)
-        h.log(f"flood {label} {mux.name}: {secs:.2f} s, server peak {peak[0]:.1f} MiB, client peak {peak[1]:.1f} MiB")
+        peak = (status_kib(mux.server_pid(), "VmHWM") / 1024, status_kib(client.proc.pid, "VmHWM") / 1024,
+                private.stop())
+        h.log(f"flood {label} {mux.name}: {secs:.2f} s, server peak {peak[0]:.1f} MiB (private {peak[2]:.1f}), "
+              f"client peak {peak[1]:.1f} MiB")
         return secs, peak
     finally:
         client.close()
@@ -133,9 +160,11 @@ def table(r):
 
     row(f"16 panes × `cat` {mb:.0f} MB: wall s", r["cat"][s][0], r["cat"][t][0], "{:.2f}")
     row("… server peak RSS, MiB", r["cat"][s][1][0], r["cat"][t][1][0], "{:.1f}")
+    row("… of which private (RssAnon), MiB", r["cat"][s][1][2], r["cat"][t][1][2], "{:.1f}")
     row("… client peak RSS, MiB", r["cat"][s][1][1], r["cat"][t][1][1], "{:.1f}")
     row(f"16 panes × `yes | head -c {r['yes_bytes'] // 10**6}M`: wall s", r["yes"][s][0], r["yes"][t][0], "{:.2f}")
     row("… server peak RSS, MiB", r["yes"][s][1][0], r["yes"][t][1][0], "{:.1f}")
+    row("… of which private (RssAnon), MiB", r["yes"][s][1][2], r["yes"][t][1][2], "{:.1f}")
     row("Idle server, 4 shells, RSS MiB", r["idle"][s][0], r["idle"][t][0], "{:.1f}")
     row("… of which private (RssAnon), MiB", r["idle"][s][2], r["idle"][t][2], "{:.1f}")
     row("Idle attached client, RSS MiB", r["idle"][s][1], r["idle"][t][1], "{:.1f}")

@@ -52,7 +52,8 @@ impl Engine {
         let term = self.term();
         let mode = *term.mode();
         let alt = mode.contains(TermMode::ALT_SCREEN);
-        let primary = if alt { term.inactive_grid() } else { term.grid() };
+        // The primary screen is the inactive grid while the alternate one is shown.
+        let primary = term.inactive_grid().unwrap_or(term.grid());
 
         // The primary screen's history, then its rows: every line but the last ends in CRLF
         // (or wraps), so the history scrolls off into the new engine's history as it did here.
@@ -399,8 +400,7 @@ mod tests {
             term.keyboard_mode_stack(),
             term.cursor_style(),
         );
-        if term.mode().contains(TermMode::ALT_SCREEN) {
-            let primary = term.inactive_grid();
+        if let Some(primary) = term.inactive_grid() {
             let _ = writeln!(out, "primary cursor {:?}", primary.cursor.point);
             for row in 0..primary.screen_lines() {
                 let line = HistLine::from_row(&primary[Line(row as i32)], primary.columns());

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use alacritty_terminal::event::{Event, EventListener, WindowSize};
-use alacritty_terminal::grid::Dimensions;
+use alacritty_terminal::grid::{Dimensions, Row};
 use alacritty_terminal::index::{Column, Line, Point};
-use alacritty_terminal::term::cell::Flags;
+use alacritty_terminal::term::cell::{Cell, Flags};
 use alacritty_terminal::term::{Config, Term, TermMode};
 use alacritty_terminal::vte::ansi::{self, Processor, Rgb, StdSyncHandler};
 
@@ -75,9 +75,20 @@ pub struct Listener {
     signals: Arc<Mutex<Signals>>,
     size: Arc<Mutex<Size>>,
     outer: OuterColors,
+    /// Lines that scrolled off the screen since the engine last moved them to its history:
+    /// taken as they leave, so the grid holds only the screen's full-width rows.
+    scrolled: Vec<HistLine>,
 }
 
 impl EventListener for Listener {
+    fn takes_scrolled_lines(&self) -> bool {
+        true
+    }
+
+    fn scrolled_off(&mut self, row: &Row<Cell>) {
+        self.scrolled.push(HistLine::from_row(row, row.len()));
+    }
+
     fn send_event(&self, event: Event) {
         match event {
             Event::PtyWrite(text) => {
@@ -200,7 +211,7 @@ impl Engine {
         let size = Size::clamped(size.cols, size.rows);
         let shared_size = Arc::new(Mutex::new(size));
         let config = Config { scrolling_history: engine_history(size.rows), kitty_keyboard: true, ..Config::default() };
-        let listener = Listener { pty_tx, signals, size: shared_size.clone(), outer };
+        let listener = Listener { pty_tx, signals, size: shared_size.clone(), outer, scrolled: Vec::new() };
         Engine {
             selection: None,
             term: Term::new(config, &size, listener),
@@ -250,21 +261,30 @@ impl Engine {
         }
     }
 
-    /// Move the lines the engine scrolled off into the compact history.
+    /// Move the lines that scrolled off into the compact history: first those the listener
+    /// took as they left, then any the grid kept itself (a resize pushes rows into the grid's
+    /// history; they follow the taken ones, which left before).
     fn migrate(&mut self) {
-        let grid = self.term.grid();
-        let scrolled = grid.history_size();
+        let taken = self.term.event_proxy_mut().scrolled.len();
+        let kept = self.term.grid().history_size();
+        let scrolled = taken + kept;
         if scrolled == 0 {
             return;
         }
+        for line in self.term.event_proxy_mut().scrolled.drain(..) {
+            self.history.push(line);
+        }
+        let grid = self.term.grid();
         let cols = grid.columns();
-        for line in -(scrolled as i32)..0 {
+        for line in -(kept as i32)..0 {
             self.history.push(HistLine::from_row(&grid[Line(line)], cols));
         }
-        let limit = engine_history(self.size().rows);
-        let grid = self.term.grid_mut();
-        grid.update_history(0);
-        grid.update_history(limit);
+        if kept > 0 {
+            let limit = engine_history(self.size().rows);
+            let grid = self.term.grid_mut();
+            grid.update_history(0);
+            grid.update_history(limit);
+        }
         if self.scroll > 0 {
             // Someone is reading the history: keep what they read in place.
             self.scroll = (self.scroll + scrolled).min(self.history_len());
@@ -480,78 +500,8 @@ impl Engine {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn engine(cols: u16, rows: u16) -> (Engine, std::sync::mpsc::Receiver<Vec<u8>>) {
-        let (tx, rx) = PtyWriter::channel();
-        (Engine::new(Size { cols, rows }, 100, tx, Arc::default(), Arc::default()), rx)
-    }
-
-    #[test]
-    fn answers_device_attributes_and_cursor_position() {
-        let (mut e, rx) = engine(20, 5);
-        e.advance(b"ab\x1b[c\x1b[6n");
-        let replies: Vec<u8> = rx.try_iter().flatten().collect();
-        let replies = String::from_utf8(replies).unwrap();
-        assert!(replies.contains("\x1b[?6c"), "{replies:?}");
-        assert!(replies.contains("\x1b[1;3R"), "{replies:?}");
-    }
-
-    #[test]
-    fn wide_characters_capture_once() {
-        let (mut e, _rx) = engine(10, 2);
-        e.advance("日本x".as_bytes());
-        assert_eq!(e.capture(0), vec!["日本x".to_string(), String::new()]);
-    }
-
-    #[test]
-    fn tiny_sizes_are_clamped_not_panics() {
-        let (mut e, _rx) = engine(0, 0);
-        assert_eq!(e.size(), Size { cols: 2, rows: 1 });
-        e.advance("日本語テキスト\r\n".as_bytes());
-        assert!(!e.resize(1, 0));
-        assert!(e.resize(40, 3));
-    }
-
-    #[test]
-    fn history_moves_to_the_compact_store_and_stays_whole() {
-        let (tx, _rx) = PtyWriter::channel();
-        let mut e = Engine::new(Size { cols: 20, rows: 5 }, 5000, tx, Arc::default(), Arc::default());
-        let text: String = (0..3000).map(|i| format!("line {i}\r\n")).collect();
-        e.advance(text.as_bytes());
-        assert_eq!(e.term().grid().history_size(), 0, "nothing left in the engine's history");
-        assert_eq!(e.history_len(), 2996);
-        assert_eq!(e.line_text(-2996), "line 0");
-        assert_eq!(e.line_text(-1), "line 2995");
-        assert_eq!(e.line_text(0), "line 2996");
-        // Clearing the history (CSI 3 J) clears the compact store too.
-        e.advance(b"\x1b[3J");
-        assert_eq!(e.history_len(), 0);
-    }
-
-    #[test]
-    fn selection_joins_wrapped_lines() {
-        let (tx, _rx) = PtyWriter::channel();
-        let mut e = Engine::new(Size { cols: 5, rows: 3 }, 100, tx, Arc::default(), Arc::default());
-        e.advance(b"abcdefgh\r\nxy\r\n\r\n\r\n");
-        e.selection =
-            Some(Selection { anchor: VPoint { line: -3, col: 1 }, cursor: VPoint { line: -2, col: 1 }, lines: false });
-        // "abcde" wrapped into "fgh": one logical line.
-        assert_eq!(e.selection_text().unwrap(), "bcdefg");
-        e.selection =
-            Some(Selection { anchor: VPoint { line: -3, col: 3 }, cursor: VPoint { line: -1, col: 0 }, lines: true });
-        assert_eq!(e.selection_text().unwrap(), "abcdefgh\nxy");
-    }
-
-    #[test]
-    fn capture_includes_requested_history() {
-        let (mut e, _rx) = engine(10, 2);
-        e.advance(b"one\r\ntwo\r\nthree\r\nfour");
-        assert_eq!(e.capture(0), vec!["three", "four"]);
-        assert_eq!(e.capture(5), vec!["one", "two", "three", "four"]);
-    }
-}
+#[path = "engine_tests.rs"]
+mod tests;
 
 #[cfg(test)]
 mod timing {
@@ -576,16 +526,10 @@ mod timing {
         }
         let secs = t.elapsed().as_secs_f64();
         eprintln!("engine with history: {:.1} MB/s ({} lines)", data.len() as f64 / secs / 1e6, i);
-        let (tx, _rx) = PtyWriter::channel();
         let mut term = Term::new(
             Config { scrolling_history: 10_000, ..Config::default() },
             &Size { cols: 200, rows: 50 },
-            Listener {
-                pty_tx: tx,
-                signals: Arc::default(),
-                size: Arc::new(Mutex::new(Size { cols: 200, rows: 50 })),
-                outer: Arc::default(),
-            },
+            alacritty_terminal::event::VoidListener,
         );
         let mut parser: Processor<StdSyncHandler> = Processor::new();
         let t = std::time::Instant::now();

@@ -102,6 +102,17 @@ pub trait OnResize {
 /// Event Loop for notifying the renderer about terminal events.
 pub trait EventListener {
     fn send_event(&self, _event: Event) {}
+
+    /// Whether the listener takes the lines that scroll off the top of the screen itself
+    /// (`scrolled_off`), so that the grid need not keep them as history rows (sbx patch: a
+    /// front-end with a history of its own keeps only the screen's rows).
+    fn takes_scrolled_lines(&self) -> bool {
+        false
+    }
+
+    /// A line leaving the top of the screen, oldest first; only called when
+    /// `takes_scrolled_lines` (sbx patch).
+    fn scrolled_off(&mut self, _row: &crate::grid::Row<crate::term::cell::Cell>) {}
 }
 
 /// Null sink for events.

@@ -154,6 +154,17 @@ impl<T: GridCell + Default + PartialEq> Grid<T> {
         }
     }
 
+    /// Rows allocated, on the screen, in the history or kept ready for it (sbx patch: read
+    /// access, for memory tests).
+    pub fn allocated_rows(&self) -> usize {
+        self.raw.allocated()
+    }
+
+    /// The most lines of history the grid keeps (sbx patch: read access).
+    pub fn max_scroll_limit(&self) -> usize {
+        self.max_scroll_limit
+    }
+
     /// Update the size of the scrollback history.
     pub fn update_history(&mut self, history_size: usize) {
         let current_history_size = self.history_size();

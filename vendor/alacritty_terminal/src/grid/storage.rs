@@ -116,6 +116,12 @@ impl<T> Storage<T> {
         }
     }
 
+    /// Rows allocated, in use or kept ready (sbx patch: read access, for memory tests).
+    #[inline]
+    pub fn allocated(&self) -> usize {
+        self.inner.len()
+    }
+
     /// Truncate the invisible elements from the raw buffer.
     #[inline]
     pub fn truncate(&mut self) {

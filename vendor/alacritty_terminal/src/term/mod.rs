@@ -290,7 +290,11 @@ pub struct Term<T> {
     ///
     /// Opposite of the active grid. While the alternate screen buffer is active, this will be the
     /// primary grid. Otherwise it is the alternate screen buffer.
-    inactive_grid: Grid<Cell>,
+    /// The screen not shown: the primary one while the alternate is active; none while the
+    /// primary is (sbx patch: the alternate screen is cleared on every entry, so it is made as
+    /// a program enters it and dropped as it leaves; a pane that never uses it holds no rows
+    /// for it).
+    inactive_grid: Option<Grid<Cell>>,
 
     /// Index into `charsets`, pointing to what ASCII is currently being mapped to.
     active_charset: CharsetIndex,
@@ -422,7 +426,7 @@ impl<T> Term<T> {
 
         let history_size = config.scrolling_history;
         let grid = Grid::new(num_lines, num_cols, history_size);
-        let inactive_grid = Grid::new(num_lines, num_cols, 0);
+        let inactive_grid = None;
 
         let tabs = TabStops::new(grid.columns());
 
@@ -519,8 +523,8 @@ impl<T> Term<T> {
 
         self.event_proxy.send_event(title_event);
 
-        if self.mode.contains(TermMode::ALT_SCREEN) {
-            self.inactive_grid.update_history(self.config.scrolling_history);
+        if let Some(primary) = self.inactive_grid.as_mut() {
+            primary.update_history(self.config.scrolling_history);
         } else {
             self.grid.update_history(self.config.scrolling_history);
         }
@@ -656,6 +660,12 @@ impl<T> Term<T> {
         &self.grid
     }
 
+    /// The listener, for a front-end that keeps state in it (sbx patch: the lines it took
+    /// with `EventListener::scrolled_off`).
+    pub fn event_proxy_mut(&mut self) -> &mut T {
+        &mut self.event_proxy
+    }
+
     /// Mutable access to the raw grid data structure.
     pub fn grid_mut(&mut self) -> &mut Grid<Cell> {
         &mut self.grid
@@ -685,7 +695,9 @@ impl<T> Term<T> {
 
         let is_alt = self.mode.contains(TermMode::ALT_SCREEN);
         self.grid.resize(!is_alt, num_lines, num_cols);
-        self.inactive_grid.resize(is_alt, num_lines, num_cols);
+        if let Some(inactive) = self.inactive_grid.as_mut() {
+            inactive.resize(is_alt, num_lines, num_cols);
+        }
 
         // Invalidate selection and tabs only when necessary.
         if old_cols != num_cols {
@@ -750,9 +762,9 @@ impl<T> Term<T> {
         let needs_wrap = self.grid.cursor.input_needs_wrap;
         let saved = self.grid.saved_cursor.clone();
         self.swap_alt();
-        if entering {
+        if let Some(primary) = self.inactive_grid.as_mut().filter(|_| entering) {
             // swap_alt dropped the primary screen's DECSC position for 1049; 47 keeps it.
-            self.inactive_grid.saved_cursor = saved;
+            primary.saved_cursor = saved;
         }
         self.grid.cursor.point = point;
         self.grid.cursor.input_needs_wrap = needs_wrap;
@@ -788,15 +800,19 @@ impl<T> Term<T> {
 
     /// Swap primary and alternate screen buffer.
     pub fn swap_alt(&mut self) {
-        if !self.mode.contains(TermMode::ALT_SCREEN) {
+        let entering = !self.mode.contains(TermMode::ALT_SCREEN);
+        if entering {
+            let mut alt = Grid::new(self.grid.screen_lines(), self.grid.columns(), 0);
+
             // Set alt screen cursor to the current primary screen cursor.
-            self.inactive_grid.cursor = self.grid.cursor.clone();
+            alt.cursor = self.grid.cursor.clone();
 
             // Drop information about the primary screens saved cursor.
             self.grid.saved_cursor = self.grid.cursor.clone();
 
             // Reset alternate screen contents.
-            self.inactive_grid.reset_region(..);
+            alt.reset_region(..);
+            self.inactive_grid = Some(alt);
         }
 
         mem::swap(&mut self.keyboard_mode_stack, &mut self.inactive_keyboard_mode_stack);
@@ -804,7 +820,13 @@ impl<T> Term<T> {
             self.keyboard_mode_stack.last().copied().unwrap_or(KeyboardModes::NO_MODE).into();
         self.set_keyboard_mode(keyboard_mode, KeyboardModesApplyBehavior::Replace);
 
-        mem::swap(&mut self.grid, &mut self.inactive_grid);
+        if let Some(other) = self.inactive_grid.as_mut() {
+            mem::swap(&mut self.grid, other);
+        }
+        if !entering {
+            // The alternate screen is left: nothing in it is shown again.
+            self.inactive_grid = None;
+        }
         self.mode ^= TermMode::ALT_SCREEN;
         self.selection = None;
         self.mark_fully_damaged();
@@ -843,7 +865,10 @@ impl<T> Term<T> {
     /// Text moves up; clear at top
     /// Expects origin to be in scroll range.
     #[inline]
-    fn scroll_up_relative(&mut self, origin: Line, mut lines: usize) {
+    fn scroll_up_relative(&mut self, origin: Line, mut lines: usize)
+    where
+        T: EventListener,
+    {
         trace!("Scrolling up relative: origin={origin}, lines={lines}");
 
         lines = cmp::min(lines, (self.scroll_region.end - self.scroll_region.start).0 as usize);
@@ -853,7 +878,25 @@ impl<T> Term<T> {
         // Scroll selection.
         self.selection = self.selection.take().and_then(|s| s.rotate(self, &region, lines as i32));
 
-        self.grid.scroll_up(&region, lines);
+        // sbx patch: a listener that keeps its own history takes the lines leaving the screen,
+        // and the grid rotates them away instead of growing its history by a full-width row
+        // each. Only while the grid holds no history: otherwise (after a resize, before the
+        // listener moved those rows) the rotation would drop the oldest of them.
+        if region.start == 0
+            && self.grid.history_size() == 0
+            && !self.mode.contains(TermMode::ALT_SCREEN)
+            && self.event_proxy.takes_scrolled_lines()
+        {
+            for line in 0..lines {
+                self.event_proxy.scrolled_off(&self.grid[Line(line as i32)]);
+            }
+            let limit = self.grid.max_scroll_limit();
+            self.grid.update_history(0);
+            self.grid.scroll_up(&region, lines);
+            self.grid.update_history(limit);
+        } else {
+            self.grid.scroll_up(&region, lines);
+        }
 
         // Scroll vi mode cursor.
         let viewport_top = Line(-(self.grid.display_offset() as i32));
@@ -1031,8 +1074,8 @@ impl<T> Term<T> {
 
     /// The grid not shown now: the primary screen while the alternate one is active (sbx
     /// patch: read access for a state dump, which sbx's live upgrade replays as escapes).
-    pub fn inactive_grid(&self) -> &Grid<Cell> {
-        &self.inactive_grid
+    pub fn inactive_grid(&self) -> Option<&Grid<Cell>> {
+        self.inactive_grid.as_ref()
     }
 
     /// The scroll region, top line inclusive, bottom line exclusive (sbx patch, as above).
@@ -1977,13 +2020,12 @@ impl<T: EventListener> Handler for Term<T> {
     /// Reset all important fields in the term struct.
     #[inline]
     fn reset_state(&mut self) {
-        if self.mode.contains(TermMode::ALT_SCREEN) {
-            mem::swap(&mut self.grid, &mut self.inactive_grid);
+        if let Some(primary) = self.inactive_grid.take() {
+            self.grid = primary;
         }
         self.active_charset = Default::default();
         self.cursor_style = None;
         self.grid.reset();
-        self.inactive_grid.reset();
         self.scroll_region = Line(0)..Line(self.screen_lines() as i32);
         self.tabs = TabStops::new(self.columns());
         self.title_stack = Vec::new();
