@@ -137,19 +137,6 @@ fn the_pair_layout_runs_claude_and_codex_side_by_side() {
     lab.wait(panes[1]["id"].as_str().unwrap(), "idle");
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 #[test]
 fn a_waiting_agent_rings_the_client_and_a_chord_opens_another() {
     let lab = AgentLab::new();

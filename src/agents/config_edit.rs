@@ -67,6 +67,17 @@ pub fn is_sbx_hook(command: &str, agent: &str) -> bool {
 /// Add `command` for each event to a `{"hooks": {Event: [{matcher, hooks: [...]}]}}` object,
 /// unless an sbx hook for that event is there already. Returns whether anything changed.
 pub fn add_hooks(root: &mut Map<String, Value>, agent: &str, events: &[(&str, String)]) -> Result<bool> {
+    add_hooks_timed(root, agent, events, 10)
+}
+
+/// `add_hooks` with each hook's `timeout` as the agent counts it (Claude and Codex: seconds;
+/// Gemini CLI: milliseconds).
+pub fn add_hooks_timed(
+    root: &mut Map<String, Value>,
+    agent: &str,
+    events: &[(&str, String)],
+    timeout: u64,
+) -> Result<bool> {
     let hooks = root.entry("hooks").or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(hooks) = hooks else { bail!("\"hooks\" is not an object; fix it, nothing was changed") };
     let mut changed = false;
@@ -79,7 +90,8 @@ pub fn add_hooks(root: &mut Map<String, Value>, agent: &str, events: &[(&str, St
                 .is_some_and(|hs| hs.iter().any(|h| h["command"].as_str().is_some_and(|c| is_sbx_hook(c, agent))))
         });
         if !present {
-            groups.push(json!({"matcher": "*", "hooks": [{"type": "command", "command": command, "timeout": 10}]}));
+            groups
+                .push(json!({"matcher": "*", "hooks": [{"type": "command", "command": command, "timeout": timeout}]}));
             changed = true;
         }
     }

@@ -5,6 +5,7 @@
 mod claude;
 mod codex;
 pub mod config_edit;
+mod gemini;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ impl Adapter for AgentKind {
         match self {
             AgentKind::Claude => &claude::Claude,
             AgentKind::Codex => &codex::Codex,
+            AgentKind::Gemini => &gemini::Gemini,
         }
     }
 }
@@ -139,6 +141,11 @@ pub trait Agent: Sync {
     /// processes (Claude keeps `sessions/<pid>.json`); None when the agent keeps none.
     fn running_session(&self, _pid: u32) -> Option<String> {
         None
+    }
+    /// How long after a typed prompt shows before Enter submits it: an agent that reads an
+    /// Enter hard on the heels of typed text as a new line needs a moment.
+    fn submit_settle(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
     }
     /// The keys that answer the agent's question.
     fn answer(&self, key: crate::protocol::AgentKey) -> Vec<u8> {

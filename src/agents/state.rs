@@ -75,7 +75,8 @@ pub fn after_hook(current: &AgentState, hook: &HookEvent) -> Option<AgentState> 
             input: hook.tool_input.clone(),
         },
         "Notification" => match hook.notification_type.as_deref() {
-            Some("permission_prompt") => {
+            // Claude's, and Gemini CLI's (which reports its tool's confirmation as a notice).
+            Some("permission_prompt") | Some("ToolPermission") => {
                 // The permission notice comes late; keep the tool PermissionRequest gave.
                 let (tool, input) = match current {
                     AgentState::Waiting { tool, input, .. } => (tool.clone(), input.clone()),

@@ -164,15 +164,55 @@ fn print_installed(kind: AgentKind, items: &[Installed], json: bool, verb: &str)
     }
 }
 
+/// `sbx init --list`: every agent sbx supports, where its program is, whether sbx's entries are
+/// in its config.
+pub fn list(json: bool) -> CliResult {
+    let sbx = sbx_path()?;
+    let rows: Vec<serde_json::Value> = ALL
+        .iter()
+        .map(|kind| {
+            let adapter = kind.adapter();
+            let (installed, problem) = match adapter.status(&sbx) {
+                Ok(files) => (!files.is_empty() && files.iter().all(|f| f.present), None),
+                Err(e) => (false, Some(format!("{e:#}"))),
+            };
+            json!({
+                "agent": kind.name(),
+                "program": adapter.program(),
+                "binary": crate::agents::which(adapter.program()),
+                "installed": installed,
+                "problem": problem,
+                "install_hint": adapter.install_hint(),
+            })
+        })
+        .collect();
+    if json {
+        print_json(&json!({ "agents": rows }));
+        return Ok(());
+    }
+    for row in &rows {
+        let name = row["agent"].as_str().unwrap_or_default();
+        let on_path = row["binary"].as_str().map_or("not on PATH".to_string(), |p| format!("on PATH ({p})"));
+        let state = match row["problem"].as_str() {
+            Some(problem) => format!("config unreadable: {problem}"),
+            None if row["installed"].as_bool() == Some(true) => "sbx installed".into(),
+            None => format!("sbx not installed (sbx init --provider {name})"),
+        };
+        outln!("{name}: {on_path}; {state}");
+    }
+    Ok(())
+}
+
 pub fn init(providers: Vec<AgentKind>, json: bool) -> CliResult {
     let providers = if providers.is_empty() {
         let found: Vec<AgentKind> =
             ALL.iter().copied().filter(|k| crate::agents::which(k.adapter().program()).is_some()).collect();
         if found.is_empty() {
+            let names: Vec<&str> = ALL.iter().map(|k| k.name()).collect();
             return Err(Error::choose(
                 "no_agent",
-                "no agent CLI found on PATH (claude, codex)",
-                "say which: sbx init --provider claude (or codex)",
+                format!("no agent CLI found on PATH ({})", names.join(", ")),
+                "say which: sbx init --provider NAME, or sbx init --all; sbx init --list shows them",
             ));
         }
         found

@@ -155,8 +155,14 @@ pub enum Cmd {
     /// Install sbx's hooks into the agents' user config (no flag: the agents found on PATH).
     Init {
         /// The agent to install for (repeatable; default: the agents on PATH).
-        #[arg(long = "provider", value_enum)]
+        #[arg(long = "provider", value_enum, conflicts_with_all = ["all", "list"])]
         providers: Vec<crate::protocol::AgentKind>,
+        /// Install for every agent sbx supports, on PATH or not (for an agent installed later).
+        #[arg(long, conflicts_with = "list")]
+        all: bool,
+        /// Only list the agents sbx supports: which are on PATH, which have sbx installed.
+        #[arg(long)]
+        list: bool,
     },
     /// Remove exactly what `sbx init` added.
     Uninstall {

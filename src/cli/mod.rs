@@ -387,7 +387,9 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
         }
         Cmd::Agent { action } => agent::run(action, json, paths).await,
         Cmd::Hook { agent, event } => agent::hook(&agent, &event, paths).await,
-        Cmd::Init { providers } => agent::init(providers, json),
+        Cmd::Init { list: true, .. } => agent::list(json),
+        Cmd::Init { all: true, .. } => agent::init(crate::agents::ALL.to_vec(), json),
+        Cmd::Init { providers, .. } => agent::init(providers, json),
         Cmd::Uninstall { providers } => agent::uninstall(providers, json),
         Cmd::Doctor => agent::doctor(json, paths).await,
         Cmd::Mcp { socket } => crate::mcp::serve(paths.clone(), socket).await,

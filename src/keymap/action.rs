@@ -145,10 +145,10 @@ impl FromStr for Action {
             "reload-config" => Action::ReloadConfig,
             "open-received" => Action::OpenReceived,
             "send-prefix" => Action::SendPrefix,
-            "split-claude" => Action::SplitAgent(crate::protocol::AgentKind::Claude),
-            "split-codex" => Action::SplitAgent(crate::protocol::AgentKind::Codex),
             other => {
-                if let Some(n) = other.strip_prefix("select-tab-").and_then(|n| n.parse::<u8>().ok()) {
+                if let Some(kind) = other.strip_prefix("split-").and_then(crate::protocol::AgentKind::from_name) {
+                    Action::SplitAgent(kind)
+                } else if let Some(n) = other.strip_prefix("select-tab-").and_then(|n| n.parse::<u8>().ok()) {
                     Action::SelectTab(n)
                 } else if let Some(d) = other.strip_prefix("focus-").and_then(dir) {
                     Action::Focus(d)

@@ -8,15 +8,17 @@ use serde::{Deserialize, Serialize};
 pub enum AgentKind {
     Claude,
     Codex,
+    Gemini,
 }
 
 impl AgentKind {
-    pub const ALL: &'static [AgentKind] = &[AgentKind::Claude, AgentKind::Codex];
+    pub const ALL: &'static [AgentKind] = &[AgentKind::Claude, AgentKind::Codex, AgentKind::Gemini];
 
     pub fn name(self) -> &'static str {
         match self {
             AgentKind::Claude => "claude",
             AgentKind::Codex => "codex",
+            AgentKind::Gemini => "gemini",
         }
     }
 

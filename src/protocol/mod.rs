@@ -27,7 +27,7 @@ pub use names::{validate_label, validate_session_name};
 pub use tool_input::ToolInput;
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
-pub const PROTOCOL_VERSION: u32 = 9;
+pub const PROTOCOL_VERSION: u32 = 10;
 /// No honest message is larger; a bigger length is a corrupt or hostile peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 /// The first frame of a connection is a `Hello`: a few bytes. Until a peer has said it speaks

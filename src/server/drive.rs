@@ -32,6 +32,8 @@ pub struct Typed {
     ready: Ready,
     keys: Vec<u8>,
     deadline: Instant,
+    /// The keys wait until then once the text shows (the agent's `submit_settle`).
+    not_before: Option<Instant>,
     out: Option<UnboundedSender<ServerMsg>>,
 }
 
@@ -115,6 +117,7 @@ impl Driver {
             ready: Ready::Shows { needle, before },
             keys: b"\r".to_vec(),
             deadline: Instant::now() + PROMPT_ECHO,
+            not_before: None,
             out,
         };
         self.typed.push(typed);
@@ -141,6 +144,23 @@ impl Driver {
                     }
                 }
             });
+            // An agent that takes an Enter right after typed text as a new line (Gemini CLI)
+            // gets its Enter a moment after the text shows.
+            let settle = match (&t.ready, shown) {
+                (Ready::Shows { .. }, Some(true)) => {
+                    model.agents.get(&t.pane).map_or(Duration::ZERO, |a| a.kind.adapter().submit_settle())
+                }
+                _ => Duration::ZERO,
+            };
+            if !settle.is_zero() {
+                let t = &mut self.typed[i];
+                let not_before = *t.not_before.get_or_insert(now + settle);
+                if now < not_before {
+                    i += 1;
+                    continue;
+                }
+            }
+            let t = &self.typed[i];
             match shown {
                 Some(true) => {
                     let t = self.typed.remove(i);
@@ -152,7 +172,14 @@ impl Driver {
                         let deadline = Instant::now() + PROMPT_ECHO;
                         self.typed.insert(
                             i,
-                            Typed { pane: t.pane, ready: Ready::Started, keys: Vec::new(), deadline, out: t.out },
+                            Typed {
+                                pane: t.pane,
+                                ready: Ready::Started,
+                                keys: Vec::new(),
+                                deadline,
+                                not_before: None,
+                                out: t.out,
+                            },
                         );
                         i += 1;
                         continue;
@@ -208,7 +235,14 @@ impl Driver {
         match checked {
             Ok((id, keys)) => {
                 let deadline = Instant::now() + PROMPT_ECHO;
-                self.typed.push(Typed { pane: id, ready: Ready::Question, keys, deadline, out: Some(out) });
+                self.typed.push(Typed {
+                    pane: id,
+                    ready: Ready::Question,
+                    keys,
+                    deadline,
+                    not_before: None,
+                    out: Some(out),
+                });
                 self.check(model);
             }
             Err(e) => {
@@ -274,7 +308,7 @@ impl Driver {
     /// The earliest moment a waiter or a typed prompt times out.
     pub fn next_deadline(&self) -> Option<Instant> {
         let waiters = self.waiters.iter().filter_map(|w| w.deadline);
-        let typed = self.typed.iter().map(|t| t.deadline);
+        let typed = self.typed.iter().map(|t| t.not_before.map_or(t.deadline, |n| n.min(t.deadline)));
         waiters.chain(typed).min()
     }
 }

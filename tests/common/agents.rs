@@ -62,13 +62,13 @@ impl Stub {
         assert!(reply.starts_with("HTTP/1.") && reply.contains(" 200 "), "{reply}");
     }
 
-    /// The main-turn requests the stub received (kind claude/codex), as JSON.
+    /// The main-turn requests the stub received (not an agent's side requests), as JSON.
     pub fn turns(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["kind"] == "claude" || v["kind"] == "codex")
+            .filter(|v| ["claude", "codex", "gemini", "chat"].iter().any(|k| v["kind"] == *k))
             .collect()
     }
 
@@ -117,6 +117,15 @@ impl AgentLab {
             project.display()
         );
         std::fs::write(codex.join("config.toml"), config).unwrap();
+        // Gemini CLI: an API key (no Google login), no usage statistics; the stub is its API.
+        let gemini = sbx.home().join("gemini").join(".gemini");
+        std::fs::create_dir_all(&gemini).unwrap();
+        let settings = serde_json::json!({
+            "security": {"auth": {"selectedType": "gemini-api-key"}},
+            "privacy": {"usageStatisticsEnabled": false},
+            "general": {"enableAutoUpdate": false, "enableAutoUpdateNotification": false},
+        });
+        std::fs::write(gemini.join("settings.json"), settings.to_string()).unwrap();
         AgentLab { sbx, stub, project, bin: agents_bin(), env: Vec::new() }
     }
 
@@ -142,7 +151,11 @@ impl AgentLab {
             .env("ANTHROPIC_API_KEY", "dummy")
             .env("DISABLE_TELEMETRY", "1")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .env("STUB_KEY", "dummy");
+            .env("STUB_KEY", "dummy")
+            .env("GEMINI_CLI_HOME", self.sbx.home().join("gemini"))
+            .env("GOOGLE_GEMINI_BASE_URL", format!("http://127.0.0.1:{}", self.stub.port))
+            .env("GEMINI_API_KEY", "dummy")
+            .env("GEMINI_CLI_TRUST_WORKSPACE", "true");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -224,4 +237,18 @@ impl AgentLab {
             self.sbx.capture(pane)
         );
     }
+}
+
+/// Every file below `dir` (the agents' session trees), depth first.
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

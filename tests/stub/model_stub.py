@@ -191,6 +191,61 @@ def codex_last(body):
     return False, ""
 
 
+def _parts_text(content):
+    """The text of OpenAI chat content (a string or a list of parts)."""
+    if isinstance(content, str):
+        return content
+    return "\n".join(p.get("text", "") for p in content or [] if isinstance(p, dict) and p.get("type") == "text")
+
+
+def chat_last(body):
+    """OpenAI chat completions: -> (is_tool_result, last_user_text)"""
+    msgs = body.get("messages") or []
+    if msgs and isinstance(msgs[-1], dict) and msgs[-1].get("role") == "tool":
+        return True, ""
+    for m in reversed(msgs):
+        if isinstance(m, dict) and m.get("role") == "user":
+            return False, _parts_text(m.get("content"))
+    return False, ""
+
+
+def gemini_last(body):
+    """Gemini generateContent: -> (is_tool_result, last_user_text)"""
+    contents = body.get("contents") or []
+    if contents:
+        parts = contents[-1].get("parts") or []
+        if any(isinstance(p, dict) and "functionResponse" in p for p in parts):
+            return True, ""
+    for c in reversed(contents):
+        if c.get("role") == "user":
+            texts = [p.get("text", "") for p in c.get("parts") or [] if isinstance(p, dict) and "text" in p]
+            if texts:
+                return False, "\n".join(texts)
+    return False, ""
+
+
+def json_for_schema(schema, text):
+    """An object that fits a side request's JSON schema: enums take "user" when offered (Gemini
+    CLI's next-speaker check), else their first value; strings take the reply's text."""
+    props = (schema or {}).get("properties") or {}
+    out = {}
+    for name, prop in props.items():
+        kind = str(prop.get("type", "string")).lower()
+        if prop.get("enum"):
+            out[name] = "user" if "user" in prop["enum"] else prop["enum"][0]
+        elif kind == "boolean":
+            out[name] = False
+        elif kind in ("number", "integer"):
+            out[name] = 0
+        elif kind == "array":
+            out[name] = []
+        elif kind == "object":
+            out[name] = json_for_schema(prop, text)
+        else:
+            out[name] = text
+    return out
+
+
 def choose_reply(is_tool_result, prompt, side=False):
     script = load_script()
     if side:
@@ -337,6 +392,14 @@ class Handler(BaseHTTPRequestHandler):
             return self.claude(body)
         if path.endswith("/responses"):
             return self.codex(body)
+        if path.endswith("/chat/completions"):
+            return self.chat(body)
+        if ":generateContent" in path or ":streamGenerateContent" in path:
+            return self.gemini(body, stream=":streamGenerateContent" in path)
+        if ":countTokens" in path:
+            log_request({"t": time.time(), "method": "POST", "path": self.path,
+                         "kind": "count_tokens", "body": body, "reply": None})
+            return self.send_json({"totalTokens": 42})
         log_request({"t": time.time(), "method": "POST", "path": self.path, "kind": "other",
                      "body": body, "reply": None})
         self.send_json({})
@@ -544,6 +607,133 @@ class Handler(BaseHTTPRequestHandler):
                 "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0},
                 "total_tokens": 15})
             ev("response.completed", {"response": done})
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            with LOCK:
+                STATE["in_flight"] -= 1
+
+
+    # ------------------------------------------------------------ OpenAI chat completions
+    def chat(self, body):
+        """opencode, Qwen Code, Grok CLI, Cline: POST /v1/chat/completions, streamed as
+        chat.completion.chunk events and `data: [DONE]` (one JSON object when not streaming)."""
+        body = body or {}
+        is_tool, prompt = chat_last(body)
+        side = not body.get("tools")
+        reply = choose_reply(is_tool, prompt, side=side)
+        log_request({"t": time.time(), "method": "POST", "path": self.path,
+                     "kind": "chat-side" if side else "chat", "body": body, "reply": reply})
+        if self.pre_reply(reply):
+            return
+        text = reply.get("text", "")
+        fmt = body.get("response_format") or {}
+        if fmt.get("type") == "json_schema" and not text.lstrip().startswith("{"):
+            text = json.dumps(json_for_schema((fmt.get("json_schema") or {}).get("schema"), text))
+        tools = tools_of(reply)
+        calls = [{"id": t.get("id") or "call_stub_" + uuid.uuid4().hex[:16], "type": "function",
+                  "function": {"name": t["name"], "arguments": t["arguments"] if isinstance(
+                      t.get("arguments"), str) else json.dumps(t.get("input", {}))}} for t in tools]
+        cid, model, created = "chatcmpl-stub" + uuid.uuid4().hex[:12], body.get("model", "stub-model"), int(time.time())
+        usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        finish = "tool_calls" if calls else "stop"
+        if not body.get("stream"):
+            msg = {"role": "assistant", "content": text or None}
+            if calls:
+                msg["tool_calls"] = calls
+            return self.send_json({"id": cid, "object": "chat.completion", "created": created, "model": model,
+                                   "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
+                                   "usage": usage})
+
+        def chunk(delta, finish_reason=None, **extra):
+            data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+            data.update(extra)
+            self.wfile.write(("data: " + json.dumps(data) + "\n\n").encode())
+            self.wfile.flush()
+
+        delay = float(reply.get("delay", 0))
+        with LOCK:
+            STATE["in_flight"] += 1
+        try:
+            self.start_sse()
+            chunk({"role": "assistant", "content": ""})
+            pieces = chunks_of(text, max(1, int(delay * 2)) if delay else 4)
+            per = (delay / len(pieces)) if (delay and pieces) else delay
+            if not pieces and delay:
+                self._sleep_with_pings(delay, lambda: self.wfile.write(b": keepalive\n\n"))
+            for p in pieces:
+                if per:
+                    self._sleep_with_pings(per, lambda: self.wfile.write(b": keepalive\n\n"))
+                chunk({"content": p})
+            for i, c in enumerate(calls):
+                chunk({"tool_calls": [{"index": i, "id": c["id"], "type": "function",
+                                       "function": {"name": c["function"]["name"], "arguments": ""}}]})
+                chunk({"tool_calls": [{"index": i, "function": {"arguments": c["function"]["arguments"]}}]})
+            chunk({}, finish)
+            chunk({}, None, usage=usage) if (body.get("stream_options") or {}).get("include_usage") else None
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            with LOCK:
+                STATE["in_flight"] -= 1
+
+    # ------------------------------------------------------------ Gemini
+    def gemini(self, body, stream):
+        """Gemini CLI: POST /v1beta/models/M:streamGenerateContent?alt=sse (SSE of
+        GenerateContentResponse) or :generateContent (one response; its side requests ask
+        for JSON with a schema)."""
+        body = body or {}
+        is_tool, prompt = gemini_last(body)
+        side = not body.get("tools")
+        reply = choose_reply(is_tool, prompt, side=side)
+        log_request({"t": time.time(), "method": "POST", "path": self.path,
+                     "kind": "gemini-side" if side else "gemini", "body": body, "reply": reply})
+        if "error" in reply:
+            code = int(reply.get("error") or 500)
+            return self.send_json({"error": {"code": code, "message": reply.get("message", "stub error"),
+                                             "status": "INTERNAL"}}, code)
+        if "hang" in reply:
+            time.sleep(float(reply["hang"]))
+        text = reply.get("text", "")
+        cfg = body.get("generationConfig") or {}
+        schema = cfg.get("responseJsonSchema") or cfg.get("responseSchema")
+        if cfg.get("responseMimeType") == "application/json" and not text.lstrip().startswith("{"):
+            text = json.dumps(json_for_schema(schema, text))
+        calls = [{"functionCall": {"name": t["name"], "args": t.get("input", {}),
+                                   **({"id": t["id"]} if t.get("id") else {})}} for t in tools_of(reply)]
+        usage = {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15}
+
+        def response(parts, finish=None):
+            cand = {"content": {"role": "model", "parts": parts}, "index": 0}
+            if finish:
+                cand["finishReason"] = finish
+            return {"candidates": [cand], "usageMetadata": usage, "modelVersion": "stub-model"}
+
+        if not stream:
+            return self.send_json(response(([{"text": text}] if text else []) + calls, "STOP"))
+        delay = float(reply.get("delay", 0))
+        with LOCK:
+            STATE["in_flight"] += 1
+        try:
+            self.start_sse()
+            pieces = chunks_of(text, max(1, int(delay * 2)) if delay else 4)
+            per = (delay / len(pieces)) if (delay and pieces) else delay
+            if not pieces and delay:
+                time.sleep(delay)
+            events = [response([{"text": p}]) for p in pieces]
+            if calls:
+                events.append(response(calls))
+            if not events:
+                events.append(response([{"text": ""}]))
+            events[-1]["candidates"][0]["finishReason"] = "STOP"
+            for i, e in enumerate(events):
+                if per and i < len(pieces):
+                    time.sleep(per)
+                self.wfile.write(("data: " + json.dumps(e) + "\r\n\r\n").encode())
+                self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
         finally:

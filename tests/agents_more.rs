@@ -1,0 +1,145 @@
+//! The agent CLIs beyond Claude Code and Codex, the real ones from the npm registry, in sbx
+//! panes against the model API stub (speaking each one's API).
+
+mod common;
+
+use common::agents::*;
+use common::*;
+use serde_json::json;
+
+/// A Gemini pane in the lab's project, once its input prompt is up.
+fn gemini_pane(lab: &AgentLab, label: &str) -> String {
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "gemini", "--label", label])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+    pane
+}
+
+/// Gemini CLI's requests that carry `text` in a function response (a tool's answer to the model).
+fn gemini_tool_answers(lab: &AgentLab, text: &str) -> usize {
+    lab.stub
+        .turns()
+        .iter()
+        .filter(|t| {
+            t["kind"] == "gemini"
+                && t["body"]["contents"].as_array().and_then(|c| c.last()).is_some_and(|last| {
+                    last["parts"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| p.get("functionResponse").is_some_and(|r| r.to_string().contains(text)))
+                })
+        })
+        .count()
+}
+
+#[test]
+fn gemini_idle_working_idle_a_confirmed_permission_and_sbx_over_mcp() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({
+        "rules": [
+            {"match": "take your time", "reply": {"text": "Pondering.", "delay": 4}},
+            {"match": "make a file", "reply": {"tool": {"name": "run_shell_command", "input": {"command": "touch made-by-gemini", "description": "make a file"}}}},
+            {"match": "who am i", "reply": {"tool": {"name": "mcp_sbx_bridge_whoami", "input": {}}}}
+        ],
+        "default": {"text": "Hello from the stub."},
+        "after_tool": {"text": "Done."}
+    }));
+    let pane = gemini_pane(&lab, "gem");
+    let sid = wait_for("SessionStart to tell sbx the session id", || {
+        lab.agent(&pane)["session_id"].as_str().map(str::to_string)
+    });
+    assert_eq!(sid.len(), 36);
+
+    // A prompt typed by sbx: its hooks take the pane to working, then back to idle.
+    let out = lab.run(&["agent", "prompt", "-t", &pane, "please take your time"]);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), lab.sbx.capture(&pane));
+    lab.see_state(&pane, "working");
+    lab.wait(&pane, "idle");
+    assert!(lab.stub.saw_prompt("please take your time"), "the prompt reached the model");
+
+    // A shell command asks first; sbx answers the question.
+    lab.ok(&["agent", "prompt", "-t", &pane, "make a file please"]);
+    lab.wait(&pane, "waiting");
+    assert_eq!(lab.agent(&pane)["tool"], "run_shell_command");
+    lab.ok(&["agent", "confirm", "-t", &pane]);
+    lab.wait(&pane, "idle");
+    wait_for("the approved command to run", || lab.project.join("made-by-gemini").exists().then_some(()));
+
+    // sbx's MCP server, given per launch: Gemini asks before an MCP tool runs, and the answer
+    // (this pane's label and id) goes back to the model.
+    lab.ok(&["agent", "prompt", "-t", &pane, "who am i"]);
+    lab.wait(&pane, "waiting");
+    lab.ok(&["agent", "confirm", "-t", &pane]);
+    wait_for("bridge_whoami's answer in a request to the model", || {
+        (gemini_tool_answers(&lab, &pane) > 0 && gemini_tool_answers(&lab, "gem") > 0).then_some(())
+    });
+    lab.wait(&pane, "idle");
+
+    // Gemini keeps the session where its resume finds it.
+    let chats = lab.sbx.home().join("gemini/.gemini/tmp");
+    wait_for("the session's chat record", || {
+        walk(&chats)
+            .iter()
+            .any(|p| p.to_string_lossy().contains(&sid[..8]) && p.extension().is_some_and(|x| x == "jsonl"))
+            .then_some(())
+    });
+}
+
+#[test]
+fn gemini_init_then_uninstall_leaves_the_users_files_byte_identical() {
+    let lab = AgentLab::new();
+    let gemini = lab.sbx.home().join("gemini/.gemini");
+    // The user's own settings, with a hook and an MCP server of their own and odd spacing,
+    // and an extension of their own.
+    let mine = "{\n  \"security\": {\"auth\": {\"selectedType\": \"gemini-api-key\"}},\n  \"hooks\": {\"AfterAgent\": [{\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \"echo mine\"}]}]},\n  \"mcpServers\": {\"other\": {\"command\": \"other-server\"}}\n}\n";
+    std::fs::write(gemini.join("settings.json"), mine).unwrap();
+    std::fs::create_dir_all(gemini.join("extensions/theirs")).unwrap();
+    std::fs::write(gemini.join("extensions/theirs/gemini-extension.json"), "{\"name\": \"theirs\"}").unwrap();
+    let before = snapshot(&gemini);
+
+    lab.ok(&["init", "--provider", "gemini"]);
+    let ext = gemini.join("extensions/sbx");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ext.join("gemini-extension.json")).unwrap()).unwrap();
+    assert_eq!(manifest["name"], "sbx");
+    assert!(manifest["mcpServers"]["sbx"]["command"].as_str().unwrap().ends_with("sbx"));
+    let hooks: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ext.join("hooks/hooks.json")).unwrap()).unwrap();
+    assert!(hooks["hooks"]["AfterAgent"].to_string().contains("hook gemini Stop"));
+    assert_eq!(hooks["hooks"]["AfterAgent"][0]["hooks"][0]["timeout"], 10_000, "milliseconds, as Gemini counts");
+    assert_eq!(std::fs::read_to_string(gemini.join("settings.json")).unwrap(), mine, "the user's settings untouched");
+    let listed: serde_json::Value = serde_json::from_str(&lab.ok(&["init", "--list", "--json"])).unwrap();
+    let entry = listed["agents"].as_array().unwrap().iter().find(|a| a["agent"] == "gemini").unwrap().clone();
+    assert_eq!(entry["installed"], true);
+    assert!(entry["binary"].as_str().is_some_and(|b| b.ends_with("/gemini")), "{entry}");
+
+    lab.ok(&["uninstall", "--provider", "gemini"]);
+    assert_eq!(snapshot(&gemini), before, "every file of the user's as it was, and nothing of sbx's left");
+    let listed: serde_json::Value = serde_json::from_str(&lab.ok(&["init", "--list", "--json"])).unwrap();
+    assert!(listed["agents"].as_array().unwrap().iter().any(|a| a["agent"] == "gemini" && a["installed"] == false));
+
+    // A folder named sbx that is someone else's is neither written over nor removed.
+    std::fs::create_dir_all(&ext).unwrap();
+    std::fs::write(ext.join("gemini-extension.json"), "{\"name\": \"sbx\", \"mcpServers\": {}}").unwrap();
+    let out = lab.run(&["init", "--provider", "gemini"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not sbx's"));
+    lab.ok(&["uninstall", "--provider", "gemini"]);
+    assert!(ext.join("gemini-extension.json").exists());
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = walk(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
