@@ -1,5 +1,5 @@
-//! The agent CLIs beyond Claude Code and Codex, the real ones from the npm registry, in sbx
-//! panes against the model API stub (speaking each one's API).
+//! The agent CLIs beyond Claude Code and Codex (Gemini CLI, Qwen Code), the real ones from the
+//! npm registry, in sbx panes against the model API stub (speaking each one's API).
 
 mod common;
 
@@ -129,6 +129,86 @@ fn gemini_init_then_uninstall_leaves_the_users_files_byte_identical() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not sbx's"));
     lab.ok(&["uninstall", "--provider", "gemini"]);
     assert!(ext.join("gemini-extension.json").exists());
+}
+
+/// Qwen Code's requests whose last message is a tool's answer holding `text`.
+fn chat_tool_answers(lab: &AgentLab, text: &str) -> usize {
+    lab.stub
+        .turns()
+        .iter()
+        .filter(|t| {
+            t["kind"] == "chat"
+                && t["body"]["messages"]
+                    .as_array()
+                    .and_then(|m| m.last())
+                    .is_some_and(|last| last["role"] == "tool" && last["content"].to_string().contains(text))
+        })
+        .count()
+}
+
+#[test]
+fn qwen_idle_working_idle_a_confirmed_permission_and_sbx_over_mcp() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({
+        "rules": [
+            {"match": "take your time", "reply": {"text": "Pondering.", "delay": 4}},
+            {"match": "make a file", "reply": {"tool": {"name": "run_shell_command", "input": {"command": "touch made-by-qwen", "description": "make a file"}}}},
+            {"match": "who am i", "reply": {"tool": {"name": "mcp__sbx__bridge_whoami", "input": {}}}}
+        ],
+        "default": {"text": "Hello from the stub."},
+        "after_tool": {"text": "Done."}
+    }));
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "qwen", "--label", "qw"])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+    // sbx chose the session id at launch.
+    let sid = lab.agent(&pane)["session_id"].as_str().expect("the session id sbx chose").to_string();
+
+    let out = lab.run(&["agent", "prompt", "-t", &pane, "please take your time"]);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), lab.sbx.capture(&pane));
+    lab.see_state(&pane, "working");
+    lab.wait(&pane, "idle");
+    assert!(lab.stub.saw_prompt("please take your time"), "the prompt reached the model");
+
+    lab.ok(&["agent", "prompt", "-t", &pane, "make a file please"]);
+    lab.wait(&pane, "waiting");
+    assert_eq!(lab.agent(&pane)["tool"], "run_shell_command");
+    lab.ok(&["agent", "confirm", "-t", &pane]);
+    lab.wait(&pane, "idle");
+    wait_for("the approved command to run", || lab.project.join("made-by-qwen").exists().then_some(()));
+
+    lab.ok(&["agent", "prompt", "-t", &pane, "who am i"]);
+    lab.wait(&pane, "waiting");
+    lab.ok(&["agent", "confirm", "-t", &pane]);
+    wait_for("bridge_whoami's answer in a request to the model", || {
+        (chat_tool_answers(&lab, &pane) > 0 && chat_tool_answers(&lab, "qw") > 0).then_some(())
+    });
+    lab.wait(&pane, "idle");
+
+    // Its chat record, under the id sbx chose, where `qwen --resume ID` finds it.
+    let chats = lab.sbx.home().join("qwen/projects");
+    wait_for("the session's chat record", || {
+        walk(&chats).iter().any(|p| p.to_string_lossy().ends_with(&format!("{sid}.jsonl"))).then_some(())
+    });
+}
+
+#[test]
+fn qwen_init_then_uninstall_leaves_the_users_settings_byte_identical() {
+    let lab = AgentLab::new();
+    let settings = lab.sbx.home().join("qwen/settings.json");
+    let mine = "{\n  \"hooks\": {\"Stop\": [{\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \"echo mine\"}]}]},\n  \"mcpServers\": {\"other\": {\"command\": \"other-server\"}}\n}\n";
+    std::fs::write(&settings, mine).unwrap();
+    lab.ok(&["init", "--provider", "qwen"]);
+    let installed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert!(installed["mcpServers"]["sbx"]["command"].as_str().unwrap().ends_with("sbx"));
+    assert_eq!(installed["mcpServers"]["other"]["command"], "other-server");
+    let stop = installed["hooks"]["Stop"].to_string();
+    assert!(stop.contains("echo mine") && stop.contains("hook qwen Stop"), "{stop}");
+    lab.ok(&["uninstall", "--provider", "qwen"]);
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), mine, "byte for byte");
 }
 
 /// Every file under `dir` with its bytes.

@@ -6,6 +6,7 @@ mod claude;
 mod codex;
 pub mod config_edit;
 mod gemini;
+mod qwen;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ impl Adapter for AgentKind {
             AgentKind::Claude => &claude::Claude,
             AgentKind::Codex => &codex::Codex,
             AgentKind::Gemini => &gemini::Gemini,
+            AgentKind::Qwen => &qwen::Qwen,
         }
     }
 }
@@ -142,6 +144,13 @@ pub trait Agent: Sync {
     fn running_session(&self, _pid: u32) -> Option<String> {
         None
     }
+    /// Whether the agent draws its input only once its `SessionStart` hook has finished (keys
+    /// sent before are lost): it is idle when its input shows after that hook, not at the hook.
+    fn ready_after_session_start(&self) -> bool {
+        false
+    }
+    /// Read a hook as the event it means, where the agent's word differs from Claude's.
+    fn normalize_hook(&self, _hook: &mut HookEvent) {}
     /// How long after a typed prompt shows before Enter submits it: an agent that reads an
     /// Enter hard on the heels of typed text as a new line needs a moment.
     fn submit_settle(&self) -> std::time::Duration {

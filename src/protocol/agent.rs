@@ -9,16 +9,18 @@ pub enum AgentKind {
     Claude,
     Codex,
     Gemini,
+    Qwen,
 }
 
 impl AgentKind {
-    pub const ALL: &'static [AgentKind] = &[AgentKind::Claude, AgentKind::Codex, AgentKind::Gemini];
+    pub const ALL: &'static [AgentKind] = &[AgentKind::Claude, AgentKind::Codex, AgentKind::Gemini, AgentKind::Qwen];
 
     pub fn name(self) -> &'static str {
         match self {
             AgentKind::Claude => "claude",
             AgentKind::Codex => "codex",
             AgentKind::Gemini => "gemini",
+            AgentKind::Qwen => "qwen",
         }
     }
 

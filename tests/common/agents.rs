@@ -126,6 +126,19 @@ impl AgentLab {
             "general": {"enableAutoUpdate": false, "enableAutoUpdateNotification": false},
         });
         std::fs::write(gemini.join("settings.json"), settings.to_string()).unwrap();
+        // Qwen Code: an OpenAI-compatible provider (the stub), asking before each tool rather
+        // than asking the model (its default `auto` mode), no usage statistics.
+        let qwen = sbx.home().join("qwen");
+        std::fs::create_dir_all(&qwen).unwrap();
+        let settings = serde_json::json!({
+            "security": {"auth": {"selectedType": "openai"}},
+            "model": {"name": "stub-model"},
+            "tools": {"approvalMode": "default"},
+            "privacy": {"usageStatisticsEnabled": false},
+            "general": {"enableAutoUpdate": false},
+            "ui": {"autoModeAcknowledged": true},
+        });
+        std::fs::write(qwen.join("settings.json"), settings.to_string()).unwrap();
         AgentLab { sbx, stub, project, bin: agents_bin(), env: Vec::new() }
     }
 
@@ -155,7 +168,10 @@ impl AgentLab {
             .env("GEMINI_CLI_HOME", self.sbx.home().join("gemini"))
             .env("GOOGLE_GEMINI_BASE_URL", format!("http://127.0.0.1:{}", self.stub.port))
             .env("GEMINI_API_KEY", "dummy")
-            .env("GEMINI_CLI_TRUST_WORKSPACE", "true");
+            .env("GEMINI_CLI_TRUST_WORKSPACE", "true")
+            .env("QWEN_HOME", self.sbx.home().join("qwen"))
+            .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{}/v1", self.stub.port))
+            .env("OPENAI_API_KEY", "dummy");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

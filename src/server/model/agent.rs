@@ -72,7 +72,7 @@ impl Model {
     /// A hook from the agent in pane `id` (from process `pid`): its state, and its session. A
     /// new session id is taken only if no other pane's agent runs it; it comes back when the
     /// agent's own processes vouch for it (the session was resumed here, so its mail may follow).
-    pub fn on_hook(&mut self, id: PaneId, kind: &str, hook: HookEvent, pid: u32) -> Option<String> {
+    pub fn on_hook(&mut self, id: PaneId, kind: &str, mut hook: HookEvent, pid: u32) -> Option<String> {
         if let std::collections::btree_map::Entry::Vacant(entry) = self.agents.entry(id) {
             // An agent the user started by hand in a shell pane, with `sbx init`'s hooks:
             // from its first hook on, the pane is an agent pane like any other.
@@ -90,6 +90,7 @@ impl Model {
         });
         let pane_pid = self.panes.get(&id).and_then(|p| p.pid);
         let agent = self.agents.get_mut(&id)?;
+        agent.kind.adapter().normalize_hook(&mut hook);
         // The server's log says what moved each agent (no prompt text, no tool input).
         tracing::info!("agent {}: hook {} (state {})", crate::pane::pane_name(id), hook.event, agent.state.label());
         agent.hooks_seen = true;
@@ -129,8 +130,16 @@ impl Model {
         if let Some(path) = hook.transcript_path.as_ref().filter(|p| !p.is_empty()) {
             agent.transcript = Some(path.into());
         }
-        if let Some(next) = after_hook(&agent.state, &hook) {
+        // Its input is not up yet: the screen says when it is (`check_agent_screen`).
+        let input_follows = hook.event == "SessionStart"
+            && agent.state == AgentState::Starting
+            && agent.kind.adapter().ready_after_session_start();
+        if let Some(next) = after_hook(&agent.state, &hook).filter(|_| !input_follows) {
             self.set_agent_state(id, next);
+        }
+        if input_follows {
+            // The input may be drawn already (the hook's report can come after it).
+            self.check_agent_screen(id);
         }
         resumed
     }
@@ -212,7 +221,15 @@ impl Model {
                 tracing::info!("agent {}: working marker gone", crate::pane::pane_name(id));
                 Some(AgentState::Idle)
             }
-            AgentState::Starting if hint.ready && !hint.working && !hint.waiting => Some(AgentState::Idle),
+            // An agent that draws its input only after its SessionStart hook: ready once both.
+            AgentState::Starting
+                if hint.ready
+                    && !hint.working
+                    && !hint.waiting
+                    && (agent.hooks_seen || !agent.kind.adapter().ready_after_session_start()) =>
+            {
+                Some(AgentState::Idle)
+            }
             AgentState::Working { .. } | AgentState::Waiting { .. }
                 if interrupted && !hint.working && !hint.waiting =>
             {
