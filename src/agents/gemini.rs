@@ -174,21 +174,11 @@ impl Agent for Gemini {
     }
 
     fn screen(&self, screen: &str) -> super::ScreenHint {
-        let hint = super::read_screen(
-            screen,
-            &["esc to cancel"],
-            &["Allow execution", "Waiting for user confirmation", "Apply this change?", "Allow once"],
-            &["Type your message"],
-            &["Request cancelled"],
-        );
-        // While its MCP servers connect, Gemini shows its input but only queues what is typed.
-        super::ScreenHint { ready: hint.ready && !screen.contains("Initializing..."), ..hint }
+        family_screen(screen, &["Apply this change?", "Allow once"])
     }
 
     fn submit_settle(&self) -> std::time::Duration {
-        // Gemini takes an Enter within 30 ms of typed text as Shift+Enter, a new line
-        // (`FAST_RETURN_TIMEOUT` in 0.61); a tenth of a second clears it on a busy machine.
-        std::time::Duration::from_millis(100)
+        SUBMIT_SETTLE
     }
 
     fn turn_ended(&self, tail: &str) -> Option<bool> {
@@ -221,6 +211,21 @@ impl Agent for Gemini {
         }
         said
     }
+}
+
+/// Gemini CLI and its forks (Qwen Code) take an Enter within 30 ms of typed text as
+/// Shift+Enter, a new line (`FAST_RETURN_TIMEOUT` in 0.61); a tenth of a second clears it on a
+/// busy machine.
+pub(super) const SUBMIT_SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The screen of Gemini CLI or a fork of it: its markers, and the question texts of its own
+/// (`waiting`). While its MCP servers connect it shows its input but only queues what is typed.
+pub(super) fn family_screen(screen: &str, waiting: &[&str]) -> super::ScreenHint {
+    let mut questions = vec!["Allow execution", "Waiting for user confirmation"];
+    questions.extend_from_slice(waiting);
+    let hint =
+        super::read_screen(screen, &["esc to cancel"], &questions, &["Type your message"], &["Request cancelled"]);
+    super::ScreenHint { ready: hint.ready && !screen.contains("Initializing..."), ..hint }
 }
 
 /// A session id as Gemini names them (a UUID); `--resume latest` or `--resume 3` name none.

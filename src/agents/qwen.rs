@@ -24,16 +24,8 @@ use super::{hook_command, Agent, AgentKind, HookEvent, Installed, Launch, Launch
 
 pub struct Qwen;
 
-pub const EVENTS: &[&str] = &[
-    "SessionStart",
-    "UserPromptSubmit",
-    "PreToolUse",
-    "PostToolUse",
-    "PermissionRequest",
-    "Notification",
-    "Stop",
-    "SessionEnd",
-];
+/// Claude's hook events, which Qwen fires under the same names.
+pub const EVENTS: &[&str] = super::claude::EVENTS;
 
 /// Qwen's folder: `$QWEN_HOME`, else `~/.qwen`.
 fn qwen_home() -> PathBuf {
@@ -172,19 +164,11 @@ impl Agent for Qwen {
     }
 
     fn screen(&self, screen: &str) -> super::ScreenHint {
-        let hint = super::read_screen(
-            screen,
-            &["esc to cancel"],
-            &["Allow execution", "Waiting for user confirmation", "Yes, allow once"],
-            &["Type your message"],
-            &["Request cancelled"],
-        );
-        super::ScreenHint { ready: hint.ready && !screen.contains("Initializing..."), ..hint }
+        super::gemini::family_screen(screen, &["Yes, allow once"])
     }
 
     fn submit_settle(&self) -> std::time::Duration {
-        // A fork of Gemini CLI: an Enter within 30 ms of typed text is a new line.
-        std::time::Duration::from_millis(100)
+        super::gemini::SUBMIT_SETTLE
     }
 
     fn turn_ended(&self, tail: &str) -> Option<bool> {
