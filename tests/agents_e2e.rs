@@ -227,14 +227,7 @@ fn interrupted_turns_come_back_to_idle_without_a_hook() {
         lab.sbx.wait_capture(pane, "esc to interrupt");
         lab.ok(&["send-keys", "-t", pane, "--key", "Esc"]);
         let out = lab.run(&["agent", "wait", "-t", pane, "--until", "idle", "--timeout", "20"]);
-        assert!(
-            out.status.success(),
-            "{}: {}\n{}\n{}",
-            pane,
-            String::from_utf8_lossy(&out.stderr),
-            lab.server_log(),
-            lab.sbx.capture(pane)
-        );
+        assert!(out.status.success(), "{}: {}\n{}", pane, String::from_utf8_lossy(&out.stderr), lab.why(pane));
     }
 }
 
@@ -479,12 +472,7 @@ fn whoami_reaches_the_model(lab: &AgentLab, pane: &str, label: &str) {
             .iter()
             .map(|t| t["body"].to_string().chars().rev().take(1500).collect::<String>().chars().rev().collect())
             .collect();
-        assert!(
-            start.elapsed() < PATIENCE - std::time::Duration::from_secs(1),
-            "{}\n{}\n{tail:#?}",
-            lab.server_log(),
-            lab.sbx.capture(pane)
-        );
+        assert!(start.elapsed() < PATIENCE - std::time::Duration::from_secs(1), "{}\n{tail:#?}", lab.why(pane));
         if !confirmed && lab.agent(pane)["state"] == "waiting" {
             lab.ok(&["agent", "confirm", "-t", pane]);
             confirmed = true;

@@ -56,7 +56,7 @@ fn gemini_idle_working_idle_a_confirmed_permission_and_sbx_over_mcp() {
 
     // A prompt typed by sbx: its hooks take the pane to working, then back to idle.
     let out = lab.run(&["agent", "prompt", "-t", &pane, "please take your time"]);
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), lab.sbx.capture(&pane));
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), lab.why(&pane));
     lab.see_state(&pane, "working");
     lab.wait(&pane, "idle");
     assert!(lab.stub.saw_prompt("please take your time"), "the prompt reached the model");
@@ -168,7 +168,7 @@ fn qwen_idle_working_idle_a_confirmed_permission_and_sbx_over_mcp() {
     let sid = lab.agent(&pane)["session_id"].as_str().expect("the session id sbx chose").to_string();
 
     let out = lab.run(&["agent", "prompt", "-t", &pane, "please take your time"]);
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), lab.sbx.capture(&pane));
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), lab.why(&pane));
     lab.see_state(&pane, "working");
     lab.wait(&pane, "idle");
     assert!(lab.stub.saw_prompt("please take your time"), "the prompt reached the model");

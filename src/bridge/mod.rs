@@ -185,6 +185,12 @@ pub struct BridgeHandle {
 }
 
 impl BridgeHandle {
+    /// A handle to no bridge: every call is answered "stopped" (for tests of its callers).
+    #[cfg(test)]
+    pub fn detached() -> BridgeHandle {
+        BridgeHandle { tx: std::sync::mpsc::channel().0 }
+    }
+
     /// Hand a message to the bridge thread; a call it can no longer take is answered at once
     /// (a caller must never wait for an answer that cannot come).
     pub fn send(&self, msg: BridgeMsg) {

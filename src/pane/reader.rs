@@ -88,7 +88,7 @@ pub fn start(
         let id = sink.id;
         let _ = tokio::task::spawn_blocking(move || {
             let _ = parser.join();
-            let by_signal = pid.is_some_and(wait_killed);
+            let by_signal = pid.is_some_and(|pid| wait_killed(id, pid));
             alive.store(false, Ordering::Release);
             let _ = notices.send(PaneNotice::Exited { id, by_signal });
         })
@@ -97,12 +97,20 @@ pub fn start(
     Ok(())
 }
 
-/// Wait for the child; whether a signal ended it.
-fn wait_killed(pid: u32) -> bool {
+/// Wait for the child; whether a signal ended it. How it ended is logged (a pane that
+/// vanished is otherwise a mystery: its screen goes with it).
+fn wait_killed(id: PaneId, pid: u32) -> bool {
     let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else { return false };
     loop {
         match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
-            Ok(Some((_, status))) => return status.terminating_signal().is_some(),
+            Ok(Some((_, status))) => {
+                match (status.exit_status(), status.terminating_signal()) {
+                    (Some(code), _) => tracing::info!("pane %{id}: its process exited with status {code}"),
+                    (_, Some(signal)) => tracing::info!("pane %{id}: its process was killed by signal {signal}"),
+                    _ => tracing::info!("pane %{id}: its process ended"),
+                }
+                return status.terminating_signal().is_some();
+            }
             Err(rustix::io::Errno::INTR) => continue,
             _ => return false,
         }

@@ -99,6 +99,9 @@ impl AgentLab {
         let stub = Stub::start(sbx.home());
         let project = sbx.home().join("proj");
         std::fs::create_dir_all(&project).unwrap();
+        // The agents' temporary files (Gemini's crash reports among them) are the lab's, and
+        // shown when a test fails.
+        std::fs::create_dir_all(sbx.home().join("tmp")).unwrap();
         let project = std::fs::canonicalize(&project).unwrap();
         let claude = sbx.home().join("claude");
         std::fs::create_dir_all(&claude).unwrap();
@@ -171,7 +174,8 @@ impl AgentLab {
             .env("GEMINI_CLI_TRUST_WORKSPACE", "true")
             .env("QWEN_HOME", self.sbx.home().join("qwen"))
             .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{}/v1", self.stub.port))
-            .env("OPENAI_API_KEY", "dummy");
+            .env("OPENAI_API_KEY", "dummy")
+            .env("TMPDIR", self.sbx.home().join("tmp"));
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -199,6 +203,25 @@ impl AgentLab {
         std::fs::read_to_string(self.sbx.home().join("run/server.log")).unwrap_or_default()
     }
 
+    /// Everything that says why a step failed: the server's log, the pane's screen (when the
+    /// pane is still there), and any crash report an agent left in the lab's temporary folder.
+    pub fn why(&self, pane: &str) -> String {
+        let out = self.run(&["capture", "-t", pane]);
+        let screen = if out.status.success() {
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        } else {
+            format!("(no screen: {})", String::from_utf8_lossy(&out.stderr).trim())
+        };
+        let mut reports = String::new();
+        for entry in std::fs::read_dir(self.sbx.home().join("tmp")).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().contains("error") {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                reports.push_str(&format!("\n{}:\n{}", entry.path().display(), &text[..text.len().min(8000)]));
+            }
+        }
+        format!("server log:\n{}\nscreen of {pane}:\n{screen}{reports}", self.server_log())
+    }
+
     pub fn agent(&self, pane: &str) -> serde_json::Value {
         self.sbx.panes().into_iter().find(|p| p["id"] == pane || p["label"] == pane).expect("pane listed")["agent"]
             .clone()
@@ -210,11 +233,7 @@ impl AgentLab {
         let start = std::time::Instant::now();
         while self.agent(pane)["state"] != state {
             if start.elapsed() > PATIENCE {
-                panic!(
-                    "{pane} never showed {state}\nserver log:\n{}\nscreen:\n{}",
-                    self.server_log(),
-                    self.sbx.capture(pane)
-                );
+                panic!("{pane} never showed {state}\n{}", self.why(pane));
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -248,9 +267,9 @@ impl AgentLab {
         let out = self.run(&["agent", "wait", "-t", pane, "--until", until, "--timeout", "90"]);
         assert!(
             out.status.success(),
-            "waiting for {until}: {}\nscreen:\n{}",
+            "waiting for {until}: {}\n{}",
             String::from_utf8_lossy(&out.stderr),
-            self.sbx.capture(pane)
+            self.why(pane)
         );
     }
 }

@@ -68,6 +68,23 @@ pub struct WebCtx {
 }
 
 impl WebCtx {
+    /// A context on its own, its loop being `conns`' receiver (for tests of the handlers).
+    #[cfg(test)]
+    pub fn detached(conns: UnboundedSender<ConnEvent>) -> (Arc<WebCtx>, watch::Sender<Arc<Vec<SessionInfo>>>) {
+        let (overview_tx, overview) = watch::channel(Arc::new(Vec::new()));
+        let ctx = WebCtx {
+            conns,
+            overview,
+            auth: Mutex::new(auth::Auth::new(Duration::from_secs(60), Duration::from_secs(60))),
+            tls: None,
+            bridge: BridgeHandle::detached(),
+            bridge_changes: watch::channel(0).1,
+            floods: floods::Floods::default(),
+            cookie: "sbx_test".into(),
+        };
+        (Arc::new(ctx), overview_tx)
+    }
+
     /// Run a command as the CLI would, and its answer.
     pub async fn call(&self, command: Command) -> Result<Reply, Error> {
         let (out, mut answers) = tokio::sync::mpsc::unbounded_channel();

@@ -99,7 +99,16 @@ pub async fn view(ctx: Arc<WebCtx>, pane: String, out: Out) {
     let (mut last_sent, mut paced) = (tokio::time::Instant::now(), false);
     'fresh: loop {
         // The history once; a viewer that fell behind is given the screen alone.
-        let Ok((start, mut output)) = ctx.watch(pane.clone(), history).await else { return };
+        let (start, mut output) = match ctx.watch(pane.clone(), history).await {
+            Ok(watching) => watching,
+            // The pane went between the message that opened this view and the view (a shell
+            // told to exit, under load): the socket is told it ended, as it would have been.
+            Err(e) if e.code != "server_gone" => {
+                let _ = out.send(&Outgoing::Ended { session_id: pane }).await;
+                return;
+            }
+            Err(_) => return,
+        };
         history = 0;
         // A reset first: a viewer that fell behind starts from a clean terminal.
         for piece in chunks(&format!("\x1bc{start}")) {
@@ -236,6 +245,27 @@ impl Utf8Carry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::conn::ConnEvent;
+
+    #[tokio::test]
+    async fn a_view_of_a_pane_gone_before_it_started_says_it_ended() {
+        let (conns, mut loop_side) = tokio::sync::mpsc::unbounded_channel();
+        let (ctx, _overview) = WebCtx::detached(conns);
+        // The loop, as it answers a pane that exited before the view asked for it.
+        tokio::spawn(async move {
+            while let Some(event) = loop_side.recv().await {
+                if let ConnEvent::Watch(_, _, reply) = event {
+                    let _ = reply.send(Err(crate::protocol::Error::new("no_pane", "that pane is gone", "sbx ls")));
+                }
+            }
+        });
+        let (out, mut sent) = Out::channel();
+        view(ctx, "%7".into(), out).await;
+        let first = sent.recv().await.expect("the view says something before it ends");
+        let msg: serde_json::Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(msg["type"], "session_ended", "{msg}");
+        assert_eq!(msg["session_id"], "%7");
+    }
 
     #[test]
     fn characters_cut_between_reads_arrive_whole() {
