@@ -11,15 +11,23 @@ use super::simple;
 use crate::agents::Adapter as _;
 use crate::agents::{AgentKind, HookEvent, Installed, ALL};
 use crate::config::paths::Paths;
-use crate::protocol::{AgentKey, Command, Reply};
+use crate::protocol::{AgentKey, AgentSelection, Command, Reply};
 
 #[derive(Subcommand)]
 pub enum AgentCmd {
-    /// Type a prompt into an agent pane and submit it (refused while the agent is busy unless --queue).
+    /// Type a prompt into an agent pane and submit it (refused while the agent is busy unless
+    /// --queue). To many agents (-t A,B,C, --all or --kind): typed into each idle one, queued
+    /// for each busy one, and a line per pane saying which.
     Prompt {
-        /// The agent pane: pane id, label, SESSION:TAB or session name.
-        #[arg(short = 't', long)]
-        target: String,
+        /// The agent pane: pane id, label, SESSION:TAB or session name; several, comma-separated.
+        #[arg(short = 't', long, required_unless_present_any = ["all", "kind"], conflicts_with_all = ["all", "kind"])]
+        target: Option<String>,
+        /// Every agent of the server.
+        #[arg(long, conflicts_with = "kind")]
+        all: bool,
+        /// Every agent of this kind (claude, codex, gemini, qwen).
+        #[arg(long)]
+        kind: Option<String>,
         /// Deliver when the agent is next idle instead of refusing.
         #[arg(long)]
         queue: bool,
@@ -63,7 +71,33 @@ pub enum AgentCmd {
 
 pub async fn run(action: AgentCmd, json: bool, paths: &Paths) -> CliResult {
     let cmd = match action {
-        AgentCmd::Prompt { target, queue, text } => Command::AgentPrompt { target, text: text.join(" "), queue },
+        AgentCmd::Prompt { target, all, kind, queue, text } => {
+            let text = text.join(" ");
+            let agents = match (target, all, kind) {
+                (Some(t), _, _) if !t.contains(',') => Command::AgentPrompt { target: t, text, queue },
+                (Some(t), _, _) => {
+                    let list: Vec<String> =
+                        t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect();
+                    Command::AgentPromptMany { agents: AgentSelection::Targets(list), text }
+                }
+                (None, true, _) => Command::AgentPromptMany { agents: AgentSelection::All, text },
+                (None, false, Some(kind)) => {
+                    let kind = AgentKind::from_name(&kind).ok_or_else(|| {
+                        let names: Vec<&str> = ALL.iter().map(|k| k.name()).collect();
+                        Error::new(
+                            "usage",
+                            format!("no agent is called {kind:?}"),
+                            format!("one of: {}", names.join(", ")),
+                        )
+                    })?;
+                    Command::AgentPromptMany { agents: AgentSelection::Kind(kind), text }
+                }
+                (None, false, None) => {
+                    return Err(Error::new("usage", "say which agents", "-t PANE[,PANE…], --all or --kind KIND"))
+                }
+            };
+            agents
+        }
         AgentCmd::Confirm { target } => Command::AgentKey { target, key: AgentKey::Confirm },
         AgentCmd::Cancel { target } => Command::AgentKey { target, key: AgentKey::Cancel },
         AgentCmd::Select { target, n } => {
@@ -87,6 +121,28 @@ pub async fn run(action: AgentCmd, json: bool, paths: &Paths) -> CliResult {
                 print_json(&info);
             } else {
                 outln!("{}", info.state);
+            }
+        }
+        Reply::Prompted(outcomes) => {
+            if json {
+                print_json(&outcomes);
+            } else {
+                for o in &outcomes {
+                    let who = o.label.as_ref().map_or(o.pane.clone(), |l| format!("{} ({l})", o.pane));
+                    match &o.error {
+                        Some(e) => outln!("{who}: failed: {}", e.message),
+                        None => outln!("{who}: {}", o.outcome),
+                    }
+                }
+            }
+            if let Some(o) = outcomes.iter().find(|o| o.error.is_some()) {
+                let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
+                let e = o.error.clone().expect("found with an error");
+                return Err(Error::new(
+                    "some_failed",
+                    format!("{failed} of {} panes did not take the prompt ({})", outcomes.len(), e.message),
+                    e.next.unwrap_or_else(|| "sbx ls shows the agents".into()),
+                ));
             }
         }
         Reply::Queued => {

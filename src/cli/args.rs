@@ -25,6 +25,10 @@ pub enum Cmd {
         /// The target: SESSION, SESSION:TAB, a pane id (%3) or a pane label.
         #[arg(short = 't', long)]
         target: Option<String>,
+        /// Watch only: keys change nothing (but detach, help, sidebar), and this terminal's
+        /// size does not shrink the session for the others.
+        #[arg(short = 'r', long)]
+        read_only: bool,
     },
     /// Detach every client of a session (this pane's session, or the most recent one).
     Detach {
@@ -129,6 +133,62 @@ pub enum Cmd {
         #[arg(short = 't', long)]
         target: String,
         /// Unzoom the pane's tab instead.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Rename a session (prefix $ does it from the keyboard).
+    RenameSession {
+        /// The session (or anything in it: SESSION:TAB, a pane).
+        #[arg(short = 't', long)]
+        target: String,
+        /// Letters, digits, '-', '_' or '.'; no other session may have it.
+        name: String,
+    },
+    /// Rename a tab (prefix , does it from the keyboard).
+    RenameTab {
+        /// The tab: SESSION:TAB, a pane in it, or a session (its shown tab).
+        #[arg(short = 't', long)]
+        target: String,
+        /// Letters, digits, '-', '_' or '.'.
+        name: String,
+    },
+    /// Swap two panes (in one tab, or across tabs and sessions).
+    SwapPane {
+        /// One pane.
+        #[arg(short = 's', long)]
+        source: String,
+        /// The other.
+        #[arg(short = 't', long)]
+        target: String,
+    },
+    /// Move a pane beside another (into its tab), or with no -t into a new tab of its own.
+    MovePane {
+        /// The pane to move.
+        #[arg(short = 's', long)]
+        source: String,
+        /// The pane to put it beside.
+        #[arg(short = 't', long)]
+        target: Option<String>,
+        /// Below the target rather than on its right.
+        #[arg(long)]
+        down: bool,
+    },
+    /// Lay a tab's panes out afresh: even-horizontal, even-vertical, main-vertical,
+    /// main-horizontal or tiled (the focused pane is the main one).
+    Layout {
+        /// The tab: SESSION:TAB, a pane in it, or a session (its shown tab).
+        #[arg(short = 't', long)]
+        target: String,
+        /// The layout: even-horizontal, even-vertical, main-vertical, main-horizontal or tiled.
+        #[arg(value_parser = ["even-horizontal", "even-vertical", "main-vertical", "main-horizontal", "tiled"])]
+        preset: String,
+    },
+    /// Stop announcing a pane's agent (bell, desktop notification, notify command).
+    Mute {
+        /// The pane.
+        #[arg(short = 't', long)]
+        target: String,
+        /// Announce it again.
         #[arg(long)]
         off: bool,
     },

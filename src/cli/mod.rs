@@ -168,7 +168,14 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
                 NewSpec { pane: PaneSpec { cwd: absolute(None)?, ..Default::default() }, ..Default::default() };
             return attach(
                 stream,
-                AttachRequest { target: None, create: Some(create), cols: 0, rows: 0, colors: Default::default() },
+                AttachRequest {
+                    target: None,
+                    create: Some(create),
+                    cols: 0,
+                    rows: 0,
+                    colors: Default::default(),
+                    read_only: false,
+                },
             )
             .await;
         }
@@ -205,13 +212,24 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             let stream = connect::connect_existing(paths).await?;
             attach(
                 stream,
-                AttachRequest { target: Some(session), create: None, cols: 0, rows: 0, colors: Default::default() },
+                AttachRequest {
+                    target: Some(session),
+                    create: None,
+                    cols: 0,
+                    rows: 0,
+                    colors: Default::default(),
+                    read_only: false,
+                },
             )
             .await
         }
-        Cmd::Attach { target } => {
+        Cmd::Attach { target, read_only } => {
             let stream = connect::connect_existing(paths).await?;
-            attach(stream, AttachRequest { target, create: None, cols: 0, rows: 0, colors: Default::default() }).await
+            attach(
+                stream,
+                AttachRequest { target, create: None, cols: 0, rows: 0, colors: Default::default(), read_only },
+            )
+            .await
         }
         Cmd::Detach { target } => {
             let target = target.or_else(|| std::env::var("SBX_PANE_ID").ok());
@@ -361,6 +379,20 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
         }
         Cmd::Label { target, label } => ok(simple(paths, Command::Label { target, label }).await, json),
         Cmd::Zoom { target, off } => ok(simple(paths, Command::Zoom { target, on: !off }).await, json),
+        Cmd::RenameSession { target, name } => ok(simple(paths, Command::RenameSession { target, name }).await, json),
+        Cmd::RenameTab { target, name } => ok(simple(paths, Command::RenameTab { target, name }).await, json),
+        Cmd::SwapPane { source, target } => ok(simple(paths, Command::SwapPane { source, target }).await, json),
+        Cmd::MovePane { source, target, down } => {
+            let direction = if down { SplitDirection::Down } else { SplitDirection::Right };
+            ok(simple(paths, Command::MovePane { source, target, direction }).await, json)
+        }
+        Cmd::Layout { target, preset } => {
+            let preset = crate::protocol::LayoutPreset::from_name(&preset).ok_or_else(|| {
+                Error::new("usage", format!("no layout is called {preset:?}"), "see sbx layout --help")
+            })?;
+            ok(simple(paths, Command::Layout { target, preset }).await, json)
+        }
+        Cmd::Mute { target, off } => ok(simple(paths, Command::Mute { target, on: !off }).await, json),
         Cmd::Config { action: ConfigCmd::Check } => {
             let config = crate::config::Config::load(&paths.config);
             if !config.warnings.is_empty() {

@@ -4,6 +4,7 @@
 //! what it ignored (`warnings`). `sbx config check` turns the same findings into an error.
 
 mod bridge;
+pub mod notify;
 pub mod paths;
 mod web;
 
@@ -54,6 +55,8 @@ pub struct Settings {
     pub restore_history_bytes: usize,
     /// The browser endpoint (`[web]`).
     pub web: WebSettings,
+    /// When and how an agent that needs you is announced (`[notify]`).
+    pub notify: notify::NotifySettings,
 }
 
 /// The most `restore_history_bytes` may ask for.
@@ -78,6 +81,7 @@ impl Default for Settings {
             restore_history: false,
             restore_history_bytes: 64 * 1024,
             web: WebSettings::default(),
+            notify: Default::default(),
         }
     }
 }
@@ -151,6 +155,8 @@ impl Config {
             }
         };
 
+        let mut settings = settings;
+        settings.notify = std::mem::take(&mut settings.notify).checked(&mut warnings);
         let mut keymap = Keymap::preset(&settings.keymap).unwrap_or_else(|e| {
             warnings.push(format!("config.toml: {e}; using the default keymap"));
             broken.keymap = true;

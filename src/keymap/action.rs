@@ -33,6 +33,28 @@ pub enum Action {
     SendPrefix,
     /// Open an agent in a new pane on the right.
     SplitAgent(crate::protocol::AgentKind),
+    /// The chooser: every session, tab and pane; type to search.
+    Choose,
+    /// Move through the sidebar's rows with the arrows.
+    SidebarSelect,
+    NextSession,
+    PrevSession,
+    /// Go to the next agent that needs you (waiting, then done), across sessions.
+    NextNeeding,
+    RenameSession,
+    RenameTab,
+    /// Swap the focused pane with the previous / next one of its tab.
+    SwapPane(bool),
+    /// Move the focused pane into a new tab of its own.
+    BreakPane,
+    Layout(crate::protocol::LayoutPreset),
+    NextLayout,
+    /// Mark the focused pane for synchronized typing (or unmark it).
+    MarkPane,
+    /// Type into every marked pane of the tab at once (every pane when none is marked).
+    SyncPanes,
+    /// Stop announcing the focused pane's agent (or start again).
+    MutePane,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,6 +102,21 @@ impl Action {
             Action::ReloadConfig => "read the config, keymap and theme again".into(),
             Action::SendPrefix => "send the prefix key to the pane".into(),
             Action::SplitAgent(kind) => format!("open {} in a new pane", kind.name()),
+            Action::Choose => "choose a session, tab or pane (type to search)".into(),
+            Action::SidebarSelect => "move through the sidebar with the arrows".into(),
+            Action::NextSession => "next session".into(),
+            Action::PrevSession => "previous session".into(),
+            Action::NextNeeding => "go to the next agent that needs you".into(),
+            Action::RenameSession => "rename this session".into(),
+            Action::RenameTab => "rename this tab".into(),
+            Action::SwapPane(false) => "swap the pane with the previous one".into(),
+            Action::SwapPane(true) => "swap the pane with the next one".into(),
+            Action::BreakPane => "move the pane into a new tab".into(),
+            Action::Layout(p) => format!("lay the tab out {}", p.name()),
+            Action::NextLayout => "the next layout preset".into(),
+            Action::MarkPane => "mark the pane for synchronized typing".into(),
+            Action::SyncPanes => "type into the marked panes at once (all when none)".into(),
+            Action::MutePane => "mute or unmute the pane's notifications".into(),
         }
     }
 }
@@ -110,6 +147,21 @@ impl fmt::Display for Action {
             Action::ReloadConfig => f.write_str("reload-config"),
             Action::SendPrefix => f.write_str("send-prefix"),
             Action::SplitAgent(kind) => write!(f, "split-{}", kind.name()),
+            Action::Choose => f.write_str("choose"),
+            Action::SidebarSelect => f.write_str("sidebar-select"),
+            Action::NextSession => f.write_str("next-session"),
+            Action::PrevSession => f.write_str("prev-session"),
+            Action::NextNeeding => f.write_str("next-needing"),
+            Action::RenameSession => f.write_str("rename-session"),
+            Action::RenameTab => f.write_str("rename-tab"),
+            Action::SwapPane(false) => f.write_str("swap-pane-prev"),
+            Action::SwapPane(true) => f.write_str("swap-pane-next"),
+            Action::BreakPane => f.write_str("break-pane"),
+            Action::Layout(p) => write!(f, "layout-{}", p.name()),
+            Action::NextLayout => f.write_str("next-layout"),
+            Action::MarkPane => f.write_str("mark-pane"),
+            Action::SyncPanes => f.write_str("sync-panes"),
+            Action::MutePane => f.write_str("mute-pane"),
         }
     }
 }
@@ -145,9 +197,26 @@ impl FromStr for Action {
             "reload-config" => Action::ReloadConfig,
             "open-received" => Action::OpenReceived,
             "send-prefix" => Action::SendPrefix,
+            "choose" => Action::Choose,
+            "sidebar-select" => Action::SidebarSelect,
+            "next-session" => Action::NextSession,
+            "prev-session" => Action::PrevSession,
+            "next-needing" => Action::NextNeeding,
+            "rename-session" => Action::RenameSession,
+            "rename-tab" => Action::RenameTab,
+            "swap-pane-prev" => Action::SwapPane(false),
+            "swap-pane-next" => Action::SwapPane(true),
+            "break-pane" => Action::BreakPane,
+            "next-layout" => Action::NextLayout,
+            "mark-pane" => Action::MarkPane,
+            "sync-panes" => Action::SyncPanes,
+            "mute-pane" => Action::MutePane,
             other => {
                 if let Some(kind) = other.strip_prefix("split-").and_then(crate::protocol::AgentKind::from_name) {
                     Action::SplitAgent(kind)
+                } else if let Some(p) = other.strip_prefix("layout-").and_then(crate::protocol::LayoutPreset::from_name)
+                {
+                    Action::Layout(p)
                 } else if let Some(n) = other.strip_prefix("select-tab-").and_then(|n| n.parse::<u8>().ok()) {
                     Action::SelectTab(n)
                 } else if let Some(d) = other.strip_prefix("focus-").and_then(dir) {

@@ -150,6 +150,8 @@ pub struct Pane {
     pub command: Vec<String>,
     pub initial_cwd: PathBuf,
     pub label: Option<String>,
+    /// Its agent is never announced (bell, desktop, notify command): `sbx mute`.
+    pub muted: bool,
     /// The pane's name in the bridge (stable for its life; the agent's session id when sbx
     /// chose one at launch).
     pub endpoint: String,
@@ -307,6 +309,7 @@ impl Pane {
             command,
             initial_cwd,
             label: None,
+            muted: false,
             endpoint: uuid::Uuid::new_v4().to_string(),
             pid,
             alive,

@@ -23,11 +23,11 @@ pub use clock::{now_secs, rfc3339, rfc3339_ms};
 pub use colors::{parse_color_spec, TerminalColors};
 pub use error::Error;
 pub use handover::{send_with_fd, FdReader};
-pub use names::{validate_label, validate_session_name};
+pub use names::{validate_label, validate_session_name, validate_tab_name};
 pub use tool_input::ToolInput;
 
 /// Bumped whenever a message changes shape; a client and server that disagree refuse each other.
-pub const PROTOCOL_VERSION: u32 = 10;
+pub const PROTOCOL_VERSION: u32 = 11;
 /// No honest message is larger; a bigger length is a corrupt or hostile peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 /// The first frame of a connection is a `Hello`: a few bytes. Until a peer has said it speaks
@@ -88,6 +88,10 @@ pub struct AttachRequest {
     pub rows: u16,
     /// What the client's terminal said its colours are (empty when it did not answer).
     pub colors: TerminalColors,
+    /// `sbx attach -r`: the client watches; its keys change nothing, its size does not
+    /// shrink the session for the others.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -243,6 +247,96 @@ pub enum Command {
         until: String,
         timeout_ms: u64,
     },
+    /// One prompt to many agents: typed into each idle one, queued for each busy one;
+    /// answered with what became of it in each pane.
+    AgentPromptMany {
+        agents: AgentSelection,
+        text: String,
+    },
+    RenameSession {
+        target: String,
+        name: String,
+    },
+    RenameTab {
+        target: String,
+        name: String,
+    },
+    /// Two panes change places (in one tab or across tabs and sessions).
+    SwapPane {
+        source: String,
+        target: String,
+    },
+    /// Take a pane out of its tab and put it beside `target` (`None`: into a new tab of its
+    /// own session).
+    MovePane {
+        source: String,
+        target: Option<String>,
+        direction: SplitDirection,
+    },
+    /// Lay a tab's panes out afresh.
+    Layout {
+        target: String,
+        preset: LayoutPreset,
+    },
+    /// Announce a pane's agent or not (`on`: muted).
+    Mute {
+        target: String,
+        on: bool,
+    },
+}
+
+/// Which agents a prompt goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentSelection {
+    Targets(Vec<String>),
+    All,
+    Kind(AgentKind),
+}
+
+/// What became of a prompt in one pane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptOutcome {
+    pub pane: String,
+    pub label: Option<String>,
+    /// "typed", "queued" or "failed".
+    pub outcome: String,
+    /// Why it failed.
+    pub error: Option<Error>,
+}
+
+/// tmux's layouts: every pane side by side, stacked, the focused pane large with the rest
+/// beside or below it, or a grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LayoutPreset {
+    EvenHorizontal,
+    EvenVertical,
+    MainVertical,
+    MainHorizontal,
+    Tiled,
+}
+
+impl LayoutPreset {
+    pub const ALL: [LayoutPreset; 5] = [
+        LayoutPreset::EvenHorizontal,
+        LayoutPreset::EvenVertical,
+        LayoutPreset::MainVertical,
+        LayoutPreset::MainHorizontal,
+        LayoutPreset::Tiled,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LayoutPreset::EvenHorizontal => "even-horizontal",
+            LayoutPreset::EvenVertical => "even-vertical",
+            LayoutPreset::MainVertical => "main-vertical",
+            LayoutPreset::MainHorizontal => "main-horizontal",
+            LayoutPreset::Tiled => "tiled",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<LayoutPreset> {
+        LayoutPreset::ALL.into_iter().find(|p| p.name() == name)
+    }
 }
 
 // A message lives only from its decoding to its handling: its size does not matter.
@@ -295,6 +389,8 @@ pub enum Reply {
     },
     /// A bridge answer (JSON text).
     Bridge(String),
+    /// What became of one prompt in each pane it went to.
+    Prompted(Vec<PromptOutcome>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,6 +407,9 @@ pub struct TabInfo {
     pub active: bool,
     /// Its active pane is zoomed over the rest.
     pub zoomed: bool,
+    /// The layout preset it was last given (`sbx layout`), if any.
+    #[serde(default)]
+    pub layout: Option<String>,
     pub panes: Vec<PaneInfo>,
 }
 
@@ -328,6 +427,9 @@ pub struct PaneInfo {
     pub pid: Option<u32>,
     pub alive: bool,
     pub active: bool,
+    /// Its agent is never announced (`sbx mute`).
+    #[serde(default)]
+    pub muted: bool,
     pub agent: Option<AgentInfo>,
 }
 

@@ -28,6 +28,10 @@ pub fn validate_session_name(name: &str) -> Result<(), Error> {
     plain_name(name, "session name", &['%'])
 }
 
+pub fn validate_tab_name(name: &str) -> Result<(), Error> {
+    plain_name(name, "tab name", &['%'])
+}
+
 pub fn validate_label(label: &str) -> Result<(), Error> {
     // `.` would read as a path (the bridge addresses agents by cwd); `user` is the bridge's
     // name for the person at the keyboard.

@@ -4,7 +4,7 @@
 use crossterm::event::{KeyEvent, KeyModifiers};
 
 use super::conn::ClientId;
-use super::front::modes::{CopyMode, Help, Mode, PickAction, Picker};
+use super::front::modes::{Chooser, CopyMode, Help, Mode, PickAction, Picker, Rename, Renaming, SidebarNav};
 use super::front::Effect;
 use super::model::layout::neighbour;
 use super::{Internal, Server};
@@ -50,6 +50,8 @@ impl Server {
             }
             Effect::Redraw(pane) => self.redraw_pane(pane),
             Effect::Reshape(session) => self.reshape(&session),
+            Effect::Go(jump) => self.go(id, jump),
+            Effect::Rename { what, name } => self.rename(id, what, name),
         }
     }
 
@@ -160,6 +162,79 @@ impl Server {
                     many => format!("config reloaded; {} problems ignored, see `sbx config check`", many.len()),
                 };
                 self.front.set_message(id, message);
+                Ok(())
+            }
+            Action::Choose => {
+                self.set_mode(id, Mode::Choose(Chooser::default()));
+                Ok(())
+            }
+            Action::SidebarSelect => {
+                if let Some(c) = self.front.clients.get_mut(&id) {
+                    if !c.sidebar {
+                        c.sidebar = true;
+                        c.redraw_all();
+                    }
+                }
+                self.reshape(&session);
+                self.set_mode(id, Mode::Sidebar(SidebarNav::at(&self.model, &session)));
+                Ok(())
+            }
+            Action::NextSession | Action::PrevSession => {
+                self.go_to_session(id, if action == Action::NextSession { 1 } else { -1 });
+                return;
+            }
+            Action::NextNeeding => {
+                self.go_to_next_needing(id);
+                return;
+            }
+            Action::RenameSession => {
+                let text = session.clone();
+                self.set_mode(id, Mode::Rename(Rename { what: Renaming::Session(session.clone()), text }));
+                Ok(())
+            }
+            Action::RenameTab => {
+                let s = &self.model.sessions[si];
+                let what = Renaming::Tab(session.clone(), s.active_tab);
+                self.set_mode(id, Mode::Rename(Rename { what, text: s.tab().name.clone() }));
+                Ok(())
+            }
+            Action::SwapPane(next) => {
+                let panes = self.model.sessions[si].tab().layout.panes();
+                let i = panes.iter().position(|p| *p == focused).unwrap_or(0);
+                let n = panes.len();
+                let other = panes[if next { (i + 1) % n } else { (i + n - 1) % n }];
+                self.model.swap_panes(focused, other).map(|()| self.model.focus_pane(focused))
+            }
+            Action::BreakPane => self.model.move_pane(focused, None, SplitDirection::Right),
+            Action::Layout(preset) => self.model.apply_preset(super::model::Target::Session(si), preset),
+            Action::NextLayout => self.next_layout(si),
+            Action::MarkPane => {
+                let tab = self.model.sessions[si].tab_mut();
+                if !tab.marked.remove(&focused) {
+                    tab.marked.insert(focused);
+                }
+                Ok(())
+            }
+            Action::SyncPanes => {
+                let tab = self.model.sessions[si].tab_mut();
+                tab.sync = !tab.sync;
+                let message = if tab.sync {
+                    let n = tab.sync_targets().len();
+                    format!("typing goes to {n} panes at once; {} M stops it", self.model.config.keymap.prefix)
+                } else {
+                    "typing goes to the focused pane only".into()
+                };
+                self.front.set_message(id, message);
+                Ok(())
+            }
+            Action::MutePane => {
+                let muted = self.model.panes.get_mut(&focused).map(|p| {
+                    p.muted = !p.muted;
+                    p.muted
+                });
+                self.model.mark_panes_changed(focused);
+                let message = if muted == Some(true) { "this pane is muted" } else { "this pane is announced again" };
+                self.front.set_message(id, message.into());
                 Ok(())
             }
             Action::SendPrefix => {

@@ -36,6 +36,13 @@ impl Server {
             Command::AgentWait { target, until, timeout_ms } => {
                 return self.driver.wait(&self.model, &target, until, timeout_ms, out)
             }
+            Command::AgentPromptMany { agents, text } => return self.prompt_many(agents, text, out),
+            cmd @ (Command::RenameSession { .. }
+            | Command::RenameTab { .. }
+            | Command::SwapPane { .. }
+            | Command::MovePane { .. }
+            | Command::Layout { .. }
+            | Command::Mute { .. }) => self.arrange(cmd),
             Command::Ping => Ok(Reply::Pong { pid: std::process::id(), version: env!("CARGO_PKG_VERSION").into() }),
             Command::New(spec) => {
                 self.model.create_session(spec).map(|(session, pane)| Reply::Created { session, pane: pane_name(pane) })
@@ -200,6 +207,7 @@ impl Server {
         }
         let config = &self.model.config;
         let mut client = Client::new(session.clone(), req.cols, req.rows, outlet, out, config.settings.sidebar);
+        client.read_only = req.read_only;
         if let Some(notice) = self.notice.take() {
             client.message = Some(notice);
         } else if !config.warnings.is_empty() {

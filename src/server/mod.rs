@@ -5,12 +5,15 @@
 //! carries it out (geometry, redraws, the bridge), then draws.
 
 mod actions;
+mod arrange;
 mod commands;
 mod conn;
 mod drive;
 mod front;
 mod links;
+mod many;
 mod model;
+mod notify;
 mod pacing;
 mod persist;
 mod restore;
@@ -484,12 +487,17 @@ impl Server {
     /// Carry out what the model changed, until nothing more follows.
     fn settle(&mut self) {
         loop {
+            // Before the changes are taken: a turn that ended in a pane shown focused is seen.
+            self.mark_seen();
             let changes = self.model.take_changes();
             let mut settled = true;
             for pane in changes.removed {
                 settled = false;
                 self.front.pane_gone(pane);
                 self.pacing.forget(pane);
+            }
+            for (old, new) in &changes.renamed {
+                self.front.session_renamed(old, new);
             }
             for session in &changes.ended {
                 self.front.session_ended(session);
@@ -519,8 +527,8 @@ impl Server {
                 self.front.mark_dirty(session);
             }
             self.bridge_dirty |= changes.panes;
-            for (pane, what) in changes.waiting {
-                self.notify_waiting(pane, &what);
+            for attention in &changes.attention {
+                self.announce(attention);
             }
             for (pane, text) in changes.prompts {
                 settled = false;
@@ -548,24 +556,6 @@ impl Server {
         if let Some(session) = self.model.session_name_of(pane) {
             self.front.mark_dirty(&session);
         }
-    }
-
-    /// A bell and a desktop notification escape for the clients of the agent's session.
-    fn notify_waiting(&mut self, pane: crate::pane::PaneId, what: &str) {
-        let Some(session) = self.model.session_name_of(pane) else { return };
-        let settings = &self.model.config.settings;
-        let mut bytes = Vec::new();
-        if settings.notify_bell {
-            bytes.push(0x07);
-        }
-        // Control characters in a tool name must not end the escape early.
-        let clean: String = what.chars().filter(|c| !c.is_control()).collect();
-        match settings.notify_desktop.as_str() {
-            "osc9" => bytes.extend_from_slice(format!("\x1b]9;sbx: {clean}\x07").as_bytes()),
-            "osc777" => bytes.extend_from_slice(format!("\x1b]777;notify;sbx;{clean}\x07").as_bytes()),
-            _ => {}
-        }
-        self.front.send_to(&session, &bytes);
     }
 }
 

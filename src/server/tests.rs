@@ -63,7 +63,14 @@ impl Lab {
     fn attach(&mut self, id: ClientId, session: &str, cols: u16, rows: u16) -> UnboundedReceiver<Vec<u8>> {
         let (out, _) = unbounded_channel();
         let (frames_tx, frames) = unbounded_channel();
-        let req = AttachRequest { target: Some(session.into()), create: None, cols, rows, colors: Default::default() };
+        let req = AttachRequest {
+            target: Some(session.into()),
+            create: None,
+            cols,
+            rows,
+            colors: Default::default(),
+            read_only: false,
+        };
         self.server.attach(id, req, front::terminal::Outlet::Channel(frames_tx), out);
         self.server.settle();
         frames

@@ -19,6 +19,8 @@ pub struct Client {
     pub outlet: Outlet,
     pub mode: Mode,
     pub sidebar: bool,
+    /// `sbx attach -r`: its keys change nothing.
+    pub read_only: bool,
     /// The client's terminal has not taken the last frame yet; render again once it has.
     pub in_flight: bool,
     /// When the last frame was sent: during a flood, frames are spaced by FLOOD_FRAME.
@@ -55,6 +57,7 @@ impl Client {
             outlet,
             mode: Mode::Normal,
             sidebar,
+            read_only: false,
             in_flight: false,
             last_frame: std::time::Instant::now(),
             dirty: true,

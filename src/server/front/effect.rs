@@ -20,4 +20,8 @@ pub enum Effect {
     Redraw(PaneId),
     /// A session's panes are laid out again (a border moved).
     Reshape(String),
+    /// The client goes to a session, a tab or a pane (switching its session if need be).
+    Go(crate::server::front::sidebar::Jump),
+    /// Give a session or a tab a new name.
+    Rename { what: crate::server::front::modes::Renaming, name: String },
 }

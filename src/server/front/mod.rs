@@ -8,6 +8,7 @@ mod input;
 pub mod modes;
 mod mouse;
 mod render;
+pub mod sidebar;
 pub mod terminal;
 
 use std::collections::{BTreeMap, HashMap};
@@ -62,9 +63,12 @@ impl Front {
         }
     }
 
-    /// Bytes for the terminals of a session's clients, before their next frame.
-    pub fn send_to(&mut self, session: &str, bytes: &[u8]) {
-        for c in self.clients.values_mut().filter(|c| c.session == session) {
+    /// Bytes for every client's terminal, whatever session it shows (an agent needs you).
+    pub fn send_to_all(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        for c in self.clients.values_mut() {
             c.pending.extend_from_slice(bytes);
             c.dirty = true;
         }
@@ -82,6 +86,26 @@ impl Front {
         let client = self.clients.remove(&id)?;
         client.send(ServerMsg::Exit(why.into()));
         Some(client.session)
+    }
+
+    /// Client `id` shows `session` from now on; the session it showed (for its layout to
+    /// be fitted again), when that changed.
+    pub fn switch_session(&mut self, id: ClientId, session: &str) -> Option<String> {
+        let client = self.clients.get_mut(&id)?;
+        if client.session == session {
+            return None;
+        }
+        client.mode = Mode::Normal;
+        client.redraw_all();
+        Some(std::mem::replace(&mut client.session, session.to_string()))
+    }
+
+    /// A session was renamed: its clients follow it.
+    pub fn session_renamed(&mut self, old: &str, new: &str) {
+        for c in self.clients.values_mut().filter(|c| c.session == old) {
+            c.session = new.to_string();
+            c.dirty = true;
+        }
     }
 
     /// A session ended: its clients leave.
@@ -148,7 +172,10 @@ impl Front {
     /// The tab area a session gets from its clients: the smallest (every client sees all of
     /// every pane); None when nobody is attached.
     pub fn session_area(&self, session: &str, model: &Model) -> Option<(u16, u16)> {
-        let sizes: Vec<(u16, u16)> = self.clients_of(session).map(|c| self.tab_area(c, model)).collect();
+        // Watchers (read-only clients) see what the others are given, unless they are alone.
+        let workers = self.clients_of(session).any(|c| !c.read_only);
+        let sizes: Vec<(u16, u16)> =
+            self.clients_of(session).filter(|c| !workers || !c.read_only).map(|c| self.tab_area(c, model)).collect();
         let w = sizes.iter().map(|s| s.0).min()?;
         let h = sizes.iter().map(|s| s.1).min()?;
         Some((w, h))

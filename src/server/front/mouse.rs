@@ -37,6 +37,10 @@ impl Front {
         }
 
         if let MouseEventKind::Down(MouseButton::Left) = ev.kind {
+            // Sidebar: click a session, tab or pane to go there.
+            if let Some(area) = map.sidebar.filter(|a| a.contains(Position::new(x, y))) {
+                return Front::sidebar_jump(model, (y - area.y) as usize).map(Effect::Go).into_iter().collect();
+            }
             // Status line: click a tab to go there.
             if map.status.contains(Position::new(x, y)) {
                 let hits = self.status_tab_hits(id, model);

@@ -91,6 +91,13 @@ impl Front {
             .iter()
             .filter_map(|(pane_id, rect)| {
                 let pane = model.panes.get(pane_id)?;
+                let tab = model.locate(*pane_id).map(|(si, ti)| &model.sessions[si].tabs[ti]);
+                let marks = [
+                    tab.is_some_and(|t| t.sync && t.sync_targets().contains(pane_id)).then_some("[sync]"),
+                    tab.is_some_and(|t| !t.sync && t.marked.contains(pane_id)).then_some("[marked]"),
+                    pane.muted.then_some("[muted]"),
+                ];
+                let marks: Vec<&str> = marks.into_iter().flatten().collect();
                 let tag = if copy_pane == Some(*pane_id) {
                     let engine = lock(&pane.engine);
                     Some(format!("[copy {}/{}]", engine.scroll_offset(), engine.history_len()))
@@ -103,11 +110,16 @@ impl Front {
                         // What is about to run, so the user sees it before answering.
                         (Some(tool), Some(input)) => {
                             let what = input.summary(rect.width.saturating_sub(24) as usize);
-                            format!("[{} {}: {tool}: {what}]", a.kind.name(), a.state.label())
+                            format!("[{} {}: {tool}: {what}]", a.kind.name(), a.shown_state())
                         }
-                        (Some(tool), None) => format!("[{} {}: {tool}]", a.kind.name(), a.state.label()),
-                        (None, _) => format!("[{} {}]", a.kind.name(), a.state.label()),
+                        (Some(tool), None) => format!("[{} {}: {tool}]", a.kind.name(), a.shown_state()),
+                        (None, _) => format!("[{} {}]", a.kind.name(), a.shown_state()),
                     })
+                };
+                let tag = match (tag, marks.is_empty()) {
+                    (tag, true) => tag,
+                    (None, false) => Some(marks.join(" ")),
+                    (Some(tag), false) => Some(format!("{tag} {}", marks.join(" "))),
                 };
                 Some(TitleBar {
                     row: Rect::new(rect.x, rect.y, rect.width, 1),
@@ -133,7 +145,7 @@ impl Front {
                 (border.line, touches_active)
             })
             .collect();
-        let help = client.mode.popup(&View { overview: shown.overview, keymap: &model.config.keymap });
+        let help = client.mode.popup(&View { overview: shown.overview, keymap: &model.config.keymap, model });
         Chrome {
             tab_area: map.tab_area,
             status_row: map.status,
@@ -222,97 +234,40 @@ impl Front {
             }
             None => (client.session.clone(), Vec::new()),
         };
-        let (mode, right) = client.mode.status();
+        let (mut mode, right) = client.mode.status();
+        let syncing = si.map(|si| model.sessions[si].tab()).filter(|t| t.sync);
+        if mode.is_none() {
+            mode = if client.read_only {
+                Some("READ-ONLY")
+            } else if syncing.is_some() {
+                Some("SYNC")
+            } else {
+                None
+            };
+        }
         let right = client.message.clone().unwrap_or(right);
-        let right = if right.is_empty() { format!("{} ? help", model.config.keymap.prefix) } else { right };
+        let right = if right.is_empty() {
+            // Who needs you: this session's agents, then how many wait or are done elsewhere.
+            let here = si.map(|si| model.rollup(si).text(false)).unwrap_or_default();
+            let (waiting, done) = (0..model.sessions.len())
+                .filter(|i| Some(*i) != si)
+                .map(|i| model.rollup(i))
+                .fold((0, 0), |(w, d), r| (w + r.waiting, d + r.done));
+            let elsewhere = match (waiting, done) {
+                (0, 0) => String::new(),
+                (w, 0) => format!("elsewhere {w} waiting"),
+                (0, d) => format!("elsewhere {d} done"),
+                (w, d) => format!("elsewhere {w} waiting · {d} done"),
+            };
+            let sync = syncing.map(|t| format!("typing into {} panes", t.sync_targets().len())).unwrap_or_default();
+            let parts: Vec<String> = [sync, here, elsewhere, format!("{} ? help", model.config.keymap.prefix)]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
+            parts.join("  ")
+        } else {
+            right
+        };
         StatusLine { session, tabs, right, mode }
-    }
-
-    fn sidebar_entries(&self, id: ClientId, model: &Model, shown: &Shown<'_>) -> Vec<SidebarEntry> {
-        let client = &self.clients[&id];
-        let mut out = vec![SidebarEntry { text: "Sessions".into(), heading: true, selected: false }];
-        for s in &model.sessions {
-            let here = s.name == client.session;
-            out.push(SidebarEntry {
-                text: format!("{} {}", if here { "▸" } else { " " }, s.name),
-                heading: false,
-                selected: here,
-            });
-            for (ti, t) in s.tabs.iter().enumerate() {
-                out.push(SidebarEntry { text: format!("   {}:{}", ti + 1, t.name), heading: false, selected: false });
-                for pane in t.layout.panes() {
-                    let Some(p) = model.panes.get(&pane) else { continue };
-                    let name = match (&p.label, model.agents.get(&pane)) {
-                        (Some(label), _) => label.clone(),
-                        (None, Some(a)) => format!("{} {}", a.kind.name(), a.state.label()),
-                        (None, None) => p.display_command().join(" "),
-                    };
-                    let dot = if pane == t.active && ti == s.active_tab { "●" } else { "○" };
-                    let mail = shown
-                        .overview
-                        .unread
-                        .iter()
-                        .find(|(e, _)| *e == p.endpoint)
-                        .map_or(String::new(), |(_, n)| format!(" ✉{n}"));
-                    out.push(SidebarEntry {
-                        text: format!("     {dot} {} {name}{mail}", p.name()),
-                        heading: false,
-                        selected: false,
-                    });
-                }
-            }
-        }
-        let blank = || SidebarEntry { text: String::new(), heading: false, selected: false };
-        let line = |text: String| SidebarEntry { text, heading: false, selected: false };
-        let o = &shown.overview;
-        let unread = o.unread.iter().find(|(e, _)| e == crate::bridge::USER).map_or(0, |(_, n)| *n);
-        out.push(blank());
-        out.push(SidebarEntry {
-            text: if unread > 0 { format!("Inbox ({unread} unread)") } else { "Inbox".into() },
-            heading: true,
-            selected: false,
-        });
-        if o.inbox.is_empty() {
-            out.push(line("  (empty)".into()));
-        }
-        for (_, from, subject, read) in o.inbox.iter().take(5) {
-            let dot = if *read { " " } else { "●" };
-            let from = super::modes::shown_sender(from);
-            out.push(line(format!(
-                " {dot} {from}: {}",
-                subject.chars().filter(|c| !c.is_control()).collect::<String>()
-            )));
-        }
-        if !o.inbox.is_empty() {
-            out.push(line(format!("  {} i: read and reply", model.config.keymap.prefix)));
-        }
-        for r in shown.shared.received.iter().take(5) {
-            let title: String = r.title.chars().filter(|c| !c.is_control()).collect();
-            out.push(line(format!(" ⇩ {}: {} {title}", r.from, r.tool)));
-        }
-        if !shown.shared.received.is_empty() {
-            out.push(line(format!("  {} O: open in a new pane", model.config.keymap.prefix)));
-        }
-        out.push(blank());
-        out.push(SidebarEntry { text: "Channels".into(), heading: true, selected: false });
-        if o.channels.is_empty() {
-            out.push(line("  (none)".into()));
-        }
-        for (channel, members) in &o.channels {
-            out.push(line(format!("  #{channel} ({})", members.len())));
-            out.push(line(format!("    {}", members.join(", "))));
-        }
-        out.push(blank());
-        out.push(SidebarEntry { text: "Friends".into(), heading: true, selected: false });
-        if shown.shared.friends.is_empty() {
-            out.push(line("  (none: sbx friend add)".into()));
-        }
-        for f in &shown.shared.friends {
-            out.push(line(format!("  {f}")));
-        }
-        if !shown.shared.friends.is_empty() {
-            out.push(line(format!("  {} S: send this session", model.config.keymap.prefix)));
-        }
-        out
     }
 }

@@ -8,7 +8,7 @@ use crate::pane::engine::lock;
 use crate::pane::PaneId;
 use crate::protocol::AgentInfo;
 
-use super::Model;
+use super::{Attention, Model, NeedEvent};
 
 /// Carried whole to a new server at a live upgrade (serde), so its state survives.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -35,6 +35,14 @@ pub struct PaneAgent {
     pub transcript: Option<std::path::PathBuf>,
     transcript_from: u64,
     transcript_len: u64,
+    /// It finished a turn since anyone last looked at its pane (shown as `done`); cleared
+    /// when a client shows the pane focused.
+    #[serde(default)]
+    pub unseen: bool,
+    /// When it began to need the user (waiting, or done), in the model's clock: the jump to
+    /// the next agent that needs you goes oldest first.
+    #[serde(default)]
+    pub needs_since: u64,
 }
 
 impl PaneAgent {
@@ -52,6 +60,27 @@ impl PaneAgent {
             transcript: None,
             transcript_from: 0,
             transcript_len: 0,
+            unseen: false,
+            needs_since: 0,
+        }
+    }
+
+    /// Its state as the user sees it: `done` is an idle agent whose finished turn nobody has
+    /// looked at yet.
+    pub fn shown_state(&self) -> &'static str {
+        if self.unseen && self.state == AgentState::Idle {
+            "done"
+        } else {
+            self.state.label()
+        }
+    }
+
+    /// How much it needs the user, if at all: waiting (0) before done (1).
+    pub fn need(&self) -> Option<u8> {
+        match self.state {
+            AgentState::Waiting { .. } => Some(0),
+            AgentState::Idle if self.unseen => Some(1),
+            _ => None,
         }
     }
 
@@ -59,7 +88,7 @@ impl PaneAgent {
         AgentInfo {
             kind: self.kind.name().into(),
             session_id: self.session_id.clone(),
-            state: self.state.label().into(),
+            state: self.shown_state().into(),
             reason: self.state.reason().map(Into::into),
             tool: self.state.tool().map(Into::into),
             tool_input: self.state.tool_input().cloned(),
@@ -153,7 +182,25 @@ impl Model {
         tracing::info!("agent {}: {} -> {}", crate::pane::pane_name(id), agent.state.label(), next.label());
         self.changes.panes = true;
         self.changes.agents = true;
+        let turn_ended =
+            next == AgentState::Idle && matches!(agent.state, AgentState::Working { .. } | AgentState::Waiting { .. });
         agent.state = next.clone();
+        match &next {
+            // Seen or not, a turn that ends is news; the server clears it at once for a pane
+            // someone is looking at (and then says nothing).
+            AgentState::Idle if turn_ended => {
+                self.clock += 1;
+                (agent.unseen, agent.needs_since) = (true, self.clock);
+                let reason = "its turn ended".to_string();
+                self.changes.attention.push(Attention { pane: id, event: NeedEvent::Done, reason });
+            }
+            AgentState::Idle => {}
+            AgentState::Waiting { .. } => {
+                self.clock += 1;
+                agent.needs_since = self.clock;
+            }
+            _ => agent.unseen = false,
+        }
         agent.interruptions = hint.map_or(0, |h| h.interruptions);
         agent.transcript_from =
             agent.transcript.as_ref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
@@ -161,8 +208,8 @@ impl Model {
         // Only a marker drawn after this moment counts (the screen may not have caught up).
         agent.marker_seen = false;
         if let AgentState::Waiting { reason, tool, input } = &next {
-            let text = waiting_text(agent.kind, id, reason, tool.as_deref(), input.as_ref());
-            self.changes.waiting.push((id, text));
+            let reason = waiting_reason(reason, tool.as_deref(), input.as_ref());
+            self.changes.attention.push(Attention { pane: id, event: NeedEvent::Waiting, reason });
         }
         if next == AgentState::Idle && !agent.queued.is_empty() {
             // One prompt at a time: the rest wait for the next idle.
@@ -172,6 +219,39 @@ impl Model {
         if let Some(name) = self.session_name_of(id) {
             self.changes.redraw.insert(name);
         }
+    }
+
+    /// A client shows `pane` focused: a finished turn there has been seen.
+    pub fn looked_at(&mut self, pane: PaneId) {
+        if let Some(agent) = self.agents.get_mut(&pane).filter(|a| a.unseen) {
+            agent.unseen = false;
+            self.changes.panes = true;
+            if let Some(name) = self.session_name_of(pane) {
+                self.changes.redraw.insert(name);
+            }
+        }
+    }
+
+    /// How a session's agents stand: how many wait, work, are done.
+    pub fn rollup(&self, si: usize) -> Rollup {
+        let mut r = Rollup::default();
+        for pane in self.sessions.get(si).map(|s| s.panes()).unwrap_or_default() {
+            match self.agents.get(&pane).map(PaneAgent::shown_state) {
+                Some("waiting") => r.waiting += 1,
+                Some("working") => r.working += 1,
+                Some("done") => r.done += 1,
+                _ => {}
+            }
+        }
+        r
+    }
+
+    /// The agents that need the user, most urgent first: waiting before done, oldest first.
+    pub fn needing(&self) -> Vec<PaneId> {
+        let mut out: Vec<(u8, u64, PaneId)> =
+            self.agents.iter().filter_map(|(id, a)| a.need().map(|n| (n, a.needs_since, *id))).collect();
+        out.sort();
+        out.into_iter().map(|(_, _, id)| id).collect()
     }
 
     pub fn agent_exited(&mut self, id: PaneId) {
@@ -256,21 +336,34 @@ impl Model {
     }
 }
 
-/// What a waiting agent's notification says (control characters are the front's to strip).
-fn waiting_text(
-    kind: AgentKind,
-    id: PaneId,
-    reason: &str,
-    tool: Option<&str>,
-    input: Option<&crate::protocol::ToolInput>,
-) -> String {
-    let pane = crate::pane::pane_name(id);
+/// A session's agents at a glance (the sidebar, the status line).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Rollup {
+    pub waiting: usize,
+    pub working: usize,
+    pub done: usize,
+}
+
+impl Rollup {
+    /// "1 waiting · 2 working" (`short`: "1 wait · 2 work"); empty when no agent does anything.
+    pub fn text(&self, short: bool) -> String {
+        let words = if short { ["wait", "work", "done"] } else { ["waiting", "working", "done"] };
+        [self.waiting, self.working, self.done]
+            .iter()
+            .zip(words)
+            .filter(|(n, _)| **n > 0)
+            .map(|(n, w)| format!("{n} {w}"))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
+}
+
+/// What a waiting agent waits for: the reason, and the tool with what it would do.
+fn waiting_reason(reason: &str, tool: Option<&str>, input: Option<&crate::protocol::ToolInput>) -> String {
     match (tool, input) {
-        (Some(tool), Some(input)) => {
-            format!("{} in {pane} waits for {reason} ({tool}: {})", kind.name(), input.summary(120))
-        }
-        (Some(tool), None) => format!("{} in {pane} waits for {reason} ({tool})", kind.name()),
-        (None, _) => format!("{} in {pane} waits for {reason}", kind.name()),
+        (Some(tool), Some(input)) => format!("{reason} ({tool}: {})", input.summary(120)),
+        (Some(tool), None) => format!("{reason} ({tool})"),
+        (None, _) => reason.to_string(),
     }
 }
 

@@ -25,6 +25,8 @@ pub struct HandedPane {
     pub command: Vec<String>,
     pub cwd: PathBuf,
     pub label: Option<String>,
+    #[serde(default)]
+    pub muted: bool,
     pub endpoint: String,
     pub cols: u16,
     pub rows: u16,
@@ -50,6 +52,7 @@ impl Model {
                         command: pane.command.clone(),
                         cwd: pane.initial_cwd.clone(),
                         label: pane.label.clone(),
+                        muted: pane.muted,
                         endpoint: pane.endpoint.clone(),
                         cols: size.cols,
                         rows: size.rows,
@@ -95,6 +98,7 @@ impl Model {
                 }
             };
             pane.label = handed.label;
+            pane.muted = handed.muted;
             pane.endpoint = handed.endpoint;
             model.next_pane = model.next_pane.max(handed.id + 1);
             model.panes.insert(handed.id, pane);

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 
 use crate::keymap::Direction;
 use crate::pane::PaneId;
-use crate::protocol::SplitDirection;
+use crate::protocol::{LayoutPreset, SplitDirection};
 
 /// Smallest pane rectangle: a title row plus one content row, two content columns.
 const MIN_W: u16 = 2;
@@ -43,6 +43,67 @@ impl Layout {
             Layout::Split { first, second, .. } => {
                 first.collect(out);
                 second.collect(out);
+            }
+        }
+    }
+
+    /// The panes laid out as `preset` says, `main` the large one of the main layouts; the
+    /// panes keep their order.
+    pub fn preset(panes: &[PaneId], main: PaneId, preset: LayoutPreset) -> Option<Layout> {
+        // Equal shares: each split gives its first part 1/n of what is left.
+        fn chain(panes: &[PaneId], dir: SplitDirection) -> Option<Layout> {
+            let (first, rest) = panes.split_first()?;
+            if rest.is_empty() {
+                return Some(Layout::Pane(*first));
+            }
+            let ratio = 1.0 / panes.len() as f32;
+            Some(Layout::Split {
+                dir,
+                ratio,
+                first: Box::new(Layout::Pane(*first)),
+                second: Box::new(chain(rest, dir)?),
+            })
+        }
+        fn rows(lines: &[Layout]) -> Option<Layout> {
+            let (first, rest) = lines.split_first()?;
+            if rest.is_empty() {
+                return Some(first.clone());
+            }
+            let ratio = 1.0 / lines.len() as f32;
+            let (first, second) = (Box::new(first.clone()), Box::new(rows(rest)?));
+            Some(Layout::Split { dir: SplitDirection::Down, ratio, first, second })
+        }
+        let main_with = |dir: SplitDirection, rest_dir: SplitDirection| {
+            let rest: Vec<PaneId> = panes.iter().copied().filter(|p| *p != main).collect();
+            match chain(&rest, rest_dir) {
+                None => Some(Layout::Pane(main)),
+                Some(rest) => {
+                    Some(Layout::Split { dir, ratio: 0.6, first: Box::new(Layout::Pane(main)), second: Box::new(rest) })
+                }
+            }
+        };
+        match preset {
+            LayoutPreset::EvenHorizontal => chain(panes, SplitDirection::Right),
+            LayoutPreset::EvenVertical => chain(panes, SplitDirection::Down),
+            LayoutPreset::MainVertical => main_with(SplitDirection::Right, SplitDirection::Down),
+            LayoutPreset::MainHorizontal => main_with(SplitDirection::Down, SplitDirection::Right),
+            LayoutPreset::Tiled => {
+                let cols = (panes.len() as f32).sqrt().ceil().max(1.0) as usize;
+                let lines: Option<Vec<Layout>> = panes.chunks(cols).map(|c| chain(c, SplitDirection::Right)).collect();
+                rows(&lines?)
+            }
+        }
+    }
+
+    /// Swap two panes' places (each pane found in this layout takes the other's place).
+    pub fn swap(&mut self, a: PaneId, b: PaneId) {
+        match self {
+            Layout::Pane(id) if *id == a => *id = b,
+            Layout::Pane(id) if *id == b => *id = a,
+            Layout::Pane(_) => {}
+            Layout::Split { first, second, .. } => {
+                first.swap(a, b);
+                second.swap(a, b);
             }
         }
     }

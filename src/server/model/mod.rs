@@ -4,6 +4,7 @@
 //! OS side of panes is behind `Spawner`, so the model runs in tests without a PTY.
 
 pub mod agent;
+mod arrange;
 pub mod handoff;
 pub mod layout;
 mod session;
@@ -21,6 +22,7 @@ use crate::pane::engine::Size;
 use crate::pane::{Pane, PaneId};
 use crate::protocol::{validate_label, Error, PaneInfo, SessionInfo, TabInfo};
 pub use agent::PaneAgent;
+pub use layout::Layout;
 pub use session::{Session, Tab};
 #[cfg(test)]
 pub use spawn::Detached;
@@ -42,6 +44,8 @@ pub struct Changes {
     pub switched: BTreeSet<String>,
     /// Sessions that ended: their clients leave.
     pub ended: Vec<String>,
+    /// Sessions renamed (old name, new name): their clients follow.
+    pub renamed: Vec<(String, String)>,
     /// Panes that went (closed or exited).
     pub removed: Vec<PaneId>,
     /// What the bridge knows of panes may be out of date (a pane came or went, a label, an
@@ -49,12 +53,38 @@ pub struct Changes {
     pub panes: bool,
     /// Agents whose state changed (waiters and held keys may answer now).
     pub agents: bool,
-    /// Agents that started waiting for an answer: what to notify.
-    pub waiting: Vec<(PaneId, String)>,
+    /// Agents that began to need the user (waiting for an answer, a turn done): what to
+    /// notify.
+    pub attention: Vec<Attention>,
     /// Queued prompts whose agent went idle: type them now.
     pub prompts: Vec<(PaneId, String)>,
     /// No session is left: the server ends.
     pub empty: bool,
+}
+
+/// Why an agent needs the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeedEvent {
+    Waiting,
+    Done,
+}
+
+impl NeedEvent {
+    pub fn name(self) -> &'static str {
+        match self {
+            NeedEvent::Waiting => "waiting",
+            NeedEvent::Done => "done",
+        }
+    }
+}
+
+/// An agent began to need the user; `reason` says what for (the tool and its input when it
+/// waits on one; control characters are the front's to strip).
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub pane: PaneId,
+    pub event: NeedEvent,
+    pub reason: String,
 }
 
 pub struct Model {
@@ -159,6 +189,7 @@ impl Model {
             pid: pane.pid,
             alive: pane.is_alive(),
             active: session.tabs[ti].active == id,
+            muted: pane.muted,
             agent: self.agents.get(&id).map(|a| a.info()),
         })
     }
@@ -178,6 +209,7 @@ impl Model {
                         name: t.name.clone(),
                         active: ti == s.active_tab,
                         zoomed: t.zoomed,
+                        layout: t.preset.map(|p| p.name().to_string()),
                         panes: t.layout.panes().into_iter().filter_map(|id| self.pane_info(id)).collect(),
                     })
                     .collect(),

@@ -8,12 +8,34 @@ pub struct Tab {
     pub layout: Layout,
     pub active: PaneId,
     pub zoomed: bool,
+    /// The preset it was last laid out with (a split or a drag since keeps it: it names
+    /// where the next `next-layout` goes).
+    pub preset: Option<crate::protocol::LayoutPreset>,
+    /// Panes marked for synchronized typing.
+    pub marked: std::collections::BTreeSet<PaneId>,
+    /// Keys typed into the focused pane go to `sync_targets` too (tmux's synchronize-panes).
+    pub sync: bool,
 }
 
 impl Tab {
+    /// The panes synchronized typing goes to: the marked ones, or every pane when none is.
+    pub fn sync_targets(&self) -> Vec<PaneId> {
+        let panes = self.layout.panes();
+        let marked: Vec<PaneId> = panes.iter().copied().filter(|p| self.marked.contains(p)).collect();
+        if marked.is_empty() {
+            panes
+        } else {
+            marked
+        }
+    }
+
     /// A tab holding one pane, named after the pane's program.
     pub fn of(pane: &Pane) -> Tab {
-        Tab { name: tab_name(pane), layout: Layout::Pane(pane.id), active: pane.id, zoomed: false }
+        Tab::new(tab_name(pane), Layout::Pane(pane.id), pane.id)
+    }
+
+    pub fn new(name: String, layout: Layout, active: PaneId) -> Tab {
+        Tab { name, layout, active, zoomed: false, preset: None, marked: Default::default(), sync: false }
     }
 }
 

@@ -187,7 +187,9 @@ impl Model {
                 };
                 let panes = layout.panes();
                 let active = panes.get(t.active).or(panes.first()).copied().expect("a layout has a pane");
-                tabs.push(Tab { name: t.name.clone(), layout, active, zoomed: t.zoomed && panes.len() > 1 });
+                let mut tab = Tab::new(t.name.clone(), layout, active);
+                tab.zoomed = t.zoomed && panes.len() > 1;
+                tabs.push(tab);
             }
             if tabs.is_empty() {
                 continue;

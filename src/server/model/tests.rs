@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::agents::AgentState;
-use crate::protocol::{HookEvent, NewSpec, PaneSpec, SplitDirection};
+use crate::protocol::{HookEvent, LayoutPreset, NewSpec, PaneSpec, SplitDirection};
 
 fn model() -> (Model, Detached) {
     let spawner = Detached::default();
@@ -140,6 +140,35 @@ fn hook(m: &mut Model, pane: PaneId, event: &str, session: Option<&str>) -> Opti
 }
 
 #[test]
+fn a_finished_turn_is_done_until_looked_at_and_the_needy_come_waiting_first_then_oldest() {
+    let (mut m, _) = model();
+    let (a, b, c) = (new(&mut m, "a"), new(&mut m, "b"), new(&mut m, "c"));
+    for p in [a, b, c] {
+        hook(&mut m, p, "SessionStart", None);
+        hook(&mut m, p, "UserPromptSubmit", None);
+    }
+    m.take_changes();
+    hook(&mut m, a, "Stop", None);
+    hook(&mut m, b, "Stop", None);
+    let waiting = HookEvent { event: "PermissionRequest".into(), tool_name: Some("Bash".into()), ..Default::default() };
+    m.on_hook(c, "claude", waiting, std::process::id());
+    let events: Vec<_> = m.take_changes().attention.iter().map(|x| (x.pane, x.event)).collect();
+    assert_eq!(events, [(a, NeedEvent::Done), (b, NeedEvent::Done), (c, NeedEvent::Waiting)]);
+    assert_eq!(m.agents[&a].shown_state(), "done");
+    assert_eq!(m.agents[&a].info().state, "done", "ls shows it");
+    assert_eq!(m.agents[&a].state, AgentState::Idle, "done is idle underneath: a prompt can be typed");
+    assert_eq!(m.needing(), [c, a, b], "waiting first, then done, oldest first");
+    m.looked_at(a);
+    assert_eq!(m.agents[&a].shown_state(), "idle");
+    assert!(m.take_changes().panes, "ls and the bridge hear it");
+    assert_eq!(m.needing(), [c, b]);
+    // A new turn is not done; nor is an agent that never worked.
+    hook(&mut m, b, "UserPromptSubmit", None);
+    assert_eq!(m.agents[&b].shown_state(), "working");
+    assert_eq!(m.needing(), [c]);
+}
+
+#[test]
 fn hooks_make_an_agent_pane_and_move_its_state() {
     let (mut m, _) = model();
     let a = new(&mut m, "work");
@@ -153,8 +182,8 @@ fn hooks_make_an_agent_pane_and_move_its_state() {
     m.on_hook(a, "claude", h, std::process::id());
     let changes = m.take_changes();
     assert!(changes.agents && changes.panes);
-    assert_eq!(changes.waiting.len(), 1);
-    assert!(changes.waiting[0].1.contains("waits for permission (Bash)"), "{:?}", changes.waiting);
+    assert_eq!(changes.attention.len(), 1);
+    assert_eq!(changes.attention[0].reason, "permission (Bash)", "{:?}", changes.attention);
     // A prompt queued while it works is typed at the next idle, one at a time.
     m.agents.get_mut(&a).unwrap().queued = vec!["one".into(), "two".into()];
     hook(&mut m, a, "Stop", None);
@@ -258,4 +287,74 @@ fn a_snapshot_comes_back_as_the_same_structure() {
     let e = snapshot::parse(&text).unwrap_err();
     assert!(e.message.contains("more than the"), "{}", e.message);
     assert!(snapshot::parse(&serde_json::to_string(&snap).unwrap()).is_ok());
+}
+
+#[test]
+fn presets_lay_out_every_pane_and_keep_the_focused_one_main() {
+    let (mut m, _) = model();
+    let a = new(&mut m, "work");
+    let b = split(&mut m, a, SplitDirection::Right);
+    let c = split(&mut m, b, SplitDirection::Down);
+    let d = split(&mut m, c, SplitDirection::Right);
+    m.focus_pane(b);
+    let area = Rect::new(0, 0, 121, 40);
+    let rects = |m: &Model| m.sessions[0].tab().layout.geometry(area);
+    m.apply_preset(Target::Session(0), LayoutPreset::EvenHorizontal).unwrap();
+    let g = rects(&m);
+    assert_eq!(g.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [a, b, c, d], "the order is kept");
+    assert!(g.iter().all(|(_, r)| r.height == 40 && (29..=30).contains(&r.width)), "{g:?}");
+    m.apply_preset(Target::Session(0), LayoutPreset::EvenVertical).unwrap();
+    assert!(rects(&m).iter().all(|(_, r)| r.width == 121 && r.height == 10), "{:?}", rects(&m));
+    m.apply_preset(Target::Session(0), LayoutPreset::MainVertical).unwrap();
+    let g = rects(&m);
+    assert_eq!(g[0].0, b, "the focused pane is the main one");
+    assert_eq!((g[0].1.x, g[0].1.height), (0, 40));
+    assert!(g[0].1.width > 60 && g[1..].iter().all(|(_, r)| r.x > 60), "{g:?}");
+    m.apply_preset(Target::Session(0), LayoutPreset::Tiled).unwrap();
+    let g = rects(&m);
+    assert!(g.iter().all(|(_, r)| r.width == 60 && r.height == 20), "a 2×2 grid: {g:?}");
+    assert_eq!(m.list(|_| 0)[0].tabs[0].layout.as_deref(), Some("tiled"));
+}
+
+#[test]
+fn swaps_and_moves_keep_every_pane_running_and_focus_where_it_belongs() {
+    let (mut m, _) = model();
+    let a = new(&mut m, "work");
+    let b = split(&mut m, a, SplitDirection::Right);
+    let other = new(&mut m, "other");
+    m.swap_panes(a, b).unwrap();
+    assert_eq!(m.sessions[0].tab().layout.panes(), [b, a]);
+    // Across sessions: each takes the other's place, and each tab's focus follows its place.
+    m.swap_panes(a, other).unwrap();
+    assert_eq!(m.sessions[0].tab().layout.panes(), [b, other]);
+    assert_eq!(m.sessions[1].tab().layout.panes(), [a]);
+    assert_eq!(m.sessions[1].tab().active, a);
+    // Break a pane out into a tab of its own, then move it back beside another.
+    m.move_pane(other, None, SplitDirection::Right).unwrap();
+    assert_eq!(m.sessions[0].tabs.len(), 2);
+    assert_eq!(m.sessions[0].tabs[1].layout.panes(), [other]);
+    assert_eq!(m.move_pane(other, None, SplitDirection::Right).unwrap_err().code, "alone");
+    m.move_pane(other, Some(b), SplitDirection::Down).unwrap();
+    assert_eq!(m.sessions[0].tabs.len(), 1, "its emptied tab closed");
+    assert_eq!(m.sessions[0].tab().layout.panes(), [b, other]);
+    // Moving the last pane of a session ends that session, not the pane.
+    m.move_pane(a, Some(b), SplitDirection::Right).unwrap();
+    assert_eq!(m.sessions.len(), 1);
+    assert_eq!(m.take_changes().ended, ["other"]);
+    assert_eq!(m.panes.len(), 3, "no pane was stopped");
+}
+
+#[test]
+fn renames_check_the_name_and_say_which_session_it_was() {
+    let (mut m, _) = model();
+    new(&mut m, "work");
+    new(&mut m, "play");
+    assert_eq!(m.rename_session(0, "play").unwrap_err().code, "name_taken");
+    assert_eq!(m.rename_session(0, "bad name").unwrap_err().code, "bad_name");
+    m.take_changes();
+    m.rename_session(0, "build").unwrap();
+    assert_eq!(m.take_changes().renamed, [("work".to_string(), "build".to_string())]);
+    m.rename_tab(0, 0, "editor").unwrap();
+    assert_eq!(m.resolve("build:editor").unwrap(), Target::Tab(0, 0));
+    assert_eq!(m.rename_tab(0, 0, "%x").unwrap_err().code, "bad_name");
 }

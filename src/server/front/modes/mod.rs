@@ -2,18 +2,24 @@
 //! keys and its drawing (helix's `Component`). This file is the one place that matches on the
 //! mode; what a mode wants done beyond itself it returns as an `Effect` for the loop.
 
+mod chooser;
 mod copy;
 mod help;
 mod inbox;
 pub use inbox::shown_sender;
 mod picker;
+mod rename;
+mod sidebar_nav;
 
 use crossterm::event::KeyEvent;
 
+pub use chooser::Chooser;
 pub use copy::CopyMode;
 pub use help::Help;
 pub use inbox::InboxView;
 pub use picker::{PickAction, Picker};
+pub use rename::{Rename, Renaming};
+pub use sidebar_nav::SidebarNav;
 
 use super::effect::Effect;
 use crate::bridge::Overview;
@@ -36,6 +42,7 @@ pub struct Ctx<'a> {
 pub struct View<'a> {
     pub overview: &'a Overview,
     pub keymap: &'a Keymap,
+    pub model: &'a Model,
 }
 
 /// A popup: its title, its lines and how far it is scrolled.
@@ -80,6 +87,9 @@ pub enum Mode {
     Help(Help),
     Inbox(InboxView),
     Pick(Picker),
+    Choose(Chooser),
+    Sidebar(SidebarNav),
+    Rename(Rename),
 }
 
 impl Mode {
@@ -90,6 +100,9 @@ impl Mode {
             Mode::Help(c) => Some(c),
             Mode::Inbox(c) => Some(c),
             Mode::Pick(c) => Some(c),
+            Mode::Choose(c) => Some(c),
+            Mode::Sidebar(c) => Some(c),
+            Mode::Rename(c) => Some(c),
         }
     }
 
@@ -100,6 +113,9 @@ impl Mode {
             Mode::Help(c) => Some(c),
             Mode::Inbox(c) => Some(c),
             Mode::Pick(c) => Some(c),
+            Mode::Choose(c) => Some(c),
+            Mode::Sidebar(c) => Some(c),
+            Mode::Rename(c) => Some(c),
         }
     }
 

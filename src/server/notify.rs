@@ -1,0 +1,121 @@
+//! Telling the user that an agent needs them. Every attached client of the server hears it,
+//! whichever session it shows (a bell, a desktop notification escape), and the user's
+//! `[notify] command` runs — unless the pane is muted or `[notify]` leaves the event out for
+//! that agent. A turn that ends in a pane someone is looking at is no news, and says nothing.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::model::{Attention, NeedEvent};
+use super::Server;
+use crate::config::notify::Announcement;
+
+/// Notify commands running at once; past it an announcement runs none (a flood of finished
+/// turns must not become a flood of processes).
+const MAX_RUNNING: usize = 4;
+/// A notify command still running after this is killed.
+const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+impl Server {
+    /// The pane each client shows focused has been seen: `done` there turns back to idle.
+    pub(super) fn mark_seen(&mut self) {
+        let looked: Vec<_> = self
+            .front
+            .clients
+            .values()
+            .filter_map(|c| self.model.session_index(&c.session))
+            .map(|si| self.model.sessions[si].tab().active)
+            .collect();
+        for pane in looked {
+            self.model.looked_at(pane);
+        }
+    }
+
+    /// Announce that an agent needs the user, as `[notify]` says.
+    pub(super) fn announce(&mut self, attention: &Attention) {
+        let Some(agent) = self.model.agents.get(&attention.pane) else { return };
+        // Seen the moment it ended (`mark_seen` ran first): not done, so not news.
+        if attention.event == NeedEvent::Done && !agent.unseen {
+            return;
+        }
+        let Some(pane) = self.model.panes.get(&attention.pane) else { return };
+        let settings = &self.model.config.settings;
+        let kind = agent.kind.name();
+        if pane.muted || !settings.notify.announces(kind, attention.event.name()) {
+            return;
+        }
+        let session = self.model.session_name_of(attention.pane).unwrap_or_default();
+        // Text from outside (a label, a tool's input) never reaches a terminal raw.
+        let clean = |text: &str| text.chars().filter(|c| !c.is_control()).collect::<String>();
+        let announcement = Announcement {
+            pane: pane.name(),
+            label: clean(pane.label.as_deref().unwrap_or_default()),
+            agent: kind.to_string(),
+            state: attention.event.name().to_string(),
+            reason: clean(&attention.reason),
+            session: clean(&session),
+        };
+        let who = match &pane.label {
+            Some(_) => format!("{kind} {} ({})", announcement.label, announcement.pane),
+            None => format!("{kind} in {}", announcement.pane),
+        };
+        let text = match attention.event {
+            NeedEvent::Waiting => format!("{who} waits for {}", announcement.reason),
+            NeedEvent::Done => format!("{who} is done"),
+        };
+        let mut bytes = Vec::new();
+        if settings.notify_bell {
+            bytes.push(0x07);
+        }
+        match settings.notify_desktop.as_str() {
+            "osc9" => bytes.extend_from_slice(format!("\x1b]9;sbx: {text}\x07").as_bytes()),
+            "osc777" => bytes.extend_from_slice(format!("\x1b]777;notify;sbx;{text}\x07").as_bytes()),
+            _ => {}
+        }
+        self.front.send_to_all(&bytes);
+        if !settings.notify.command.is_empty() {
+            run_command(&settings.notify.command, &announcement);
+        }
+    }
+}
+
+/// Run the user's notify command for one announcement, off the loop: never through a shell,
+/// its output discarded, killed if it hangs.
+fn run_command(command: &[String], announcement: &Announcement) {
+    let (argv, env) = announcement.command_line(command);
+    let Some((program, args)) = argv.split_first() else { return };
+    if RUNNING.fetch_add(1, Ordering::AcqRel) >= MAX_RUNNING {
+        RUNNING.fetch_sub(1, Ordering::AcqRel);
+        tracing::warn!("notify: {MAX_RUNNING} commands still run; this announcement runs none");
+        return;
+    }
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .envs(env)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    match crate::proc::spawn_waited(&mut cmd) {
+        Ok(mut child) => {
+            let pid = child.id();
+            tokio::spawn(async move {
+                match tokio::time::timeout(COMMAND_TIMEOUT, child.wait()).await {
+                    Ok(Ok(status)) if !status.success() => tracing::warn!("notify: the command ended with {status}"),
+                    Ok(_) => {}
+                    Err(_) => {
+                        tracing::warn!("notify: the command ran over {COMMAND_TIMEOUT:?}; killed");
+                        let _ = child.kill().await;
+                    }
+                }
+                pid.into_iter().for_each(crate::proc::waited);
+                RUNNING.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
+        Err(e) => {
+            RUNNING.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!("notify: cannot run {program:?}: {e}");
+        }
+    }
+}
