@@ -69,7 +69,7 @@ impl Default for Settings {
             theme: "dark".into(),
             scrollback: DEFAULT_SCROLLBACK,
             sidebar: false,
-            sidebar_width: 28,
+            sidebar_width: 32,
             shell: String::new(),
             notify_bell: true,
             notify_desktop: "osc9".into(),

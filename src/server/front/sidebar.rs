@@ -41,7 +41,7 @@ fn session_rows(model: &Model, here: &str, shown: &Shown<'_>) -> Vec<(SidebarEnt
             if rollup.is_empty() { format!("{mark} {}", s.name) } else { format!("{mark} {}  {rollup}", s.name) };
         out.push((row(text), Jump::Session(s.name.clone())));
         for (ti, t) in s.tabs.iter().enumerate() {
-            out.push((row(format!("   {}:{}", ti + 1, t.name)), Jump::Tab(s.name.clone(), ti)));
+            out.push((row(format!("  {}:{}", ti + 1, t.name)), Jump::Tab(s.name.clone(), ti)));
             for pane in t.layout.panes() {
                 let Some(p) = model.panes.get(&pane) else { continue };
                 let dot = if pane == t.active && ti == s.active_tab { "●" } else { "○" };
@@ -52,7 +52,7 @@ fn session_rows(model: &Model, here: &str, shown: &Shown<'_>) -> Vec<(SidebarEnt
                     .find(|(e, _)| *e == p.endpoint)
                     .map_or(String::new(), |(_, n)| format!(" ✉{n}"));
                 let muted = if p.muted { " (muted)" } else { "" };
-                let text = format!("     {dot} {} {}{muted}{mail}", p.name(), pane_title(model, pane));
+                let text = format!("   {dot} {} {}{muted}{mail}", p.name(), pane_title(model, pane));
                 out.push((row(text), Jump::Pane(pane)));
             }
         }

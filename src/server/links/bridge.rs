@@ -47,7 +47,8 @@ impl BridgeLink {
                 cwd: info.cwd.clone(),
                 agent: agent.map(|a| a.kind.clone()),
                 agent_session: agent.and_then(|a| a.session_id.clone()),
-                state: agent.map(|a| a.state.clone()),
+                // Done is news for the user, not for other agents or friends: to them it is idle.
+                state: agent.map(|a| if a.state == "done" { "idle".into() } else { a.state.clone() }),
                 pid: pane.pid,
             };
             current.insert(*id, entry);

@@ -61,7 +61,9 @@ fn plan(overview: &[SessionInfo], id: &str, msg: Incoming) -> Step {
         (Incoming::Input { input }, Some(p)) => match p.agent.as_ref().map(|a| a.state.as_str()) {
             // A shell takes a line and Enter; an idle agent a prompt, typed then submitted.
             None => Step::Run(Command::SendKeys { target, text: input, keys: vec![], enter: true }, "input".into()),
-            Some("idle") => Step::Run(Command::AgentPrompt { target, text: input, queue: false }, "input".into()),
+            Some("idle" | "done") => {
+                Step::Run(Command::AgentPrompt { target, text: input, queue: false }, "input".into())
+            }
             Some(_) => for_state(&input),
         },
         (Incoming::BytesInput { input }, Some(_)) => Step::Run(

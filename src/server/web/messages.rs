@@ -93,7 +93,7 @@ pub fn state_message(pane: &PaneInfo) -> Outgoing {
     let Some(agent) = &pane.agent else { return Outgoing::Idle { session_id } };
     let input = || agent.tool_input.as_ref().map(|i| i.value()).unwrap_or(serde_json::Value::Null);
     match agent.state.as_str() {
-        "idle" => Outgoing::Idle { session_id },
+        "idle" | "done" => Outgoing::Idle { session_id },
         "exited" => Outgoing::Ended { session_id },
         "waiting" => Outgoing::Pending {
             session_id,
@@ -110,7 +110,7 @@ pub fn state_message(pane: &PaneInfo) -> Outgoing {
 /// echokit's name for the state, in `invalid_input_for_state`.
 pub fn state_name(pane: &PaneInfo) -> &'static str {
     match pane.agent.as_ref().map(|a| (a.state.as_str(), a.tool.is_some())) {
-        None | Some(("idle", _)) => "idle",
+        None | Some(("idle" | "done", _)) => "idle",
         Some(("waiting", _)) => "pre_use_tool",
         Some(("working", true)) => "pre_use_tool",
         _ => "processing",

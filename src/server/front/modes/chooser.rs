@@ -31,6 +31,8 @@ struct Row {
     jump: Jump,
     text: String,
     haystack: String,
+    /// The row with where it is (what a search shows, the tree being flattened).
+    path: String,
 }
 
 fn tree(model: &Model) -> Vec<Row> {
@@ -38,17 +40,20 @@ fn tree(model: &Model) -> Vec<Row> {
     for (si, s) in model.sessions.iter().enumerate() {
         let rollup = model.rollup(si).text(false);
         let text = if rollup.is_empty() { s.name.clone() } else { format!("{}  ({rollup})", s.name) };
-        rows.push(Row { depth: 0, jump: Jump::Session(s.name.clone()), text, haystack: s.name.clone() });
+        let path = text.clone();
+        rows.push(Row { depth: 0, jump: Jump::Session(s.name.clone()), text, haystack: s.name.clone(), path });
         for (ti, t) in s.tabs.iter().enumerate() {
             let text = format!("{}:{}", ti + 1, t.name);
             let haystack = format!("{} {text}", s.name);
-            rows.push(Row { depth: 1, jump: Jump::Tab(s.name.clone(), ti), text, haystack });
+            let path = format!("{} › {text}", s.name);
+            rows.push(Row { depth: 1, jump: Jump::Tab(s.name.clone(), ti), text, haystack, path });
             for pane in t.layout.panes() {
                 let Some(p) = model.panes.get(&pane) else { continue };
                 let title = pane_title(model, pane);
                 let text = format!("{} {title}", p.name());
                 let haystack = format!("{} {}:{} {} {}", s.name, ti + 1, t.name, text, p.display_command().join(" "));
-                rows.push(Row { depth: 2, jump: Jump::Pane(pane), text, haystack });
+                let path = format!("{} › {}:{} › {text}", s.name, ti + 1, t.name);
+                rows.push(Row { depth: 2, jump: Jump::Pane(pane), text, haystack, path });
             }
         }
     }
@@ -75,7 +80,7 @@ impl Chooser {
             .collect();
         // Best first; the tree's order between equals.
         scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        scored.into_iter().map(|(_, _, r)| Row { depth: 0, text: r.haystack.clone(), ..r }).collect()
+        scored.into_iter().map(|(_, _, r)| Row { depth: 0, text: r.path.clone(), ..r }).collect()
     }
 
     /// The pane a row shows: itself, or the active pane of its tab or session.
