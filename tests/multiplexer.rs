@@ -353,10 +353,15 @@ fn the_mouse_wheel_scrolls_the_history() {
     // Two wheel-ups over the pane (3 lines each): copy mode, six lines up.
     tmux.ok(&["send-keys", "-t", "outer", "-l", "\x1b[<64;10;5M\x1b[<64;10;5M"]);
     // A frame can reach the terminal in more than one write: wait for all of it.
-    wait_for("copy mode six lines up", || {
+    let start = std::time::Instant::now();
+    loop {
         let screen = tmux.capture("outer");
-        (screen.contains("[copy 6/") && screen.contains("COPY") && !screen.contains("\n200\n")).then_some(())
-    });
+        if screen.contains("[copy 6/") && screen.contains("COPY") && !screen.contains("\n200\n") {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "copy mode six lines up never showed; the screen:\n{screen}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     // Wheel down to the bottom leaves copy mode.
     tmux.ok(&["send-keys", "-t", "outer", "-l", "\x1b[<65;10;5M\x1b[<65;10;5M"]);
     wait_for("back at the bottom", || (!tmux.capture("outer").contains("COPY")).then_some(()));

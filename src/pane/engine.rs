@@ -232,6 +232,11 @@ impl Engine {
         (self.dump_with_history(title, history), watching)
     }
 
+    /// How many viewers (browsers) follow the output now.
+    pub fn viewers(&self) -> usize {
+        self.tap.as_ref().map_or(0, |t| t.receiver_count())
+    }
+
     pub fn advance(&mut self, bytes: &[u8]) {
         if let Some(tap) = self.tap.as_ref().filter(|t| t.receiver_count() > 0) {
             let _ = tap.send(Arc::from(bytes));

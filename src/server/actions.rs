@@ -4,7 +4,8 @@
 use crossterm::event::{KeyEvent, KeyModifiers};
 
 use super::conn::ClientId;
-use super::front::modes::{Chooser, CopyMode, Help, Mode, PickAction, Picker, Rename, Renaming, SidebarNav};
+use super::front::effect::Renaming;
+use super::front::modes::{Chooser, CopyMode, Help, Mode, PickAction, Picker, Rename, SidebarNav};
 use super::front::Effect;
 use super::model::layout::neighbour;
 use super::{Internal, Server};

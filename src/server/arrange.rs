@@ -3,8 +3,7 @@
 //! that needs you).
 
 use super::conn::ClientId;
-use super::front::modes::Renaming;
-use super::front::sidebar::Jump;
+use super::front::effect::{Jump, Renaming};
 use super::model::Target;
 use super::Server;
 use crate::pane::PaneId;

@@ -18,15 +18,23 @@ const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 impl Server {
-    /// The pane each client shows focused has been seen: `done` there turns back to idle.
+    /// The pane each client shows focused, and each pane a browser follows, has been seen:
+    /// `done` there turns back to idle.
     pub(super) fn mark_seen(&mut self) {
-        let looked: Vec<_> = self
+        let mut looked: Vec<_> = self
             .front
             .clients
             .values()
             .filter_map(|c| self.model.session_index(&c.session))
             .map(|si| self.model.sessions[si].tab().active)
             .collect();
+        let unseen = self.model.agents.iter().filter(|(_, a)| a.unseen).map(|(p, _)| *p);
+        let followed: Vec<_> = unseen
+            .filter(|p| {
+                self.model.panes.get(p).is_some_and(|pane| crate::pane::engine::lock(&pane.engine).viewers() > 0)
+            })
+            .collect();
+        looked.extend(followed);
         for pane in looked {
             self.model.looked_at(pane);
         }

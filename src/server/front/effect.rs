@@ -21,7 +21,22 @@ pub enum Effect {
     /// A session's panes are laid out again (a border moved).
     Reshape(String),
     /// The client goes to a session, a tab or a pane (switching its session if need be).
-    Go(crate::server::front::sidebar::Jump),
+    Go(Jump),
     /// Give a session or a tab a new name.
-    Rename { what: crate::server::front::modes::Renaming, name: String },
+    Rename { what: Renaming, name: String },
+}
+
+/// A place a client can go to: a session, a tab, a pane (from the sidebar or the chooser).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Jump {
+    Session(String),
+    Tab(String, usize),
+    Pane(PaneId),
+}
+
+/// What a typed name is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renaming {
+    Session(String),
+    Tab(String, usize),
 }

@@ -7,6 +7,7 @@ pub mod effect;
 mod input;
 pub mod modes;
 mod mouse;
+pub mod places;
 mod render;
 pub mod sidebar;
 pub mod terminal;

@@ -8,7 +8,8 @@ use nucleo_matcher::{Config, Matcher, Utf32Str};
 
 use super::{Component, Ctx, Effect, Popup, Step, View};
 use crate::pane::engine::lock;
-use crate::server::front::sidebar::{pane_title, Jump};
+use crate::server::front::effect::Jump;
+use crate::server::front::places::pane_title;
 use crate::server::model::Model;
 
 /// Rows of the list shown at once, and of the preview.

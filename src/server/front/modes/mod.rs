@@ -18,7 +18,7 @@ pub use copy::CopyMode;
 pub use help::Help;
 pub use inbox::InboxView;
 pub use picker::{PickAction, Picker};
-pub use rename::{Rename, Renaming};
+pub use rename::Rename;
 pub use sidebar_nav::SidebarNav;
 
 use super::effect::Effect;

@@ -3,15 +3,10 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{Component, Ctx, Effect, Popup, Step, View};
+use crate::server::front::effect::Renaming;
 
 /// The longest name typed here (the model checks the rest).
 const MAX_NAME: usize = 64;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Renaming {
-    Session(String),
-    Tab(String, usize),
-}
 
 #[derive(Debug)]
 pub struct Rename {

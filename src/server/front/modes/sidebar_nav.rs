@@ -4,7 +4,8 @@
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::{Component, Ctx, Effect, Step};
-use crate::server::front::sidebar::jumps;
+use crate::server::front::effect::Jump;
+use crate::server::front::places::jumps;
 
 #[derive(Debug, Default)]
 pub struct SidebarNav {
@@ -15,7 +16,7 @@ pub struct SidebarNav {
 impl SidebarNav {
     /// Start on the row of the client's own session.
     pub fn at(model: &crate::server::model::Model, session: &str) -> SidebarNav {
-        let here = crate::server::front::sidebar::Jump::Session(session.to_string());
+        let here = Jump::Session(session.to_string());
         SidebarNav { selected: jumps(model).iter().position(|j| *j == here).unwrap_or(0) }
     }
 }
