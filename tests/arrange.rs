@@ -53,6 +53,15 @@ fn the_chooser_finds_a_pane_by_part_of_its_label_previews_it_and_goes_there() {
         (client_session(&sbx).as_deref() == Some("work")).then_some(())
     });
     assert_eq!(pane_line(&sbx, &work)["active"], true);
+    // And from the keyboard: sidebar mode, down to the last row (play's pane), Enter.
+    tmux.send("outer", &["C-b", "Tab"]);
+    tmux.wait_screen("outer", " SIDEBAR ");
+    for _ in 0..6 {
+        tmux.send("outer", &["Down"]);
+    }
+    tmux.send("outer", &["Enter"]);
+    wait_for("the keyboard to go to play's pane", || (client_session(&sbx).as_deref() == Some("play")).then_some(()));
+    assert_eq!(pane_line(&sbx, &bot)["active"], true);
 }
 
 #[test]

@@ -127,3 +127,42 @@ fn run_command(command: &[String], announcement: &Announcement) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_flood_of_announcements_runs_at_most_four_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("ran");
+        let announcement = Announcement {
+            pane: "%1".into(),
+            label: String::new(),
+            agent: "claude".into(),
+            state: "done".into(),
+            reason: "its turn ended".into(),
+            session: "main".into(),
+        };
+        // Each run leaves a line, then holds its place until the test lets it go.
+        let gate = dir.path().join("gate");
+        let script = format!(
+            "echo \"$SBX_NOTIFY_PANE\" >> '{}'; while [ ! -e '{}' ]; do sleep 0.05; done",
+            out.display(),
+            gate.display()
+        );
+        let command = ["sh".to_string(), "-c".into(), script];
+        for _ in 0..6 {
+            run_command(&command, &announcement);
+        }
+        assert_eq!(RUNNING.load(Ordering::Acquire), MAX_RUNNING, "two announcements ran nothing");
+        std::fs::write(&gate, "").unwrap();
+        let start = std::time::Instant::now();
+        while RUNNING.load(Ordering::Acquire) > 0 {
+            assert!(start.elapsed() < std::time::Duration::from_secs(20), "the commands never ended");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let ran = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(ran.lines().collect::<Vec<_>>(), ["%1"; MAX_RUNNING]);
+    }
+}
