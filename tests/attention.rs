@@ -157,7 +157,7 @@ fn one_prompt_reaches_every_agent_typed_or_queued() {
         "rules": [{"match": "take your time", "reply": {"text": "Pondering.", "delay": 5}}],
         "default": {"text": "Hello from the stub."}
     }));
-    let panes: Vec<String> = ["one", "two", "three"].iter().map(|l| claude(&lab, l, l)).collect();
+    let panes: Vec<String> = ["one", "two", "three"].iter().map(|l| claude(&lab, &format!("in-{l}"), l)).collect();
     lab.ok(&["agent", "prompt", "-t", &panes[0], "please take your time"]);
     lab.see_state(&panes[0], "working");
     let out = lab.ok(&["agent", "prompt", "--all", "--json", "hello to all of you"]);
@@ -185,4 +185,13 @@ fn one_prompt_reaches_every_agent_typed_or_queued() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no codex agent runs"));
     let out = lab.ok(&["agent", "prompt", "-t", &format!("{},{}", panes[1], panes[2]), "just you two"]);
     assert_eq!(out.lines().filter(|l| l.ends_with(": typed")).count(), 2, "{out}");
+    for pane in &panes[1..] {
+        lab.wait(pane, "idle");
+    }
+    // A pane named twice (its id and its label) is prompted once; an unknown one fails alone.
+    let out = lab.run(&["agent", "prompt", "-t", &format!("{},two,nobody", panes[1]), "only once"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("1 of 2 panes"), "{text}");
+    assert_eq!(text.lines().filter(|l| l.ends_with(": typed")).count(), 1, "{text}");
+    assert!(text.contains("nobody: failed"), "{text}");
 }

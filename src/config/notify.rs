@@ -102,13 +102,34 @@ impl Announcement {
         ]
     }
 
+    /// One word with its placeholders replaced, in one pass: a value that holds `{pane}` is
+    /// left as it is, not filled in again. An unknown `{…}` stays as written.
+    fn fill(&self, word: &str) -> String {
+        let mut out = String::new();
+        let mut rest = word;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open..];
+            let field = self.fields().into_iter().find(|(k, _)| after.starts_with(&format!("{{{k}}}")));
+            match field {
+                Some((k, v)) => {
+                    out.push_str(v);
+                    rest = &after[k.len() + 2..];
+                }
+                None => {
+                    out.push('{');
+                    rest = &after[1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
     /// The command's argv with its placeholders filled in (each word stays one argument,
     /// whatever the values hold), and its environment.
     pub fn command_line(&self, command: &[String]) -> (Vec<String>, Vec<(String, String)>) {
-        let argv = command
-            .iter()
-            .map(|word| self.fields().iter().fold(word.clone(), |w, (k, v)| w.replace(&format!("{{{k}}}"), v)))
-            .collect();
+        let argv = command.iter().map(|word| self.fill(word)).collect();
         let env =
             self.fields().iter().map(|(k, v)| (format!("SBX_NOTIFY_{}", k.to_uppercase()), v.to_string())).collect();
         (argv, env)
@@ -137,7 +158,7 @@ mod tests {
             label: "fix it; rm -rf ~".into(),
             agent: "claude".into(),
             state: "waiting".into(),
-            reason: "permission (Bash: $(reboot))".into(),
+            reason: "permission (Bash: $(reboot) {session} {x})".into(),
             session: "main".into(),
         };
         let command =
@@ -145,9 +166,14 @@ mod tests {
         let (argv, env) = a.command_line(&command);
         assert_eq!(
             argv,
-            ["notify-send", "claude in %3 is waiting", "permission (Bash: $(reboot))", "fix it; rm -rf ~"]
+            [
+                "notify-send",
+                "claude in %3 is waiting",
+                "permission (Bash: $(reboot) {session} {x})",
+                "fix it; rm -rf ~"
+            ]
         );
-        assert!(env.contains(&("SBX_NOTIFY_REASON".into(), "permission (Bash: $(reboot))".into())));
+        assert!(env.contains(&("SBX_NOTIFY_REASON".into(), "permission (Bash: $(reboot) {session} {x})".into())));
         assert!(env.contains(&("SBX_NOTIFY_PANE".into(), "%3".into())));
     }
 }

@@ -24,6 +24,10 @@ impl Server {
             let _ = out.send(ServerMsg::Error(Error::new("no_agents", which, "start one: sbx split --agent claude")));
             return;
         }
+        // A pane named twice (by id and by label) gets the prompt once.
+        let mut seen = std::collections::BTreeSet::new();
+        let targets: Vec<String> =
+            targets.into_iter().filter(|t| self.model.resolve_pane(t).map_or(true, |p| seen.insert(p))).collect();
         // Each pane answers on its own channel, as a single prompt would; one task gathers.
         let mut answers = Vec::new();
         for target in targets {
