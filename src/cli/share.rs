@@ -369,6 +369,7 @@ pub async fn open(
             let kind = match opened.tool {
                 Tool::Claude => crate::protocol::AgentKind::Claude,
                 Tool::Codex => crate::protocol::AgentKind::Codex,
+                Tool::Qwen => crate::protocol::AgentKind::Qwen,
             };
             let pane = crate::protocol::PaneSpec {
                 cwd: Some(dir.clone()),

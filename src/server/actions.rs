@@ -221,7 +221,8 @@ impl Server {
                 tab.sync = !tab.sync;
                 let message = if tab.sync {
                     let n = tab.sync_targets().len();
-                    format!("typing goes to {n} panes at once; {} M stops it", self.model.config.keymap.prefix)
+                    let panes = if n == 1 { "1 pane".to_string() } else { format!("{n} panes") };
+                    format!("typing goes to {panes} at once; {} M stops it", self.model.config.keymap.prefix)
                 } else {
                     "typing goes to the focused pane only".into()
                 };

@@ -228,7 +228,7 @@ pub fn clean_path(path: &str) -> Result<()> {
 }
 
 /// Where a session's files may go: Claude `<id>.jsonl` or `<id>/…`; Codex
-/// `YYYY/MM/DD/rollout-…-<id>.jsonl`.
+/// `YYYY/MM/DD/rollout-…-<id>.jsonl`; Qwen `<id>.jsonl` alone.
 fn fits_layout(tool: Tool, id: &str, path: &str) -> bool {
     match tool {
         Tool::Claude => path == format!("{id}.jsonl") || path.starts_with(&format!("{id}/")),
@@ -239,6 +239,7 @@ fn fits_layout(tool: Tool, id: &str, path: &str) -> bool {
                 && parts[3].starts_with("rollout-")
                 && parts[3].ends_with(&format!("-{id}.jsonl"))
         }
+        Tool::Qwen => path == format!("{id}.jsonl"),
     }
 }
 
@@ -502,5 +503,8 @@ mod tests {
         assert!(fits_layout(Tool::Codex, "u", "2026/05/11/rollout-2026-05-11T11-26-55-u.jsonl"));
         assert!(!fits_layout(Tool::Codex, "u", "2026/05/rollout-u.jsonl"));
         assert!(!fits_layout(Tool::Codex, "u", "../../05/11/rollout-u.jsonl"));
+        assert!(fits_layout(Tool::Qwen, "q", "q.jsonl"));
+        assert!(!fits_layout(Tool::Qwen, "q", "q/other.jsonl"), "a Qwen session is one file");
+        assert!(!fits_layout(Tool::Qwen, "q", "q.runtime.json"));
     }
 }

@@ -1,12 +1,13 @@
-//! Put an opened session where its agent resumes it: Claude Code under the project folder of the
-//! chosen directory (by Claude's own slug rule), Codex in its sessions tree. All or nothing.
+//! Put an opened session where its agent resumes it: Claude Code and Qwen Code under the project
+//! folder of the chosen directory (by each one's own slug rule), Codex in its sessions tree.
+//! All or nothing.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
 use super::envelope::Opened;
-use super::sessions::{claude_home, claude_slug, codex_home, Tool};
+use super::sessions::{claude_home, claude_slug, codex_home, qwen_home, qwen_slug, Tool};
 
 pub struct Installed {
     pub files: Vec<PathBuf>,
@@ -18,6 +19,7 @@ pub fn root_for(tool: Tool, dir: &Path) -> PathBuf {
     match tool {
         Tool::Claude => claude_home().join("projects").join(claude_slug(dir)),
         Tool::Codex => codex_home().join("sessions"),
+        Tool::Qwen => qwen_home().join("projects").join(qwen_slug(dir)).join("chats"),
     }
 }
 
@@ -25,6 +27,7 @@ pub fn resume_command(tool: Tool, id: &str) -> Vec<String> {
     match tool {
         Tool::Claude => vec!["claude".into(), "--resume".into(), id.into()],
         Tool::Codex => vec!["codex".into(), "resume".into(), id.into()],
+        Tool::Qwen => vec!["qwen".into(), "--resume".into(), id.into()],
     }
 }
 
@@ -111,5 +114,43 @@ pub fn install(opened: &Opened, dir: &Path, force: bool) -> Result<Installed> {
         }
         written.push(to.clone());
     }
+    if opened.tool == Tool::Qwen {
+        if let Err(e) = qwen_sidecar(&root, &m.session_id, dir) {
+            for w in &written {
+                let _ = std::fs::remove_file(w);
+            }
+            return Err(e.context("nothing was installed"));
+        }
+    }
     Ok(Installed { files: written, resume: resume_command(opened.tool, &m.session_id) })
+}
+
+/// Qwen resumes a chat only in the folder its records say it ran in, or in the one its
+/// runtime status sidecar names (`<id>.runtime.json`, which it writes for multiplexers). The
+/// sender's sidecar is never sent (a pid and a host name); this one, made here, says the chat
+/// now belongs to `dir`, with a pid no process can have (the kernel's `pid_max`), so nothing
+/// takes the session for a running one.
+fn qwen_sidecar(root: &Path, id: &str, dir: &Path) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let work_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    let pid_max: u64 = read("/proc/sys/kernel/pid_max").and_then(|s| s.parse().ok()).unwrap_or(4_194_304);
+    let status = serde_json::json!({
+        "schema_version": 1,
+        "pid": pid_max,
+        "session_id": id,
+        "work_dir": work_dir.display().to_string(),
+        "hostname": read("/proc/sys/kernel/hostname").unwrap_or_default(),
+        "started_at": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        "qwen_version": null,
+    });
+    let tmp = tempfile::Builder::new().prefix(".sbx-open-").tempfile_in(root)?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    (&mut tmp.as_file()).write_all(status.to_string().as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(root.join(format!("{id}.runtime.json"))).map_err(|e| e.error)?;
+    Ok(())
 }

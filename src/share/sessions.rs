@@ -1,5 +1,6 @@
 //! The agent sessions on this machine, as the agents keep them: Claude Code's transcripts under
-//! `$CLAUDE_CONFIG_DIR/projects/<slug>/` and Codex's rollouts under `$CODEX_HOME/sessions/`.
+//! `$CLAUDE_CONFIG_DIR/projects/<slug>/`, Codex's rollouts under `$CODEX_HOME/sessions/` and
+//! Qwen Code's chats under `$QWEN_HOME/projects/<slug>/chats/`.
 //! A session's files are given relative to those roots, as the envelope carries them.
 
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use serde::Serialize;
 pub enum Tool {
     Claude,
     Codex,
+    Qwen,
 }
 
 impl Tool {
@@ -18,6 +20,7 @@ impl Tool {
         match self {
             Tool::Claude => "claude",
             Tool::Codex => "codex",
+            Tool::Qwen => "qwen",
         }
     }
 
@@ -25,6 +28,7 @@ impl Tool {
         match s {
             "claude" => Some(Tool::Claude),
             "codex" => Some(Tool::Codex),
+            "qwen" => Some(Tool::Qwen),
             _ => None,
         }
     }
@@ -52,6 +56,17 @@ pub fn claude_home() -> PathBuf {
 
 pub fn codex_home() -> PathBuf {
     crate::agents::home_dir("CODEX_HOME", ".codex")
+}
+
+pub fn qwen_home() -> PathBuf {
+    crate::agents::home_dir("QWEN_HOME", ".qwen")
+}
+
+/// Qwen Code's project folder name for a directory (its `sanitizeCwd`): every character
+/// outside [A-Za-z0-9] becomes '-', with no length limit.
+pub fn qwen_slug(dir: &Path) -> String {
+    let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    real.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
 }
 
 /// Session ids that may reach a path or a command line: letters, digits, '.', '_', '-'.
@@ -263,14 +278,70 @@ fn codex_sessions(out: &mut Vec<Session>) {
     }
 }
 
+/// Qwen Code: the title is the first prompt, the project the cwd its records carry.
+fn qwen_meta(path: &Path) -> (String, String) {
+    use std::io::BufRead;
+    let Ok(file) = std::fs::File::open(path) else { return Default::default() };
+    let (mut first, mut cwd) = (None, None);
+    for line in std::io::BufReader::new(file).lines().take(400) {
+        let Ok(line) = line else { break };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if cwd.is_none() {
+            cwd = v["cwd"].as_str().map(str::to_string);
+        }
+        if first.is_none() && v["type"] == "user" {
+            let parts = v["message"]["parts"].as_array().into_iter().flatten();
+            first = parts.filter_map(|p| p["text"].as_str()).find(|t| !t.trim().is_empty()).map(one_line);
+        }
+        if first.is_some() && cwd.is_some() {
+            break;
+        }
+    }
+    (first.unwrap_or_default(), cwd.unwrap_or_default())
+}
+
+fn qwen_sessions(out: &mut Vec<Session>) {
+    let Ok(dirs) = std::fs::read_dir(qwen_home().join("projects")) else { return };
+    for dir in dirs.flatten() {
+        if !dir.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let root = dir.path().join("chats");
+        let Ok(files) = std::fs::read_dir(&root) else { continue };
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".jsonl") else { continue };
+            if !f.file_type().is_ok_and(|t| t.is_file()) || !valid_session_id(id) {
+                continue;
+            }
+            let path = f.path();
+            let (title, project) = qwen_meta(&path);
+            // Its `<id>.runtime.json` (pid, host name) stays: it says where it ran, not what.
+            out.push(Session {
+                tool: Tool::Qwen,
+                id: id.to_string(),
+                project,
+                title,
+                updated: mtime(&path),
+                root: root.clone(),
+                files: vec![name],
+            });
+        }
+    }
+}
+
 /// Local sessions, newest first.
 pub fn list(tool: Option<Tool>) -> Vec<Session> {
     let mut out = Vec::new();
-    if tool != Some(Tool::Codex) {
+    let wanted = |t: Tool| tool.is_none_or(|w| w == t);
+    if wanted(Tool::Claude) {
         claude_sessions(&mut out);
     }
-    if tool != Some(Tool::Claude) {
+    if wanted(Tool::Codex) {
         codex_sessions(&mut out);
+    }
+    if wanted(Tool::Qwen) {
+        qwen_sessions(&mut out);
     }
     out.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.id.cmp(&b.id)));
     out
@@ -283,6 +354,8 @@ mod tests {
     #[test]
     fn slugs_and_ids() {
         assert_eq!(claude_slug(Path::new("/nonexistent/a/proj.x_y")), "-nonexistent-a-proj-x-y");
+        let long = format!("/nonexistent/{}", "b".repeat(300));
+        assert_eq!(qwen_slug(Path::new(&long)).len(), long.len(), "Qwen never cuts a slug");
         let long = format!("/nonexistent/{}", "a".repeat(300));
         let slug = claude_slug(Path::new(&long));
         assert!(slug.len() > 200 && slug.len() < 210 && slug[..200].ends_with('a'));

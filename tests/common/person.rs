@@ -29,9 +29,15 @@ impl Person {
     pub fn codex(&self) -> PathBuf {
         self.sbx.home().join("codex")
     }
+    pub fn qwen(&self) -> PathBuf {
+        self.sbx.home().join("qwen")
+    }
     pub fn command(&self) -> Command {
         let mut c = self.sbx.command();
-        c.env("SBX_RELAY", &self.relay).env("CLAUDE_CONFIG_DIR", self.claude()).env("CODEX_HOME", self.codex());
+        c.env("SBX_RELAY", &self.relay)
+            .env("CLAUDE_CONFIG_DIR", self.claude())
+            .env("CODEX_HOME", self.codex())
+            .env("QWEN_HOME", self.qwen());
         c
     }
     pub fn run(&self, args: &[&str]) -> std::process::Output {

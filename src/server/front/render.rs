@@ -259,7 +259,12 @@ impl Front {
                 (0, d) => format!("elsewhere {d} done"),
                 (w, d) => format!("elsewhere {w} waiting · {d} done"),
             };
-            let sync = syncing.map(|t| format!("typing into {} panes", t.sync_targets().len())).unwrap_or_default();
+            let sync = syncing
+                .map(|t| match t.sync_targets().len() {
+                    1 => "typing into 1 pane".to_string(),
+                    n => format!("typing into {n} panes"),
+                })
+                .unwrap_or_default();
             let parts: Vec<String> = [sync, here, elsewhere, format!("{} ? help", model.config.keymap.prefix)]
                 .into_iter()
                 .filter(|p| !p.is_empty())
