@@ -223,3 +223,34 @@ fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     files.sort();
     files
 }
+
+/// Qwen's prompt hook is Claude's: a message waiting for the pane reaches the model before its
+/// next turn, framed as sbx's inbox block, and only once. Gemini has no such context yet (its
+/// `BeforeAgent` output is not read by sbx): docs/agents.md says so.
+#[test]
+fn qwen_sees_its_inbox_before_its_next_turn() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({"default": {"text": "Read it."}}));
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&["new", "-d", "--size", "150x45", "-c", &project, "--agent", "qwen", "--label", "qinbox"])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+    lab.ok(&["msg", "send", "qinbox", "from the user", "--body", "the token is 5e1c9"]);
+    lab.ok(&["agent", "prompt", "-t", &pane, "anything new?"]);
+    wait_for("Qwen's request with the inbox", || {
+        lab.stub
+            .turns()
+            .iter()
+            .filter(|t| t["kind"] == "chat")
+            .any(|t| {
+                let body = t["body"].to_string();
+                body.contains("sbx-inbox") && body.contains("token is 5e1c9") && body.contains("anything new?")
+            })
+            .then_some(())
+    });
+    lab.wait(&pane, "idle");
+    let v: serde_json::Value = serde_json::from_str(&lab.ok(&["msg", "inbox", "--as", "qinbox", "--json"])).unwrap();
+    assert!(v["messages"].as_array().unwrap().is_empty(), "delivered once: {v}");
+}
