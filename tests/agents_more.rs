@@ -254,3 +254,29 @@ fn qwen_sees_its_inbox_before_its_next_turn() {
     let v: serde_json::Value = serde_json::from_str(&lab.ok(&["msg", "inbox", "--as", "qinbox", "--json"])).unwrap();
     assert!(v["messages"].as_array().unwrap().is_empty(), "delivered once: {v}");
 }
+
+/// Gemini's `BeforeAgent` hook (sbx's `UserPromptSubmit`) answers with the inbox block as
+/// additional context: Gemini adds it to the turn's request (its `<` and `>` escaped).
+#[test]
+fn gemini_sees_its_inbox_before_its_next_turn() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({"default": {"text": "Read it."}}));
+    // Idle means its input takes keys (after its SessionStart hook): the prompt goes at once.
+    let pane = gemini_pane(&lab, "ginbox");
+    lab.ok(&["msg", "send", "ginbox", "from the user", "--body", "the token is 8d2a4"]);
+    lab.ok(&["agent", "prompt", "-t", &pane, "anything new?"]);
+    wait_for("Gemini's request with the inbox", || {
+        lab.stub
+            .turns()
+            .iter()
+            .filter(|t| t["kind"] == "gemini")
+            .any(|t| {
+                let body = t["body"].to_string();
+                body.contains("sbx-inbox") && body.contains("token is 8d2a4") && body.contains("anything new?")
+            })
+            .then_some(())
+    });
+    lab.wait(&pane, "idle");
+    let v: serde_json::Value = serde_json::from_str(&lab.ok(&["msg", "inbox", "--as", "ginbox", "--json"])).unwrap();
+    assert!(v["messages"].as_array().unwrap().is_empty(), "delivered once: {v}");
+}

@@ -181,6 +181,12 @@ impl Agent for Gemini {
         SUBMIT_SETTLE
     }
 
+    fn ready_after_session_start(&self) -> bool {
+        // Its input is drawn before its SessionStart hooks have run, and keys typed then are
+        // lost: seen when a prompt typed at once never showed.
+        true
+    }
+
     fn turn_ended(&self, tail: &str) -> Option<bool> {
         // Gemini's chat record (`chats/session-*.jsonl`): a line per message, `type` "user" or
         // "gemini"; the last one of either says whose turn it is.
