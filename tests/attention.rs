@@ -37,7 +37,9 @@ fn waiting_and_done_agents_are_announced_everywhere_and_visited_in_order() {
     lab.stub.script(json!({
         "rules": [
             {"match": "first file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch first-file", "description": "x"}}}},
-            {"match": "second file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch second-file", "description": "x"}}}}
+            {"match": "second file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch second-file", "description": "x"}}}},
+            {"match": "third file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch third-file", "description": "x"}}}},
+            {"match": "fourth file", "reply": {"tool": {"name": "Bash", "input": {"command": "touch fourth-file", "description": "x"}}}}
         ],
         "default": {"text": "Hello from the stub."}
     }));
@@ -134,12 +136,13 @@ fn waiting_and_done_agents_are_announced_everywhere_and_visited_in_order() {
     lab.ok(&["mute", "-t", &alpha]);
     assert_eq!(lab.sbx.panes().iter().find(|p| p["id"] == alpha.as_str()).unwrap()["muted"], true);
     let before = std::fs::read_to_string(&record).unwrap().lines().count();
-    lab.ok(&["agent", "prompt", "-t", &alpha, "the first file again"]);
+    // A new question (announced at once were it not muted), then one of beta's after it.
+    lab.ok(&["agent", "prompt", "-t", &alpha, "the third file please"]);
     lab.wait(&alpha, "waiting");
     lab.ok(&["agent", "cancel", "-t", &alpha]);
     lab.wait(&alpha, "idle");
     // Beta is announced after alpha would have been: once beta's line is there, alpha's would be.
-    lab.ok(&["agent", "prompt", "-t", &beta, "the second file again"]);
+    lab.ok(&["agent", "prompt", "-t", &beta, "the fourth file please"]);
     lab.wait(&beta, "waiting");
     let _ = home;
     let notified = wait_for("beta's announcement", || {

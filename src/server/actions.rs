@@ -195,7 +195,7 @@ impl Server {
             }
             Action::RenameTab => {
                 let s = &self.model.sessions[si];
-                let what = Renaming::Tab(session.clone(), s.active_tab);
+                let what = Renaming::Tab { session: session.clone(), number: s.active_tab + 1, pane: focused };
                 self.set_mode(id, Mode::Rename(Rename { what, text: s.tab().name.clone() }));
                 Ok(())
             }

@@ -111,8 +111,8 @@ impl Server {
                 Some(si) => self.model.rename_session(si, &name),
                 None => Ok(()),
             },
-            Renaming::Tab(s, t) => match self.model.session_index(&s) {
-                Some(si) => self.model.rename_tab(si, t, &name),
+            Renaming::Tab { pane, .. } => match self.model.locate(pane) {
+                Some((si, ti)) => self.model.rename_tab(si, ti, &name),
                 None => Ok(()),
             },
         };

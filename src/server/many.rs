@@ -4,6 +4,7 @@
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use super::Server;
+use crate::agents::AgentState;
 use crate::pane::pane_name;
 use crate::protocol::{AgentSelection, Error, PromptOutcome, Reply, ServerMsg};
 
@@ -11,10 +12,21 @@ impl Server {
     pub(super) fn prompt_many(&mut self, agents: AgentSelection, text: String, out: UnboundedSender<ServerMsg>) {
         let targets: Vec<String> = match &agents {
             AgentSelection::Targets(list) => list.clone(),
-            AgentSelection::All => self.model.agents.keys().map(|p| pane_name(*p)).collect(),
-            AgentSelection::Kind(kind) => {
-                self.model.agents.iter().filter(|(_, a)| a.kind == *kind).map(|(p, _)| pane_name(*p)).collect()
-            }
+            // Agents that have exited take no prompts: not theirs to fail.
+            AgentSelection::All => self
+                .model
+                .agents
+                .iter()
+                .filter(|(_, a)| a.state != AgentState::Exited)
+                .map(|(p, _)| pane_name(*p))
+                .collect(),
+            AgentSelection::Kind(kind) => self
+                .model
+                .agents
+                .iter()
+                .filter(|(_, a)| a.kind == *kind && a.state != AgentState::Exited)
+                .map(|(p, _)| pane_name(*p))
+                .collect(),
         };
         if targets.is_empty() {
             let which = match agents {

@@ -67,6 +67,8 @@ pub struct Server {
     config_dir: std::path::PathBuf,
     /// Whether the pane that exited last was killed by a signal.
     last_exit_by_signal: bool,
+    /// When each pane was last announced, per event (announcements are spaced).
+    announced: notify::Announced,
     /// A snapshot found at start and not rebuilt then, for `sbx restore`.
     pending_restore: Option<model::snapshot::Snapshot>,
     /// A live upgrade in progress (`sbx upgrade`).
@@ -244,6 +246,7 @@ impl Server {
             notice: None,
             pending_restore: None,
             last_exit_by_signal: false,
+            announced: Default::default(),
             config_dir,
             upgrade: None,
             hold: crate::pane::Hold::default(),

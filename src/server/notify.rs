@@ -3,11 +3,15 @@
 //! `[notify] command` runs — unless the pane is muted or `[notify]` leaves the event out for
 //! that agent. A turn that ends in a pane someone is looking at is no news, and says nothing.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use super::model::{Attention, NeedEvent};
 use super::Server;
+use crate::agents::AgentState;
 use crate::config::notify::Announcement;
+use crate::pane::PaneId;
 
 /// Notify commands running at once; past it an announcement runs none (a flood of finished
 /// turns must not become a flood of processes).
@@ -16,6 +20,32 @@ const MAX_RUNNING: usize = 4;
 const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// The same announcement (pane, event, reason) is made at most once in this long: an agent
+/// whose state flaps (or that reports hooks of its own in a loop) rings once, not without end;
+/// a new question (another tool, another input) is news at once.
+const SPACING: Duration = Duration::from_secs(5);
+/// The most of a reason or a label an announcement carries.
+const MAX_TEXT: usize = 256;
+
+/// When each announcement was last made.
+#[derive(Default)]
+pub struct Announced(HashMap<(PaneId, NeedEvent, String), Instant>);
+
+impl Announced {
+    /// Whether this announcement may be made now (and, if so, it is marked as made).
+    fn take(&mut self, pane: PaneId, event: NeedEvent, reason: &str, now: Instant) -> bool {
+        // Forget old marks first: the map holds only what was announced lately.
+        self.0.retain(|_, at| now.duration_since(*at) < SPACING);
+        match self.0.entry((pane, event, reason.to_string())) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(now);
+                true
+            }
+        }
+    }
+}
 
 impl Server {
     /// The pane each client shows focused, and each pane a browser follows, has been seen:
@@ -43,8 +73,13 @@ impl Server {
     /// Announce that an agent needs the user, as `[notify]` says.
     pub(super) fn announce(&mut self, attention: &Attention) {
         let Some(agent) = self.model.agents.get(&attention.pane) else { return };
-        // Seen the moment it ended (`mark_seen` ran first): not done, so not news.
-        if attention.event == NeedEvent::Done && !agent.unseen {
+        // Seen the moment it ended (`mark_seen` ran first): not done, so not news. Nor is a
+        // question already answered within the same burst.
+        let still = match attention.event {
+            NeedEvent::Done => agent.unseen,
+            NeedEvent::Waiting => matches!(agent.state, AgentState::Waiting { .. }),
+        };
+        if !still {
             return;
         }
         let Some(pane) = self.model.panes.get(&attention.pane) else { return };
@@ -53,9 +88,13 @@ impl Server {
         if pane.muted || !settings.notify.announces(kind, attention.event.name()) {
             return;
         }
+        if !self.announced.take(attention.pane, attention.event, &attention.reason, Instant::now()) {
+            tracing::info!("notify: {} announced lately; not again", pane.name());
+            return;
+        }
         let session = self.model.session_name_of(attention.pane).unwrap_or_default();
-        // Text from outside (a label, a tool's input) never reaches a terminal raw.
-        let clean = |text: &str| text.chars().filter(|c| !c.is_control()).collect::<String>();
+        // Text from outside (a label, a tool's input) never reaches a terminal raw, nor at length.
+        let clean = |text: &str| text.chars().filter(|c| !c.is_control()).take(MAX_TEXT).collect::<String>();
         let announcement = Announcement {
             pane: pane.name(),
             label: clean(pane.label.as_deref().unwrap_or_default()),
@@ -104,6 +143,8 @@ fn run_command(command: &[String], announcement: &Announcement) {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
+        // Its own process group: a timeout ends whatever it started too.
+        .process_group(0)
         .kill_on_drop(true);
     match crate::proc::spawn_waited(&mut cmd) {
         Ok(mut child) => {
@@ -114,6 +155,9 @@ fn run_command(command: &[String], announcement: &Announcement) {
                     Ok(_) => {}
                     Err(_) => {
                         tracing::warn!("notify: the command ran over {COMMAND_TIMEOUT:?}; killed");
+                        if let Some(group) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+                            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                        }
                         let _ = child.kill().await;
                     }
                 }
@@ -131,6 +175,19 @@ fn run_command(command: &[String], announcement: &Announcement) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_announcement_is_made_once_in_a_while_and_a_new_one_at_once() {
+        let mut made = Announced::default();
+        let t0 = Instant::now();
+        assert!(made.take(1, NeedEvent::Done, "its turn ended", t0));
+        assert!(!made.take(1, NeedEvent::Done, "its turn ended", t0 + Duration::from_millis(100)), "a flap");
+        assert!(made.take(1, NeedEvent::Waiting, "permission (Bash: ls)", t0), "another event");
+        assert!(made.take(1, NeedEvent::Waiting, "permission (Bash: rm x)", t0), "another question");
+        assert!(made.take(2, NeedEvent::Done, "its turn ended", t0), "another pane");
+        assert!(made.take(1, NeedEvent::Done, "its turn ended", t0 + SPACING), "in a while");
+        assert!(made.0.len() <= 2, "old marks are forgotten");
+    }
 
     #[tokio::test]
     async fn a_flood_of_announcements_runs_at_most_four_commands() {

@@ -34,9 +34,10 @@ pub enum Jump {
     Pane(PaneId),
 }
 
-/// What a typed name is for.
+/// What a typed name is for. A tab is named by a pane in it (its number may change while the
+/// name is typed: a tab before it closes), the session and number only say which it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Renaming {
     Session(String),
-    Tab(String, usize),
+    Tab { session: String, number: usize, pane: PaneId },
 }

@@ -30,6 +30,9 @@ use crate::ui::pane_view::ViewCache;
 /// at once.
 pub const FLOOD_FRAME: Duration = Duration::from_millis(16);
 
+/// Past this many bytes waiting for a client's terminal, announcements skip it.
+const MAX_PENDING_NOTICES: usize = 64 * 1024;
+
 #[derive(Default)]
 pub struct Front {
     pub clients: BTreeMap<ClientId, Client>,
@@ -69,7 +72,8 @@ impl Front {
         if bytes.is_empty() {
             return;
         }
-        for c in self.clients.values_mut() {
+        // A client that does not read its terminal is not handed more and more of them.
+        for c in self.clients.values_mut().filter(|c| c.pending.len() < MAX_PENDING_NOTICES) {
             c.pending.extend_from_slice(bytes);
             c.dirty = true;
         }

@@ -39,7 +39,8 @@ impl Front {
         if let MouseEventKind::Down(MouseButton::Left) = ev.kind {
             // Sidebar: click a session, tab or pane to go there.
             if let Some(area) = map.sidebar.filter(|a| a.contains(Position::new(x, y))) {
-                return Front::sidebar_jump(model, (y - area.y) as usize).map(Effect::Go).into_iter().collect();
+                let jump = self.sidebar_jump(id, model, (y - area.y) as usize, area.height);
+                return jump.map(Effect::Go).into_iter().collect();
             }
             // Status line: click a tab to go there.
             if map.status.contains(Position::new(x, y)) {
@@ -145,8 +146,9 @@ impl Front {
         let Some(si) = model.session_index(&client.session) else { return Vec::new() };
         let s = &model.sessions[si];
         let mut x = (s.name.chars().count() + 2) as u16;
-        if !client.mode.is_normal() {
-            x += 8;
+        // The mode's label (PREFIX, SYNC, SIDEBAR…) comes first, as the status line draws it.
+        if let Some(mode) = self.status_for(id, model).mode {
+            x += mode.chars().count() as u16 + 2;
         }
         let y = client.rows.saturating_sub(1);
         s.tabs

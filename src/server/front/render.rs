@@ -149,7 +149,7 @@ impl Front {
         Chrome {
             tab_area: map.tab_area,
             status_row: map.status,
-            sidebar: map.sidebar.map(|area| (area, self.sidebar_entries(id, model, shown))),
+            sidebar: map.sidebar.map(|area| (area, self.sidebar_rows(id, model, shown, area.height))),
             titles,
             borders,
             status: self.status_for(id, model),
@@ -223,7 +223,7 @@ impl Front {
         }
     }
 
-    fn status_for(&self, id: ClientId, model: &Model) -> StatusLine {
+    pub(super) fn status_for(&self, id: ClientId, model: &Model) -> StatusLine {
         let client = &self.clients[&id];
         let si = model.session_index(&client.session);
         let (session, tabs) = match si {

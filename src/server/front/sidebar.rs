@@ -11,12 +11,36 @@ use crate::server::model::Model;
 use crate::ui::chrome::SidebarEntry;
 
 impl Front {
-    /// Where a click on sidebar row `row` leads (row 0 is the heading).
-    pub(super) fn sidebar_jump(model: &Model, row: usize) -> Option<Jump> {
+    /// How many rows the sidebar is scrolled: in sidebar mode, enough to keep the selected
+    /// row in its `height` rows (the heading is row 0).
+    pub(super) fn sidebar_offset(&self, id: ClientId, height: u16) -> usize {
+        match self.clients.get(&id).map(|c| &c.mode) {
+            Some(Mode::Sidebar(nav)) => (nav.selected + 2).saturating_sub(height as usize),
+            _ => 0,
+        }
+    }
+
+    /// Where a click on sidebar row `row` (of those drawn) leads.
+    pub(super) fn sidebar_jump(&self, id: ClientId, model: &Model, row: usize, height: u16) -> Option<Jump> {
+        let row = row + self.sidebar_offset(id, height);
         jumps(model).into_iter().nth(row.checked_sub(1)?)
     }
 
-    pub(super) fn sidebar_entries(&self, id: ClientId, model: &Model, shown: &Shown<'_>) -> Vec<SidebarEntry> {
+    /// The rows the sidebar draws in `height` rows (scrolled to keep a selection in view).
+    pub(super) fn sidebar_rows(
+        &self,
+        id: ClientId,
+        model: &Model,
+        shown: &Shown<'_>,
+        height: u16,
+    ) -> Vec<SidebarEntry> {
+        let mut rows = self.sidebar_entries(id, model, shown);
+        let offset = self.sidebar_offset(id, height).min(rows.len());
+        rows.drain(..offset);
+        rows
+    }
+
+    fn sidebar_entries(&self, id: ClientId, model: &Model, shown: &Shown<'_>) -> Vec<SidebarEntry> {
         let client = &self.clients[&id];
         let selected = match &client.mode {
             Mode::Sidebar(nav) => Some(nav.selected),

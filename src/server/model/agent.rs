@@ -188,7 +188,8 @@ impl Model {
         match &next {
             // Seen or not, a turn that ends is news; the server clears it at once for a pane
             // someone is looking at (and then says nothing).
-            AgentState::Idle if turn_ended => {
+            // A queued prompt is typed at once: the agent carries on, nothing to tell.
+            AgentState::Idle if turn_ended && agent.queued.is_empty() => {
                 self.clock += 1;
                 (agent.unseen, agent.needs_since) = (true, self.clock);
                 let reason = "its turn ended".to_string();

@@ -89,6 +89,10 @@ impl Model {
             tab.zoomed = false;
         } else {
             session.tabs.remove(ti);
+            // The tab shown stays shown: those after the removed one move down a place.
+            if ti < session.active_tab {
+                session.active_tab -= 1;
+            }
             session.active_tab = session.active_tab.min(session.tabs.len().saturating_sub(1));
         }
         let name = session.name.clone();

@@ -103,6 +103,8 @@ impl Model {
             model.next_pane = model.next_pane.max(handed.id + 1);
             model.panes.insert(handed.id, pane);
             if let Some(agent) = handed.agent {
+                // The clock goes on from the agents' marks: the oldest need stays the oldest.
+                model.clock = model.clock.max(agent.needs_since);
                 model.agents.insert(handed.id, agent);
             }
             model.changes.panes = true;

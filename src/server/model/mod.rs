@@ -63,7 +63,7 @@ pub struct Changes {
 }
 
 /// Why an agent needs the user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NeedEvent {
     Waiting,
     Done,

@@ -162,8 +162,4 @@ impl Mode {
             _ => None,
         }
     }
-
-    pub fn is_normal(&self) -> bool {
-        matches!(self, Mode::Normal)
-    }
 }

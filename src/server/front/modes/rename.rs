@@ -40,7 +40,7 @@ impl Component for Rename {
     fn popup(&self, _view: &View<'_>) -> Option<Popup> {
         let title = match &self.what {
             Renaming::Session(s) => format!("rename session {s}"),
-            Renaming::Tab(s, t) => format!("rename tab {} of {s}", t + 1),
+            Renaming::Tab { session, number, .. } => format!("rename tab {number} of {session}"),
         };
         let lines = vec![format!("new name: {}▏", self.text), String::new(), "Enter rename · Esc keep".into()];
         Some((title, lines, 0))
