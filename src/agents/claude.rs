@@ -57,36 +57,14 @@ impl Agent for Claude {
     }
 
     fn launch(&self, ctx: &LaunchCtx) -> Launch {
-        // A resumed session keeps its id; a user's own --resume/--continue forbids --session-id
-        // ("can only be used with --continue or --resume if --fork-session is also specified").
-        let own_resume = super::resumed_in_args(ctx.args, &["--resume", "-r"]);
-        let continues = ctx.args.iter().any(|a| matches!(a.as_str(), "--continue" | "-c" | "--resume" | "-r"))
-            || ctx.args.iter().any(|a| a.starts_with("--resume="));
-        let forks = ctx.args.iter().any(|a| a == "--fork-session");
         let mut settings = Map::new();
         // Hooks given per launch merge with the user's own settings.
         let _ = add_hooks(&mut settings, "claude", &hook_events(ctx.sbx));
         let mcp = serde_json::json!({ "mcpServers": { "sbx": super::mcp_entry(ctx.sbx, Some(ctx.socket)) } });
         let mut command = vec![self.program().to_string()];
-        // A session id the user chose (`-- --session-id ID`, as the web front's create_session
-        // passes): that is the session, and sbx adds none of its own.
-        let own_id = ctx.args.iter().position(|a| a == "--session-id").and_then(|i| ctx.args.get(i + 1));
-        let session_id = match (ctx.resume, own_resume) {
-            (None, None) if own_id.is_some() => own_id.cloned(),
-            (Some(id), _) => {
-                command.extend(["--resume".to_string(), id.to_string()]);
-                Some(id.to_string())
-            }
-            // The user resumes (or continues) with a flag of their own; a fork gets a new id
-            // that the hooks will report.
-            (None, Some(id)) if !forks => Some(id.to_string()),
-            (None, _) if continues => None,
-            (None, _) => {
-                let id = uuid::Uuid::new_v4().to_string();
-                command.extend(["--session-id".to_string(), id.clone()]);
-                Some(id)
-            }
-        };
+        // A resumed session keeps its id; a user's own --resume/--continue forbids --session-id
+        // ("can only be used with --continue or --resume if --fork-session is also specified").
+        let session_id = super::choose_session(ctx, &mut command);
         // After `sbx init` the user's settings carry the hooks already; twice would report twice.
         let installed = read_json(&settings_path()).is_ok_and(|(_, map)| has_sbx_hooks(&map, "claude", EVENTS));
         if !installed {

@@ -99,6 +99,35 @@ pub fn resumed_in_args<'a>(args: &'a [String], flags: &[&str]) -> Option<&'a str
     None
 }
 
+/// The session a launch runs, for agents that take Claude's flags (Claude Code, Qwen Code):
+/// sbx's resume (`--resume ID` added), the user's own `--session-id`, `--resume`/`-r` (the
+/// user's id; a `--fork-session` gets a new one the hooks report), `--continue`/`-c` (known
+/// once a hook says), else a new id sbx chooses (`--session-id` added). Both refuse a
+/// `--session-id` beside the user's own resume or continue.
+pub fn choose_session(ctx: &LaunchCtx, command: &mut Vec<String>) -> Option<String> {
+    let own_resume = resumed_in_args(ctx.args, &["--resume", "-r"]);
+    let continues = ctx.args.iter().any(|a| matches!(a.as_str(), "--continue" | "-c" | "--resume" | "-r"))
+        || ctx.args.iter().any(|a| a.starts_with("--resume="));
+    let forks = ctx.args.iter().any(|a| a == "--fork-session");
+    // A session id the user chose (`-- --session-id ID`, as the web front's create_session
+    // passes): that is the session, and sbx adds none of its own.
+    let own_id = ctx.args.iter().position(|a| a == "--session-id").and_then(|i| ctx.args.get(i + 1));
+    match (ctx.resume, own_resume) {
+        (None, None) if own_id.is_some() => own_id.cloned(),
+        (Some(id), _) => {
+            command.extend(["--resume".to_string(), id.to_string()]);
+            Some(id.to_string())
+        }
+        (None, Some(id)) if !forks => Some(id.to_string()),
+        (None, _) if continues => None,
+        (None, _) => {
+            let id = uuid::Uuid::new_v4().to_string();
+            command.extend(["--session-id".to_string(), id.clone()]);
+            Some(id)
+        }
+    }
+}
+
 /// One file an install touches, for `doctor` and `uninstall`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Installed {
@@ -300,17 +329,28 @@ mod tests {
         assert!(!resumed.command.iter().any(|a| a == "--session-id"), "{:?}", resumed.command);
         assert_eq!(resumed.session_id.as_deref(), Some(id));
 
-        // The user's own flags, after `--`: the same rule.
+        // The user's own flags, after `--`: the same rule (`choose_session`, which Qwen's
+        // launch uses too; its launch writes a settings file, so the rule is checked alone).
+        let session = |args: &[String], resume: Option<&str>| {
+            let mut command = Vec::new();
+            let id = choose_session(&LaunchCtx { sbx, socket, args, resume }, &mut command);
+            (command, id)
+        };
         for own in [v(&["--resume", id]), v(&[&format!("--resume={id}")]), v(&["-r", id])] {
             let l = launch(AgentKind::Claude, &own, None);
             assert!(!l.command.iter().any(|a| a == "--session-id"), "{:?}", l.command);
             assert_eq!(l.session_id.as_deref(), Some(id), "{own:?}");
+            assert_eq!(session(&own, None), (Vec::new(), Some(id.to_string())));
         }
         let continued = launch(AgentKind::Claude, &v(&["--continue"]), None);
         assert!(!continued.command.iter().any(|a| a == "--session-id"));
         assert_eq!(continued.session_id, None, "the hooks say which session it continued");
         let forked = launch(AgentKind::Claude, &v(&["--resume", id, "--fork-session"]), None);
         assert_eq!(forked.session_id, None, "a fork is a new session");
+        let chosen = launch(AgentKind::Claude, &v(&["--session-id", id]), None);
+        assert_eq!(chosen.command.iter().filter(|a| *a == "--session-id").count(), 1, "{:?}", chosen.command);
+        assert_eq!(chosen.session_id.as_deref(), Some(id), "the user's own id");
+        assert_eq!(session(&[], Some(id)), (v(&["--resume", id]), Some(id.to_string())));
 
         let codex = launch(AgentKind::Codex, &[], Some(id));
         assert_eq!(codex.command[..3], v(&["codex", "resume", id])[..]);

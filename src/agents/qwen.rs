@@ -82,23 +82,8 @@ impl Agent for Qwen {
     }
 
     fn launch(&self, ctx: &LaunchCtx) -> Launch {
-        let own_resume = super::resumed_in_args(ctx.args, &["--resume", "-r"]);
-        let continues = ctx.args.iter().any(|a| matches!(a.as_str(), "--continue" | "-c" | "--resume" | "-r"));
-        let forks = ctx.args.iter().any(|a| a == "--fork-session");
         let mut command = vec![self.program().to_string()];
-        let session_id = match (ctx.resume, own_resume) {
-            (Some(id), _) => {
-                command.extend(["--resume".to_string(), id.to_string()]);
-                Some(id.to_string())
-            }
-            (None, Some(id)) if !forks => Some(id.to_string()),
-            (None, _) if continues => None,
-            (None, _) => {
-                let id = uuid::Uuid::new_v4().to_string();
-                command.extend(["--session-id".to_string(), id.clone()]);
-                Some(id)
-            }
-        };
+        let session_id = super::choose_session(ctx, &mut command);
         let mcp = json!({ "mcpServers": { "sbx": mcp_entry(ctx.sbx, Some(ctx.socket)) } });
         command.extend(["--mcp-config".to_string(), mcp.to_string()]);
         command.extend(ctx.args.iter().cloned());
