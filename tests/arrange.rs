@@ -79,8 +79,8 @@ fn renames_presets_swaps_and_moves_show_in_ls() {
     tmux.wait_screen("outer", "rename session work");
     tmux.send("outer", &["C-u"]);
     tmux.send("outer", &["-l", "build"]);
-    tmux.send("outer", &["Enter"]);
-    tmux.send("outer", &["C-b", ","]);
+    // Enter and the next chord in one burst: the chord acts in the session as renamed.
+    tmux.send("outer", &["Enter", "C-b", ","]);
     tmux.wait_screen("outer", "rename tab 1 of build");
     tmux.send("outer", &["C-u"]);
     tmux.send("outer", &["-l", "editor"]);

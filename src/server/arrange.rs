@@ -16,7 +16,10 @@ impl Server {
         match cmd {
             Command::RenameSession { target, name } => {
                 let si = m.resolve(&target).map(|t| m.session_of(t))?;
+                let old = m.sessions[si].name.clone();
                 m.rename_session(si, &name)?;
+                // Its clients follow at once: a key in the same burst acts in the renamed session.
+                self.front.session_renamed(&old, &name);
             }
             Command::RenameTab { target, name } => {
                 let (si, ti) = match m.resolve(&target)? {
@@ -108,7 +111,7 @@ impl Server {
     pub(super) fn rename(&mut self, id: ClientId, what: Renaming, name: String) {
         let result = match what {
             Renaming::Session(s) => match self.model.session_index(&s) {
-                Some(si) => self.model.rename_session(si, &name),
+                Some(si) => self.model.rename_session(si, &name).map(|()| self.front.session_renamed(&s, &name)),
                 None => Ok(()),
             },
             Renaming::Tab { pane, .. } => match self.model.locate(pane) {
