@@ -77,8 +77,8 @@ impl Model {
     }
 
     /// Take a pane out of its tab (which closes if it held only this pane, and its session
-    /// with it), leaving the pane running. Its old session's index, if that still exists.
-    fn take_out(&mut self, pane: PaneId) -> Result<(), Error> {
+    /// with it), leaving the pane running (`remove_pane` uses it for a pane that is gone).
+    pub(super) fn take_out(&mut self, pane: PaneId) -> Result<(), Error> {
         let (si, ti) = self.locate(pane).ok_or_else(gone)?;
         let session = &mut self.sessions[si];
         let tab = &mut session.tabs[ti];

@@ -351,28 +351,9 @@ impl Model {
             self.changes.removed.push(pane_id);
         }
         self.changes.panes = true;
-        let Some((si, ti)) = location else { return };
-        let session = &mut self.sessions[si];
-        let tab = &mut session.tabs[ti];
-        if tab.layout.remove(pane_id) {
-            if tab.active == pane_id {
-                tab.active = tab.layout.panes()[0];
-            }
-            tab.zoomed = false;
-        } else {
-            session.tabs.remove(ti);
-            if session.active_tab >= session.tabs.len() && !session.tabs.is_empty() {
-                session.active_tab = session.tabs.len() - 1;
-            }
-        }
-        let name = session.name.clone();
-        if session.tabs.is_empty() {
-            self.sessions.remove(si);
-            self.changes.ended.push(name);
+        if location.is_some() && self.take_out(pane_id).is_ok() {
             self.changes.empty = self.sessions.is_empty();
-            return;
         }
-        self.changes.reshaped.insert(name);
     }
 
     /// A pane's size for a new pane beside `from` (its own), or a default.
