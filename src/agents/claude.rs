@@ -74,7 +74,7 @@ impl Agent for Claude {
         command.push("--mcp-config".to_string());
         command.push(mcp.to_string());
         command.extend(ctx.args.iter().cloned());
-        Launch { command, env: vec![("SBX_AGENT".into(), "claude".into())], session_id }
+        Launch { command, env: vec![("SBX_AGENT".into(), "claude".into())], unset: Vec::new(), session_id }
     }
 
     fn screen(&self, screen: &str) -> super::ScreenHint {

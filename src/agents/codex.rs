@@ -140,7 +140,7 @@ impl Agent for Codex {
         }
         command.extend(ctx.args.iter().cloned());
         let session_id = ctx.resume.map(str::to_string);
-        Launch { command, env: vec![("SBX_AGENT".into(), "codex".into())], session_id }
+        Launch { command, env: vec![("SBX_AGENT".into(), "codex".into())], unset: Vec::new(), session_id }
     }
 
     fn screen(&self, screen: &str) -> super::ScreenHint {

@@ -35,6 +35,11 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("SessionEnd", "SessionEnd"),
 ];
 
+/// Variables that make Gemini headless whatever its terminal (`isHeadlessMode`: `CI=true` or
+/// `GITHUB_ACTIONS=true`): started so, in a pane, it reads an empty stdin and exits at once.
+/// A pane is an interactive terminal by definition, so its Gemini never sees them.
+const HEADLESS_MARKERS: &[&str] = &["CI", "GITHUB_ACTIONS"];
+
 /// Gemini counts a hook's timeout in milliseconds.
 const HOOK_TIMEOUT_MS: u64 = 10_000;
 
@@ -143,7 +148,8 @@ impl Agent for Gemini {
         let session_id = ctx.resume.map(str::to_string).or_else(|| {
             super::resumed_in_args(ctx.args, &["--resume", "-r"]).filter(|id| is_session_id(id)).map(str::to_string)
         });
-        Launch { command, env: vec![("SBX_AGENT".to_string(), "gemini".to_string())], session_id }
+        let unset = HEADLESS_MARKERS.iter().map(|name| name.to_string()).collect();
+        Launch { command, env: vec![("SBX_AGENT".to_string(), "gemini".to_string())], unset, session_id }
     }
 
     fn install(&self, sbx: &Path) -> Result<Vec<Installed>> {

@@ -39,6 +39,8 @@ pub const ALL: &[AgentKind] = AgentKind::ALL;
 pub struct Launch {
     pub command: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Variables of the server's environment the agent must not see.
+    pub unset: Vec<String>,
     /// The session id sbx chose at launch, when the agent lets it choose.
     pub session_id: Option<String>,
 }

@@ -98,7 +98,7 @@ impl Agent for Qwen {
                 env.push(("QWEN_CODE_SYSTEM_SETTINGS_PATH".into(), path.display().to_string()));
             }
         }
-        Launch { command, env, session_id }
+        Launch { command, env, unset: Vec::new(), session_id }
     }
 
     fn ready_after_session_start(&self) -> bool {

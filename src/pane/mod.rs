@@ -52,6 +52,8 @@ pub struct SpawnSpec {
     pub command: Vec<String>,
     pub cwd: PathBuf,
     pub env: Vec<(String, String)>,
+    /// Variables of the server's environment the child must not inherit.
+    pub unset: Vec<String>,
     pub shell: Option<String>,
     pub size: Size,
     pub scrollback: usize,
@@ -197,6 +199,9 @@ impl Pane {
         cmd.env("TERM", "xterm-256color");
         cmd.env("COLORTERM", "truecolor");
         cmd.env("SBX_PANE_ID", pane_name(id));
+        for name in &spec.unset {
+            cmd.env_remove(name);
+        }
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }

@@ -175,7 +175,11 @@ impl AgentLab {
             .env("QWEN_HOME", self.sbx.home().join("qwen"))
             .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{}/v1", self.stub.port))
             .env("OPENAI_API_KEY", "dummy")
-            .env("TMPDIR", self.sbx.home().join("tmp"));
+            .env("TMPDIR", self.sbx.home().join("tmp"))
+            // As on a CI runner, wherever this runs: Gemini takes these for "headless" and
+            // exits at once, so a pane must keep them from it (CI caught that).
+            .env("CI", "true")
+            .env("GITHUB_ACTIONS", "true");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

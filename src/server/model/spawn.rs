@@ -90,6 +90,7 @@ impl Model {
             ("SBX_SESSION".to_string(), session.to_string()),
         ];
         env.extend(spec.env.iter().cloned());
+        let mut unset = Vec::new();
         let mut command = spec.command.clone();
         let mut agent = None;
         if let Some(id) = &spec.resume {
@@ -129,6 +130,7 @@ impl Model {
             });
             command = launch.command;
             env.extend(launch.env);
+            unset = launch.unset;
             let mut new = PaneAgent::new(kind, launch.session_id);
             new.args = spec.command.clone();
             // A resumed session is the agent's to confirm: its first hook, backed by its own
@@ -140,7 +142,7 @@ impl Model {
         let settings = &self.config.settings;
         let shell = (!settings.shell.is_empty()).then(|| settings.shell.clone());
         let colors = self.outer_colors.clone();
-        let spawn = SpawnSpec { command, cwd, env, shell, size, scrollback: settings.scrollback, colors };
+        let spawn = SpawnSpec { command, cwd, env, unset, shell, size, scrollback: settings.scrollback, colors };
         let mut pane = self.spawner.spawn(id, spawn).map_err(|e| {
             Error::new("spawn_failed", format!("{e:#}"), "check the command and the directory, then try again")
         })?;
