@@ -88,6 +88,24 @@ async fn follow_state(
     Followed::Sent
 }
 
+/// After the pane's output: its state until the overview says it is gone (then
+/// `session_ended`), or the socket is.
+async fn until_gone(
+    overview: &mut watch::Receiver<Arc<Vec<SessionInfo>>>,
+    pane: &str,
+    last: &mut Option<Outgoing>,
+    out: &Out,
+) {
+    loop {
+        if let Followed::Gone = follow_state(overview, pane, last, out).await {
+            return;
+        }
+        if overview.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Follow a pane for one viewer until it or the socket is gone.
 pub async fn view(ctx: Arc<WebCtx>, pane: String, out: Out) {
     let mut overview = ctx.overview.clone();
@@ -150,7 +168,9 @@ pub async fn view(ctx: Arc<WebCtx>, pane: String, out: Out) {
                         }
                     }
                     Err(RecvError::Lagged(_)) => continue 'fresh,
-                    Err(RecvError::Closed) => return,
+                    // The pane's output ended before the overview says it is gone: the
+                    // socket still hears how it ended.
+                    Err(RecvError::Closed) => return until_gone(&mut overview, &pane, &mut last, &out).await,
                 },
                 changed = overview.changed() => {
                     if changed.is_err() {
@@ -265,6 +285,42 @@ mod tests {
         let msg: serde_json::Value = serde_json::from_str(&first).unwrap();
         assert_eq!(msg["type"], "session_ended", "{msg}");
         assert_eq!(msg["session_id"], "%7");
+    }
+
+    /// The pane's output ends (its shell exited) before the overview has caught up: the view
+    /// waits for the overview and then says the session ended, never going quiet.
+    #[tokio::test]
+    async fn a_view_whose_output_ends_first_says_it_ended_once_the_pane_is_gone() {
+        let (conns, mut loop_side) = tokio::sync::mpsc::unbounded_channel();
+        let (ctx, overview) = WebCtx::detached(conns);
+        let pane: crate::protocol::PaneInfo = serde_json::from_value(serde_json::json!({
+            "id": "%7", "session": "s", "tab": 1, "label": null, "title": "", "command": [], "cwd": "/",
+            "pid": null, "alive": true, "cols": 80, "rows": 24, "active": true, "agent": null
+        }))
+        .unwrap();
+        let tab: crate::protocol::TabInfo = serde_json::from_value(serde_json::json!({
+            "index": 1, "name": "t", "active": true, "zoomed": false, "panes": [pane]
+        }))
+        .unwrap();
+        overview.send_replace(Arc::new(vec![SessionInfo { name: "s".into(), clients: 0, tabs: vec![tab] }]));
+        // The loop hands out a watch whose output is already over.
+        tokio::spawn(async move {
+            while let Some(event) = loop_side.recv().await {
+                if let ConnEvent::Watch(_, _, reply) = event {
+                    let (tx, rx) = tokio::sync::broadcast::channel(4);
+                    drop(tx);
+                    let _ = reply.send(Ok(("$ ".to_string(), rx)));
+                }
+            }
+        });
+        let (out, mut sent) = Out::channel();
+        let viewer = tokio::spawn(view(ctx, "%7".into(), out));
+        let first: serde_json::Value = serde_json::from_str(&sent.recv().await.unwrap()).unwrap();
+        assert_eq!(first["type"], "session_pty_output", "{first}");
+        overview.send_replace(Arc::new(Vec::new()));
+        let next: serde_json::Value = serde_json::from_str(&sent.recv().await.expect("the view speaks again")).unwrap();
+        assert_eq!((next["type"].as_str(), next["session_id"].as_str()), (Some("session_ended"), Some("%7")), "{next}");
+        viewer.await.unwrap();
     }
 
     #[test]
