@@ -44,7 +44,7 @@ const HEADLESS_MARKERS: &[&str] = &["CI", "GITHUB_ACTIONS"];
 const HOOK_TIMEOUT_MS: u64 = 10_000;
 
 /// Gemini's folder: `$GEMINI_CLI_HOME/.gemini`, else `~/.gemini`.
-fn gemini_dir() -> PathBuf {
+pub fn gemini_dir() -> PathBuf {
     let home = std::env::var_os("GEMINI_CLI_HOME")
         .filter(|v| !v.is_empty())
         .or_else(|| std::env::var_os("HOME"))

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use crate::protocol::{AgentKind, HookEvent};
+pub use gemini::gemini_dir;
 pub use state::AgentState;
 
 /// The adapter for an agent kind (the kind itself is a wire type, in `protocol`).

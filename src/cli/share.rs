@@ -370,6 +370,7 @@ pub async fn open(
                 Tool::Claude => crate::protocol::AgentKind::Claude,
                 Tool::Codex => crate::protocol::AgentKind::Codex,
                 Tool::Qwen => crate::protocol::AgentKind::Qwen,
+                Tool::Gemini => crate::protocol::AgentKind::Gemini,
             };
             let pane = crate::protocol::PaneSpec {
                 cwd: Some(dir.clone()),

@@ -228,7 +228,8 @@ pub fn clean_path(path: &str) -> Result<()> {
 }
 
 /// Where a session's files may go: Claude `<id>.jsonl` or `<id>/…`; Codex
-/// `YYYY/MM/DD/rollout-…-<id>.jsonl`; Qwen `<id>.jsonl` alone.
+/// `YYYY/MM/DD/rollout-…-<id>.jsonl`; Qwen `<id>.jsonl` alone; Gemini
+/// `session-<minute>-<id8>.jsonl` alone.
 fn fits_layout(tool: Tool, id: &str, path: &str) -> bool {
     match tool {
         Tool::Claude => path == format!("{id}.jsonl") || path.starts_with(&format!("{id}/")),
@@ -240,6 +241,7 @@ fn fits_layout(tool: Tool, id: &str, path: &str) -> bool {
                 && parts[3].ends_with(&format!("-{id}.jsonl"))
         }
         Tool::Qwen => path == format!("{id}.jsonl"),
+        Tool::Gemini => super::gemini_chats::is_chat_file(id, path),
     }
 }
 
@@ -506,5 +508,12 @@ mod tests {
         assert!(fits_layout(Tool::Qwen, "q", "q.jsonl"));
         assert!(!fits_layout(Tool::Qwen, "q", "q/other.jsonl"), "a Qwen session is one file");
         assert!(!fits_layout(Tool::Qwen, "q", "q.runtime.json"));
+        let g = "9b51cd1b-a90b-4147-a677-aa6a84d3c887";
+        assert!(fits_layout(Tool::Gemini, g, "session-2026-12-03T17-47-9b51cd1b.jsonl"));
+        assert!(!fits_layout(Tool::Gemini, g, "../session-2026-12-03T17-47-9b51cd1b.jsonl"));
+        assert!(
+            !fits_layout(Tool::Gemini, g, "session-2026-12-03T17-47-9b51cd1b.json"),
+            "Gemini's old whole-file chats are not sent"
+        );
     }
 }

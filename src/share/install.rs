@@ -1,12 +1,13 @@
-//! Put an opened session where its agent resumes it: Claude Code and Qwen Code under the project
-//! folder of the chosen directory (by each one's own slug rule), Codex in its sessions tree.
-//! All or nothing.
+//! Put an opened session where its agent resumes it: Claude Code, Qwen Code and Gemini CLI
+//! under the project folder of the chosen directory (by each one's own rule), Codex in its
+//! sessions tree. All or nothing.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
 use super::envelope::Opened;
+use super::gemini_chats::{self, Project};
 use super::sessions::{claude_home, claude_slug, codex_home, qwen_home, qwen_slug, Tool};
 
 pub struct Installed {
@@ -15,11 +16,21 @@ pub struct Installed {
     pub resume: Vec<String>,
 }
 
-pub fn root_for(tool: Tool, dir: &Path) -> PathBuf {
+/// The folder a session's files go below, and (Gemini, for a folder it has never seen) the
+/// project name to claim for `dir` first.
+fn root_for(tool: Tool, dir: &Path) -> (PathBuf, Option<String>) {
     match tool {
-        Tool::Claude => claude_home().join("projects").join(claude_slug(dir)),
-        Tool::Codex => codex_home().join("sessions"),
-        Tool::Qwen => qwen_home().join("projects").join(qwen_slug(dir)).join("chats"),
+        Tool::Claude => (claude_home().join("projects").join(claude_slug(dir)), None),
+        Tool::Codex => (codex_home().join("sessions"), None),
+        Tool::Qwen => (qwen_home().join("projects").join(qwen_slug(dir)).join("chats"), None),
+        Tool::Gemini => {
+            let project = gemini_chats::project_for(dir);
+            let root = gemini_chats::chats_dir(project.name());
+            match project {
+                Project::Known(_) => (root, None),
+                Project::New(name) => (root, Some(name)),
+            }
+        }
     }
 }
 
@@ -28,6 +39,7 @@ pub fn resume_command(tool: Tool, id: &str) -> Vec<String> {
         Tool::Claude => vec!["claude".into(), "--resume".into(), id.into()],
         Tool::Codex => vec!["codex".into(), "resume".into(), id.into()],
         Tool::Qwen => vec!["qwen".into(), "--resume".into(), id.into()],
+        Tool::Gemini => vec!["gemini".into(), "--resume".into(), id.into()],
     }
 }
 
@@ -87,7 +99,7 @@ fn place(root: &Path, from: &Path, to: &Path) -> Result<()> {
 }
 
 pub fn install(opened: &Opened, dir: &Path, force: bool) -> Result<Installed> {
-    let root = root_for(opened.tool, dir);
+    let (root, to_claim) = root_for(opened.tool, dir);
     let m = &opened.manifest;
     // Look before writing anything: a different file already there stops the whole install.
     let mut plan = Vec::new();
@@ -104,11 +116,18 @@ pub fn install(opened: &Opened, dir: &Path, force: bool) -> Result<Installed> {
         }
         plan.push((opened.staged(&f.path), target));
     }
+    let claimed = match &to_claim {
+        Some(name) => Some(gemini_chats::claim(name, dir).context("nothing was installed")?),
+        None => None,
+    };
     let mut written = Vec::new();
     for (from, to) in &plan {
         if let Err(e) = place(&root, from, to) {
             for w in &written {
                 let _ = std::fs::remove_file(w);
+            }
+            if let Some(project) = &claimed {
+                let _ = std::fs::remove_dir_all(project);
             }
             return Err(e.context(format!("cannot install {}; nothing was installed", to.display())));
         }

@@ -5,6 +5,7 @@
 
 pub mod envelope;
 pub mod friends;
+pub mod gemini_chats;
 pub mod identity;
 pub mod inbox;
 pub mod install;

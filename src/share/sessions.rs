@@ -1,6 +1,7 @@
 //! The agent sessions on this machine, as the agents keep them: Claude Code's transcripts under
-//! `$CLAUDE_CONFIG_DIR/projects/<slug>/`, Codex's rollouts under `$CODEX_HOME/sessions/` and
-//! Qwen Code's chats under `$QWEN_HOME/projects/<slug>/chats/`.
+//! `$CLAUDE_CONFIG_DIR/projects/<slug>/`, Codex's rollouts under `$CODEX_HOME/sessions/`,
+//! Qwen Code's chats under `$QWEN_HOME/projects/<slug>/chats/` and Gemini CLI's under
+//! `~/.gemini/tmp/<project>/chats/`.
 //! A session's files are given relative to those roots, as the envelope carries them.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ pub enum Tool {
     Claude,
     Codex,
     Qwen,
+    Gemini,
 }
 
 impl Tool {
@@ -21,6 +23,7 @@ impl Tool {
             Tool::Claude => "claude",
             Tool::Codex => "codex",
             Tool::Qwen => "qwen",
+            Tool::Gemini => "gemini",
         }
     }
 
@@ -29,6 +32,7 @@ impl Tool {
             "claude" => Some(Tool::Claude),
             "codex" => Some(Tool::Codex),
             "qwen" => Some(Tool::Qwen),
+            "gemini" => Some(Tool::Gemini),
             _ => None,
         }
     }
@@ -108,7 +112,7 @@ fn radix36(mut n: u32) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-fn mtime(path: &Path) -> i64 {
+pub(super) fn mtime(path: &Path) -> i64 {
     std::fs::metadata(path)
         .and_then(|m| m.modified())
         .ok()
@@ -143,7 +147,7 @@ fn text_of(content: &serde_json::Value) -> Option<String> {
     }
 }
 
-fn one_line(s: &str) -> String {
+pub(super) fn one_line(s: &str) -> String {
     let line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut out: String = line.chars().filter(|c| !c.is_control()).take(100).collect();
     if line.chars().count() > 100 {
@@ -342,6 +346,9 @@ pub fn list(tool: Option<Tool>) -> Vec<Session> {
     }
     if wanted(Tool::Qwen) {
         qwen_sessions(&mut out);
+    }
+    if wanted(Tool::Gemini) {
+        super::gemini_chats::sessions(&mut out);
     }
     out.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.id.cmp(&b.id)));
     out

@@ -32,12 +32,17 @@ impl Person {
     pub fn qwen(&self) -> PathBuf {
         self.sbx.home().join("qwen")
     }
+    /// `GEMINI_CLI_HOME`: Gemini's folder is `.gemini` inside it.
+    pub fn gemini(&self) -> PathBuf {
+        self.sbx.home().join("gemini")
+    }
     pub fn command(&self) -> Command {
         let mut c = self.sbx.command();
         c.env("SBX_RELAY", &self.relay)
             .env("CLAUDE_CONFIG_DIR", self.claude())
             .env("CODEX_HOME", self.codex())
-            .env("QWEN_HOME", self.qwen());
+            .env("QWEN_HOME", self.qwen())
+            .env("GEMINI_CLI_HOME", self.gemini());
         c
     }
     pub fn run(&self, args: &[&str]) -> std::process::Output {

@@ -1,0 +1,156 @@
+//! Sharing the sessions of agents other than Claude Code and Codex (`tests/share.rs`): each
+//! made by the real CLI in an sbx pane (stub model), listed by `sbx sessions`, sealed to a
+//! friend through a real relay, opened byte for byte where the agent keeps chats for the
+//! friend's folder, and resumed there by the real CLI's own `--resume`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::agents::{agents_bin, AgentLab};
+use common::person::Person;
+use common::relay;
+use common::*;
+use serde_json::Value;
+
+/// One agent's side of the story: where its chats are, and how it resumes one headless.
+struct Agent {
+    name: &'static str,
+    /// The chat file of session `id` for `dir`, below an agent home (`home` is the folder the
+    /// agent's variable names: `QWEN_HOME`, `GEMINI_CLI_HOME`).
+    chat: fn(home: &Path, dir: &Path, id: &str) -> Option<PathBuf>,
+    /// The agent's home variable and its settings file inside it (copied to the friend: the
+    /// stub as provider).
+    home_var: &'static str,
+    settings: &'static str,
+    /// The arguments that resume `id` and send one prompt, headless.
+    resume: fn(id: &str, prompt: &str) -> Vec<String>,
+}
+
+fn canonical_slug(dir: &Path) -> String {
+    let real = std::fs::canonicalize(dir).unwrap();
+    real.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
+}
+
+const QWEN: Agent = Agent {
+    name: "qwen",
+    chat: |home, dir, id| {
+        Some(home.join("projects").join(canonical_slug(dir)).join("chats").join(format!("{id}.jsonl")))
+    },
+    home_var: "QWEN_HOME",
+    settings: "settings.json",
+    resume: |id, prompt| vec!["--resume".into(), id.into(), prompt.into()],
+};
+
+/// Gemini's project folder for `dir` is whichever one its `.project_root` names `dir`.
+const GEMINI: Agent = Agent {
+    name: "gemini",
+    chat: |home, dir, id| {
+        let real = std::fs::canonicalize(dir).unwrap().display().to_string();
+        let tmp = home.join(".gemini/tmp");
+        let project = std::fs::read_dir(&tmp)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| std::fs::read_to_string(p.join(".project_root")).is_ok_and(|owner| owner.trim() == real))?;
+        let suffix = format!("-{}.jsonl", &id[..8]);
+        let chats = std::fs::read_dir(project.join("chats")).ok()?;
+        chats.flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().ends_with(&suffix))
+    },
+    home_var: "GEMINI_CLI_HOME",
+    settings: ".gemini/settings.json",
+    resume: |id, prompt| vec!["--resume".into(), id.into(), "-p".into(), prompt.into()],
+};
+
+fn arrives_byte_identical_and_resumes(agent: &Agent) {
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
+    let lab = AgentLab::new().with_env("SBX_RELAY", &relay.url);
+    let alice = Person::new(&relay);
+    lab.stub.script(serde_json::json!({"default": {"text": "Noted: pelican."}}));
+    let bob_home = lab.sbx.home().join(agent.name);
+    let alice_home = alice.sbx.home().join(agent.name);
+
+    // Bob (the lab) has a real session: one turn, then the agent is gone (its file is final).
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&["new", "-d", "--size", "150x45", "-c", &project, "--agent", agent.name, "--label", "ag"])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+    lab.ok(&["agent", "prompt", "-t", &pane, "remember the word pelican"]);
+    lab.see_state(&pane, "working");
+    lab.wait(&pane, "idle");
+    let sid = lab.agent(&pane)["session_id"].as_str().unwrap().to_string();
+    let sent = wait_for("the agent to record the turn", || {
+        let path = (agent.chat)(&bob_home, &lab.project, &sid)?;
+        std::fs::read_to_string(&path).ok().filter(|t| t.contains("Noted: pelican.")).map(|_| path)
+    });
+    lab.ok(&["kill", "-t", &pane]);
+    let original = std::fs::read(&sent).unwrap();
+
+    // Listed with its first prompt as the title and the folder it ran in.
+    let list: Value = serde_json::from_str(&lab.ok(&["sessions", "--tool", agent.name, "--json"])).unwrap();
+    let row = list.as_array().unwrap().iter().find(|s| s["id"] == sid.as_str()).expect("the session is listed");
+    assert_eq!((row["tool"].as_str(), row["title"].as_str()), (Some(agent.name), Some("remember the word pelican")));
+    assert_eq!(row["project"].as_str(), Some(std::fs::canonicalize(&lab.project).unwrap().to_str().unwrap()));
+
+    // Friends both ways, then sealed to Alice and opened in a folder of hers.
+    let bob_id: Value = serde_json::from_str(&lab.ok(&["id", "--json"])).unwrap();
+    alice.ok(&["friend", "add", "bob", bob_id["echo_id"].as_str().unwrap()]);
+    lab.ok(&["friend", "add", "alice", &alice.echo_id()]);
+    lab.ok(&["send", "alice", &sid]);
+    let inbox = alice.json(&["inbox"]);
+    let rows = inbox.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{inbox}");
+    assert_eq!((rows[0]["tool"].as_str(), rows[0]["verified"].as_bool()), (Some(agent.name), Some(true)));
+    let blob = rows[0]["id"].as_str().unwrap().to_string();
+    let theirs = alice.sbx.home().join("work");
+    std::fs::create_dir_all(&theirs).unwrap();
+    let opened = alice.json(&["open", &blob, "--dir", theirs.to_str().unwrap()]);
+    let resume = format!("&& {} --resume {sid}", agent.name);
+    assert!(opened["resume"].as_str().unwrap().ends_with(&resume), "{opened}");
+    let got = (agent.chat)(&alice_home, &theirs, &sid).expect("the chat is where the agent looks for the folder");
+    assert!(std::fs::read(&got).unwrap() == original, "the chat arrived byte for byte at {}", got.display());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&got).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // The real agent resumes it from Alice's folder: its next request carries the old turn.
+    let settings = alice_home.join(agent.settings);
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::copy(bob_home.join(agent.settings), settings).unwrap();
+    let env: Vec<_> = lab.command().get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))).collect();
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(agents_bin().join(agent.name))
+        .args((agent.resume)(&sid, &format!("resume check for {}", agent.name)))
+        .envs(env)
+        .env(agent.home_var, &alice_home)
+        .current_dir(&theirs)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{} --resume: {}", agent.name, String::from_utf8_lossy(&out.stderr));
+    wait_for("the agent's request with the old conversation", || {
+        lab.stub
+            .turns()
+            .iter()
+            .any(|t| {
+                let b = t["body"].to_string();
+                b.contains(&format!("resume check for {}", agent.name)) && b.contains("remember the word pelican")
+            })
+            .then_some(())
+    });
+}
+
+#[test]
+fn a_qwen_session_arrives_byte_identical_and_resumes_in_the_real_qwen() {
+    arrives_byte_identical_and_resumes(&QWEN);
+}
+
+/// Gemini names its chat folders by a registry of its own, which sbx leaves alone: the folder
+/// Alice opens into is new to her Gemini, so sbx claims it a name by a `.project_root` marker.
+#[test]
+fn a_gemini_session_arrives_byte_identical_and_resumes_in_the_real_gemini() {
+    arrives_byte_identical_and_resumes(&GEMINI);
+}
