@@ -241,7 +241,7 @@ fn fits_layout(tool: Tool, id: &str, path: &str) -> bool {
                 && parts[3].ends_with(&format!("-{id}.jsonl"))
         }
         Tool::Qwen => path == format!("{id}.jsonl"),
-        Tool::Gemini => super::gemini_chats::is_chat_file(id, path),
+        Tool::Gemini => super::sessions::gemini::is_chat_file(id, path),
     }
 }
 

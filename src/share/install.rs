@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::envelope::Opened;
-use super::gemini_chats::{self, Project};
+use super::sessions::gemini::{self, Project};
 use super::sessions::{claude_home, claude_slug, codex_home, qwen_home, qwen_slug, Tool};
 
 pub struct Installed {
@@ -24,8 +24,8 @@ fn root_for(tool: Tool, dir: &Path) -> (PathBuf, Option<String>) {
         Tool::Codex => (codex_home().join("sessions"), None),
         Tool::Qwen => (qwen_home().join("projects").join(qwen_slug(dir)).join("chats"), None),
         Tool::Gemini => {
-            let project = gemini_chats::project_for(dir);
-            let root = gemini_chats::chats_dir(project.name());
+            let project = gemini::project_for(dir);
+            let root = gemini::chats_dir(project.name());
             match project {
                 Project::Known(_) => (root, None),
                 Project::New(name) => (root, Some(name)),
@@ -117,7 +117,7 @@ pub fn install(opened: &Opened, dir: &Path, force: bool) -> Result<Installed> {
         plan.push((opened.staged(&f.path), target));
     }
     let claimed = match &to_claim {
-        Some(name) => Some(gemini_chats::claim(name, dir).context("nothing was installed")?),
+        Some(name) => Some(gemini::claim(name, dir).context("nothing was installed")?),
         None => None,
     };
     let mut written = Vec::new();

@@ -5,7 +5,6 @@
 
 pub mod envelope;
 pub mod friends;
-pub mod gemini_chats;
 pub mod identity;
 pub mod inbox;
 pub mod install;

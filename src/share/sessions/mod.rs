@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub mod gemini;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Tool {
@@ -348,7 +350,7 @@ pub fn list(tool: Option<Tool>) -> Vec<Session> {
         qwen_sessions(&mut out);
     }
     if wanted(Tool::Gemini) {
-        super::gemini_chats::sessions(&mut out);
+        gemini::sessions(&mut out);
     }
     out.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.id.cmp(&b.id)));
     out

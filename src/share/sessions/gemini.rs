@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::sessions::{mtime, one_line, valid_session_id, Session, Tool};
+use super::{mtime, one_line, valid_session_id, Session, Tool};
 
 const MARKER: &str = ".project_root";
 
