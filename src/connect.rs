@@ -187,6 +187,23 @@ impl Mode0600 for std::fs::OpenOptions {
     }
 }
 
+/// Send a command that needs a server, starting one when none runs. A server can accept and
+/// then go without answering: its last session had just closed, and it exits then (`sbx kill`
+/// of the last pane, then `sbx new` at once). The command never reached a session, so it is
+/// sent again, to the server that takes the old one's place.
+pub async fn request_starting(paths: &Paths, cmd: Command) -> CliResult<Reply> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stream = connect_or_start(paths).await?;
+        match request(stream, cmd.clone()).await {
+            Err(e) if e.code == "no_server" && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            answer => return answer,
+        }
+    }
+}
+
 /// Send one command and wait for its reply.
 pub async fn request(mut stream: UnixStream, cmd: Command) -> CliResult<Reply> {
     let gone = |e: std::io::Error| match e.kind() {

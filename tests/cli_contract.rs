@@ -270,3 +270,17 @@ fn the_relay_says_where_it_listens_in_one_json_line() {
     let health: Value = reqwest::blocking::get(format!("{}/healthz", relay.url)).unwrap().json().unwrap();
     assert_eq!(health["ok"], true, "a relay answers there");
 }
+
+/// Killing the last pane ends the server; a `new` right after can reach it while it goes
+/// (accepted, never answered). It starts the next server instead of failing.
+#[test]
+fn a_new_session_right_after_the_last_pane_is_killed_gets_a_server() {
+    let sbx = Sbx::new();
+    for round in 0..8 {
+        let pane = sbx.ok(&["new", "-d", "--", "sleep", "1000"]).trim().to_string();
+        let out = sbx.run(&["kill", "-t", &pane]);
+        assert!(out.status.success(), "round {round}: kill: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    sbx.ok(&["new", "-d", "--", "sleep", "1000"]);
+    assert_eq!(sbx.panes().len(), 1);
+}

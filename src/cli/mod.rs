@@ -198,8 +198,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
                 cols,
                 rows,
             };
-            let stream = connect::connect_or_start(paths).await?;
-            let reply = connect::request(stream, Command::New(spec)).await?;
+            let reply = connect::request_starting(paths, Command::New(spec)).await?;
             let Reply::Created { session, pane } = reply else { return unexpected() };
             if args.detached {
                 if json {
@@ -331,8 +330,7 @@ async fn dispatch(command: Option<Cmd>, json: bool, paths: &Paths) -> CliResult 
             Ok(())
         }
         Cmd::Restore { list: false } => {
-            let stream = connect::connect_or_start(paths).await?;
-            let Reply::Restored { sessions, panes } = connect::request(stream, Command::Restore).await? else {
+            let Reply::Restored { sessions, panes } = connect::request_starting(paths, Command::Restore).await? else {
                 return unexpected();
             };
             if json {
