@@ -1,4 +1,4 @@
-//! The agent CLIs beyond Claude Code and Codex (Gemini CLI, Qwen Code), the real ones from the
+//! The agent CLIs beyond Claude Code and Codex (Gemini CLI, Qwen Code, opencode), the real ones from the
 //! npm registry, in sbx panes against the model API stub (speaking each one's API).
 
 mod common;
@@ -224,59 +224,141 @@ fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     files
 }
 
-/// Qwen's prompt hook is Claude's: a message waiting for the pane reaches the model before its
-/// next turn, framed as sbx's inbox block, and only once. Gemini has no such context yet (its
-/// `BeforeAgent` output is not read by sbx): docs/agents.md says so.
+/// Qwen's prompt hook is Claude's: its `UserPromptSubmit` answer is the turn's context.
 #[test]
 fn qwen_sees_its_inbox_before_its_next_turn() {
-    let lab = AgentLab::new();
-    lab.stub.script(json!({"default": {"text": "Read it."}}));
-    let project = lab.project.display().to_string();
-    let pane = lab
-        .ok(&["new", "-d", "--size", "150x45", "-c", &project, "--agent", "qwen", "--label", "qinbox"])
-        .trim()
-        .to_string();
-    lab.wait(&pane, "idle");
-    lab.ok(&["msg", "send", "qinbox", "from the user", "--body", "the token is 5e1c9"]);
-    lab.ok(&["agent", "prompt", "-t", &pane, "anything new?"]);
-    wait_for("Qwen's request with the inbox", || {
-        lab.stub
-            .turns()
-            .iter()
-            .filter(|t| t["kind"] == "chat")
-            .any(|t| {
-                let body = t["body"].to_string();
-                body.contains("sbx-inbox") && body.contains("token is 5e1c9") && body.contains("anything new?")
-            })
-            .then_some(())
-    });
-    lab.wait(&pane, "idle");
-    let v: serde_json::Value = serde_json::from_str(&lab.ok(&["msg", "inbox", "--as", "qinbox", "--json"])).unwrap();
-    assert!(v["messages"].as_array().unwrap().is_empty(), "delivered once: {v}");
+    sees_its_inbox_once("qwen", "qinbox", "chat");
 }
 
 /// Gemini's `BeforeAgent` hook (sbx's `UserPromptSubmit`) answers with the inbox block as
 /// additional context: Gemini adds it to the turn's request (its `<` and `>` escaped).
 #[test]
 fn gemini_sees_its_inbox_before_its_next_turn() {
+    sees_its_inbox_once("gemini", "ginbox", "gemini");
+}
+
+/// opencode's plugin (sbx's, given per launch) reports its state; sbx's MCP server reaches it
+/// per launch too. Its permission dialog takes Enter for "Allow once".
+#[test]
+fn opencode_idle_working_idle_a_confirmed_permission_and_sbx_over_mcp() {
     let lab = AgentLab::new();
-    lab.stub.script(json!({"default": {"text": "Read it."}}));
-    // Idle means its input takes keys (after its SessionStart hook): the prompt goes at once.
-    let pane = gemini_pane(&lab, "ginbox");
-    lab.ok(&["msg", "send", "ginbox", "from the user", "--body", "the token is 8d2a4"]);
-    lab.ok(&["agent", "prompt", "-t", &pane, "anything new?"]);
-    wait_for("Gemini's request with the inbox", || {
+    lab.stub.script(json!({
+        "rules": [
+            {"match": "take your time", "reply": {"text": "Pondering.", "delay": 4}},
+            {"match": "make a file", "reply": {"tool": {"name": "bash", "input": {"command": "touch made-by-opencode", "description": "make a file"}}}},
+            {"match": "who am i", "reply": {"tool": {"name": "sbx_bridge_whoami", "input": {}}}}
+        ],
+        "default": {"text": "Hello from the stub."},
+        "after_tool": {"text": "Done."}
+    }));
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "opencode", "--label", "oc"])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+
+    let out = lab.run(&["agent", "prompt", "-t", &pane, "please take your time"]);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), lab.why(&pane));
+    lab.see_state(&pane, "working");
+    lab.wait(&pane, "idle");
+    assert!(lab.stub.saw_prompt("please take your time"), "the prompt reached the model");
+    // The session opencode made at the first prompt, as its plugin reported it.
+    let sid = lab.agent(&pane)["session_id"].as_str().expect("the plugin reports the session").to_string();
+    assert!(sid.starts_with("ses_"), "{sid}");
+
+    lab.ok(&["agent", "prompt", "-t", &pane, "make a file please"]);
+    lab.wait(&pane, "waiting");
+    assert_eq!(lab.agent(&pane)["tool"], "bash");
+    lab.ok(&["agent", "confirm", "-t", &pane]);
+    wait_for("the approved command to run", || lab.project.join("made-by-opencode").exists().then_some(()));
+    lab.wait(&pane, "idle");
+
+    lab.ok(&["agent", "prompt", "-t", &pane, "who am i"]);
+    wait_for("bridge_whoami's answer in a request to the model", || {
+        (chat_tool_answers(&lab, &pane) > 0 && chat_tool_answers(&lab, "oc") > 0).then_some(())
+    });
+    lab.wait(&pane, "idle");
+
+    // Resumed in a new pane (`--resume`, opencode's `--session`): the next request carries
+    // the old turns, and the pane knows the session from the start.
+    let again = lab
+        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "opencode", "--resume", &sid])
+        .trim()
+        .to_string();
+    lab.ok(&["kill", "-t", &pane]);
+    assert_eq!(lab.agent(&again)["session_id"].as_str(), Some(sid.as_str()));
+    lab.wait(&again, "idle");
+    lab.ok(&["agent", "prompt", "-t", &again, "resumed check"]);
+    wait_for("a request with the old conversation", || {
         lab.stub
             .turns()
             .iter()
-            .filter(|t| t["kind"] == "gemini")
             .any(|t| {
                 let body = t["body"].to_string();
-                body.contains("sbx-inbox") && body.contains("token is 8d2a4") && body.contains("anything new?")
+                body.contains("resumed check") && body.contains("please take your time")
+            })
+            .then_some(())
+    });
+    lab.wait(&again, "idle");
+}
+
+/// opencode's prompt hook is sbx's plugin: a waiting message goes before the prompt as a part
+/// of its own, once.
+#[test]
+fn opencode_sees_its_inbox_before_its_next_turn() {
+    sees_its_inbox_once("opencode", "ocinbox", "chat");
+}
+
+/// `sbx init --provider opencode` adds sbx's MCP server to the user's opencode.json and its
+/// plugin to opencode's plugin folder; uninstall takes both away, the file byte for byte.
+#[test]
+fn opencode_init_then_uninstall_leaves_the_users_config_byte_identical() {
+    let lab = AgentLab::new();
+    let config = lab.sbx.home().join(".config/opencode/opencode.json");
+    let mine = std::fs::read_to_string(&config).unwrap();
+    lab.ok(&["init", "--provider", "opencode"]);
+    let installed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let command = installed["mcp"]["sbx"]["command"].as_array().unwrap_or_else(|| panic!("{installed}"));
+    assert!(command[0].as_str().unwrap().ends_with("sbx") && command[1] == "mcp", "{installed}");
+    assert_eq!(installed["model"], "stub/stub-model", "the user's entries stay");
+    let plugin = lab.sbx.home().join(".config/opencode/plugins/sbx.js");
+    assert!(std::fs::read_to_string(&plugin).unwrap().contains("hook\", \"opencode\""));
+    let list: serde_json::Value = serde_json::from_str(&lab.ok(&["init", "--list", "--json"])).unwrap();
+    let row = list["agents"].as_array().unwrap().iter().find(|r| r["agent"] == "opencode").expect("opencode is listed");
+    assert_eq!(row["installed"], true, "{row}");
+    lab.ok(&["uninstall", "--provider", "opencode"]);
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), mine, "byte for byte");
+    assert!(!plugin.exists(), "sbx's plugin is gone");
+}
+
+/// A message waiting for an agent's pane reaches the model before its next turn, framed as
+/// sbx's inbox block, and only once. `api` is the stub's name for the agent's model API.
+/// Idle means the agent's input takes keys (after its SessionStart hook): the prompt goes at once.
+fn sees_its_inbox_once(agent: &str, label: &str, api: &str) {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({"default": {"text": "Read it."}}));
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&["new", "-d", "--size", "150x45", "-c", &project, "--agent", agent, "--label", label])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+    let token = format!("the token is {label}-5e1c9");
+    lab.ok(&["msg", "send", label, "from the user", "--body", &token]);
+    lab.ok(&["agent", "prompt", "-t", &pane, "anything new?"]);
+    wait_for("a request with the inbox", || {
+        lab.stub
+            .turns()
+            .iter()
+            .filter(|t| t["kind"] == api)
+            .any(|t| {
+                let body = t["body"].to_string();
+                body.contains("sbx-inbox") && body.contains(&token) && body.contains("anything new?")
             })
             .then_some(())
     });
     lab.wait(&pane, "idle");
-    let v: serde_json::Value = serde_json::from_str(&lab.ok(&["msg", "inbox", "--as", "ginbox", "--json"])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&lab.ok(&["msg", "inbox", "--as", label, "--json"])).unwrap();
     assert!(v["messages"].as_array().unwrap().is_empty(), "delivered once: {v}");
 }

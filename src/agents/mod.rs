@@ -6,6 +6,7 @@ mod claude;
 mod codex;
 pub mod config_edit;
 mod gemini;
+mod opencode;
 mod qwen;
 pub mod state;
 
@@ -29,6 +30,7 @@ impl Adapter for AgentKind {
             AgentKind::Codex => &codex::Codex,
             AgentKind::Gemini => &gemini::Gemini,
             AgentKind::Qwen => &qwen::Qwen,
+            AgentKind::Opencode => &opencode::Opencode,
         }
     }
 }

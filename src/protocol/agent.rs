@@ -10,10 +10,12 @@ pub enum AgentKind {
     Codex,
     Gemini,
     Qwen,
+    Opencode,
 }
 
 impl AgentKind {
-    pub const ALL: &'static [AgentKind] = &[AgentKind::Claude, AgentKind::Codex, AgentKind::Gemini, AgentKind::Qwen];
+    pub const ALL: &'static [AgentKind] =
+        &[AgentKind::Claude, AgentKind::Codex, AgentKind::Gemini, AgentKind::Qwen, AgentKind::Opencode];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -21,6 +23,7 @@ impl AgentKind {
             AgentKind::Codex => "codex",
             AgentKind::Gemini => "gemini",
             AgentKind::Qwen => "qwen",
+            AgentKind::Opencode => "opencode",
         }
     }
 

@@ -142,6 +142,25 @@ impl AgentLab {
             "ui": {"autoModeAcknowledged": true},
         });
         std::fs::write(qwen.join("settings.json"), settings.to_string()).unwrap();
+        // opencode: an OpenAI-compatible provider (bundled in it), asking before a shell
+        // command. Its config folder gets its plugin package from npm on every start unless one
+        // is there: an empty node_modules and a lock that names it stand for it.
+        let opencode = sbx.home().join(".config/opencode");
+        std::fs::create_dir_all(opencode.join("node_modules")).unwrap();
+        let lock = serde_json::json!({"packages": {"": {"dependencies": {"@opencode-ai/plugin": "1.18.33"}}}});
+        std::fs::write(opencode.join("package-lock.json"), lock.to_string()).unwrap();
+        let config = serde_json::json!({
+            "$schema": "https://opencode.ai/config.json",
+            "model": "stub/stub-model",
+            "provider": {"stub": {
+                "npm": "@ai-sdk/openai-compatible", "name": "Stub",
+                "options": {"baseURL": format!("http://127.0.0.1:{}/v1", stub.port), "apiKey": "dummy"},
+                "models": {"stub-model": {"name": "Stub Model", "tool_call": true}},
+            }},
+            "permission": {"bash": "ask"},
+            "autoupdate": false,
+        });
+        std::fs::write(opencode.join("opencode.json"), config.to_string()).unwrap();
         AgentLab { sbx, stub, project, bin: agents_bin(), env: Vec::new() }
     }
 
@@ -176,6 +195,12 @@ impl AgentLab {
             .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{}/v1", self.stub.port))
             .env("OPENAI_API_KEY", "dummy")
             .env("TMPDIR", self.sbx.home().join("tmp"))
+            .env("XDG_CONFIG_HOME", self.sbx.home().join(".config"))
+            .env("XDG_DATA_HOME", self.sbx.home().join(".local/share"))
+            .env("XDG_STATE_HOME", self.sbx.home().join(".local/state"))
+            .env("XDG_CACHE_HOME", self.sbx.home().join(".cache"))
+            .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
+            .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
             // As on a CI runner, wherever this runs: Gemini takes these for "headless" and
             // exits at once, so a pane must keep them from it (CI caught that).
             .env("CI", "true")
