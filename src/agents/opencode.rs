@@ -88,10 +88,7 @@ export const SbxPlugin = async ({ directory }) => {
 
 /// opencode's own config folder: `$XDG_CONFIG_HOME/opencode`, else `~/.config/opencode`.
 fn user_config_dir() -> PathBuf {
-    match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("opencode"),
-        None => super::home_dir("XDG_CONFIG_HOME", ".config").join("opencode"),
-    }
+    super::home_dir("XDG_CONFIG_HOME", ".config").join("opencode")
 }
 
 /// The user's config that `sbx init` edits. sbx writes JSON; a `opencode.jsonc` (comments)
