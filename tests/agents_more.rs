@@ -1,4 +1,4 @@
-//! The agent CLIs beyond Claude Code and Codex (Gemini CLI, Qwen Code, opencode), the real ones from the
+//! The agent CLIs beyond Claude Code and Codex (Gemini CLI, Qwen Code, opencode, Cline, Grok CLI), the real ones from the
 //! npm registry, in sbx panes against the model API stub (speaking each one's API).
 
 mod common;
@@ -361,4 +361,141 @@ fn sees_its_inbox_once(agent: &str, label: &str, api: &str) {
     lab.wait(&pane, "idle");
     let v: serde_json::Value = serde_json::from_str(&lab.ok(&["msg", "inbox", "--as", label, "--json"])).unwrap();
     assert!(v["messages"].as_array().unwrap().is_empty(), "delivered once: {v}");
+}
+
+/// The tool names offered in the chat requests the stub received (for a failing step's message).
+fn offered_tools(lab: &AgentLab) -> Vec<String> {
+    let turns = lab.stub.turns();
+    let last = turns.iter().rev().find(|t| t["kind"] == "chat");
+    let tools = last.and_then(|t| t["body"]["tools"].as_array().cloned()).unwrap_or_default();
+    tools.iter().filter_map(|t| t["function"]["name"].as_str().map(str::to_string)).collect()
+}
+
+/// Cline runs its session in its own process in a pane (not in its shared hub), so its hook
+/// files report for the pane; its permission question is read from the screen; sbx's MCP
+/// server comes in a settings file of the pane's own. Deny and interrupt end the turn too, and
+/// `--resume` (Cline's `--id`) carries the conversation on in a new pane.
+#[test]
+fn cline_idle_working_idle_a_confirmed_permission_and_sbx_over_mcp() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({
+        "rules": [
+            {"match": "take your time", "reply": {"text": "Pondering.", "delay": 4}},
+            {"match": "make a file", "reply": {"tool": {"name": "run_commands", "input": {"commands": ["touch made-by-cline"]}}}},
+            {"match": "another file", "reply": {"tool": {"name": "run_commands", "input": {"commands": ["touch refused-by-user"]}}}},
+            {"match": "who am i", "reply": {"tool": {"name": "sbx__bridge_whoami", "input": {}}}},
+            {"match": "never mind", "reply": {"text": "Still going.", "delay": 30}}
+        ],
+        "default": {"text": "Hello from the stub."},
+        "after_tool": {"text": "Done."}
+    }));
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "cline", "--label", "cl"])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+
+    let out = lab.run(&["agent", "prompt", "-t", &pane, "please take your time"]);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), lab.why(&pane));
+    lab.see_state(&pane, "working");
+    lab.wait(&pane, "idle");
+    assert!(lab.stub.saw_prompt("please take your time"), "the prompt reached the model");
+    // The session Cline made, as its hooks reported it.
+    let sid = lab.agent(&pane)["session_id"].as_str().expect("the hooks report the session").to_string();
+    assert!(sid.contains('_'), "{sid}");
+
+    lab.ok(&["agent", "prompt", "-t", &pane, "make a file please"]);
+    lab.wait(&pane, "waiting");
+    assert_eq!(lab.agent(&pane)["tool"], "run_commands", "the tool its PreToolUse hook named");
+    lab.ok(&["agent", "confirm", "-t", &pane]);
+    wait_for("the approved command to run", || lab.project.join("made-by-cline").exists().then_some(()));
+    lab.wait(&pane, "idle");
+
+    lab.ok(&["agent", "prompt", "-t", &pane, "another file please"]);
+    lab.wait(&pane, "waiting");
+    lab.ok(&["agent", "cancel", "-t", &pane]);
+    lab.wait(&pane, "idle");
+    assert!(!lab.project.join("refused-by-user").exists(), "the refused command did not run");
+
+    lab.ok(&["agent", "prompt", "-t", &pane, "who am i"]);
+    lab.wait(&pane, "waiting");
+    lab.ok(&["agent", "confirm", "-t", &pane]);
+    let tools = offered_tools(&lab);
+    assert!(tools.iter().any(|t| t == "sbx__bridge_whoami"), "{tools:?}");
+    wait_for("bridge_whoami's answer in a request to the model", || {
+        (chat_tool_answers(&lab, &pane) > 0 && chat_tool_answers(&lab, "cl") > 0).then_some(())
+    });
+    lab.wait(&pane, "idle");
+
+    // Esc interrupts a turn: its SessionShutdown hook ends it.
+    lab.ok(&["agent", "prompt", "-t", &pane, "never mind"]);
+    lab.see_state(&pane, "working");
+    lab.ok(&["send-keys", "-t", &pane, "--key", "Esc"]);
+    lab.wait(&pane, "idle");
+
+    let again = lab
+        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "cline", "--resume", &sid])
+        .trim()
+        .to_string();
+    lab.ok(&["kill", "-t", &pane]);
+    assert_eq!(lab.agent(&again)["session_id"].as_str(), Some(sid.as_str()));
+    lab.wait(&again, "idle");
+    lab.ok(&["agent", "prompt", "-t", &again, "resumed check"]);
+    wait_for("a request with the old conversation", || {
+        lab.stub
+            .turns()
+            .iter()
+            .any(|t| {
+                let body = t["body"].to_string();
+                body.contains("resumed check") && body.contains("please take your time")
+            })
+            .then_some(())
+    });
+    lab.wait(&again, "idle");
+    // The session ran in the pane's own process (its hooks were taken for the pane), and the
+    // hub Cline tries to start beside it cannot bind and ends: none outlives the panes.
+    wait_for("Cline's hub daemons to end", || cline_hubs(&lab.sbx.home().join("cline")).is_empty().then_some(()));
+}
+
+/// The processes running Cline's hub daemon with `cline_dir` as their Cline folder.
+fn cline_hubs(cline_dir: &std::path::Path) -> Vec<u32> {
+    let want = format!("CLINE_DIR={}", cline_dir.display());
+    let procs = std::fs::read_dir("/proc").unwrap().flatten();
+    procs
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains("--cline-hub-daemon")
+                && environ.split(|b| *b == 0).any(|v| v == want.as_bytes())
+        })
+        .collect()
+}
+
+/// `sbx init --provider cline` puts sbx's hook files beside the user's own and its MCP server
+/// in Cline's MCP settings; uninstall takes exactly those away, the settings byte for byte.
+#[test]
+fn cline_init_then_uninstall_leaves_the_users_files_byte_identical() {
+    let lab = AgentLab::new();
+    let cline = lab.sbx.home().join("cline");
+    let settings = cline.join("data/settings/cline_mcp_settings.json");
+    let mine =
+        "{\n  \"mcpServers\": {\"other\": {\"transport\": {\"type\": \"stdio\", \"command\": \"other-server\"}}}\n}\n";
+    std::fs::write(&settings, mine).unwrap();
+    std::fs::create_dir_all(cline.join("hooks")).unwrap();
+    std::fs::write(cline.join("hooks/TaskStart"), "#!/bin/sh\necho mine\n").unwrap();
+    let before = snapshot(&cline.join("hooks"));
+    lab.ok(&["init", "--provider", "cline"]);
+    let installed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert!(installed["mcpServers"]["sbx"]["transport"]["command"].as_str().unwrap().ends_with("sbx"), "{installed}");
+    assert_eq!(installed["mcpServers"]["other"]["transport"]["command"], "other-server");
+    let ours = std::fs::read_to_string(cline.join("hooks/TaskStart.sh")).unwrap();
+    assert!(ours.contains("hook cline TaskStart"), "{ours}");
+    let list: serde_json::Value = serde_json::from_str(&lab.ok(&["init", "--list", "--json"])).unwrap();
+    let row = list["agents"].as_array().unwrap().iter().find(|r| r["agent"] == "cline").expect("cline is listed");
+    assert_eq!(row["installed"], true, "{row}");
+    lab.ok(&["uninstall", "--provider", "cline"]);
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), mine, "byte for byte");
+    assert_eq!(snapshot(&cline.join("hooks")), before, "only sbx's hook files went");
 }

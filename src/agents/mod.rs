@@ -3,6 +3,7 @@
 //! to read its state. Adding gemini-cli or opencode is one new module and one line in `ALL`.
 
 mod claude;
+mod cline;
 mod codex;
 pub mod config_edit;
 mod gemini;
@@ -28,6 +29,7 @@ impl Adapter for AgentKind {
         match self {
             AgentKind::Claude => &claude::Claude,
             AgentKind::Codex => &codex::Codex,
+            AgentKind::Cline => &cline::Cline,
             AgentKind::Gemini => &gemini::Gemini,
             AgentKind::Qwen => &qwen::Qwen,
             AgentKind::Opencode => &opencode::Opencode,
@@ -183,8 +185,27 @@ pub trait Agent: Sync {
     fn ready_after_session_start(&self) -> bool {
         false
     }
+    /// What a hook's input (JSON on stdin) says, in the fields sbx uses. Claude's shape
+    /// (`session_id`, `tool_name`, `tool_input`…), which most agents' hooks take.
+    fn hook_input(&self, event: &str, input: &serde_json::Value) -> HookEvent {
+        let field = |k: &str| input.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        HookEvent {
+            event: event.to_string(),
+            session_id: field("session_id"),
+            tool_name: field("tool_name"),
+            tool_input: input.get("tool_input").map(crate::protocol::ToolInput::bounded),
+            notification_type: field("notification_type"),
+            transcript_path: field("transcript_path"),
+            cwd: field("cwd"),
+        }
+    }
     /// Read a hook as the event it means, where the agent's word differs from Claude's.
     fn normalize_hook(&self, _hook: &mut HookEvent) {}
+    /// Whether a hook reports the agent's questions (a permission asked): when none does, the
+    /// screen says it is waiting, whatever hooks came before.
+    fn hooks_report_waiting(&self) -> bool {
+        true
+    }
     /// How long after a typed prompt shows before Enter submits it: an agent that reads an
     /// Enter hard on the heels of typed text as a new line needs a moment.
     fn submit_settle(&self) -> std::time::Duration {

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::output::{outln, print_json, CliResult, Error};
 use super::simple;
 use crate::agents::Adapter as _;
-use crate::agents::{AgentKind, HookEvent, Installed, ALL};
+use crate::agents::{AgentKind, Installed, ALL};
 use crate::config::paths::Paths;
 use crate::protocol::{AgentKey, AgentSelection, Command, Reply};
 
@@ -180,16 +180,9 @@ async fn report_hook(agent: &str, event: &str, paths: &Paths) -> CliResult {
     let input = tokio::time::timeout(Duration::from_secs(2), rx).await.ok().and_then(Result::ok).unwrap_or_default();
     let pane = std::env::var("SBX_PANE_ID").ok().filter(|p| !p.is_empty());
     let value: serde_json::Value = serde_json::from_slice(&input).unwrap_or_default();
-    let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    let hook = HookEvent {
-        event: event.to_string(),
-        session_id: field("session_id"),
-        tool_name: field("tool_name"),
-        tool_input: value.get("tool_input").map(crate::protocol::ToolInput::bounded),
-        notification_type: field("notification_type"),
-        transcript_path: field("transcript_path"),
-        cwd: field("cwd"),
-    };
+    // Each agent's own input shape; Claude's, which most take, for a name sbx does not know.
+    let kind = AgentKind::from_name(agent).unwrap_or(AgentKind::Claude);
+    let hook = kind.adapter().hook_input(event, &value);
     // Outside sbx panes a hook only reports to a server that runs: starting one from every
     // agent launch would surprise, and a hook must be quick.
     let reply = simple(paths, Command::Hook { pane, agent: agent.to_string(), hook }).await?;

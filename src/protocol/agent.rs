@@ -11,11 +11,18 @@ pub enum AgentKind {
     Gemini,
     Qwen,
     Opencode,
+    Cline,
 }
 
 impl AgentKind {
-    pub const ALL: &'static [AgentKind] =
-        &[AgentKind::Claude, AgentKind::Codex, AgentKind::Gemini, AgentKind::Qwen, AgentKind::Opencode];
+    pub const ALL: &'static [AgentKind] = &[
+        AgentKind::Claude,
+        AgentKind::Codex,
+        AgentKind::Gemini,
+        AgentKind::Qwen,
+        AgentKind::Opencode,
+        AgentKind::Cline,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -24,6 +31,7 @@ impl AgentKind {
             AgentKind::Gemini => "gemini",
             AgentKind::Qwen => "qwen",
             AgentKind::Opencode => "opencode",
+            AgentKind::Cline => "cline",
         }
     }
 

@@ -455,6 +455,11 @@ impl Server {
         self.persist.tick(&self.model);
         for pane in self.pacing.tick(&self.model) {
             self.redraw_pane(pane);
+            // What a synchronized update or a flood pause held back is on screen only now,
+            // with no output to follow it (Cline's first frame came so): read it again.
+            if self.model.agents.contains_key(&pane) {
+                self.model.check_agent_screen(pane);
+            }
         }
         self.driver.wake(&self.model);
         self.driver.check(&self.model);

@@ -161,6 +161,25 @@ impl AgentLab {
             "autoupdate": false,
         });
         std::fs::write(opencode.join("opencode.json"), config.to_string()).unwrap();
+        // Cline: the stub as an OpenAI-compatible provider (as `cline auth -p openai -b URL`
+        // writes it), asking before each tool (its TUI's default is to approve all), no
+        // telemetry or updates, and its one-time notices (ClinePass, Cline Desktop) seen.
+        let cline = sbx.home().join("cline/data/settings");
+        std::fs::create_dir_all(&cline).unwrap();
+        let providers = serde_json::json!({
+            "version": 1, "lastUsedProvider": "openai-compatible", "modes": {},
+            "providers": {"openai-compatible": {"settings": {
+                "provider": "openai-compatible", "apiKey": "dummy", "model": "stub-model",
+                "baseUrl": format!("http://127.0.0.1:{}/v1", stub.port),
+            }, "updatedAt": "2026-12-01T00:00:00.000Z", "tokenSource": "manual"}},
+        });
+        std::fs::write(cline.join("providers.json"), providers.to_string()).unwrap();
+        let settings =
+            serde_json::json!({"toolAutoApprove": false, "telemetryOptOut": true, "autoUpdateEnabled": false});
+        std::fs::write(cline.join("global-settings.json"), settings.to_string()).unwrap();
+        let notices =
+            serde_json::json!({"shown": {"cline-cli-cline-pass-intro": true, "cline-cli-desktop-launch": true}});
+        std::fs::write(cline.join("cli-notices.json"), notices.to_string()).unwrap();
         AgentLab { sbx, stub, project, bin: agents_bin(), env: Vec::new() }
     }
 
@@ -192,6 +211,7 @@ impl AgentLab {
             .env("GEMINI_API_KEY", "dummy")
             .env("GEMINI_CLI_TRUST_WORKSPACE", "true")
             .env("QWEN_HOME", self.sbx.home().join("qwen"))
+            .env("CLINE_DIR", self.sbx.home().join("cline"))
             .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{}/v1", self.stub.port))
             .env("OPENAI_API_KEY", "dummy")
             .env("TMPDIR", self.sbx.home().join("tmp"))

@@ -316,6 +316,10 @@ impl Model {
             {
                 Some(AgentState::Idle)
             }
+            // Hooks that say nothing of a question leave it to the screen.
+            AgentState::Working { tool, input } if hint.waiting && !agent.kind.adapter().hooks_report_waiting() => {
+                Some(AgentState::Waiting { reason: "permission".into(), tool: tool.clone(), input: input.clone() })
+            }
             _ if agent.hooks_seen => None,
             AgentState::Idle if hint.waiting => {
                 Some(AgentState::Waiting { reason: "permission".into(), tool: None, input: None })
