@@ -282,25 +282,7 @@ fn opencode_idle_working_idle_a_confirmed_permission_and_sbx_over_mcp() {
 
     // Resumed in a new pane (`--resume`, opencode's `--session`): the next request carries
     // the old turns, and the pane knows the session from the start.
-    let again = lab
-        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "opencode", "--resume", &sid])
-        .trim()
-        .to_string();
-    lab.ok(&["kill", "-t", &pane]);
-    assert_eq!(lab.agent(&again)["session_id"].as_str(), Some(sid.as_str()));
-    lab.wait(&again, "idle");
-    lab.ok(&["agent", "prompt", "-t", &again, "resumed check"]);
-    wait_for("a request with the old conversation", || {
-        lab.stub
-            .turns()
-            .iter()
-            .any(|t| {
-                let body = t["body"].to_string();
-                body.contains("resumed check") && body.contains("please take your time")
-            })
-            .then_some(())
-    });
-    lab.wait(&again, "idle");
+    resumes_in_a_new_pane(&lab, &pane, "opencode", &sid, "please take your time");
 }
 
 /// opencode's prompt hook is sbx's plugin: a waiting message goes before the prompt as a part
@@ -363,6 +345,31 @@ fn sees_its_inbox_once(agent: &str, label: &str, api: &str) {
     assert!(v["messages"].as_array().unwrap().is_empty(), "delivered once: {v}");
 }
 
+/// `--resume SID` in a new pane (the old one killed): the pane knows the session from the
+/// start, and the request its next prompt makes carries the old conversation (`earlier`).
+fn resumes_in_a_new_pane(lab: &AgentLab, old: &str, agent: &str, sid: &str, earlier: &str) {
+    let project = lab.project.display().to_string();
+    let again = lab
+        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", agent, "--resume", sid])
+        .trim()
+        .to_string();
+    lab.ok(&["kill", "-t", old]);
+    assert_eq!(lab.agent(&again)["session_id"].as_str(), Some(sid));
+    lab.wait(&again, "idle");
+    lab.ok(&["agent", "prompt", "-t", &again, "resumed check"]);
+    wait_for("a request with the old conversation", || {
+        lab.stub
+            .turns()
+            .iter()
+            .any(|t| {
+                let body = t["body"].to_string();
+                body.contains("resumed check") && body.contains(earlier)
+            })
+            .then_some(())
+    });
+    lab.wait(&again, "idle");
+}
+
 /// The tool names offered in the chat requests the stub received (for a failing step's message).
 fn offered_tools(lab: &AgentLab) -> Vec<String> {
     let turns = lab.stub.turns();
@@ -418,7 +425,8 @@ fn cline_idle_working_idle_a_confirmed_permission_and_sbx_over_mcp() {
     lab.wait(&pane, "idle");
     assert!(!lab.project.join("refused-by-user").exists(), "the refused command did not run");
 
-    lab.ok(&["agent", "prompt", "-t", &pane, "who am i"]);
+    let out = lab.run(&["agent", "prompt", "-t", &pane, "who am i"]);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), lab.why(&pane));
     lab.wait(&pane, "waiting");
     lab.ok(&["agent", "confirm", "-t", &pane]);
     let tools = offered_tools(&lab);
@@ -434,25 +442,7 @@ fn cline_idle_working_idle_a_confirmed_permission_and_sbx_over_mcp() {
     lab.ok(&["send-keys", "-t", &pane, "--key", "Esc"]);
     lab.wait(&pane, "idle");
 
-    let again = lab
-        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "cline", "--resume", &sid])
-        .trim()
-        .to_string();
-    lab.ok(&["kill", "-t", &pane]);
-    assert_eq!(lab.agent(&again)["session_id"].as_str(), Some(sid.as_str()));
-    lab.wait(&again, "idle");
-    lab.ok(&["agent", "prompt", "-t", &again, "resumed check"]);
-    wait_for("a request with the old conversation", || {
-        lab.stub
-            .turns()
-            .iter()
-            .any(|t| {
-                let body = t["body"].to_string();
-                body.contains("resumed check") && body.contains("please take your time")
-            })
-            .then_some(())
-    });
-    lab.wait(&again, "idle");
+    resumes_in_a_new_pane(&lab, &pane, "cline", &sid, "please take your time");
     // The session ran in the pane's own process (its hooks were taken for the pane), and the
     // hub Cline tries to start beside it cannot bind and ends: none outlives the panes.
     wait_for("Cline's hub daemons to end", || cline_hubs(&lab.sbx.home().join("cline")).is_empty().then_some(()));
@@ -498,4 +488,115 @@ fn cline_init_then_uninstall_leaves_the_users_files_byte_identical() {
     lab.ok(&["uninstall", "--provider", "cline"]);
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), mine, "byte for byte");
     assert_eq!(snapshot(&cline.join("hooks")), before, "only sbx's hook files went");
+}
+
+/// Grok CLI has no hooks and keeps no sessions: its state is its screen alone. sbx's MCP
+/// server reaches it through the project's `.grok/settings.json`, where the launch put it. Its
+/// dialog takes one key per read, so `select` moves down to an option a key at a time.
+#[test]
+fn grok_idle_working_idle_a_confirmed_permission_and_sbx_over_mcp() {
+    let lab = AgentLab::new();
+    lab.stub.script(json!({
+        "rules": [
+            {"match": "take your time", "reply": {"text": "Pondering.", "delay": 4}},
+            {"match": "make a file", "reply": {"tool": {"name": "bash", "input": {"command": "touch made-by-grok"}}}},
+            {"match": "another file", "reply": {"tool": {"name": "bash", "input": {"command": "touch refused-by-select"}}}},
+            {"match": "third file", "reply": {"tool": {"name": "bash", "input": {"command": "touch refused-by-cancel"}}}},
+            {"match": "who am i", "reply": {"tool": {"name": "mcp__sbx__bridge_whoami", "input": {}}}},
+            {"match": "never mind", "reply": {"text": "Still going.", "delay": 30}}
+        ],
+        "default": {"text": "Hello from the stub."},
+        "after_tool": {"text": "Done."}
+    }));
+    let project = lab.project.display().to_string();
+    let pane = lab
+        .ok(&["new", "-d", "--size", "160x50", "-c", &project, "--agent", "grok", "--label", "gk"])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+    let settings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lab.project.join(".grok/settings.json")).unwrap()).unwrap();
+    assert!(settings["mcpServers"]["sbx"]["transport"]["command"].as_str().unwrap().ends_with("sbx"), "{settings}");
+
+    let out = lab.run(&["agent", "prompt", "-t", &pane, "please take your time"]);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), lab.why(&pane));
+    lab.see_state(&pane, "working");
+    lab.wait(&pane, "idle");
+    assert!(lab.stub.saw_prompt("please take your time"), "the prompt reached the model");
+    assert!(lab.agent(&pane)["session_id"].is_null(), "Grok keeps no sessions");
+
+    lab.ok(&["agent", "prompt", "-t", &pane, "make a file please"]);
+    lab.wait(&pane, "waiting");
+    lab.ok(&["agent", "confirm", "-t", &pane]);
+    wait_for("the approved command to run", || lab.project.join("made-by-grok").exists().then_some(()));
+    lab.wait(&pane, "idle");
+
+    // Option 3 is "No": three keys, one read each.
+    lab.ok(&["agent", "prompt", "-t", &pane, "another file please"]);
+    lab.wait(&pane, "waiting");
+    lab.ok(&["agent", "select", "-t", &pane, "3"]);
+    wait_for("the refusal in a request to the model", || {
+        (chat_tool_answers(&lab, "Operation cancelled by user") > 0).then_some(())
+    });
+    lab.wait(&pane, "idle");
+    lab.ok(&["agent", "prompt", "-t", &pane, "a third file please"]);
+    lab.wait(&pane, "waiting");
+    lab.ok(&["agent", "cancel", "-t", &pane]);
+    wait_for("the cancel in a request to the model", || (chat_tool_answers(&lab, "pressed Escape") > 0).then_some(()));
+    lab.wait(&pane, "idle");
+    assert!(!lab.project.join("refused-by-select").exists() && !lab.project.join("refused-by-cancel").exists());
+
+    lab.ok(&["agent", "prompt", "-t", &pane, "who am i"]);
+    wait_for("bridge_whoami's answer in a request to the model", || {
+        (chat_tool_answers(&lab, &pane) > 0 && chat_tool_answers(&lab, "gk") > 0).then_some(())
+    });
+    let tools = offered_tools(&lab);
+    assert!(tools.iter().any(|t| t == "mcp__sbx__bridge_whoami"), "{tools:?}");
+    lab.wait(&pane, "idle");
+
+    // Esc interrupts a turn: its working line goes, and with it the turn.
+    lab.ok(&["agent", "prompt", "-t", &pane, "never mind"]);
+    lab.see_state(&pane, "working");
+    lab.ok(&["send-keys", "-t", &pane, "--key", "Esc"]);
+    lab.wait(&pane, "idle");
+
+    let out = lab.run(&["new", "-d", "-c", &project, "--agent", "grok", "--resume", "anything"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keeps no sessions"), "{out:?}");
+}
+
+/// `sbx init --provider grok` in a project adds sbx's server to its settings beside the
+/// user's; a pane started in another project adds it there. Uninstall gives both back: the
+/// user's file byte for byte, the other project without the file sbx made.
+#[test]
+fn grok_init_then_uninstall_leaves_the_users_files_byte_identical() {
+    let lab = AgentLab::new();
+    let settings = lab.project.join(".grok/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    let mine = "{\n  \"model\": \"grok-4\",\n  \"mcpServers\": {\"other\": {\"name\": \"other\", \"transport\": {\"type\": \"stdio\", \"command\": \"other-server\"}}}\n}\n";
+    std::fs::write(&settings, mine).unwrap();
+    let init = lab.command().current_dir(&lab.project).args(["init", "--provider", "grok"]).output().unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let installed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert!(installed["mcpServers"]["sbx"]["transport"]["command"].as_str().unwrap().ends_with("sbx"), "{installed}");
+    assert_eq!(installed["mcpServers"]["other"]["transport"]["command"], "other-server");
+    let list = lab.command().current_dir(&lab.project).args(["init", "--list", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let row = list["agents"].as_array().unwrap().iter().find(|r| r["agent"] == "grok").expect("grok is listed");
+    assert_eq!(row["installed"], true, "{row}");
+
+    let other = lab.sbx.home().join("other-project");
+    std::fs::create_dir_all(&other).unwrap();
+    let pane = lab
+        .ok(&["new", "-d", "--size", "120x40", "-c", &other.display().to_string(), "--agent", "grok"])
+        .trim()
+        .to_string();
+    lab.wait(&pane, "idle");
+    assert!(std::fs::read_to_string(other.join(".grok/settings.json")).unwrap().contains("\"sbx\""));
+    lab.ok(&["kill", "-t", &pane]);
+
+    let out = lab.command().current_dir(&lab.project).args(["uninstall", "--provider", "grok"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), mine, "byte for byte");
+    assert!(!other.join(".grok").exists(), "the file (and folder) sbx made went");
 }

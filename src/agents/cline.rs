@@ -22,9 +22,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::config_edit::{read_json, restore_or_write, write_json, Records};
+use super::config_edit::{mcp_servers, read_json, restore_or_write, write_json, Records};
 use super::{Agent, AgentKind, HookEvent, Installed, Launch, LaunchCtx};
 use crate::config::paths::write_atomic;
 
@@ -118,23 +118,14 @@ fn mcp_entry(sbx: &Path, socket: Option<&Path>) -> Value {
 }
 
 fn is_our_mcp(entry: &Value) -> bool {
-    let transport = &entry["transport"];
-    let command = transport["command"].as_str().unwrap_or("");
-    (command == "sbx" || command.ends_with("/sbx")) && transport["args"].get(0).and_then(Value::as_str) == Some("mcp")
-}
-
-fn servers<'a>(map: &'a mut Map<String, Value>, path: &Path) -> Result<&'a mut Map<String, Value>> {
-    match map.entry("mcpServers").or_insert_with(|| json!({})) {
-        Value::Object(servers) => Ok(servers),
-        _ => bail!("\"mcpServers\" in {} is not an object; fix it, nothing was changed", path.display()),
-    }
+    super::config_edit::is_sbx_mcp_transport(entry)
 }
 
 /// The pane's MCP settings: the user's, with sbx's server (and its socket) added.
 fn write_launch_mcp(sbx: &Path, socket: &Path) -> Result<PathBuf> {
     let user = mcp_settings_path();
     let (_, mut map) = read_json(&user)?;
-    servers(&mut map, &user)?.insert("sbx".into(), mcp_entry(sbx, Some(socket)));
+    mcp_servers(&mut map, &user)?.insert("sbx".into(), mcp_entry(sbx, Some(socket)));
     let path = crate::config::paths::Paths::resolve()?.data.join("agents").join("cline_mcp_settings.json");
     write_json(&path, &map)?;
     Ok(path)
@@ -191,7 +182,7 @@ impl Agent for Cline {
         write_hooks(sbx)?;
         let path = mcp_settings_path();
         let (bytes, mut map) = read_json(&path)?;
-        let servers = servers(&mut map, &path)?;
+        let servers = mcp_servers(&mut map, &path)?;
         match servers.get("sbx") {
             Some(entry) if is_our_mcp(entry) => {}
             Some(_) => bail!(

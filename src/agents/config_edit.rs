@@ -159,12 +159,42 @@ impl Records {
     pub fn forget(&self, path: &Path) {
         let _ = std::fs::remove_file(self.file(path));
     }
+
+    /// Every file whose original is kept (for an agent whose files are per project, all the
+    /// projects sbx wrote into).
+    pub fn paths(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|bytes| serde_json::from_slice::<Original>(&bytes).ok())
+            .map(|original| original.path)
+            .collect();
+        paths.sort();
+        paths
+    }
 }
 
 /// Is this MCP server entry sbx's (`…/sbx mcp`)?
 pub fn is_sbx_mcp(entry: &Value) -> bool {
     let command = entry["command"].as_str().unwrap_or("");
     (command == "sbx" || command.ends_with("/sbx")) && entry["args"] == serde_json::json!(["mcp"])
+}
+
+/// Is this MCP server entry, in the `{"transport": {"command", "args"}}` shape (Cline, Grok
+/// CLI), sbx's?
+pub fn is_sbx_mcp_transport(entry: &Value) -> bool {
+    let transport = &entry["transport"];
+    let command = transport["command"].as_str().unwrap_or("");
+    (command == "sbx" || command.ends_with("/sbx")) && transport["args"].get(0).and_then(Value::as_str) == Some("mcp")
+}
+
+/// The `mcpServers` object of a settings file (made when missing).
+pub fn mcp_servers<'a>(map: &'a mut Map<String, Value>, path: &Path) -> Result<&'a mut Map<String, Value>> {
+    match map.entry("mcpServers").or_insert_with(|| json!({})) {
+        Value::Object(servers) => Ok(servers),
+        _ => bail!("\"mcpServers\" in {} is not an object; fix it, nothing was changed", path.display()),
+    }
 }
 
 /// Add `sbx` under `key` (e.g. "mcpServers"); an entry named sbx that is not sbx's is refused.

@@ -7,6 +7,7 @@ mod cline;
 mod codex;
 pub mod config_edit;
 mod gemini;
+mod grok;
 mod opencode;
 mod qwen;
 pub mod state;
@@ -30,6 +31,7 @@ impl Adapter for AgentKind {
             AgentKind::Claude => &claude::Claude,
             AgentKind::Codex => &codex::Codex,
             AgentKind::Cline => &cline::Cline,
+            AgentKind::Grok => &grok::Grok,
             AgentKind::Gemini => &gemini::Gemini,
             AgentKind::Qwen => &qwen::Qwen,
             AgentKind::Opencode => &opencode::Opencode,
@@ -90,6 +92,8 @@ pub struct LaunchCtx<'a> {
     pub args: &'a [String],
     /// Resume this session of the agent's instead of starting one.
     pub resume: Option<&'a str>,
+    /// The folder the pane starts in (an agent whose settings are per project reads them there).
+    pub cwd: &'a Path,
 }
 
 /// The session a user's own arguments resume (`--resume ID`, `-r ID`, `--resume=ID`), if any.
@@ -211,6 +215,15 @@ pub trait Agent: Sync {
     fn submit_settle(&self) -> std::time::Duration {
         std::time::Duration::ZERO
     }
+    /// Whether the agent takes each read of its input as one key (Ink 4 parses a whole chunk
+    /// as one keypress): the keys of an answer then go one write at a time.
+    fn one_key_per_read(&self) -> bool {
+        false
+    }
+    /// Whether the agent keeps sessions sbx can resume (`--resume`, `sbx sessions`).
+    fn keeps_sessions(&self) -> bool {
+        true
+    }
     /// The keys that answer the agent's question.
     fn answer(&self, key: crate::protocol::AgentKey) -> Vec<u8> {
         use crate::protocol::AgentKey;
@@ -221,6 +234,14 @@ pub trait Agent: Sync {
             AgentKey::Select(n) => vec![b'0' + n.min(9)],
         }
     }
+}
+
+/// An option of a row or column of options picked by keys: `arrow` n−1 times (n is 1-based,
+/// at most `count`), then Enter.
+fn pick_option(arrow: &[u8], n: u8, count: u8) -> Vec<u8> {
+    let mut keys = arrow.repeat(n.clamp(1, count) as usize - 1);
+    keys.push(b'\r');
+    keys
 }
 
 /// Whether a command line runs `program`: as itself (`codex`), or as a script of Node's
@@ -342,7 +363,7 @@ mod tests {
         let v = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
         let (sbx, socket) = (Path::new("/usr/bin/sbx"), Path::new("/run/s.sock"));
         let launch = |kind: AgentKind, args: &[String], resume: Option<&str>| {
-            kind.adapter().launch(&LaunchCtx { sbx, socket, args, resume })
+            kind.adapter().launch(&LaunchCtx { sbx, socket, args, resume, cwd: Path::new("/nonexistent") })
         };
         let id = "0b6c3f8e-1d2a-4c5b-9e7f-000000000001";
 
@@ -359,7 +380,8 @@ mod tests {
         // launch uses too; its launch writes a settings file, so the rule is checked alone).
         let session = |args: &[String], resume: Option<&str>| {
             let mut command = Vec::new();
-            let id = choose_session(&LaunchCtx { sbx, socket, args, resume }, &mut command);
+            let id =
+                choose_session(&LaunchCtx { sbx, socket, args, resume, cwd: Path::new("/nonexistent") }, &mut command);
             (command, id)
         };
         for own in [v(&["--resume", id]), v(&[&format!("--resume={id}")]), v(&["-r", id])] {

@@ -304,11 +304,7 @@ impl Agent for Opencode {
             AgentKey::Confirm => b"\r".to_vec(),
             AgentKey::Cancel => b"\x1b".to_vec(),
             // Its options are in a row: move right to the n-th (1-based), then Enter.
-            AgentKey::Select(n) => {
-                let mut keys = b"\x1b[C".repeat(n.saturating_sub(1).min(9) as usize);
-                keys.push(b'\r');
-                keys
-            }
+            AgentKey::Select(n) => super::pick_option(b"\x1b[C", n, 10),
         }
     }
 }

@@ -12,6 +12,7 @@ pub enum AgentKind {
     Qwen,
     Opencode,
     Cline,
+    Grok,
 }
 
 impl AgentKind {
@@ -22,6 +23,7 @@ impl AgentKind {
         AgentKind::Qwen,
         AgentKind::Opencode,
         AgentKind::Cline,
+        AgentKind::Grok,
     ];
 
     pub fn name(self) -> &'static str {
@@ -32,6 +34,7 @@ impl AgentKind {
             AgentKind::Qwen => "qwen",
             AgentKind::Opencode => "opencode",
             AgentKind::Cline => "cline",
+            AgentKind::Grok => "grok",
         }
     }
 

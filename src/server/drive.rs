@@ -16,6 +16,14 @@ use crate::protocol::{AgentKey, Error, Reply, ServerMsg};
 /// How long a typed prompt may take to show on screen before sbx gives up submitting it.
 const PROMPT_ECHO: Duration = Duration::from_secs(10);
 
+/// How long a submitted prompt may leave the agent idle before its Enter is pressed again,
+/// and how many times.
+const RESUBMIT: Duration = Duration::from_millis(1500);
+const RESUBMITS: usize = 2;
+
+/// The pause between the keys of an answer, for an agent that takes one read as one key.
+const KEY_GAP: Duration = Duration::from_millis(80);
+
 /// A command waiting for an agent's state.
 pub struct Waiter {
     pane: PaneId,
@@ -32,8 +40,12 @@ pub struct Typed {
     ready: Ready,
     keys: Vec<u8>,
     deadline: Instant,
-    /// The keys wait until then once the text shows (the agent's `submit_settle`).
+    /// The keys wait until then: once the text shows (the agent's `submit_settle`), or a
+    /// moment after the key before them.
     not_before: Option<Instant>,
+    /// Keys to send after these, each in its own write (`Agent::one_key_per_read`); for a
+    /// submitted prompt, the Enters to press again if the agent does not start.
+    rest: Vec<Vec<u8>>,
     out: Option<UnboundedSender<ServerMsg>>,
 }
 
@@ -41,8 +53,9 @@ enum Ready {
     /// This piece of the prompt is on screen once more than it was before typing.
     Shows { needle: String, before: usize },
     /// The agent took the submitted prompt (it left idle): only then does `prompt` answer,
-    /// so a script's next `agent wait --until idle` waits for this turn.
-    Started,
+    /// so a script's next `agent wait --until idle` waits for this turn. `turns` is how many
+    /// it had begun before: a turn shorter than the moments between reads still counts.
+    Started { turns: u64 },
     /// The agent's question is on screen.
     Question,
 }
@@ -118,6 +131,7 @@ impl Driver {
             keys: b"\r".to_vec(),
             deadline: Instant::now() + PROMPT_ECHO,
             not_before: None,
+            rest: Vec::new(),
             out,
         };
         self.typed.push(typed);
@@ -135,10 +149,9 @@ impl Driver {
                 match &t.ready {
                     // A long paste may be shown folded ("[Pasted text #1 +12 lines]").
                     Ready::Shows { needle, before } => shown(&screen, needle) > *before,
-                    Ready::Started => model
-                        .agents
-                        .get(&t.pane)
-                        .is_some_and(|a| !matches!(a.state, AgentState::Idle | AgentState::Starting)),
+                    Ready::Started { turns } => model.agents.get(&t.pane).is_some_and(|a| {
+                        a.turns > *turns || !matches!(a.state, AgentState::Idle | AgentState::Starting)
+                    }),
                     Ready::Question => {
                         model.agents.get(&t.pane).is_some_and(|a| a.kind.adapter().screen(&screen).waiting)
                     }
@@ -153,31 +166,51 @@ impl Driver {
                 _ => Duration::ZERO,
             };
             if !settle.is_zero() {
-                let t = &mut self.typed[i];
-                let not_before = *t.not_before.get_or_insert(now + settle);
-                if now < not_before {
-                    i += 1;
-                    continue;
-                }
+                self.typed[i].not_before.get_or_insert(now + settle);
             }
-            let t = &self.typed[i];
+            let t = &mut self.typed[i];
+            let due = t.not_before.is_none_or(|not_before| now >= not_before);
+            if matches!(t.ready, Ready::Started { .. }) && shown == Some(false) && due && !t.rest.is_empty() {
+                // Still idle with the prompt typed: its Enter met an input that had not caught
+                // up with the text (Ink swaps its key handler in after each frame, and a busy
+                // machine delays that), so press it again. An input already submitted is
+                // empty, and an Enter there does nothing.
+                tracing::info!("pane {}: the prompt did not start; Enter again", crate::pane::pane_name(t.pane));
+                if let Some(p) = model.panes.get(&t.pane) {
+                    p.write(t.rest.remove(0));
+                }
+                t.not_before = Some(now + RESUBMIT);
+            }
+            if !due && !matches!(t.ready, Ready::Started { .. }) {
+                i += 1;
+                continue;
+            }
             match shown {
                 Some(true) => {
-                    let t = self.typed.remove(i);
+                    let mut t = self.typed.remove(i);
                     if let Some(p) = model.panes.get(&t.pane) {
-                        p.write(t.keys);
+                        p.write(std::mem::take(&mut t.keys));
+                    }
+                    if !t.rest.is_empty() {
+                        // The next key of the answer, a moment later, while the question shows.
+                        let keys = t.rest.remove(0);
+                        self.typed.insert(i, Typed { keys, not_before: Some(now + KEY_GAP), ..t });
+                        i += 1;
+                        continue;
                     }
                     if matches!(t.ready, Ready::Shows { .. }) {
                         // Submitted: answer once the agent has taken it.
                         let deadline = Instant::now() + PROMPT_ECHO;
+                        let turns = model.agents.get(&t.pane).map_or(0, |a| a.turns);
                         self.typed.insert(
                             i,
                             Typed {
                                 pane: t.pane,
-                                ready: Ready::Started,
+                                ready: Ready::Started { turns },
                                 keys: Vec::new(),
                                 deadline,
-                                not_before: None,
+                                not_before: Some(now + RESUBMIT),
+                                rest: vec![b"\r".to_vec(); RESUBMITS],
                                 out: t.out,
                             },
                         );
@@ -202,7 +235,7 @@ impl Driver {
                     let t = self.typed.remove(i);
                     let what = match t.ready {
                         Ready::Shows { .. } => "the prompt never showed on the agent's screen; it was not submitted",
-                        Ready::Started => "the prompt was submitted but the agent did not start on it",
+                        Ready::Started { .. } => "the prompt was submitted but the agent did not start on it",
                         Ready::Question => "the agent's question never showed on its screen; nothing was answered",
                     };
                     if let Some(out) = t.out {
@@ -230,10 +263,13 @@ impl Driver {
                     format!("wait for a question: sbx agent wait -t {target} --until waiting"),
                 ));
             }
-            Ok((id, agent.kind.adapter().answer(key)))
+            let adapter = agent.kind.adapter();
+            let keys = adapter.answer(key);
+            Ok((id, if adapter.one_key_per_read() { key_strokes(&keys) } else { vec![keys] }))
         })();
         match checked {
-            Ok((id, keys)) => {
+            Ok((id, mut strokes)) => {
+                let keys = strokes.remove(0);
                 let deadline = Instant::now() + PROMPT_ECHO;
                 self.typed.push(Typed {
                     pane: id,
@@ -241,6 +277,7 @@ impl Driver {
                     keys,
                     deadline,
                     not_before: None,
+                    rest: strokes,
                     out: Some(out),
                 });
                 self.check(model);
@@ -313,6 +350,27 @@ impl Driver {
     }
 }
 
+/// Keys one at a time: an escape sequence (ESC `[` … its final byte) is one key, any other
+/// byte one (answers are ASCII).
+fn key_strokes(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut strokes = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let len = match bytes[at..] {
+            [0x1b, b'[', ref tail @ ..] => {
+                tail.iter().position(|b| (0x40..=0x7e).contains(b)).map_or(bytes.len() - at, |p| p + 3)
+            }
+            _ => 1,
+        };
+        strokes.push(bytes[at..at + len].to_vec());
+        at += len;
+    }
+    if strokes.is_empty() {
+        strokes.push(Vec::new());
+    }
+    strokes
+}
+
 /// How often a typed prompt shows: its last words, or a folded long paste
 /// ("[Pasted text #1 +12 lines]").
 fn shown(screen: &str, needle: &str) -> usize {
@@ -325,4 +383,19 @@ fn not_an_agent(target: &str) -> Error {
         format!("{target} is not an agent pane"),
         "start one with sbx split --agent claude (or codex); sbx ls --json shows which panes are agents",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_strokes;
+
+    #[test]
+    fn an_answer_splits_into_whole_keys() {
+        let keys = |s: &[u8]| key_strokes(s);
+        assert_eq!(keys(b"\x1b[B\x1b[B\r"), vec![b"\x1b[B".to_vec(), b"\x1b[B".to_vec(), b"\r".to_vec()]);
+        assert_eq!(keys(b"\x1b"), vec![b"\x1b".to_vec()]);
+        assert_eq!(keys(b"y"), vec![b"y".to_vec()]);
+        assert_eq!(keys(b"\x1b[1;5"), vec![b"\x1b[1;5".to_vec()], "an unfinished sequence stays whole");
+        assert_eq!(keys(b""), vec![Vec::<u8>::new()]);
+    }
 }

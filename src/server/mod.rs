@@ -265,6 +265,7 @@ impl Server {
                 Some(self.persist.deadline()),
                 self.front.next_flood_frame(&self.model),
                 self.driver.next_deadline(),
+                self.model.next_screen_check(),
                 self.upgrade_deadline(),
             ]
             .into_iter()
@@ -461,6 +462,7 @@ impl Server {
                 self.model.check_agent_screen(pane);
             }
         }
+        self.model.check_settled_screens();
         self.driver.wake(&self.model);
         self.driver.check(&self.model);
     }

@@ -1,6 +1,8 @@
 //! Agent panes in the model: each one's state — from its hooks first, its transcript second,
 //! its screen last — and the agent session it runs.
 
+use std::time::{Duration, Instant};
+
 use crate::agents::state::after_hook;
 use crate::agents::Adapter as _;
 use crate::agents::{AgentKind, AgentState, HookEvent};
@@ -9,6 +11,11 @@ use crate::pane::PaneId;
 use crate::protocol::AgentInfo;
 
 use super::{Attention, Model, NeedEvent};
+
+/// How long a change read from an agent's screen must hold before it is believed. An agent
+/// redraws a frame in more than one write, and a busy machine lets sbx read between them: the
+/// half-drawn frame has lost the working marker, or the question, for a moment.
+const SCREEN_SETTLE: Duration = Duration::from_millis(200);
 
 /// Carried whole to a new server at a live upgrade (serde), so its state survives.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -43,6 +50,14 @@ pub struct PaneAgent {
     /// the next agent that needs you goes oldest first.
     #[serde(default)]
     pub needs_since: u64,
+    /// Turns begun (entered working or waiting from idle): a typed prompt was taken if this
+    /// moved, however short the turn.
+    #[serde(default)]
+    pub turns: u64,
+    /// A change the screen asks for, and since when: applied once it has held for
+    /// `SCREEN_SETTLE` (a frame read half-drawn asks for one that the rest of it takes back).
+    #[serde(skip)]
+    proposed: Option<(&'static str, Instant)>,
 }
 
 impl PaneAgent {
@@ -62,6 +77,8 @@ impl PaneAgent {
             transcript_len: 0,
             unseen: false,
             needs_since: 0,
+            turns: 0,
+            proposed: None,
         }
     }
 
@@ -182,8 +199,12 @@ impl Model {
         tracing::info!("agent {}: {} -> {}", crate::pane::pane_name(id), agent.state.label(), next.label());
         self.changes.panes = true;
         self.changes.agents = true;
-        let turn_ended =
-            next == AgentState::Idle && matches!(agent.state, AgentState::Working { .. } | AgentState::Waiting { .. });
+        let busy = |s: &AgentState| matches!(s, AgentState::Working { .. } | AgentState::Waiting { .. });
+        let turn_ended = next == AgentState::Idle && busy(&agent.state);
+        if busy(&next) && !busy(&agent.state) {
+            agent.turns += 1;
+        }
+        agent.proposed = None;
         agent.state = next.clone();
         match &next {
             // Seen or not, a turn that ends is news; the server clears it at once for a pane
@@ -298,10 +319,7 @@ impl Model {
         let interrupted = hint.interruptions > agent.interruptions;
         let marker_gone = hint.marker_spans_turn && agent.marker_seen && !hint.working && !hint.waiting;
         let next = match &agent.state {
-            AgentState::Working { .. } if marker_gone => {
-                tracing::info!("agent {}: working marker gone", crate::pane::pane_name(id));
-                Some(AgentState::Idle)
-            }
+            AgentState::Working { .. } if marker_gone => Some(AgentState::Idle),
             // An agent that draws its input only after its SessionStart hook: ready once both.
             AgentState::Starting
                 if hint.ready
@@ -321,6 +339,10 @@ impl Model {
                 Some(AgentState::Waiting { reason: "permission".into(), tool: tool.clone(), input: input.clone() })
             }
             _ if agent.hooks_seen => None,
+            // The question answered and the work going on (an agent whose state is its screen).
+            AgentState::Waiting { .. } if hint.working && !hint.waiting => {
+                Some(AgentState::Working { tool: None, input: None })
+            }
             AgentState::Idle if hint.waiting => {
                 Some(AgentState::Waiting { reason: "permission".into(), tool: None, input: None })
             }
@@ -331,12 +353,51 @@ impl Model {
             _ => None,
         };
         if let Some(next) = next {
+            let now = Instant::now();
+            match agent.proposed {
+                Some((label, since)) if label == next.label() => {
+                    if now < since + SCREEN_SETTLE {
+                        return;
+                    }
+                }
+                _ => {
+                    agent.proposed = Some((next.label(), now));
+                    return;
+                }
+            }
+            if marker_gone && next == AgentState::Idle {
+                tracing::info!("agent {}: working marker gone", crate::pane::pane_name(id));
+            }
             self.set_agent_state(id, next);
+        } else if std::mem::take(&mut agent.proposed).is_some() {
+            // The rest of the frame took the change back.
         } else if hint.interruptions != agent.interruptions && !interrupted {
             // Notices scrolled away: count from what is on screen now.
             if let Some(a) = self.agents.get_mut(&id) {
                 a.interruptions = hint.interruptions;
             }
+        }
+    }
+}
+
+impl Model {
+    /// When a change read from a screen will have held long enough to be believed.
+    pub fn next_screen_check(&self) -> Option<Instant> {
+        self.agents.values().filter_map(|a| a.proposed.map(|(_, since)| since + SCREEN_SETTLE)).min()
+    }
+
+    /// Read again the screens whose changes have now held long enough (no output may follow
+    /// the frame that settled them).
+    pub fn check_settled_screens(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PaneId> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.proposed.is_some_and(|(_, since)| since + SCREEN_SETTLE <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.check_agent_screen(id);
         }
     }
 }

@@ -111,6 +111,13 @@ impl Model {
         }
         if let Some(kind) = spec.agent {
             let adapter = kind.adapter();
+            if spec.resume.is_some() && !adapter.keeps_sessions() {
+                return Err(Error::new(
+                    "no_sessions",
+                    format!("{} keeps no sessions, so there is none to resume", adapter.program()),
+                    "start it without --resume",
+                ));
+            }
             if crate::agents::which(adapter.program()).is_none() {
                 return Err(Error::new(
                     "not_installed",
@@ -127,6 +134,7 @@ impl Model {
                 socket: &self.socket,
                 args: &spec.command,
                 resume: spec.resume.as_deref(),
+                cwd: &cwd,
             });
             command = launch.command;
             env.extend(launch.env);

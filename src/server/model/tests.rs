@@ -358,3 +358,36 @@ fn renames_check_the_name_and_say_which_session_it_was() {
     assert_eq!(m.resolve("build:editor").unwrap(), Target::Tab(0, 0));
     assert_eq!(m.rename_tab(0, 0, "%x").unwrap_err().code, "bad_name");
 }
+
+/// A screen-read agent (Grok: no hooks) keeps its question through a half-drawn frame that
+/// lost it, and takes the change only once the screen has held it for a moment.
+#[test]
+fn a_change_read_from_a_screen_counts_once_it_holds() {
+    let (mut m, _) = model();
+    let a = new(&mut m, "work");
+    let mut agent = PaneAgent::new(crate::protocol::AgentKind::Grok, None);
+    agent.state = AgentState::Waiting { reason: "permission".into(), tool: None, input: None };
+    m.agents.insert(a, agent);
+    m.panes[&a].feed(b"\x1b[2J\x1b[H(3s \xc2\xb7 esc to interrupt)\r\nDo you want to proceed with this operation?");
+    m.check_agent_screen(a);
+    assert!(m.next_screen_check().is_none(), "nothing to change");
+    // Half a frame: the question erased, the rest not yet drawn.
+    m.panes[&a].feed(b"\x1b[2;1H\x1b[K");
+    m.check_agent_screen(a);
+    assert!(matches!(m.agents[&a].state, AgentState::Waiting { .. }), "not believed at once");
+    assert!(m.next_screen_check().is_some(), "read again once it has held");
+    // The rest of the frame puts it back: the change is forgotten.
+    m.panes[&a].feed(b"Do you want to proceed with this operation?");
+    m.check_agent_screen(a);
+    assert!(m.next_screen_check().is_none(), "taken back");
+    // Answered for real: working, once the screen has shown it for SCREEN_SETTLE.
+    m.panes[&a].feed(b"\x1b[2;1H\x1b[K");
+    m.check_agent_screen(a);
+    let due = m.next_screen_check().expect("a change to confirm");
+    while std::time::Instant::now() < due {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    m.check_settled_screens();
+    assert!(matches!(m.agents[&a].state, AgentState::Working { .. }));
+    assert_eq!(m.agents[&a].turns, 0, "a question answered is the same turn");
+}
