@@ -353,8 +353,7 @@ fn agents_resume_their_session_in_a_tracked_pane() {
             .trim()
             .to_string();
         lab.wait(&pane, "idle");
-        lab.ok(&["agent", "prompt", "-t", &pane, &format!("remember the word {word}")]);
-        lab.see_state(&pane, "working");
+        lab.prompt_turn(&pane, &format!("remember the word {word}"));
         lab.wait(&pane, "idle");
         let sid = lab.agent(&pane)["session_id"].as_str().expect("a session id").to_string();
         lab.wait_transcript(&[word, "Noted."]);
@@ -372,8 +371,7 @@ fn agents_resume_their_session_in_a_tracked_pane() {
         let agent = lab.agent(&pane);
         assert_eq!((agent["kind"].as_str(), agent["session_id"].as_str()), (Some(kind), Some(sid.as_str())));
         let before = lab.stub.turns().len();
-        lab.ok(&["agent", "prompt", "-t", &pane, "which word was it"]);
-        lab.see_state(&pane, "working");
+        lab.prompt_turn(&pane, "which word was it");
         lab.wait(&pane, "idle");
         let turns = lab.stub.turns();
         let asked = turns[before..]
@@ -410,8 +408,7 @@ fn a_killed_server_brings_its_agents_back_resumed_with_their_mail() {
     let shell = lab.ok(&["new-tab", "-t", "agents", "-c", &project]).trim().to_string();
     for (pane, word) in [(&claude, "ALBATROSS-3"), (&codex, "CORMORANT-5")] {
         lab.wait(pane, "idle");
-        lab.ok(&["agent", "prompt", "-t", pane, &format!("keep the word {word} in mind")]);
-        lab.see_state(pane, "working");
+        lab.prompt_turn(pane, &format!("keep the word {word} in mind"));
         lab.wait(pane, "idle");
     }
     let sessions: Vec<String> =
@@ -439,8 +436,7 @@ fn a_killed_server_brings_its_agents_back_resumed_with_their_mail() {
         lab.wait(label, "idle");
         assert_eq!(lab.agent(label)["session_id"], sid.as_str(), "{label} resumed its own session");
         let before = lab.stub.turns().len();
-        lab.ok(&["agent", "prompt", "-t", label, "what do you remember"]);
-        lab.see_state(label, "working");
+        lab.prompt_turn(label, "what do you remember");
         lab.wait(label, "idle");
         let turns = lab.stub.turns();
         let asked = turns[before..]
@@ -499,8 +495,7 @@ fn agents_keep_their_sessions_hooks_and_bridge_across_an_upgrade() {
         lab.ok(&["split", "-t", &claude, "-c", &project, "--agent", "codex", "--label", "bob"]).trim().to_string();
     lab.wait(&codex, "idle");
     whoami_reaches_the_model(&lab, &claude, "alice");
-    lab.ok(&["agent", "prompt", "-t", &codex, "first turn"]);
-    lab.see_state(&codex, "working");
+    lab.prompt_turn(&codex, "first turn");
     lab.wait(&codex, "idle");
     let before: Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> = [&claude, &codex]
         .iter()
@@ -521,8 +516,7 @@ fn agents_keep_their_sessions_hooks_and_bridge_across_an_upgrade() {
         assert_eq!(lab.agent(pane)["state"], "done");
     }
     // Hooks reach the new server: a turn is seen starting and ending.
-    lab.ok(&["agent", "prompt", "-t", &codex, "second turn"]);
-    lab.see_state(&codex, "working");
+    lab.prompt_turn(&codex, "second turn");
     lab.wait(&codex, "idle");
     // Claude's MCP server reconnects to the new server and still speaks for its pane.
     whoami_reaches_the_model(&lab, &claude, "alice");

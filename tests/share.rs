@@ -667,8 +667,9 @@ fn a_session_opened_from_the_tui_is_a_tracked_agent_pane() {
     let pane =
         a(&["new", "-d", "-s", "work", "--size", "150x40", "-c", &project, "--agent", "claude"]).trim().to_string();
     alice.wait(&pane, "idle");
+    let before = alice.turns(&pane);
     a(&["agent", "prompt", "-t", &pane, "the word to pass on is KESTREL-8"]);
-    alice.see_state(&pane, "working");
+    alice.see_turn(&pane, before);
     alice.wait(&pane, "idle");
     let sid = alice.agent(&pane)["session_id"].as_str().unwrap().to_string();
     // Claude writes its transcript in batches: send once the turn is in it.
@@ -691,8 +692,9 @@ fn a_session_opened_from_the_tui_is_a_tracked_agent_pane() {
     assert_eq!(opened["agent"]["kind"], "claude");
     let id = opened["id"].as_str().unwrap().to_string();
     bob.wait(&id, "idle");
+    let before = bob.turns(&id);
     b(&["agent", "prompt", "-t", &id, "which word did you get"]);
-    bob.see_state(&id, "working");
+    bob.see_turn(&id, before);
     bob.wait(&id, "idle");
     let asked = bob.stub.turns().iter().map(|t| t["body"].to_string()).find(|b| b.contains("which word did you get"));
     assert!(asked.expect("Bob's model was asked").contains("KESTREL-8"), "Alice's conversation came with it");

@@ -166,6 +166,10 @@ impl Agent for Grok {
         false
     }
 
+    fn has_hooks(&self) -> bool {
+        false
+    }
+
     fn one_key_per_read(&self) -> bool {
         true
     }

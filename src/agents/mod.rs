@@ -210,6 +210,11 @@ pub trait Agent: Sync {
     fn hooks_report_waiting(&self) -> bool {
         true
     }
+    /// Whether the agent reports its turns by hook (or plugin): one with none is read from its
+    /// screen alone, where a turn too short to be believed (`SCREEN_SETTLE`) still shows.
+    fn has_hooks(&self) -> bool {
+        true
+    }
     /// How long after a typed prompt shows before Enter submits it: an agent that reads an
     /// Enter hard on the heels of typed text as a new line needs a moment.
     fn submit_settle(&self) -> std::time::Duration {

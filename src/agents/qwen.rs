@@ -157,11 +157,16 @@ impl Agent for Qwen {
     }
 
     fn turn_ended(&self, tail: &str) -> Option<bool> {
-        // `projects/<slug>/chats/<id>.jsonl`: the last user or assistant record says whose turn it is.
+        // `projects/<slug>/chats/<id>.jsonl`: the last user or assistant record says whose turn
+        // it is. An answer that calls a tool is written before the tool is asked for or run:
+        // the turn goes on.
         for line in tail.lines().rev() {
             let Ok(record) = serde_json::from_str::<Value>(line) else { continue };
             match record["type"].as_str() {
-                Some("assistant") => return Some(true),
+                Some("assistant") => {
+                    let mut parts = record["message"]["parts"].as_array().into_iter().flatten();
+                    return Some(!parts.any(|p| p.get("functionCall").is_some()));
+                }
                 Some("user") | Some("tool_result") => return Some(false),
                 _ => continue,
             }
@@ -187,6 +192,18 @@ impl Agent for Qwen {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_that_calls_a_tool_does_not_end_the_turn() {
+        let user = r#"{"type":"user","message":{"role":"user","parts":[{"text":"make a file"}]}}"#;
+        let call = r#"{"type":"assistant","message":{"role":"model","parts":[{"functionCall":{"name":"run_shell_command","args":{}}}]}}"#;
+        let result = r#"{"type":"tool_result","message":{"role":"user","parts":[{"functionResponse":{}}]}}"#;
+        let answer = r#"{"type":"assistant","message":{"role":"model","parts":[{"text":"Done."}]}}"#;
+        assert_eq!(Qwen.turn_ended(&format!("{user}\n{call}\n")), Some(false), "asking for its tool");
+        assert_eq!(Qwen.turn_ended(&format!("{call}\n{result}\n")), Some(false));
+        assert_eq!(Qwen.turn_ended(&format!("{call}\n{result}\n{answer}\n")), Some(true));
+        assert_eq!(Qwen.turn_ended(r#"{"type":"system"}"#), None);
+    }
 
     #[test]
     fn an_idle_prompt_notice_ends_the_turn() {

@@ -76,4 +76,8 @@ pub struct AgentInfo {
     /// The session's transcript, the agent's own record (once sbx knows where it is).
     #[serde(default)]
     pub transcript: Option<String>,
+    /// Turns it has begun in this pane (a script that saw the number knows a new one began,
+    /// however short, without having to see it working).
+    #[serde(default)]
+    pub turns: u64,
 }

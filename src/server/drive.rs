@@ -54,8 +54,10 @@ enum Ready {
     Shows { needle: String, before: usize },
     /// The agent took the submitted prompt (it left idle): only then does `prompt` answer,
     /// so a script's next `agent wait --until idle` waits for this turn. `turns` is how many
-    /// it had begun before: a turn shorter than the moments between reads still counts.
-    Started { turns: u64 },
+    /// it had begun before, `busy_screens` how often its screen had turned busy: a turn
+    /// shorter than the moments between reads, or than a screen change takes to be believed,
+    /// still counts.
+    Started { turns: u64, busy_screens: u64 },
     /// The agent's question is on screen.
     Question,
 }
@@ -149,8 +151,13 @@ impl Driver {
                 match &t.ready {
                     // A long paste may be shown folded ("[Pasted text #1 +12 lines]").
                     Ready::Shows { needle, before } => shown(&screen, needle) > *before,
-                    Ready::Started { turns } => model.agents.get(&t.pane).is_some_and(|a| {
-                        a.turns > *turns || !matches!(a.state, AgentState::Idle | AgentState::Starting)
+                    Ready::Started { turns, busy_screens } => model.agents.get(&t.pane).is_some_and(|a| {
+                        a.turns > *turns
+                            // A screen's word only where no hook is on its way: a hooked
+                            // agent's screen turns busy before its hook, and a prompt answered
+                            // then would let a script's `wait --until idle` pass at once.
+                            || (!a.kind.adapter().has_hooks() && a.busy_screens > *busy_screens)
+                            || !matches!(a.state, AgentState::Idle | AgentState::Starting)
                     }),
                     Ready::Question => {
                         model.agents.get(&t.pane).is_some_and(|a| a.kind.adapter().screen(&screen).waiting)
@@ -191,7 +198,9 @@ impl Driver {
                     if let Some(p) = model.panes.get(&t.pane) {
                         p.write(std::mem::take(&mut t.keys));
                     }
-                    if !t.rest.is_empty() {
+                    // A started prompt's `rest` are Enters to press again had it not started:
+                    // spent keys now, and pressed into a question it went on to ask, an answer.
+                    if matches!(t.ready, Ready::Question) && !t.rest.is_empty() {
                         // The next key of the answer, a moment later, while the question shows.
                         let keys = t.rest.remove(0);
                         self.typed.insert(i, Typed { keys, not_before: Some(now + KEY_GAP), ..t });
@@ -201,12 +210,13 @@ impl Driver {
                     if matches!(t.ready, Ready::Shows { .. }) {
                         // Submitted: answer once the agent has taken it.
                         let deadline = Instant::now() + PROMPT_ECHO;
-                        let turns = model.agents.get(&t.pane).map_or(0, |a| a.turns);
+                        let (turns, busy_screens) =
+                            model.agents.get(&t.pane).map_or((0, 0), |a| (a.turns, a.busy_screens));
                         self.typed.insert(
                             i,
                             Typed {
                                 pane: t.pane,
-                                ready: Ready::Started { turns },
+                                ready: Ready::Started { turns, busy_screens },
                                 keys: Vec::new(),
                                 deadline,
                                 not_before: Some(now + RESUBMIT),

@@ -279,6 +279,31 @@ impl AgentLab {
             .clone()
     }
 
+    /// Type a prompt with `sbx agent prompt` and see the agent begin a turn on it.
+    pub fn prompt_turn(&self, pane: &str, text: &str) {
+        let before = self.turns(pane);
+        self.ok(&["agent", "prompt", "-t", pane, text]);
+        self.see_turn(pane, before);
+    }
+
+    /// The turns the agent has begun (as `sbx ls --json` reports them).
+    pub fn turns(&self, pane: &str) -> u64 {
+        self.agent(pane)["turns"].as_u64().expect("agents report their turns")
+    }
+
+    /// See the agent begin a turn after the `before`-th: its turn count moves, however short
+    /// the turn (a fast stub answer can be over before a poll of `sbx ls` sees "working"; a
+    /// slow one is what `see_state` is for).
+    pub fn see_turn(&self, pane: &str, before: u64) {
+        let start = std::time::Instant::now();
+        while self.turns(pane) <= before {
+            if start.elapsed() > PATIENCE {
+                panic!("{pane} began no turn after its {before}th\n{}", self.why(pane));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Poll until `sbx ls` shows the state (for passing states like "working", which
     /// `agent wait` does not offer); the server log and screen on failure.
     pub fn see_state(&self, pane: &str, state: &str) {

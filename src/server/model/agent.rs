@@ -58,6 +58,12 @@ pub struct PaneAgent {
     /// `SCREEN_SETTLE` (a frame read half-drawn asks for one that the rest of it takes back).
     #[serde(skip)]
     proposed: Option<(&'static str, Instant)>,
+    /// Times a read of its screen found it busy (working or asking) where the read before had
+    /// not: a turn too short to settle still shows here, so a typed prompt was taken.
+    #[serde(skip)]
+    pub busy_screens: u64,
+    #[serde(skip)]
+    screen_busy: bool,
 }
 
 impl PaneAgent {
@@ -79,6 +85,8 @@ impl PaneAgent {
             needs_since: 0,
             turns: 0,
             proposed: None,
+            busy_screens: 0,
+            screen_busy: false,
         }
     }
 
@@ -110,6 +118,7 @@ impl PaneAgent {
             tool: self.state.tool().map(Into::into),
             tool_input: self.state.tool_input().cloned(),
             transcript: self.transcript.as_ref().map(|p| p.display().to_string()),
+            turns: self.turns,
         }
     }
 }
@@ -316,6 +325,11 @@ impl Model {
         let Some(hint) = self.agent_screen(id) else { return };
         let Some(agent) = self.agents.get_mut(&id) else { return };
         agent.marker_seen |= hint.working;
+        let busy = hint.working || hint.waiting;
+        if busy && !agent.screen_busy {
+            agent.busy_screens += 1;
+        }
+        agent.screen_busy = busy;
         let interrupted = hint.interruptions > agent.interruptions;
         let marker_gone = hint.marker_spans_turn && agent.marker_seen && !hint.working && !hint.waiting;
         let next = match &agent.state {
