@@ -154,3 +154,86 @@ fn a_qwen_session_arrives_byte_identical_and_resumes_in_the_real_qwen() {
 fn a_gemini_session_arrives_byte_identical_and_resumes_in_the_real_gemini() {
     arrives_byte_identical_and_resumes(&GEMINI);
 }
+
+/// Cline keeps a session as a folder: its messages, sent byte for byte, and a manifest naming
+/// the folders it lives in, which the receiver's sbx makes hers. Bob resumes it in a tracked
+/// pane of his own sbx (`--resume`, Cline's `--id`), in his folder, and his model is asked with
+/// Alice's conversation.
+#[test]
+fn a_cline_session_arrives_with_its_messages_byte_identical_and_resumes_in_the_real_cline() {
+    let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
+    let alice = AgentLab::new().with_env("SBX_RELAY", &relay.url);
+    let bob = AgentLab::new().with_env("SBX_RELAY", &relay.url);
+    for lab in [&alice, &bob] {
+        lab.stub.script(serde_json::json!({"default": {"text": "Noted: pelican."}}));
+    }
+    let project = alice.project.display().to_string();
+    let pane = alice
+        .ok(&["new", "-d", "--size", "150x45", "-c", &project, "--agent", "cline", "--label", "cl"])
+        .trim()
+        .to_string();
+    alice.wait(&pane, "idle");
+    alice.prompt_turn(&pane, "remember the word pelican");
+    alice.wait(&pane, "idle");
+    let sid = alice.agent(&pane)["session_id"].as_str().expect("Cline's session id").to_string();
+    let sessions = |lab: &AgentLab| lab.sbx.home().join("cline/data/sessions");
+    let messages = |lab: &AgentLab| sessions(lab).join(&sid).join(format!("{sid}.messages.json"));
+    wait_for("Cline to record the turn", || {
+        std::fs::read_to_string(messages(&alice)).ok().filter(|t| t.contains("Noted: pelican.")).map(|_| ())
+    });
+    alice.ok(&["kill", "-t", &pane]);
+    let original = std::fs::read(messages(&alice)).unwrap();
+
+    let list: Value = serde_json::from_str(&alice.ok(&["sessions", "--tool", "cline", "--json"])).unwrap();
+    let row = list.as_array().unwrap().iter().find(|s| s["id"] == sid.as_str()).expect("the session is listed");
+    assert_eq!((row["tool"].as_str(), row["title"].as_str()), (Some("cline"), Some("remember the word pelican")));
+    assert_eq!(row["project"].as_str(), Some(std::fs::canonicalize(&alice.project).unwrap().to_str().unwrap()));
+
+    let id = |lab: &AgentLab| -> String {
+        let v: Value = serde_json::from_str(&lab.ok(&["id", "--json"])).unwrap();
+        v["echo_id"].as_str().unwrap().to_string()
+    };
+    alice.ok(&["friend", "add", "bob", &id(&bob)]);
+    bob.ok(&["friend", "add", "alice", &id(&alice)]);
+    alice.ok(&["send", "bob", &sid]);
+    let inbox: Value = serde_json::from_str(&bob.ok(&["inbox", "--json"])).unwrap();
+    let rows = inbox.as_array().unwrap();
+    assert_eq!((rows.len(), rows[0]["tool"].as_str()), (1, Some("cline")), "{inbox}");
+    let theirs = bob.sbx.home().join("work");
+    std::fs::create_dir_all(&theirs).unwrap();
+    let blob = rows[0]["id"].as_str().unwrap();
+    let opened: Value =
+        serde_json::from_str(&bob.ok(&["open", blob, "--dir", theirs.to_str().unwrap(), "--json"])).unwrap();
+    assert!(opened["resume"].as_str().unwrap().ends_with(&format!("&& cline --id {sid}")), "{opened}");
+    assert!(std::fs::read(messages(&bob)).unwrap() == original, "the messages arrived byte for byte");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(sessions(&bob).join(&sid).join(format!("{sid}.json"))).unwrap()).unwrap();
+    let here = std::fs::canonicalize(&theirs).unwrap().display().to_string();
+    assert_eq!((manifest["cwd"].as_str(), manifest["workspace_root"].as_str()), (Some(&*here), Some(&*here)));
+    assert_eq!(manifest["messages_path"].as_str(), Some(messages(&bob).to_str().unwrap()));
+    assert_eq!(manifest["metadata"]["title"], "remember the word pelican", "the rest as Cline wrote it");
+    use std::os::unix::fs::PermissionsExt;
+    for f in [messages(&bob), sessions(&bob).join(&sid).join(format!("{sid}.json"))] {
+        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600, "{}", f.display());
+    }
+    assert_eq!(std::fs::metadata(sessions(&bob).join(&sid)).unwrap().permissions().mode() & 0o777, 0o700);
+
+    // Bob's own Cline resumes it in his folder: his model gets Alice's turn with his prompt.
+    let resumed = bob
+        .ok(&["new", "-d", "--size", "150x45", "-c", theirs.to_str().unwrap(), "--agent", "cline", "--resume", &sid])
+        .trim()
+        .to_string();
+    assert_eq!(bob.agent(&resumed)["session_id"].as_str(), Some(sid.as_str()));
+    bob.wait(&resumed, "idle");
+    bob.prompt_turn(&resumed, "which word was it");
+    wait_for("Bob's model asked with Alice's conversation", || {
+        bob.stub
+            .turns()
+            .iter()
+            .any(|t| {
+                let body = t["body"].to_string();
+                body.contains("which word was it") && body.contains("remember the word pelican")
+            })
+            .then_some(())
+    });
+}

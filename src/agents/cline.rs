@@ -56,6 +56,15 @@ fn cline_dir() -> PathBuf {
     super::home_dir("CLINE_DIR", ".cline")
 }
 
+/// Where Cline keeps its sessions, as it resolves the folder: `$CLINE_SESSION_DATA_DIR`, else
+/// `$CLINE_DATA_DIR/sessions`, else `sessions` in its folder's `data`.
+pub fn cline_sessions_dir() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("CLINE_SESSION_DATA_DIR")
+        .or_else(|| var("CLINE_DATA_DIR").map(|d| d.join("sessions")))
+        .unwrap_or_else(|| cline_dir().join("data").join("sessions"))
+}
+
 fn hooks_dir() -> PathBuf {
     cline_dir().join("hooks")
 }
@@ -136,7 +145,7 @@ fn records() -> Result<Records> {
 }
 
 /// Cline's session ids: its creation time in milliseconds, `_`, five letters or digits.
-fn is_session_id(arg: &str) -> bool {
+pub fn is_session_id(arg: &str) -> bool {
     arg.split_once('_').is_some_and(|(ms, tail)| {
         !ms.is_empty()
             && ms.bytes().all(|b| b.is_ascii_digit())

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use crate::protocol::{AgentKind, HookEvent};
+pub use cline::{cline_sessions_dir, is_session_id as is_cline_session_id};
 pub use gemini::gemini_dir;
 pub use state::AgentState;
 

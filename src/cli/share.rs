@@ -366,12 +366,7 @@ pub async fn open(
         // `sbx init` needed for its state, bridge and sharing); this process then ends, so a
         // pane that ran only this (prefix O) gives its place to the agent.
         if let Ok(beside) = std::env::var("SBX_PANE_ID") {
-            let kind = match opened.tool {
-                Tool::Claude => crate::protocol::AgentKind::Claude,
-                Tool::Codex => crate::protocol::AgentKind::Codex,
-                Tool::Qwen => crate::protocol::AgentKind::Qwen,
-                Tool::Gemini => crate::protocol::AgentKind::Gemini,
-            };
+            let kind = opened.tool.agent();
             let pane = crate::protocol::PaneSpec {
                 cwd: Some(dir.clone()),
                 agent: Some(kind),

@@ -1,12 +1,14 @@
 //! Put an opened session where its agent resumes it: Claude Code, Qwen Code and Gemini CLI
 //! under the project folder of the chosen directory (by each one's own rule), Codex in its
-//! sessions tree. All or nothing.
+//! sessions tree, Cline in its sessions folder with its manifest made this folder's. All or
+//! nothing.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
 use super::envelope::Opened;
+use super::sessions::cline;
 use super::sessions::gemini::{self, Project};
 use super::sessions::{claude_home, claude_slug, codex_home, qwen_home, qwen_slug, Tool};
 
@@ -23,6 +25,7 @@ fn root_for(tool: Tool, dir: &Path) -> (PathBuf, Option<String>) {
         Tool::Claude => (claude_home().join("projects").join(claude_slug(dir)), None),
         Tool::Codex => (codex_home().join("sessions"), None),
         Tool::Qwen => (qwen_home().join("projects").join(qwen_slug(dir)).join("chats"), None),
+        Tool::Cline => (crate::agents::cline_sessions_dir(), None),
         Tool::Gemini => {
             let project = gemini::project_for(dir);
             let root = gemini::chats_dir(project.name());
@@ -40,13 +43,24 @@ pub fn resume_command(tool: Tool, id: &str) -> Vec<String> {
         Tool::Codex => vec!["codex".into(), "resume".into(), id.into()],
         Tool::Qwen => vec!["qwen".into(), "--resume".into(), id.into()],
         Tool::Gemini => vec!["gemini".into(), "--resume".into(), id.into()],
+        Tool::Cline => vec!["cline".into(), "--id".into(), id.into()],
     }
 }
 
-fn same_bytes(a: &Path, b: &Path) -> bool {
-    match (std::fs::read(a), std::fs::read(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
+/// What a planned file is written from: the staged copy as it came, or bytes made for this
+/// machine (Cline's manifest, which names the folders the session lives in).
+enum Source {
+    Staged(PathBuf),
+    Made(Vec<u8>),
+}
+
+impl Source {
+    fn same_as(&self, target: &Path) -> bool {
+        let Ok(there) = std::fs::read(target) else { return false };
+        match self {
+            Source::Staged(path) => std::fs::read(path).is_ok_and(|ours| ours == there),
+            Source::Made(bytes) => *bytes == there,
+        }
     }
 }
 
@@ -84,13 +98,19 @@ fn folders_below(root: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copy `from` to `to` atomically (temp file beside `to`, 0600, fsync, rename).
-fn place(root: &Path, from: &Path, to: &Path) -> Result<()> {
+/// Write `from` to `to` atomically (temp file beside `to`, 0600, fsync, rename).
+fn place(root: &Path, from: &Source, to: &Path) -> Result<()> {
+    use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let dir = to.parent().context("a target has no folder")?;
     folders_below(root, dir)?;
     let tmp = tempfile::Builder::new().prefix(".sbx-open-").tempfile_in(dir)?;
-    std::fs::copy(from, tmp.path())?;
+    match from {
+        Source::Staged(path) => {
+            std::fs::copy(path, tmp.path())?;
+        }
+        Source::Made(bytes) => (&mut tmp.as_file()).write_all(bytes)?,
+    }
     // A transcript is private whatever the umask or the staged copy's mode.
     tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
     tmp.as_file().sync_all()?;
@@ -102,19 +122,29 @@ pub fn install(opened: &Opened, dir: &Path, force: bool) -> Result<Installed> {
     let (root, to_claim) = root_for(opened.tool, dir);
     let m = &opened.manifest;
     // Look before writing anything: a different file already there stops the whole install.
+    if opened.tool == Tool::Cline && !m.files.iter().any(|f| f.path == cline::manifest_path(&m.session_id)) {
+        bail!("refused: a Cline session without its manifest cannot be resumed; nothing was installed");
+    }
     let mut plan = Vec::new();
     for f in &m.files {
         let target = root.join(&f.path);
         if std::fs::symlink_metadata(&target).is_ok_and(|t| t.file_type().is_symlink()) {
             bail!("{} is a symlink; refusing to write through it", target.display());
         }
-        if target.exists() && !force && !same_bytes(&target, &opened.staged(&f.path)) {
+        let staged = opened.staged(&f.path);
+        let source = if opened.tool == Tool::Cline && f.path == cline::manifest_path(&m.session_id) {
+            let sent = std::fs::read(&staged).context("cannot read the staged manifest")?;
+            Source::Made(cline::manifest_for(&sent, &m.session_id, dir, &root)?)
+        } else {
+            Source::Staged(staged)
+        };
+        if target.exists() && !force && !source.same_as(&target) {
             bail!(
                 "{} already exists with other content; nothing was installed (add --force to replace it)",
                 target.display()
             );
         }
-        plan.push((opened.staged(&f.path), target));
+        plan.push((source, target));
     }
     let claimed = match &to_claim {
         Some(name) => Some(gemini::claim(name, dir).context("nothing was installed")?),

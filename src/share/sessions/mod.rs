@@ -1,13 +1,14 @@
 //! The agent sessions on this machine, as the agents keep them: Claude Code's transcripts under
 //! `$CLAUDE_CONFIG_DIR/projects/<slug>/`, Codex's rollouts under `$CODEX_HOME/sessions/`,
 //! Qwen Code's chats under `$QWEN_HOME/projects/<slug>/chats/` and Gemini CLI's under
-//! `~/.gemini/tmp/<project>/chats/`.
+//! `~/.gemini/tmp/<project>/chats/` and Cline's folders under `~/.cline/data/sessions/`.
 //! A session's files are given relative to those roots, as the envelope carries them.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub mod cline;
 pub mod gemini;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -17,6 +18,7 @@ pub enum Tool {
     Codex,
     Qwen,
     Gemini,
+    Cline,
 }
 
 impl Tool {
@@ -26,6 +28,19 @@ impl Tool {
             Tool::Codex => "codex",
             Tool::Qwen => "qwen",
             Tool::Gemini => "gemini",
+            Tool::Cline => "cline",
+        }
+    }
+
+    /// The agent that resumes its sessions.
+    pub fn agent(self) -> crate::protocol::AgentKind {
+        use crate::protocol::AgentKind;
+        match self {
+            Tool::Claude => AgentKind::Claude,
+            Tool::Codex => AgentKind::Codex,
+            Tool::Qwen => AgentKind::Qwen,
+            Tool::Gemini => AgentKind::Gemini,
+            Tool::Cline => AgentKind::Cline,
         }
     }
 
@@ -35,6 +50,7 @@ impl Tool {
             "codex" => Some(Tool::Codex),
             "qwen" => Some(Tool::Qwen),
             "gemini" => Some(Tool::Gemini),
+            "cline" => Some(Tool::Cline),
             _ => None,
         }
     }
@@ -351,6 +367,9 @@ pub fn list(tool: Option<Tool>) -> Vec<Session> {
     }
     if wanted(Tool::Gemini) {
         gemini::sessions(&mut out);
+    }
+    if wanted(Tool::Cline) {
+        cline::sessions(&mut out);
     }
     out.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.id.cmp(&b.id)));
     out
