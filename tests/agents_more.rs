@@ -246,7 +246,9 @@ fn opencode_idle_working_idle_a_confirmed_permission_and_sbx_over_mcp() {
         "rules": [
             {"match": "take your time", "reply": {"text": "Pondering.", "delay": 4}},
             {"match": "make a file", "reply": {"tool": {"name": "bash", "input": {"command": "touch made-by-opencode", "description": "make a file"}}}},
-            {"match": "who am i", "reply": {"tool": {"name": "sbx_bridge_whoami", "input": {}}}}
+            {"match": "another file", "reply": {"tool": {"name": "bash", "input": {"command": "touch refused-by-opencode", "description": "another file"}}}},
+            {"match": "who am i", "reply": {"tool": {"name": "sbx_bridge_whoami", "input": {}}}},
+            {"match": "never mind", "reply": {"text": "Still going.", "delay": 30}}
         ],
         "default": {"text": "Hello from the stub."},
         "after_tool": {"text": "Done."}
@@ -277,6 +279,28 @@ fn opencode_idle_working_idle_a_confirmed_permission_and_sbx_over_mcp() {
     lab.ok(&["agent", "prompt", "-t", &pane, "who am i"]);
     wait_for("bridge_whoami's answer in a request to the model", || {
         (chat_tool_answers(&lab, &pane) > 0 && chat_tool_answers(&lab, "oc") > 0).then_some(())
+    });
+    lab.wait(&pane, "idle");
+
+    // Refused: Esc rejects the tool, which never runs, and the turn ends with no hook of its own.
+    lab.ok(&["agent", "prompt", "-t", &pane, "another file please"]);
+    lab.wait(&pane, "waiting");
+    lab.ok(&["agent", "cancel", "-t", &pane]);
+    lab.wait(&pane, "idle");
+    assert!(!lab.project.join("refused-by-opencode").exists(), "the refused command did not run");
+
+    // Interrupted: Esc, then Esc again as it asks, stops a slow turn. An Esc hard on the
+    // heels of the prompt can be taken by its input box: pressed until it asks again.
+    lab.ok(&["agent", "prompt", "-t", &pane, "never mind"]);
+    lab.see_state(&pane, "working");
+    wait_for("Esc, Esc to stop the turn", || {
+        if lab.ok(&["capture", "-t", &pane]).contains("· interrupted") {
+            return Some(());
+        }
+        // The first press, or the second once it asks for one.
+        lab.ok(&["send-keys", "-t", &pane, "--key", "Esc"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        None
     });
     lab.wait(&pane, "idle");
 

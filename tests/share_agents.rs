@@ -63,6 +63,15 @@ const GEMINI: Agent = Agent {
     resume: |id, prompt| vec!["--resume".into(), id.into(), "-p".into(), prompt.into()],
 };
 
+/// Close an agent's pane and wait until its process is gone: an agent may write its record
+/// once more as it exits, and what is compared must be what is sent.
+fn end_agent(lab: &AgentLab, pane: &str) {
+    let listed = lab.sbx.panes().into_iter().find(|p| p["id"] == pane).expect("the pane is listed");
+    let pid = listed["pid"].as_u64().expect("the pane's pid");
+    lab.ok(&["kill", "-t", pane]);
+    wait_for("the agent's process to end", || (!Path::new(&format!("/proc/{pid}")).exists()).then_some(()));
+}
+
 fn arrives_byte_identical_and_resumes(agent: &Agent) {
     let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
     let lab = AgentLab::new().with_env("SBX_RELAY", &relay.url);
@@ -86,7 +95,7 @@ fn arrives_byte_identical_and_resumes(agent: &Agent) {
         let path = (agent.chat)(&bob_home, &lab.project, &sid)?;
         std::fs::read_to_string(&path).ok().filter(|t| t.contains("Noted: pelican.")).map(|_| path)
     });
-    lab.ok(&["kill", "-t", &pane]);
+    end_agent(&lab, &pane);
     let original = std::fs::read(&sent).unwrap();
 
     // Listed with its first prompt as the title and the folder it ran in.
@@ -155,12 +164,18 @@ fn a_gemini_session_arrives_byte_identical_and_resumes_in_the_real_gemini() {
     arrives_byte_identical_and_resumes(&GEMINI);
 }
 
-/// Cline keeps a session as a folder: its messages, sent byte for byte, and a manifest naming
-/// the folders it lives in, which the receiver's sbx makes hers. Bob resumes it in a tracked
-/// pane of his own sbx (`--resume`, Cline's `--id`), in his folder, and his model is asked with
-/// Alice's conversation.
-#[test]
-fn a_cline_session_arrives_with_its_messages_byte_identical_and_resumes_in_the_real_cline() {
+/// Alice and Bob, friends both ways, each an sbx with the real agents and a stub of their own;
+/// Alice has had one turn with `agent` in a pane. The relay lives as long as they do.
+struct Friends {
+    _relay: relay::Relay,
+    alice: AgentLab,
+    bob: AgentLab,
+    /// Alice's pane, still running: the caller ends it once the agent's record is final.
+    pane: String,
+    sid: String,
+}
+
+fn friends_after_a_turn_with(agent: &str) -> Friends {
     let relay = relay::start(&["--rate-limit", "0", "--challenge-limit", "0"]);
     let alice = AgentLab::new().with_env("SBX_RELAY", &relay.url);
     let bob = AgentLab::new().with_env("SBX_RELAY", &relay.url);
@@ -168,34 +183,73 @@ fn a_cline_session_arrives_with_its_messages_byte_identical_and_resumes_in_the_r
         lab.stub.script(serde_json::json!({"default": {"text": "Noted: pelican."}}));
     }
     let project = alice.project.display().to_string();
-    let pane = alice
-        .ok(&["new", "-d", "--size", "150x45", "-c", &project, "--agent", "cline", "--label", "cl"])
-        .trim()
-        .to_string();
+    let pane = alice.ok(&["new", "-d", "--size", "150x45", "-c", &project, "--agent", agent]).trim().to_string();
     alice.wait(&pane, "idle");
     alice.prompt_turn(&pane, "remember the word pelican");
     alice.wait(&pane, "idle");
-    let sid = alice.agent(&pane)["session_id"].as_str().expect("Cline's session id").to_string();
-    let sessions = |lab: &AgentLab| lab.sbx.home().join("cline/data/sessions");
-    let messages = |lab: &AgentLab| sessions(lab).join(&sid).join(format!("{sid}.messages.json"));
-    wait_for("Cline to record the turn", || {
-        std::fs::read_to_string(messages(&alice)).ok().filter(|t| t.contains("Noted: pelican.")).map(|_| ())
-    });
-    alice.ok(&["kill", "-t", &pane]);
-    let original = std::fs::read(messages(&alice)).unwrap();
-
-    let list: Value = serde_json::from_str(&alice.ok(&["sessions", "--tool", "cline", "--json"])).unwrap();
-    let row = list.as_array().unwrap().iter().find(|s| s["id"] == sid.as_str()).expect("the session is listed");
-    assert_eq!((row["tool"].as_str(), row["title"].as_str()), (Some("cline"), Some("remember the word pelican")));
-    assert_eq!(row["project"].as_str(), Some(std::fs::canonicalize(&alice.project).unwrap().to_str().unwrap()));
-
+    let sid = alice.agent(&pane)["session_id"].as_str().expect("the agent's session id").to_string();
     let id = |lab: &AgentLab| -> String {
         let v: Value = serde_json::from_str(&lab.ok(&["id", "--json"])).unwrap();
         v["echo_id"].as_str().unwrap().to_string()
     };
     alice.ok(&["friend", "add", "bob", &id(&bob)]);
     bob.ok(&["friend", "add", "alice", &id(&alice)]);
-    alice.ok(&["send", "bob", &sid]);
+    Friends { _relay: relay, alice, bob, pane, sid }
+}
+
+impl Friends {
+    /// Alice's session as `sbx sessions` lists it.
+    fn listed(&self, agent: &str) -> Value {
+        let list: Value = serde_json::from_str(&self.alice.ok(&["sessions", "--tool", agent, "--json"])).unwrap();
+        let row =
+            list.as_array().unwrap().iter().find(|s| s["id"] == self.sid.as_str()).expect("the session is listed");
+        assert_eq!(row["tool"], agent);
+        let project = std::fs::canonicalize(row["project"].as_str().unwrap()).unwrap();
+        assert_eq!(project, std::fs::canonicalize(&self.alice.project).unwrap());
+        row.clone()
+    }
+
+    /// Bob's own agent resumes the session in a tracked pane in `dir`: his model gets Alice's
+    /// turn with his prompt.
+    fn bob_resumes(&self, agent: &str, dir: &Path) {
+        let (bob, sid) = (&self.bob, &self.sid);
+        let dir = dir.to_str().unwrap();
+        let resumed =
+            bob.ok(&["new", "-d", "--size", "150x45", "-c", dir, "--agent", agent, "--resume", sid]).trim().to_string();
+        assert_eq!(bob.agent(&resumed)["session_id"].as_str(), Some(sid.as_str()));
+        bob.wait(&resumed, "idle");
+        bob.prompt_turn(&resumed, "which word was it");
+        wait_for("Bob's model asked with Alice's conversation", || {
+            bob.stub
+                .turns()
+                .iter()
+                .any(|t| {
+                    let body = t["body"].to_string();
+                    body.contains("which word was it") && body.contains("remember the word pelican")
+                })
+                .then_some(())
+        });
+    }
+}
+
+/// Cline keeps a session as a folder: its messages, sent byte for byte, and a manifest naming
+/// the folders it lives in, which the receiver's sbx makes hers. Bob resumes it in a tracked
+/// pane of his own sbx (`--resume`, Cline's `--id`), in his folder, and his model is asked with
+/// Alice's conversation.
+#[test]
+fn a_cline_session_arrives_with_its_messages_byte_identical_and_resumes_in_the_real_cline() {
+    let friends = friends_after_a_turn_with("cline");
+    let (alice, bob, sid) = (&friends.alice, &friends.bob, &friends.sid);
+    let sessions = |lab: &AgentLab| lab.sbx.home().join("cline/data/sessions");
+    let messages = |lab: &AgentLab| sessions(lab).join(sid).join(format!("{sid}.messages.json"));
+    wait_for("Cline to record the turn", || {
+        std::fs::read_to_string(messages(alice)).ok().filter(|t| t.contains("Noted: pelican.")).map(|_| ())
+    });
+    end_agent(alice, &friends.pane);
+    let original = std::fs::read(messages(alice)).unwrap();
+    assert_eq!(friends.listed("cline")["title"], "remember the word pelican");
+
+    alice.ok(&["send", "bob", sid]);
     let inbox: Value = serde_json::from_str(&bob.ok(&["inbox", "--json"])).unwrap();
     let rows = inbox.as_array().unwrap();
     assert_eq!((rows.len(), rows[0]["tool"].as_str()), (1, Some("cline")), "{inbox}");
@@ -205,35 +259,71 @@ fn a_cline_session_arrives_with_its_messages_byte_identical_and_resumes_in_the_r
     let opened: Value =
         serde_json::from_str(&bob.ok(&["open", blob, "--dir", theirs.to_str().unwrap(), "--json"])).unwrap();
     assert!(opened["resume"].as_str().unwrap().ends_with(&format!("&& cline --id {sid}")), "{opened}");
-    assert!(std::fs::read(messages(&bob)).unwrap() == original, "the messages arrived byte for byte");
+    assert!(std::fs::read(messages(bob)).unwrap() == original, "the messages arrived byte for byte");
     let manifest: Value =
-        serde_json::from_slice(&std::fs::read(sessions(&bob).join(&sid).join(format!("{sid}.json"))).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(sessions(bob).join(sid).join(format!("{sid}.json"))).unwrap()).unwrap();
     let here = std::fs::canonicalize(&theirs).unwrap().display().to_string();
     assert_eq!((manifest["cwd"].as_str(), manifest["workspace_root"].as_str()), (Some(&*here), Some(&*here)));
-    assert_eq!(manifest["messages_path"].as_str(), Some(messages(&bob).to_str().unwrap()));
+    assert_eq!(manifest["messages_path"].as_str(), Some(messages(bob).to_str().unwrap()));
     assert_eq!(manifest["metadata"]["title"], "remember the word pelican", "the rest as Cline wrote it");
     use std::os::unix::fs::PermissionsExt;
-    for f in [messages(&bob), sessions(&bob).join(&sid).join(format!("{sid}.json"))] {
+    for f in [messages(bob), sessions(bob).join(sid).join(format!("{sid}.json"))] {
         assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600, "{}", f.display());
     }
-    assert_eq!(std::fs::metadata(sessions(&bob).join(&sid)).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(sessions(bob).join(sid)).unwrap().permissions().mode() & 0o777, 0o700);
+    friends.bob_resumes("cline", &theirs);
+}
 
-    // Bob's own Cline resumes it in his folder: his model gets Alice's turn with his prompt.
-    let resumed = bob
-        .ok(&["new", "-d", "--size", "150x45", "-c", theirs.to_str().unwrap(), "--agent", "cline", "--resume", &sid])
-        .trim()
-        .to_string();
-    assert_eq!(bob.agent(&resumed)["session_id"].as_str(), Some(sid.as_str()));
-    bob.wait(&resumed, "idle");
-    bob.prompt_turn(&resumed, "which word was it");
-    wait_for("Bob's model asked with Alice's conversation", || {
-        bob.stub
-            .turns()
-            .iter()
-            .any(|t| {
-                let body = t["body"].to_string();
-                body.contains("which word was it") && body.contains("remember the word pelican")
-            })
-            .then_some(())
-    });
+/// The rows of session `sid` in an opencode database: its messages and parts, each id with its
+/// data as opencode stores it (JSON, compared as values: an import writes the same fields in
+/// its own order).
+type Rows = (Vec<(String, Value)>, Vec<(String, String, Value)>);
+
+fn opencode_rows(lab: &AgentLab, sid: &str) -> Rows {
+    let path = lab.sbx.home().join(".local/share/opencode/opencode.db");
+    let db = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let json = |s: String| serde_json::from_str::<Value>(&s).unwrap();
+    let mut q = db.prepare("SELECT id, data FROM message WHERE session_id = ?1 ORDER BY id").unwrap();
+    let messages = q.query_map([sid], |r| Ok((r.get(0)?, json(r.get(1)?)))).unwrap().map(Result::unwrap).collect();
+    let mut q = db.prepare("SELECT id, message_id, data FROM part WHERE session_id = ?1 ORDER BY id").unwrap();
+    let parts =
+        q.query_map([sid], |r| Ok((r.get(0)?, r.get(1)?, json(r.get(2)?)))).unwrap().map(Result::unwrap).collect();
+    (messages, parts)
+}
+
+/// opencode keeps sessions as rows of its database: a share carries its own export (made by
+/// the sender's opencode at `sbx send`), and the receiver's opencode imports it for the folder
+/// it is opened into, every message and part as the sender had them. Bob resumes it in a
+/// tracked pane (`--resume`, opencode's `--session`) and his model gets Alice's conversation.
+#[test]
+fn an_opencode_session_arrives_whole_and_resumes_in_the_real_opencode() {
+    let friends = friends_after_a_turn_with("opencode");
+    let (alice, bob, sid) = (&friends.alice, &friends.bob, &friends.sid);
+    end_agent(alice, &friends.pane);
+    let (messages, parts) = opencode_rows(alice, sid);
+    assert!(messages.len() >= 2 && !parts.is_empty(), "the turn is in Alice's database: {messages:?}");
+    assert!(!friends.listed("opencode")["title"].as_str().unwrap().is_empty());
+
+    alice.ok(&["send", "bob", sid]);
+    alice.ok(&["send", "bob", sid]);
+    let inbox: Value = serde_json::from_str(&bob.ok(&["inbox", "--json"])).unwrap();
+    let rows = inbox.as_array().unwrap();
+    assert_eq!((rows.len(), rows[0]["tool"].as_str()), (2, Some("opencode")), "{inbox}");
+    let theirs = bob.sbx.home().join("work");
+    std::fs::create_dir_all(&theirs).unwrap();
+    let open = |blob: &str| bob.run(&["open", blob, "--dir", theirs.to_str().unwrap(), "--json"]);
+    let out = open(rows[0]["id"].as_str().unwrap());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let opened: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(opened["resume"].as_str().unwrap().ends_with(&format!("&& opencode --session {sid}")), "{opened}");
+    assert_eq!(opencode_rows(bob, sid), (messages, parts), "every message and part as Alice had them");
+    // The same session again: refused, Bob's copy untouched, the envelope still in his inbox.
+    let again = open(rows[1]["id"].as_str().unwrap());
+    assert!(!again.status.success());
+    let said = format!("{}{}", String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&again.stderr));
+    assert!(said.contains("already has session"), "{said}");
+
+    friends.bob_resumes("opencode", &theirs);
+    let inbox: Value = serde_json::from_str(&bob.ok(&["inbox", "--json"])).unwrap();
+    assert_eq!(inbox.as_array().unwrap().len(), 1, "the refused one is kept: {inbox}");
 }

@@ -353,12 +353,12 @@ pub async fn open(
         }));
     } else {
         let who = from.unwrap_or_else(|| format!("UNKNOWN {}", opened.manifest.sender_echo_id));
-        outln!(
-            "opened {} session {} from {who} ({} files)",
-            opened.manifest.tool,
-            opened.manifest.session_id,
-            installed.files.len()
-        );
+        // opencode's sessions are rows of its database, which its own import wrote.
+        let how = match installed.files.len() {
+            0 => "imported by the agent itself".to_string(),
+            n => format!("{n} files"),
+        };
+        outln!("opened {} session {} from {who} ({how})", opened.manifest.tool, opened.manifest.session_id);
         outln!("resume it: {command}");
     }
     if resume {

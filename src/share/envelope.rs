@@ -229,7 +229,8 @@ pub fn clean_path(path: &str) -> Result<()> {
 
 /// Where a session's files may go: Claude `<id>.jsonl` or `<id>/…`; Codex
 /// `YYYY/MM/DD/rollout-…-<id>.jsonl`; Qwen `<id>.jsonl` alone; Gemini
-/// `session-<minute>-<id8>.jsonl` alone; Cline `<id>/<id>.json` and `<id>/<id>.messages.json`.
+/// `session-<minute>-<id8>.jsonl` alone; Cline `<id>/<id>.json` and `<id>/<id>.messages.json`;
+/// opencode its export, `<id>.json`, alone.
 fn fits_layout(tool: Tool, id: &str, path: &str) -> bool {
     match tool {
         Tool::Claude => path == format!("{id}.jsonl") || path.starts_with(&format!("{id}/")),
@@ -243,6 +244,7 @@ fn fits_layout(tool: Tool, id: &str, path: &str) -> bool {
         Tool::Qwen => path == format!("{id}.jsonl"),
         Tool::Gemini => super::sessions::gemini::is_chat_file(id, path),
         Tool::Cline => super::sessions::cline::fits_layout(id, path),
+        Tool::Opencode => path == super::sessions::opencode::file_name(id),
     }
 }
 

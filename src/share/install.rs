@@ -1,16 +1,16 @@
 //! Put an opened session where its agent resumes it: Claude Code, Qwen Code and Gemini CLI
 //! under the project folder of the chosen directory (by each one's own rule), Codex in its
-//! sessions tree, Cline in its sessions folder with its manifest made this folder's. All or
-//! nothing.
+//! sessions tree, Cline in its sessions folder with its manifest made this folder's, opencode
+//! by its own import. All or nothing.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
 use super::envelope::Opened;
-use super::sessions::cline;
 use super::sessions::gemini::{self, Project};
 use super::sessions::{claude_home, claude_slug, codex_home, qwen_home, qwen_slug, Tool};
+use super::sessions::{cline, opencode};
 
 pub struct Installed {
     pub files: Vec<PathBuf>,
@@ -26,6 +26,8 @@ fn root_for(tool: Tool, dir: &Path) -> (PathBuf, Option<String>) {
         Tool::Codex => (codex_home().join("sessions"), None),
         Tool::Qwen => (qwen_home().join("projects").join(qwen_slug(dir)).join("chats"), None),
         Tool::Cline => (crate::agents::cline_sessions_dir(), None),
+        // Imported by opencode itself, not placed (`install`).
+        Tool::Opencode => (PathBuf::new(), None),
         Tool::Gemini => {
             let project = gemini::project_for(dir);
             let root = gemini::chats_dir(project.name());
@@ -44,6 +46,7 @@ pub fn resume_command(tool: Tool, id: &str) -> Vec<String> {
         Tool::Qwen => vec!["qwen".into(), "--resume".into(), id.into()],
         Tool::Gemini => vec!["gemini".into(), "--resume".into(), id.into()],
         Tool::Cline => vec!["cline".into(), "--id".into(), id.into()],
+        Tool::Opencode => vec!["opencode".into(), "--session".into(), id.into()],
     }
 }
 
@@ -119,6 +122,12 @@ fn place(root: &Path, from: &Source, to: &Path) -> Result<()> {
 }
 
 pub fn install(opened: &Opened, dir: &Path, force: bool) -> Result<Installed> {
+    if opened.tool == Tool::Opencode {
+        // Its sessions are rows of its database: its own import writes them, for `dir`.
+        let id = &opened.manifest.session_id;
+        opencode::import(&opened.staged(&opencode::file_name(id)), id, dir, force)?;
+        return Ok(Installed { files: Vec::new(), resume: resume_command(Tool::Opencode, id) });
+    }
     let (root, to_claim) = root_for(opened.tool, dir);
     let m = &opened.manifest;
     // Look before writing anything: a different file already there stops the whole install.

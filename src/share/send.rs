@@ -41,10 +41,15 @@ pub async fn send(
         ));
     };
     let client = super::relay(paths)?;
-    let total: u64 =
-        session.files.iter().filter_map(|f| std::fs::metadata(session.root.join(f)).ok()).map(|m| m.len()).sum();
     let outbox = paths.data.join("outbox");
     crate::config::paths::ensure_private_dir(&outbox).map_err(|e| err(format!("{e:#}"), "check the data folder"))?;
+    let spool_dir = outbox.clone();
+    let (session, _export) = tokio::task::spawn_blocking(move || super::sessions::files_to_send(session, &spool_dir))
+        .await
+        .map_err(|e| err(e, "try again"))?
+        .map_err(|e| err(format!("{e:#}"), "check the agent's session, then send again; nothing was sent"))?;
+    let total: u64 =
+        session.files.iter().filter_map(|f| std::fs::metadata(session.root.join(f)).ok()).map(|m| m.len()).sum();
     let spool = tempfile::Builder::new()
         .prefix("send-")
         .tempfile_in(&outbox)

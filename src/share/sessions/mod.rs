@@ -1,7 +1,8 @@
 //! The agent sessions on this machine, as the agents keep them: Claude Code's transcripts under
 //! `$CLAUDE_CONFIG_DIR/projects/<slug>/`, Codex's rollouts under `$CODEX_HOME/sessions/`,
 //! Qwen Code's chats under `$QWEN_HOME/projects/<slug>/chats/` and Gemini CLI's under
-//! `~/.gemini/tmp/<project>/chats/` and Cline's folders under `~/.cline/data/sessions/`.
+//! `~/.gemini/tmp/<project>/chats/`, Cline's folders under `~/.cline/data/sessions/` and
+//! opencode's rows in its database (exported to a file when one is sent).
 //! A session's files are given relative to those roots, as the envelope carries them.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use serde::Serialize;
 
 pub mod cline;
 pub mod gemini;
+pub mod opencode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -19,6 +21,7 @@ pub enum Tool {
     Qwen,
     Gemini,
     Cline,
+    Opencode,
 }
 
 impl Tool {
@@ -29,6 +32,7 @@ impl Tool {
             Tool::Qwen => "qwen",
             Tool::Gemini => "gemini",
             Tool::Cline => "cline",
+            Tool::Opencode => "opencode",
         }
     }
 
@@ -41,6 +45,7 @@ impl Tool {
             Tool::Qwen => AgentKind::Qwen,
             Tool::Gemini => AgentKind::Gemini,
             Tool::Cline => AgentKind::Cline,
+            Tool::Opencode => AgentKind::Opencode,
         }
     }
 
@@ -51,6 +56,7 @@ impl Tool {
             "qwen" => Some(Tool::Qwen),
             "gemini" => Some(Tool::Gemini),
             "cline" => Some(Tool::Cline),
+            "opencode" => Some(Tool::Opencode),
             _ => None,
         }
     }
@@ -352,6 +358,17 @@ fn qwen_sessions(out: &mut Vec<Session>) {
     }
 }
 
+/// The session as files to seal. opencode's is not a file: its own export is made into a
+/// private folder below `spool`, kept (the second value) until the envelope is sealed.
+pub fn files_to_send(session: Session, spool: &Path) -> anyhow::Result<(Session, Option<tempfile::TempDir>)> {
+    if session.tool != Tool::Opencode {
+        return Ok((session, None));
+    }
+    let dir = tempfile::Builder::new().prefix("export-").tempdir_in(spool)?;
+    opencode::export(&session.id, dir.path())?;
+    Ok((Session { root: dir.path().to_path_buf(), ..session }, Some(dir)))
+}
+
 /// Local sessions, newest first.
 pub fn list(tool: Option<Tool>) -> Vec<Session> {
     let mut out = Vec::new();
@@ -370,6 +387,9 @@ pub fn list(tool: Option<Tool>) -> Vec<Session> {
     }
     if wanted(Tool::Cline) {
         cline::sessions(&mut out);
+    }
+    if wanted(Tool::Opencode) {
+        opencode::sessions(&mut out);
     }
     out.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.id.cmp(&b.id)));
     out
