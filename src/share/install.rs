@@ -142,6 +142,10 @@ pub fn install(opened: &Opened, dir: &Path, force: bool) -> Result<Installed> {
         }
         let staged = opened.staged(&f.path);
         let source = if opened.tool == Tool::Cline && f.path == cline::manifest_path(&m.session_id) {
+            // A manifest is a kilobyte or two: a sender's giant one is not read into memory.
+            if std::fs::metadata(&staged).map_or(true, |m| m.len() > cline::MANIFEST_LIMIT) {
+                bail!("refused: the Cline session's manifest is over {} bytes", cline::MANIFEST_LIMIT);
+            }
             let sent = std::fs::read(&staged).context("cannot read the staged manifest")?;
             Source::Made(cline::manifest_for(&sent, &m.session_id, dir, &root)?)
         } else {

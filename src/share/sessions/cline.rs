@@ -13,6 +13,9 @@ use serde_json::Value;
 
 use super::{mtime, one_line, valid_session_id, Session, Tool};
 
+/// The largest manifest `sbx open` reads (Cline's are a kilobyte or two).
+pub const MANIFEST_LIMIT: u64 = 1 << 20;
+
 fn manifest_name(id: &str) -> String {
     format!("{id}.json")
 }

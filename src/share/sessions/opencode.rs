@@ -129,14 +129,16 @@ fn said(file: &mut std::fs::File) -> String {
     clean[clean.len().saturating_sub(400)..].iter().collect()
 }
 
-/// The ids an export names, read without holding its text: the session's, and each message's
-/// and part's, which must all be that session's (an import files every message and part
-/// under the export's session, whatever they say, and never replaces a row already there).
+/// The ids an export names, read a message at a time (never the whole export in memory):
+/// the session's, and each message's and part's, which must all be that session's (an import
+/// files every message and part under the export's session, whatever they say, and never
+/// replaces a row already there).
 #[derive(Deserialize)]
 struct Export {
     info: Named,
-    #[serde(default)]
-    messages: Vec<ExportedMessage>,
+    /// The one session every message and part names (None: no messages).
+    #[serde(default, deserialize_with = "one_session")]
+    messages: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -166,18 +168,36 @@ struct ExportedPart {
     message_id: String,
 }
 
+fn one_session<'de, D: serde::Deserializer<'de>>(messages: D) -> Result<Option<String>, D::Error> {
+    struct EachMessage;
+    impl<'de> serde::de::Visitor<'de> for EachMessage {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of messages")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut session: Option<String> = None;
+            while let Some(m) = seq.next_element::<ExportedMessage>()? {
+                let named = session.get_or_insert_with(|| m.info.session_id.clone());
+                let own = m.info.session_id == *named
+                    && m.parts.iter().all(|p| p.session_id == *named && p.message_id == m.info.id);
+                if !own {
+                    return Err(serde::de::Error::custom("it holds messages or parts of another session"));
+                }
+            }
+            Ok(session)
+        }
+    }
+    messages.deserialize_seq(EachMessage)
+}
+
 /// Check that the export at `path` is session `id`'s alone.
 fn check_export(path: &Path, id: &str) -> Result<()> {
     let file = std::fs::File::open(path).context("cannot read the session")?;
     let export: Export = serde_json::from_reader(std::io::BufReader::new(file))
-        .context("refused: the session is not an opencode export")?;
-    if export.info.id != id {
+        .context("refused: the session is not one opencode session's export")?;
+    if export.info.id != id || export.messages.is_some_and(|named| named != id) {
         bail!("refused: the export is of another session than its envelope says");
-    }
-    for m in &export.messages {
-        if m.info.session_id != id || m.parts.iter().any(|p| p.session_id != id || p.message_id != m.info.id) {
-            bail!("refused: the export holds messages or parts of another session");
-        }
     }
     Ok(())
 }
@@ -241,6 +261,12 @@ mod tests {
             checked(&export("ses_a", &message("ses_a", &part("ses_a", "msg_victim")))).is_err(),
             "a part for a message not its own"
         );
+        let two = format!("{},{}", message("ses_a", ""), message("ses_b", ""));
+        assert!(checked(&export("ses_a", &two)).is_err(), "a second message of another");
+        let after = format!("{{\"messages\":[{}],\"info\":{{\"id\":\"ses_a\"}}}}", message("ses_b", ""));
+        assert!(checked(&after).is_err(), "its info after its messages");
+        let after = format!("{{\"messages\":[{}],\"info\":{{\"id\":\"ses_a\"}}}}", message("ses_a", ""));
+        assert!(checked(&after).is_ok());
         assert!(checked("[]").is_err() && checked("not json").is_err() && checked("").is_err());
     }
 }
